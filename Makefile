@@ -1,0 +1,70 @@
+# ind-prior-tf: every target installs what is missing first, then runs a script in experiments/.
+# Dataset paths are make variables: `make cub-prep CUB_ROOT=/data/CUB_200_2011`.
+PYTHON ?= python3
+SHARED ?= ../shared/data
+CUB_ROOT ?= data/CUB_200_2011
+CELEBA_ROOT ?= data/celeba
+BG_DIR ?= $(SHARED)/backgrounds
+HORSE_ROOT ?= $(SHARED)/weizmann_horse
+PREP_DIR ?= prepared
+RUNS ?= runs
+PRESET ?=
+HOC_IMAGE ?= skimage:coins
+export PYTHON SHARED CUB_ROOT CELEBA_ROOT BG_DIR HORSE_ROOT PREP_DIR RUNS PRESET HOC_IMAGE
+
+STAMP := .installed.stamp
+
+.PHONY: install test test-all demo bench cub-prep cub-train cub-eval cub-distill celeba-prep \
+        celeba-train horse-prep horse-train horse-eval horse-distill hoc-demo hoc-train segment export clean
+
+install: $(STAMP)
+$(STAMP): setup.py
+	@$(PYTHON) -c "import tensorflow, keras, tensorboard, numpy, PIL, absl, skimage, pytest" 2>/dev/null \
+	  || $(PYTHON) -m pip install -q -e ".[test]"
+	@$(PYTHON) -c "import ind_prior_tf" 2>/dev/null || $(PYTHON) -m pip install -q --no-deps -e .
+	@touch $(STAMP)
+
+# The suite that CI runs (tests marked slow are left out; `make test-all` runs them too).
+test: install
+	$(PYTHON) -m pytest -q -m "not slow" tests
+
+test-all: install
+	$(PYTHON) -m pytest -q tests
+
+demo: install
+	bash experiments/demo.sh
+
+bench: install
+	bash experiments/bench.sh
+
+cub-prep: install
+	bash experiments/cub_prep.sh
+cub-train: install
+	bash experiments/cub_train.sh
+cub-eval: install
+	bash experiments/cub_eval.sh
+cub-distill: install
+	bash experiments/cub_distill.sh
+celeba-prep: install
+	bash experiments/celeba_prep.sh
+celeba-train: install
+	bash experiments/celeba_train.sh
+horse-prep: install
+	bash experiments/horse_prep.sh
+horse-train: install
+	bash experiments/horse_train.sh
+horse-eval: install
+	bash experiments/horse_eval.sh
+horse-distill: install
+	bash experiments/horse_distill.sh
+hoc-demo: install
+	bash experiments/hoc_demo.sh
+hoc-train: install
+	bash experiments/hoc_train.sh
+segment: install
+	bash experiments/segment.sh
+export: install
+	bash experiments/export.sh
+
+clean:
+	rm -rf $(STAMP) .pytest_cache

@@ -1,0 +1,80 @@
+"""Every loss against values computed by hand."""
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from ind_prior_tf import losses
+
+
+def _sig(x):
+  return 1.0 / (1.0 + math.exp(-x))
+
+
+def test_discriminator_loss_by_hand():
+  real, fake = tf.constant([2.0, -1.0]), tf.constant([0.5, -3.0])
+  want = (-(math.log(_sig(2.0)) + math.log(_sig(-1.0))) / 2
+          - (math.log(1 - _sig(0.5)) + math.log(1 - _sig(-3.0))) / 2)
+  assert float(losses.discriminator_loss(real, fake)) == pytest.approx(want, rel=1e-6)
+
+
+def test_generator_loss_is_non_saturating():
+  fake = tf.constant([0.5, -3.0])
+  want = -(math.log(_sig(0.5)) + math.log(_sig(-3.0))) / 2
+  assert float(losses.generator_loss(fake)) == pytest.approx(want, rel=1e-6)
+  # Its gradient does not vanish where D confidently rejects the fake (the point of the fix).
+  x = tf.Variable([-10.0])
+  with tf.GradientTape() as tape:
+    loss = losses.generator_loss(x)
+  assert float(tape.gradient(loss, x)[0]) == pytest.approx(-_sig(10.0), rel=1e-4)
+
+
+def test_bce_from_logits_is_finite_for_huge_logits():
+  assert np.isfinite(float(losses.discriminator_loss(tf.constant([1e4]), tf.constant([-1e4]))))
+  assert float(losses.generator_loss(tf.constant([-1e4]))) == pytest.approx(1e4)
+
+
+def _masks():
+  # Two 2x2 masks with areas 0.5 and 0.25.
+  return tf.constant([[[1., 0.], [1., 0.]], [[0.5, 0.], [0., 0.5]]])[..., None]
+
+
+def test_area_penalty_as_printed():
+  # mean((0.5 - 0.25)^2, (0.25 - 0.25)^2) = 0.03125
+  assert float(losses.area_penalty(_masks(), 0.25)) == pytest.approx(0.03125)
+
+
+def test_area_penalty_variants():
+  m = _masks()
+  assert float(losses.area_penalty(m, 0.25, "batch_squared")) == pytest.approx((0.375 - 0.25) ** 2)
+  assert float(losses.area_penalty(m, 0.4, "hinge")) == pytest.approx(0.1 ** 2 / 2)
+  assert float(losses.area_penalty(m, 0.4, "linear")) == pytest.approx(0.375)
+  with pytest.raises(ValueError, match="area penalty form"):
+    losses.area_penalty(m, 0.25, "cubic")
+
+
+def test_area_penalty_over_layers():
+  # [B=1, N=2, H, W, 1]: the mean over the N layers of one sample, as in eq. 7.
+  m = tf.reshape(_masks(), [1, 2, 2, 2, 1])
+  assert float(losses.area_penalty(m, 0.25)) == pytest.approx(0.03125)
+
+
+def test_info_loss():
+  assert float(losses.info_loss([[1.0, -1.0]], [[0.0, 1.0]])) == pytest.approx(0.5 * 2.5)
+
+
+def test_smooth_l1_values_and_seam():
+  x = tf.constant([0.0, 0.1, -0.2, 0.25, -0.25, 0.5, -2.0])
+  np.testing.assert_allclose(losses.smooth_l1(x).numpy(),
+                             [0.0, 0.04, 0.16, 0.25, 0.25, 0.5, 2.0], rtol=1e-6)
+  # Continuous at the seam |x| = 0.25: both pieces give 0.25.
+  eps = 1e-4
+  lo, hi = losses.smooth_l1(tf.constant([0.25 - eps, 0.25 + eps])).numpy()
+  assert abs(lo - hi) < 1e-3
+
+
+def test_distillation_loss():
+  s = tf.constant([0.9, 0.0, 0.6])
+  t = tf.constant([1.0, 1.0, 0.6])
+  assert float(losses.distillation_loss(s, t)) == pytest.approx((4 * 0.01 + 1.0 + 0.0) / 3, rel=1e-5)

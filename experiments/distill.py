@@ -1,0 +1,148 @@
+"""Data distillation (appendix, eq. 8): train a student segmenter on a teacher's masks.
+
+  python -m experiments.distill --teacher=runs/horse --prepared=prepared/horse \
+      --backgrounds=prepared/horse_bg.npz --logdir=runs/horse-distill
+
+The student's run directory follows the segmenter contract (flags.json with image_size / width /
+upsample, the student saved as `unet` under <logdir>/ckpt), so experiments/evaluate.py, segment.py and
+export.py take it exactly like a teacher's. Rerunning the same command resumes.
+"""
+import dataclasses
+import glob
+import os
+import shutil
+import sys
+
+from absl import app, flags
+
+flags.DEFINE_string("teacher", None, "Run directory of the teacher segmenter (flags.json + ckpt/).")
+flags.DEFINE_string("prepared", None, "Prepared set directory (meta.json + TFRecord shards).")
+flags.DEFINE_enum("split", "all", ["all", "train", "test"],
+                  "Images of the prepared set to distill on; the method needs no masks, so 'all'.")
+flags.DEFINE_string("backgrounds", None, "Background patch pool (.npz from data_prep.backgrounds).")
+flags.DEFINE_string("logdir", None, "Run directory of the student (checkpoints, TensorBoard, flags).")
+flags.DEFINE_integer("image_size", None, "Student input size, a multiple of 64 (default: teacher's).")
+flags.DEFINE_float("width", None, "Student UNet width multiplier (default: the teacher's).")
+flags.DEFINE_enum("upsample", None, ["deconv", "resize"], "Student decoder (default: teacher's).")
+flags.DEFINE_integer("steps", 20000, "Total training steps (a resumed run continues up to it).")
+flags.DEFINE_integer("batch_size", 16, "Global batch size.")
+flags.DEFINE_float("lr", 1e-3, "Adam learning rate of the student.")
+flags.DEFINE_float("beta1", 0.9, "Adam beta1 (0.5 is the GAN setting; plain Adam converges faster).")
+flags.DEFINE_float("label_threshold", None,
+                   "Carve and label with the teacher's mask thresholded at this value instead of "
+                   "its soft prediction (the paper's choice, the default).")
+flags.DEFINE_boolean("flip", True, "Horizontal flips of composites and labels.")
+flags.DEFINE_integer("seed", 0, "Seed of every random generator.")
+flags.DEFINE_boolean("jit", True, "XLA-compile the train step.")
+flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
+                  "tf.distribute strategy.")
+flags.DEFINE_boolean("deterministic", False, "Deterministic kernels (slower).")
+flags.DEFINE_boolean("overwrite", False,
+                     "Start afresh in --logdir: delete its checkpoints, samples and events.")
+flags.DEFINE_integer("log_every", 100, "Steps between TensorBoard scalars.")
+flags.DEFINE_integer("save_every", 1000, "Steps between checkpoints.")
+flags.DEFINE_integer("image_every", 1000, "Steps between image grids (TensorBoard and samples/).")
+flags.DEFINE_integer("max_to_keep", 3, "Checkpoints kept.")
+flags.DEFINE_boolean("progress", True, "Show a progress bar.")
+
+FLAGS = flags.FLAGS
+
+
+def check_flags():
+  for name in ("teacher", "prepared", "backgrounds", "logdir"):
+    if not FLAGS[name].value:
+      raise ValueError(f"--{name}: required")
+  if not os.path.isdir(FLAGS.teacher):
+    raise ValueError(f"--teacher={FLAGS.teacher}: no such run directory")
+  if not os.path.isdir(FLAGS.prepared):
+    raise ValueError(f"--prepared={FLAGS.prepared}: no such directory; run the *-prep target first")
+  if not os.path.isfile(FLAGS.backgrounds):
+    raise ValueError(f"--backgrounds={FLAGS.backgrounds}: no such file; run the *-prep target first")
+  for name in ("steps", "batch_size", "log_every", "save_every", "image_every", "max_to_keep"):
+    if FLAGS[name].value < 1:
+      raise ValueError(f"--{name}={FLAGS[name].value}: must be >= 1")
+  if FLAGS.image_size is not None and (FLAGS.image_size < 64 or FLAGS.image_size % 64):
+    raise ValueError(f"--image_size={FLAGS.image_size}: the UNet needs a positive multiple of 64")
+  if FLAGS.width is not None and not FLAGS.width > 0:
+    raise ValueError(f"--width={FLAGS.width}: must be > 0")
+
+
+def fresh_start(logdir):
+  """--overwrite: remove what an earlier run left, so nothing of it is resumed."""
+  for sub in ("ckpt", "samples"):
+    shutil.rmtree(os.path.join(logdir, sub), ignore_errors=True)
+  for events in glob.glob(os.path.join(glob.escape(logdir), "events.out.tfevents.*")):
+    os.remove(events)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  # Imported here so that --help and flag errors come back at once.
+  import numpy as np
+
+  from ind_prior_tf import datasets, distill_lib, segmenter, training
+  try:
+    check_flags()
+    teacher, teacher_flags, teacher_ckpt = segmenter.load_segmenter(FLAGS.teacher)
+    config = distill_lib.DistillConfig(
+        image_size=FLAGS.image_size or int(teacher_flags.get("image_size", 128)),
+        width=FLAGS.width or float(teacher_flags.get("width", 1.0)),
+        upsample=FLAGS.upsample or teacher_flags.get("upsample", "deconv"),
+        batch_size=FLAGS.batch_size, lr=FLAGS.lr, beta1=FLAGS.beta1, steps=FLAGS.steps,
+        flip=FLAGS.flip, label_threshold=FLAGS.label_threshold, jit=FLAGS.jit, seed=FLAGS.seed)
+    try:
+      distill_lib.validate_config(config)
+    except ValueError as e:
+      raise ValueError(f"--{e}") from None
+    data = datasets.load_prepared_arrays(FLAGS.prepared, split=FLAGS.split)
+    if len(data["images"]) < 1:
+      raise ValueError(f"--prepared={FLAGS.prepared}: no images in split {FLAGS.split!r}")
+    pool = datasets.load_pool(FLAGS.backgrounds)
+    if pool.shape[1] < config.image_size:
+      raise ValueError(f"--backgrounds={FLAGS.backgrounds}: patches are {pool.shape[1]}x"
+                       f"{pool.shape[2]}, smaller than the student's {config.image_size}; "
+                       "make a pool of larger patches")
+    run_flags = dict(dataclasses.asdict(config), teacher=os.path.abspath(FLAGS.teacher),
+                     teacher_checkpoint=os.path.abspath(teacher_ckpt),
+                     prepared=os.path.abspath(FLAGS.prepared), split=FLAGS.split,
+                     backgrounds=os.path.abspath(FLAGS.backgrounds), logdir=FLAGS.logdir,
+                     strategy=FLAGS.strategy, deterministic=FLAGS.deterministic,
+                     log_every=FLAGS.log_every, save_every=FLAGS.save_every,
+                     image_every=FLAGS.image_every, max_to_keep=FLAGS.max_to_keep,
+                     application="distill")
+    training.prepare_logdir(FLAGS.logdir, run_flags, overwrite=FLAGS.overwrite)
+    if FLAGS.overwrite:
+      fresh_start(FLAGS.logdir)
+    training.set_determinism(FLAGS.seed, FLAGS.deterministic)
+    strategy = training.make_strategy(FLAGS.strategy)
+  except (ValueError, OSError) as e:  # RunError and DataError are ValueErrors
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
+
+  size = config.image_size
+  images = data["images"]
+  print(f"teacher {teacher_ckpt} ({teacher_flags.get('image_size')} px, width "
+        f"{teacher_flags.get('width')}); labelling {len(images)} images ...", flush=True)
+  masks = distill_lib.teacher_labels(teacher, images, out_size=size)
+  if images.shape[1] != size:
+    images = np.round(distill_lib.resize_images(images / 255.0, size).numpy() * 255.0)
+    images = images.astype(np.uint8)
+  print(f"student: UNet {size} px, width {config.width}, {config.upsample}; teacher's mean mask "
+        f"area {masks.mean() / 255.0:.3f}; {FLAGS.steps} steps of {config.batch_size} -> "
+        f"{FLAGS.logdir}", flush=True)
+  distiller = distill_lib.Distiller(config, teacher, strategy)
+  try:
+    last = distill_lib.train(distiller, images, masks, pool, FLAGS.logdir, steps=FLAGS.steps,
+                             log_every=FLAGS.log_every, save_every=FLAGS.save_every,
+                             image_every=FLAGS.image_every, max_to_keep=FLAGS.max_to_keep,
+                             progress=FLAGS.progress)
+  except training.NonFiniteLossError as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(3)
+  if last:
+    print(f"done: step {FLAGS.steps}, loss {last['loss']:.4f}; student in {FLAGS.logdir}")
+
+
+if __name__ == "__main__":
+  app.run(main)

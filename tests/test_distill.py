@@ -1,0 +1,192 @@
+"""Data distillation: the composites carry the teacher's mask, the label is the teacher's prediction
+(flipped with its input), training lowers the loss, resumes, and the student's run directory loads like
+a teacher's. Eq. 8 itself is tested in test_losses.py."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from ind_prior_tf import datasets, distill_lib, networks, segmenter, training
+
+S = 64
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def make_teacher_run(run, size=S, width=0.125, seed=0):
+  """A teacher run directory as the fgseg entry point writes one (contract of segmenter.py)."""
+  tf.keras.utils.set_random_seed(seed)
+  unet = networks.unet(size, width)
+  os.makedirs(run, exist_ok=True)
+  with open(os.path.join(run, "flags.json"), "w") as f:
+    json.dump(dict(image_size=size, width=width, upsample="deconv"), f)
+  training.CheckpointKeeper(os.path.join(run, "ckpt"), unet=unet).save(1)
+  return unet
+
+
+def random_images(n, size=S, seed=0):
+  return np.random.RandomState(seed).randint(0, 256, (n, size, size, 3)).astype(np.uint8)
+
+
+def config(**kw):
+  return distill_lib.DistillConfig(**{**dict(image_size=S, width=0.125, batch_size=4), **kw})
+
+
+def flipped(x):
+  return x[:, :, ::-1]
+
+
+def test_composites_carry_the_teachers_mask_and_labels_flip_with_them():
+  images = random_images(16)
+  x = images / 255.0
+  # Asymmetric binary masks (a flip is visible), soft ones at a seam column.
+  masks = np.zeros([16, S, S, 1], np.float32)
+  masks[:, 8:40, 4:30] = 1.0
+  masks[:, 8:40, 30] = 0.5
+  colour = np.array([0.2, 0.6, 0.9], np.float32)
+  pool = np.broadcast_to(colour, [1, S + 8, S + 8, 3]).copy()  # same background whatever the crop
+  d = distill_lib.Distiller(config(flip=True, seed=3))
+  inputs, labels = [t.numpy() for t in d.make_batch(tf.constant(x, tf.float32), masks, pool)]
+  expected = x * masks + colour * (1 - masks)
+  n_flipped = 0
+  for i in range(16):
+    is_flipped = not np.allclose(labels[i], masks[i])
+    n_flipped += is_flipped
+    want_x = flipped(expected)[i] if is_flipped else expected[i]
+    want_m = flipped(masks)[i] if is_flipped else masks[i]
+    np.testing.assert_allclose(labels[i], want_m, atol=0)
+    np.testing.assert_allclose(inputs[i], want_x, atol=1e-6)
+    # Where the label is 1 the input is the source image, where it is 0 the background.
+    src = flipped(x)[i] if is_flipped else x[i]
+    on, off = want_m[..., 0] == 1, want_m[..., 0] == 0
+    np.testing.assert_allclose(inputs[i][on], src[on], atol=1e-6)
+    np.testing.assert_allclose(inputs[i][off], np.broadcast_to(colour, inputs[i][off].shape),
+                               atol=1e-6)
+  assert 0 < n_flipped < 16  # both cases were drawn
+
+
+def test_label_is_the_teachers_soft_prediction_of_the_source_image():
+  teacher = networks.unet(S, 0.125)
+  images = random_images(4, seed=1)
+  labels_u8 = distill_lib.teacher_labels(teacher, images)
+  predicted = teacher(images / 255.0, training=False).numpy()
+  assert labels_u8.dtype == np.uint8 and labels_u8.shape == (4, S, S, 1)
+  np.testing.assert_allclose(labels_u8 / 255.0, predicted, atol=0.5 / 255 + 1e-6)
+  # Not flipped: the label is exactly the (quantised) prediction, the composite is carved by it.
+  d = distill_lib.Distiller(config(flip=False), teacher)
+  pool = random_images(3, S + 16, seed=2)
+  inputs, labels = d.make_batch(images, labels_u8, pool)
+  m = labels_u8 / 255.0
+  np.testing.assert_allclose(labels.numpy(), m, atol=1e-7)
+  bg = (inputs.numpy() - images / 255.0 * m) / np.maximum(1 - m, 1e-3)
+  assert np.all(bg[(m[..., 0] < 0.5)] > -1e-3) and np.all(bg[(m[..., 0] < 0.5)] < 1 + 1e-3)
+  # Thresholded labels carve and label with the same binary mask.
+  d = distill_lib.Distiller(config(flip=False, label_threshold=0.5), teacher)
+  _, labels = d.make_batch(images, labels_u8, pool)
+  np.testing.assert_array_equal(labels.numpy(), (m > 0.5).astype(np.float32))
+
+
+def test_teacher_labels_at_another_size():
+  teacher = networks.unet(S, 0.125)
+  images = random_images(3, size=2 * S, seed=4)  # prepared at 128, teacher at 64, student at 128
+  labels = distill_lib.teacher_labels(teacher, images, out_size=2 * S)
+  assert labels.shape == (3, 2 * S, 2 * S, 1)
+  small = distill_lib.resize_images(images / 255.0, S)
+  want = distill_lib.resize_images(teacher(small, training=False), 2 * S).numpy()
+  np.testing.assert_allclose(labels / 255.0, want, atol=1 / 255 + 1e-6)
+
+
+def test_a_few_steps_lower_the_loss_on_a_fixed_batch():
+  teacher = networks.unet(S, 0.125)
+  images = random_images(4, seed=5)
+  masks = np.zeros([4, S, S, 1], np.uint8)
+  masks[:, 16:48, 12:44] = 255  # a clear target
+  pool = random_images(1, S, seed=6)
+  d = distill_lib.Distiller(config(flip=False, lr=5e-3), teacher)  # XLA-compiled, as in runs
+  x, m, p = tf.constant(images), tf.constant(masks), tf.constant(pool)
+  loss = [float(d.train_step(x, m, p)["loss"]) for _ in range(15)]
+  assert np.isfinite(loss).all()
+  assert np.mean(loss[-3:]) < 0.7 * np.mean(loss[:3]), loss
+
+
+def fixtures(tmp_path, n=12):
+  teacher = make_teacher_run(str(tmp_path / "teacher"))
+  images = random_images(n, seed=7)
+  masks = distill_lib.teacher_labels(teacher, images)
+  pool = random_images(5, S + 8, seed=8)
+  return teacher, images, masks, pool
+
+
+def test_train_resumes_with_step_weights_and_optimizer_state(tmp_path):
+  teacher, images, masks, pool = fixtures(tmp_path)
+  logdir = str(tmp_path / "student")
+  d = distill_lib.Distiller(config(jit=False), teacher)
+  out = distill_lib.train(d, images, masks, pool, logdir, steps=3, log_every=1, save_every=2,
+                          image_every=3, progress=False)
+  assert np.isfinite(out["loss"])
+  assert tf.train.latest_checkpoint(os.path.join(logdir, "ckpt")).endswith("ckpt-3")
+  assert os.listdir(os.path.join(logdir, "samples")) == ["0000003.png"]
+  assert any(f.startswith("events.out.tfevents") for f in os.listdir(logdir))
+  weights = [w.numpy() for w in d.student.weights]
+  rng_state = d.rng.state.numpy()
+
+  d2 = distill_lib.Distiller(config(jit=False), teacher)
+  keeper = training.CheckpointKeeper(os.path.join(logdir, "ckpt"), **d2.checkpoint_objects())
+  assert keeper.restore() == 3
+  for a, b in zip(weights, d2.student.weights):
+    np.testing.assert_array_equal(a, b.numpy())
+  assert int(d2.opt.iterations.numpy()) == 3
+  np.testing.assert_array_equal(d2.rng.state.numpy(), rng_state)
+
+  d3 = distill_lib.Distiller(config(jit=False), teacher)
+  distill_lib.train(d3, images, masks, pool, logdir, steps=5, save_every=100, progress=False)
+  assert int(d3.opt.iterations.numpy()) == 5  # 3 restored + 2 new
+  assert tf.train.latest_checkpoint(os.path.join(logdir, "ckpt")).endswith("ckpt-5")
+
+
+def test_train_refuses_backgrounds_smaller_than_the_student(tmp_path):
+  teacher, images, masks, _ = fixtures(tmp_path, n=4)
+  d = distill_lib.Distiller(config(jit=False), teacher)
+  with pytest.raises(ValueError, match="smaller than"):
+    distill_lib.train(d, images, masks, random_images(2, S // 2), str(tmp_path / "s"), steps=1)
+
+
+def test_bad_config_is_a_one_line_error():
+  for bad, word in [(dict(image_size=100), "image_size"), (dict(lr=0.0), "lr"),
+                    (dict(label_threshold=1.5), "label_threshold"), (dict(upsample="x"), "upsample")]:
+    with pytest.raises(ValueError, match=word):
+      distill_lib.Distiller(config(**bad))
+
+
+def write_prepared(path, images):
+  examples = ({"image": im, "mask": None, "id": i + 1, "is_train": True}
+              for i, im in enumerate(images))
+  datasets.write_prepared(str(path), examples, images.shape[1], "synthetic")
+
+
+def run_entry(*args):
+  env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
+  return subprocess.run([sys.executable, "-m", "experiments.distill", *args], cwd=ROOT, env=env,
+                        capture_output=True, text=True, timeout=300)
+
+
+def test_entry_point_writes_a_student_that_loads_like_a_teacher(tmp_path):
+  make_teacher_run(str(tmp_path / "teacher"))
+  write_prepared(tmp_path / "prep", random_images(6, seed=9))
+  datasets.save_pool(str(tmp_path / "bg.npz"), random_images(4, S, seed=10))
+  common = [f"--teacher={tmp_path / 'teacher'}", f"--prepared={tmp_path / 'prep'}",
+            f"--backgrounds={tmp_path / 'bg.npz'}", f"--logdir={tmp_path / 'student'}",
+            "--batch_size=2", "--nojit", "--noprogress", "--width=0.0625"]
+  r = run_entry(*common, "--steps=2")
+  assert r.returncode == 0, r.stderr[-2000:]
+  unet, cfg, ckpt = segmenter.load_segmenter(str(tmp_path / "student"))
+  assert (cfg["image_size"], cfg["width"], cfg["upsample"]) == (S, 0.0625, "deconv")
+  assert ckpt.endswith("ckpt-2") and unet.output_shape == (None, S, S, 1)
+  # Reusing the run directory with other flags is refused in one line; a missing file too.
+  r = run_entry(*common, "--steps=2", "--lr=0.1")
+  assert r.returncode == 2 and "--overwrite" in r.stderr and "Traceback" not in r.stderr
+  r = run_entry(*common[:1], f"--prepared={tmp_path / 'nope'}", *common[2:])
+  assert r.returncode == 2 and "nope" in r.stderr and "Traceback" not in r.stderr

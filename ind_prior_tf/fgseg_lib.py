@@ -5,7 +5,7 @@ import dataclasses
 import keras
 import tensorflow as tf
 
-from ind_prior_tf import composition, losses, networks, providers
+from ind_prior_tf import composition, losses, networks, precision, providers, training
 
 
 @dataclasses.dataclass
@@ -24,6 +24,7 @@ class FgSegConfig:
   upsample: str = "deconv"     # Table 1; "resize" removes checkerboard artifacts
   flip: bool = True            # horizontal flips of the backgrounds (and of the inputs, in the pipeline)
   jit: bool = True
+  mixed_precision: str = "float32"  # or mixed_bfloat16 / mixed_float16 (GPUs): see precision.py
   seed: int = 0
 
 
@@ -35,10 +36,15 @@ class FgSegGAN:
     self.strategy = strategy or tf.distribute.get_strategy()
     sync = self.strategy.num_replicas_in_sync > 1
     with self.strategy.scope():
-      self.unet = networks.unet(c.image_size, c.width, upsample=c.upsample, sync_bn=sync)
-      self.discriminator = networks.sn_discriminator(c.image_size, c.d_width, last_channels=256)
-      self.opt_g = keras.optimizers.Adam(c.lr_g, beta_1=c.beta1, beta_2=c.beta2)
-      self.opt_d = keras.optimizers.Adam(c.lr_d, beta_1=c.beta1, beta_2=c.beta2)
+      with precision.policy_scope(c.mixed_precision):
+        self.unet = networks.unet(c.image_size, c.width, upsample=c.upsample, sync_bn=sync)
+        self.discriminator = networks.sn_discriminator(c.image_size, c.d_width, last_channels=256)
+      adam = lambda lr: keras.optimizers.Adam(lr, beta_1=c.beta1, beta_2=c.beta2)
+      self.opt_g = precision.wrap_optimizer(adam(c.lr_g), c.mixed_precision)
+      self.opt_d = precision.wrap_optimizer(adam(c.lr_d), c.mixed_precision)
+      # Slots now: variables cannot be created inside the replicated, XLA-compiled step.
+      self.opt_g.build(self.unet.trainable_variables)
+      self.opt_d.build(self.discriminator.trainable_variables)
       self.rng = tf.random.Generator.from_seed(c.seed)
     self._step = None
 
@@ -52,11 +58,11 @@ class FgSegGAN:
     bg = tf.concat([backgrounds, tf.ones_like(backgrounds[..., :1])], -1)
     return composition.alpha_composite([bg, fg]), fg[..., 3:]
 
-  def _replica_step(self, images, pool):
+  def _replica_step(self, images, backgrounds, split_images):
     c = self.config
     scale = 1.0 / self.strategy.num_replicas_in_sync
-    batch = tf.shape(images)[0]
-    bg = providers.patch_provider(pool, self.rng, batch, c.image_size, flip=c.flip)[..., :3]
+    images = training.replica_slice(images) if split_images else images
+    bg = training.replica_slice(backgrounds)
     # D step: real box crops against composites from the current masks.
     fake, _ = self.fake_images(images, bg, training=True)
     fake = tf.stop_gradient(fake)
@@ -64,7 +70,8 @@ class FgSegGAN:
       real_logits = self.discriminator(images, training=True)
       fake_logits = self.discriminator(fake, training=True)
       d_loss = losses.discriminator_loss(real_logits, fake_logits)
-      scaled_d_loss = d_loss * scale  # replicas' gradients are summed: scale to the global mean
+      # Replicas' gradients are summed: scale to the global mean (and up, for float16 loss scaling).
+      scaled_d_loss = self.opt_d.scale_loss(d_loss * scale)
     d_vars = self.discriminator.trainable_variables
     self.opt_d.apply_gradients(zip(tape.gradient(scaled_d_loss, d_vars), d_vars))
     # G step: the UNet learns masks whose composites fool the updated D, under the area penalty.
@@ -74,7 +81,7 @@ class FgSegGAN:
       adv = losses.generator_loss(fake_logits)
       area = losses.area_penalty(masks, c.area_target, c.area_form)
       g_loss = adv + c.area_lambda * area
-      scaled_g_loss = g_loss * scale
+      scaled_g_loss = self.opt_g.scale_loss(g_loss * scale)
     g_vars = self.unet.trainable_variables
     self.opt_g.apply_gradients(zip(tape.gradient(scaled_g_loss, g_vars), g_vars))
     return dict(d_loss=d_loss, g_loss=g_loss, adv_loss=adv, area_loss=area,
@@ -85,10 +92,16 @@ class FgSegGAN:
   def train_step(self, images, pool):
     """One D step then one G step on a global batch of box crops; returns the mean losses."""
     if self._step is None:
-      replica = tf.function(self._replica_step, jit_compile=self.config.jit)
+      c = self.config
+      replica = tf.function(self._replica_step, jit_compile=training.use_jit(c.jit, self.strategy))
 
       def step(images, pool):
-        out = self.strategy.run(replica, args=(images, pool))
+        # The randomness is drawn here, once for the global batch, and split by replica: R replicas
+        # see exactly the backgrounds one device would, and the pool is not copied to every replica.
+        split_images = not isinstance(images, tf.distribute.DistributedValues)
+        batch = training.global_batch_size(images, self.strategy)
+        bg = providers.patch_provider(pool, self.rng, batch, c.image_size, flip=c.flip)[..., :3]
+        out = self.strategy.run(replica, args=(images, bg, split_images))
         return {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
                 for k, v in out.items()}
 

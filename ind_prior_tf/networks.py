@@ -15,9 +15,12 @@ def scaled(channels, width):
 
 
 def _sn_conv(channels, kernel, stride, name):
+  # The wrapper runs in float32 even under a mixed policy: its power iteration rewrites the float32
+  # kernel with W / sigma on every training call, and a bfloat16/float16 iteration would round the
+  # master weights to 8-11 bits each time. The wrapped conv itself still computes in the policy's dtype.
   return layers.SpectralNormalization(
       layers.Conv2D(channels, kernel, strides=stride, padding="same", name=name + "_conv"),
-      name=name)
+      dtype="float32", name=name)
 
 
 def sn_discriminator(image_size=128, width=1.0, channels=(64, 128, 256, 512), last_channels=256,
@@ -46,13 +49,14 @@ def _bn(sync_bn, name):
   return layers.BatchNormalization(synchronized=sync_bn, name=name)
 
 
-def _up(x, channels, kernel, upsample, name):
+def _up(x, channels, kernel, upsample, name, use_bias=True):
   """Stride-2 upsampling: the table's transposed conv, or resize-conv (no checkerboard artifacts)."""
   if upsample == "deconv":
-    return layers.Conv2DTranspose(channels, kernel, strides=2, padding="same", name=name)(x)
+    return layers.Conv2DTranspose(channels, kernel, strides=2, padding="same", use_bias=use_bias,
+                                  name=name)(x)
   if upsample == "resize":
     x = layers.UpSampling2D(2, interpolation="bilinear", name=name + "_resize")(x)
-    return layers.Conv2D(channels, 3, padding="same", name=name)(x)
+    return layers.Conv2D(channels, 3, padding="same", use_bias=use_bias, name=name)(x)
   raise ValueError(f"upsample={upsample!r}: expected 'deconv' or 'resize'")
 
 
@@ -72,12 +76,14 @@ def unet(image_size=128, width=1.0, upsample="deconv", sync_bn=False, name="unet
   x = layers.Rescaling(2.0, offset=-1.0, name="to_signed")(inp)
   skips = []
   for i, (c, k) in enumerate(enc):
-    x = layers.Conv2D(scaled(c, width), k, strides=2, padding="same", name=f"enc{i + 1}")(x)
+    # No bias before a BN (its mean subtraction cancels it; Adam would only random-walk it on noise).
+    x = layers.Conv2D(scaled(c, width), k, strides=2, padding="same", use_bias=False,
+                      name=f"enc{i + 1}")(x)
     x = _bn(sync_bn, f"enc{i + 1}_bn")(x)
     x = layers.LeakyReLU(LEAK)(x)
     skips.append(x)
   for i, (c, k) in enumerate(dec):
-    x = _up(x, scaled(c, width), k, upsample, f"dec{i + 1}")
+    x = _up(x, scaled(c, width), k, upsample, f"dec{i + 1}", use_bias=False)
     x = _bn(sync_bn, f"dec{i + 1}_bn")(x)
     x = layers.LeakyReLU(LEAK)(x)
     x = layers.Concatenate(name=f"skip{i + 1}")([x, skips[-2 - i]])
@@ -99,16 +105,16 @@ def instance_generator(z_dim=6, image_size=64, width=1.0, upsample="deconv", syn
   base = image_size // 8
   c0 = scaled(256, width)
   inp = keras.Input((z_dim,), name="z")
-  x = layers.Dense(base * base * c0, name="project")(inp)
+  x = layers.Dense(base * base * c0, use_bias=False, name="project")(inp)  # BN follows: no bias
   x = layers.Reshape((base, base, c0))(x)
   x = _bn(sync_bn, "project_bn")(x)
   x = layers.LeakyReLU(LEAK)(x)
   for i in range(2):
-    x = layers.Conv2D(scaled(256, width), 4, padding="same", name=f"conv{i + 1}")(x)
+    x = layers.Conv2D(scaled(256, width), 4, padding="same", use_bias=False, name=f"conv{i + 1}")(x)
     x = _bn(sync_bn, f"conv{i + 1}_bn")(x)
     x = layers.LeakyReLU(LEAK)(x)
   for i, c in enumerate((128, 64)):
-    x = _up(x, scaled(c, width), 4, upsample, f"up{i + 1}")
+    x = _up(x, scaled(c, width), 4, upsample, f"up{i + 1}", use_bias=False)
     x = _bn(sync_bn, f"up{i + 1}_bn")(x)
     x = layers.LeakyReLU(LEAK)(x)
   x = _up(x, 4, 4, upsample, "rgba_logits")

@@ -40,6 +40,41 @@ def make_strategy(name="default"):
   raise RunError(f"--strategy={name!r}: expected default, mirrored or multi_worker")
 
 
+def replica_slice(x):
+  """This replica's rows of a global-batch tensor: replica r of R takes rows [r*B/R, (r+1)*B/R).
+
+  The identity on one replica. Train steps draw their randomness for the global batch outside
+  strategy.run and slice it here, so that a step on R replicas equals a step on one device.
+  """
+  ctx = tf.distribute.get_replica_context()
+  n = ctx.num_replicas_in_sync if ctx is not None else 1
+  if n == 1:
+    return x
+  per_replica = tf.shape(x)[0] // n
+  return x[ctx.replica_id_in_sync_group * per_replica:][:per_replica]
+
+
+def global_batch_size(inputs, strategy):
+  """The global batch of a tensor (already global) or of per-replica values (equal local batches, as
+  experimental_distribute_dataset makes them with drop_remainder)."""
+  if isinstance(inputs, tf.distribute.DistributedValues):
+    local = strategy.experimental_local_results(inputs)[0]
+    return tf.shape(local)[0] * strategy.num_replicas_in_sync
+  return tf.shape(inputs)[0]
+
+
+def use_jit(jit, strategy):
+  """XLA for the replica step, except with several replicas on one host's logical CPU devices: XLA's
+  CPU backend has one device, so a replica on CPU:1 cannot reach its variables (a TF limitation; GPUs
+  and one CPU per worker are fine)."""
+  if not jit or strategy.num_replicas_in_sync == 1:
+    return jit
+  local = strategy.extended.worker_devices
+  if len(local) > 1 and all("CPU" in d.upper() for d in local):
+    return False
+  return jit
+
+
 def set_determinism(seed, deterministic):
   """Seeds every generator; with `deterministic`, also asks TF for deterministic kernels.
 

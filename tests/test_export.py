@@ -1,0 +1,95 @@
+"""Export round trips: a segmenter and a HOC generator saved as SavedModel and .keras give back the
+outputs of the trained model."""
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from ind_prior_tf import export, networks, training
+
+sys.path.insert(0, os.path.dirname(__file__))
+from test_distill import ROOT, make_teacher_run  # noqa: E402  pylint: disable=g-import-not-at-top
+
+
+def trained_looking(model, seed=0):
+  """Non-trivial BN statistics, so that inference mode is really what gets exported."""
+  rng = np.random.RandomState(seed)
+  for v in model.non_trainable_weights:
+    v.assign(rng.uniform(0.5, 1.5, v.shape).astype(np.float32))
+
+
+def make_generator_run(run, z_dim=4, size=16, width=0.125):
+  g = networks.instance_generator(z_dim, size, width)
+  trained_looking(g)
+  os.makedirs(run, exist_ok=True)
+  with open(os.path.join(run, "flags.json"), "w") as f:
+    json.dump(dict(z_dim=z_dim, image_size=size, width=width, upsample="deconv", n_layers=3), f)
+  training.CheckpointKeeper(os.path.join(run, "ckpt"), generator=g).save(7)
+  return g
+
+
+def test_segmenter_round_trip_saved_model_and_keras(tmp_path):
+  run = str(tmp_path / "run")
+  unet = make_teacher_run(run)
+  trained_looking(unet)
+  training.CheckpointKeeper(os.path.join(run, "ckpt"), unet=unet).save(2)
+  kind, ckpt, saved, keras_path = export.export_run(run, str(tmp_path / "out"))
+  assert kind == "segmenter" and ckpt.endswith("ckpt-2")
+  x = np.random.RandomState(1).uniform(size=(3, 64, 64, 3)).astype(np.float32)
+  want = unet(x, training=False).numpy()
+
+  loaded = tf.saved_model.load(saved)  # plain TensorFlow, as docs/use.md shows
+  got = loaded.signatures["serving_default"](images=tf.constant(x))["mask"].numpy()
+  np.testing.assert_array_equal(got, want)
+  any_size = loaded.signatures["segment_any_size"](images=tf.random.uniform([2, 90, 70, 3]))
+  assert any_size["mask"].shape == (2, 90, 70, 1)
+
+  reloaded = keras.models.load_model(keras_path)
+  np.testing.assert_array_equal(reloaded(x, training=False).numpy(), want)
+  info = json.load(open(tmp_path / "out" / "export.json"))
+  assert info["kind"] == "segmenter" and info["input_shape"] == [None, 64, 64, 3]
+
+
+def test_generator_round_trip(tmp_path):
+  run = str(tmp_path / "hoc")
+  g = make_generator_run(run)
+  kind, _, saved, keras_path = export.export_run(run, str(tmp_path / "out"))
+  assert kind == "generator" and keras_path.endswith("generator.keras")
+  z = np.random.RandomState(2).uniform(-1, 1, (5, 4)).astype(np.float32)
+  want = g(z, training=False).numpy()
+  got = tf.saved_model.load(saved).signatures["serving_default"](z=tf.constant(z))["rgba"]
+  np.testing.assert_array_equal(got.numpy(), want)
+  np.testing.assert_array_equal(keras.models.load_model(keras_path)(z, training=False).numpy(), want)
+
+
+def test_any_keras_model_and_refusal_to_overwrite(tmp_path):
+  inp = keras.Input((5,))
+  model = keras.Model(inp, keras.layers.Dense(2)(inp))
+  out = str(tmp_path / "m")
+  saved, _ = export.export_model(model, out, kind="model")
+  x = np.ones([1, 5], np.float32)
+  got = tf.saved_model.load(saved).signatures["serving_default"](inputs=tf.constant(x))["outputs"]
+  np.testing.assert_allclose(got.numpy(), model(x).numpy(), atol=1e-6)
+  with pytest.raises(training.RunError, match="--overwrite"):
+    export.export_model(model, out, kind="model")
+  export.export_model(model, out, kind="model", overwrite=True)
+
+
+def test_entry_point(tmp_path):
+  make_teacher_run(str(tmp_path / "run"))
+  env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
+  cmd = [sys.executable, "-m", "experiments.export", f"--run_dir={tmp_path / 'run'}",
+         f"--out_dir={tmp_path / 'out'}"]
+  r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+  assert r.returncode == 0, r.stderr[-2000:]
+  assert os.path.isfile(tmp_path / "out" / "segmenter.keras")
+  assert os.path.isfile(tmp_path / "out" / "saved_model" / "saved_model.pb")
+  r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+  last = r.stderr.strip().splitlines()[-1]
+  assert r.returncode == 2 and last.startswith("error:") and "--overwrite" in last
+  assert "Traceback" not in r.stderr

@@ -1,0 +1,139 @@
+"""Applying a segmenter to images of any size: masks go back to the right place of the original
+image given a box, unreadable files are skipped while the others are written, CUB lists work."""
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+from PIL import Image
+
+from ind_prior_tf import datasets, export
+
+S = 64
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def red_channel_segmenter(size=S):
+  """A fake segmenter with a known output: the mask is the red channel of its input."""
+  inp = keras.Input((size, size, 3))
+  return keras.Model(inp, keras.layers.Lambda(lambda x: x[..., :1])(inp))
+
+
+def scene(h=150, w=200):
+  """Black image; red inside the box's left half (x 60-99, y 40-99), and red outside the box."""
+  image = np.zeros([h, w, 3], np.uint8)
+  image[40:100, 60:100, 0] = 255
+  image[0:20, 0:30, 0] = 255  # outside the box: must not appear in the mask
+  return image
+
+
+BOX = (60, 40, 80, 60)  # x, y, w, h: columns 60-139, rows 40-99
+
+
+def test_mask_goes_back_to_the_box_in_the_original_image():
+  image = scene()
+  predict = export.predictor(red_channel_segmenter())
+  mask = export.segment_image(predict, image, BOX, S)
+  assert mask.shape == (150, 200) and mask.dtype == np.float32
+  assert np.all(mask[42:98, 62:97] > 0.99)     # red part of the box
+  assert np.all(mask[42:98, 104:140] < 0.01)   # black part of the box
+  assert np.all(mask[:40] == 0) and np.all(mask[100:] == 0)   # outside the box: exactly 0
+  assert np.all(mask[:, :60] == 0) and np.all(mask[:, 140:] == 0)
+  # Without a box the whole image is segmented, the red patch outside the box included.
+  whole = export.segment_image(predict, image, None, S)
+  assert whole.shape == (150, 200) and np.all(whole[3:17, 3:27] > 0.9)
+
+
+def test_box_pixels_follow_the_crop_convention_and_reject_empty_boxes():
+  assert export.box_pixels((10.5, 3, 5, 7.2), 100, 50) == (10, 3, 16, 11)
+  assert export.box_pixels((-5, -5, 20, 1000), 100, 50) == (0, 0, 15, 50)
+  for bad in [(10, 10, 0, 5), (200, 10, 5, 5), (-20, 0, 10, 10)]:
+    try:
+      export.box_pixels(bad, 100, 50)
+      raise AssertionError(bad)
+    except datasets.EmptyBoxError as e:
+      assert "box" in str(e)
+  # The crop the network sees is the one data preparation makes.
+  image = np.random.RandomState(0).randint(0, 256, (50, 100, 3)).astype(np.uint8)
+  crop, region = export.crop_for_segmenter(image, (10.5, 3, 37, 29), S)
+  want, _ = datasets.crop_box(image, (10.5, 3, 37, 29), S)
+  np.testing.assert_array_equal(crop, want)
+  assert region == (10, 3, 48, 32)
+
+
+def write_images(folder):
+  os.makedirs(folder, exist_ok=True)
+  Image.fromarray(scene()).save(os.path.join(folder, "a.png"))
+  Image.fromarray(scene(120, 160)).save(os.path.join(folder, "b.png"))
+  with open(os.path.join(folder, "broken.jpg"), "wb") as f:
+    f.write(os.urandom(300))
+
+
+def test_unreadable_file_is_skipped_and_the_others_written(tmp_path):
+  write_images(tmp_path / "img")
+  items = export.read_image_list(str(tmp_path / "img"))
+  assert [rel for _, rel, _ in items] == ["a.png", "b.png", "broken.jpg"]
+  out = str(tmp_path / "out")
+  skipped = export.segment_files(red_channel_segmenter(), items, out, progress=False, batch_size=1)
+  assert len(skipped) == 1 and skipped.counts() == {"unreadable": 1}
+  for name, shape in [("a.png", (150, 200)), ("b.png", (120, 160))]:
+    mask = np.asarray(Image.open(os.path.join(out, "masks", name)))
+    cut = np.asarray(Image.open(os.path.join(out, "cutouts", name)))
+    assert mask.shape == shape and mask.dtype == np.uint8
+    assert cut.shape == shape + (4,)
+    np.testing.assert_array_equal(cut[..., 3], mask)
+    np.testing.assert_array_equal(cut[..., :3], scene(*shape))
+  assert not os.path.exists(os.path.join(out, "masks", "broken.png"))
+  assert "broken.jpg\tunreadable" in open(os.path.join(out, "skipped.txt")).read()
+
+
+def test_cub_list_and_boxes_with_binary_masks(tmp_path):
+  root = tmp_path / "cub"
+  write_images(root / "images" / "001.Red")
+  (root / "images.txt").write_text("1 001.Red/a.png\n2 001.Red/b.png\n3 001.Red/broken.jpg\n"
+                                   "4 001.Red/missing.png\n")
+  (root / "bounding_boxes.txt").write_text(f"1 {' '.join(map(str, BOX))}\n2 0 0 0 10\n"
+                                           "3 0 0 5 5\n")
+  items = export.read_image_list(str(root / "images.txt"))
+  assert items[0] == (1, "001.Red/a.png", str(root / "images" / "001.Red" / "a.png"))
+  boxes = export.read_boxes(str(root / "bounding_boxes.txt"))
+  out = str(tmp_path / "out")
+  skipped = export.segment_files(red_channel_segmenter(), items, out, boxes=boxes, threshold=0.5,
+                                 progress=False)
+  assert skipped.counts() == {"empty box": 1, "unreadable": 1, "not in boxes file": 1}
+  mask = np.asarray(Image.open(os.path.join(out, "masks", "001.Red", "a.png")))
+  assert set(np.unique(mask)) == {0, 255}
+  assert mask[70, 80] == 255 and mask[70, 120] == 0 and mask[10, 10] == 0
+
+
+def test_boxes_by_file_name_and_bad_lines(tmp_path):
+  path = tmp_path / "boxes.txt"
+  path.write_text("# name x y w h\nmy photo.jpg 1 2 3 4\n7 0 0 10 10\n")
+  assert export.read_boxes(str(path)) == {"my photo.jpg": (1, 2, 3, 4), 7: (0, 0, 10, 10)}
+  path.write_text("a.jpg 1 2 x 4\n")
+  try:
+    export.read_boxes(str(path))
+    raise AssertionError("bad numbers accepted")
+  except datasets.DataError as e:
+    assert "boxes.txt:1" in str(e)
+
+
+def test_entry_point(tmp_path):
+  sys.path.insert(0, os.path.dirname(__file__))
+  from test_distill import make_teacher_run  # pylint: disable=g-import-not-at-top
+  make_teacher_run(str(tmp_path / "run"))
+  write_images(tmp_path / "img")
+  env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
+  cmd = [sys.executable, "-m", "experiments.segment", f"--run_dir={tmp_path / 'run'}",
+         f"--images={tmp_path / 'img'}", f"--out_dir={tmp_path / 'out'}", "--noprogress"]
+  r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+  assert r.returncode == 0, r.stderr[-2000:]
+  assert "segmented 2 of 3 images" in r.stdout and "broken.jpg" in r.stderr
+  assert "Traceback" not in r.stderr
+  assert np.asarray(Image.open(tmp_path / "out" / "masks" / "b.png")).shape == (120, 160)
+  r = subprocess.run(cmd[:4] + [f"--images={tmp_path / 'nothing'}"] + cmd[5:], cwd=ROOT, env=env,
+                     capture_output=True, text=True, timeout=300)
+  last = r.stderr.strip().splitlines()[-1]
+  assert r.returncode == 2 and last.startswith("error:") and "nothing" in last, r.stderr
+  assert "Traceback" not in r.stderr

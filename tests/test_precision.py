@@ -1,0 +1,42 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from ind_prior_tf import fgseg_lib, networks, precision
+
+
+def tiny_config(**kw):
+  return fgseg_lib.FgSegConfig(image_size=64, width=0.125, d_width=0.125, batch_size=2, **kw)
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_step_is_finite_with_float32_outputs(policy):
+  gan = fgseg_lib.FgSegGAN(tiny_config(mixed_precision=policy))
+  assert keras.mixed_precision.dtype_policy().name == "float32"  # the policy did not leak
+  assert precision.compute_dtype(gan.unet) == policy.split("_")[1]
+  assert all(v.dtype == "float32" for v in gan.unet.weights + gan.discriminator.weights)
+  assert isinstance(gan.opt_g, keras.optimizers.LossScaleOptimizer) == (policy == "mixed_float16")
+  images = tf.random.uniform([2, 64, 64, 3])
+  out = gan.train_step(images, tf.random.uniform([3, 64, 64, 3]))
+  for k, v in out.items():
+    assert v.dtype == tf.float32 and np.isfinite(v.numpy()), k
+  assert gan.predict_masks(images).dtype == tf.float32
+  assert gan.unet(images).dtype == tf.float32
+
+
+def test_spectral_norm_keeps_float32_master_weights_under_bfloat16():
+  # Keras' SpectralNormalization rewrites the kernel with W / sigma on every training call; computed
+  # in bfloat16 that would round the float32 master weights to 8 bits each time.
+  with precision.policy_scope("mixed_bfloat16"):
+    d = networks.sn_discriminator(32, 0.125)
+  d(tf.random.uniform([2, 32, 32, 3]), training=True)
+  k = d.get_layer("conv2").kernel.numpy()
+  as_bf16 = k.astype(tf.bfloat16.as_numpy_dtype).astype(np.float32)
+  assert np.mean(k == as_bf16) < 0.5
+  assert d.get_layer("conv2").layer.compute_dtype == "bfloat16"  # the conv itself is still bf16
+
+
+def test_bad_policy_is_refused():
+  with pytest.raises(ValueError, match="mixed_precision='float64'"):
+    precision.check_policy("float64")

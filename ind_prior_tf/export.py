@@ -204,6 +204,13 @@ def segment_files(model, items, out_dir, boxes=None, threshold=None, batch_size=
       _write_png(os.path.join(out_dir, "cutouts", name), cutout(image, full), "RGBA")
     pending.clear()
 
+  counted = [0]
+
+  def advance(i):
+    for n in range(counted[0] + 1, i + 1):  # every count, so a log file gets its every-k lines
+      bar.update(n)
+    counted[0] = max(counted[0], i)
+
   os.makedirs(out_dir, exist_ok=True)
   for i, (key, rel, path) in enumerate(items, 1):
     try:
@@ -211,21 +218,23 @@ def segment_files(model, items, out_dir, boxes=None, threshold=None, batch_size=
       if boxes is not None:
         box = find_box(boxes, key, rel)
         if box is None:
-          skipped.add(path, "not in boxes file")
-          continue
+          raise datasets.DataError(f"{path}: not in the boxes file")
       image = datasets.load_image_rgb(path)
       crop, region = crop_for_segmenter(image, box, size, name=f"{path}: box")
     except datasets.DataError as e:  # EmptyBoxError is one
-      reason = "empty box" if isinstance(e, datasets.EmptyBoxError) else "unreadable"
+      reason = ("empty box" if isinstance(e, datasets.EmptyBoxError) else
+                "not in boxes file" if box is None and boxes is not None else "unreadable")
       skipped.add(path, reason, str(e))
       print(("\n" if bar.tty else "") + f"skipping {e}", file=sys.stderr, flush=True)
+      if not pending:
+        advance(i)
       continue
-    finally:
-      bar.update(i)
     pending.append((rel, image, crop, region))
     if len(pending) >= batch_size:
       flush()
+      advance(i)  # images are counted once written
   flush()
+  advance(len(items))
   bar.close()
   skipped.write(os.path.join(out_dir, "skipped.txt"))
   return skipped

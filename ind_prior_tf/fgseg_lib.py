@@ -63,27 +63,29 @@ class FgSegGAN:
     scale = 1.0 / self.strategy.num_replicas_in_sync
     images = training.replica_slice(images) if split_images else images
     bg = training.replica_slice(backgrounds)
+    # One UNet forward serves both steps (D's update does not change the UNet): the G tape records it
+    # here and resumes for the G step, the D step reads the composites without gradient.
+    g_tape = tf.GradientTape()
+    with g_tape:
+      fake, masks = self.fake_images(images, bg, training=True)
     # D step: real box crops against composites from the current masks.
-    fake, _ = self.fake_images(images, bg, training=True)
-    fake = tf.stop_gradient(fake)
     with tf.GradientTape() as tape:
       real_logits = self.discriminator(images, training=True)
-      fake_logits = self.discriminator(fake, training=True)
+      fake_logits = self.discriminator(tf.stop_gradient(fake), training=True)
       d_loss = losses.discriminator_loss(real_logits, fake_logits)
       # Replicas' gradients are summed: scale to the global mean (and up, for float16 loss scaling).
       scaled_d_loss = self.opt_d.scale_loss(d_loss * scale)
     d_vars = self.discriminator.trainable_variables
     self.opt_d.apply_gradients(zip(tape.gradient(scaled_d_loss, d_vars), d_vars))
     # G step: the UNet learns masks whose composites fool the updated D, under the area penalty.
-    with tf.GradientTape() as tape:
-      fake, masks = self.fake_images(images, bg, training=True)
+    with g_tape:
       fake_logits = self.discriminator(fake, training=False)
       adv = losses.generator_loss(fake_logits)
       area = losses.area_penalty(masks, c.area_target, c.area_form)
       g_loss = adv + c.area_lambda * area
       scaled_g_loss = self.opt_g.scale_loss(g_loss * scale)
     g_vars = self.unet.trainable_variables
-    self.opt_g.apply_gradients(zip(tape.gradient(scaled_g_loss, g_vars), g_vars))
+    self.opt_g.apply_gradients(zip(g_tape.gradient(scaled_g_loss, g_vars), g_vars))
     return dict(d_loss=d_loss, g_loss=g_loss, adv_loss=adv, area_loss=area,
                 mask_area=tf.reduce_mean(losses.mask_area(masks)),
                 d_real=tf.reduce_mean(tf.sigmoid(real_logits)),

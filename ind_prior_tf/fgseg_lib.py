@@ -1,11 +1,13 @@
 """The first application's GAN: a UNet foreground provider and a background patch provider,
 composited with the identity layout and trained with the adversarial loss and the area penalty."""
 import dataclasses
+import json
+import os
 
 import keras
 import tensorflow as tf
 
-from ind_prior_tf import composition, losses, networks, precision, providers, training
+from ind_prior_tf import composition, losses, metrics, networks, precision, providers, training
 
 
 @dataclasses.dataclass
@@ -21,11 +23,25 @@ class FgSegConfig:
   area_lambda: float = 1000.0  # Table 3
   area_target: float = 0.25    # Table 3
   area_form: str = "squared"   # as printed; see losses.area_penalty for the variants
+  area_warmup: int = 0         # steps over which lambda ramps up linearly from 0 (0: constant)
+  binarize_lambda: float = 0.0  # weight of mean m(1-m): pushes soft masks to 0 or 1 (ours; 0 = paper)
+  tight_lambda: float = 0.0    # weight of the tight-box prior (ours; 0 = paper): see tightness_loss
   upsample: str = "deconv"     # Table 1; "resize" removes checkerboard artifacts
   flip: bool = True            # horizontal flips of the backgrounds (and of the inputs, in the pipeline)
   jit: bool = True
   mixed_precision: str = "float32"  # or mixed_bfloat16 / mixed_float16 (GPUs): see precision.py
   seed: int = 0
+
+
+def tightness_loss(masks):
+  """The tight-box prior (not in the paper; Lempitsky et al. 2009): a crop by a tight box has object in
+  every row and every column, so the largest mask value of each row and of each column should be 1.
+  Mean of (1 - max)^2 over the rows and columns of masks [B, H, W, 1]. It asks for the thin parts that
+  reach the box's sides (legs, tails, heads), which the area penalty alone lets the masks drop."""
+  masks = tf.cast(masks, tf.float32)
+  rows = tf.reduce_max(masks, axis=[2, 3])  # [B, H]
+  cols = tf.reduce_max(masks, axis=[1, 3])  # [B, W]
+  return 0.5 * (tf.reduce_mean(tf.square(1.0 - rows)) + tf.reduce_mean(tf.square(1.0 - cols)))
 
 
 class FgSegGAN:
@@ -82,14 +98,25 @@ class FgSegGAN:
       fake_logits = self.discriminator(fake, training=False)
       adv = losses.generator_loss(fake_logits)
       area = losses.area_penalty(masks, c.area_target, c.area_form)
-      g_loss = adv + c.area_lambda * area
+      binary = tf.reduce_mean(masks * (1.0 - masks))
+      tight = tightness_loss(masks)
+      g_loss = (adv + self.area_weight() * area + c.binarize_lambda * binary
+                + c.tight_lambda * tight)
       scaled_g_loss = self.opt_g.scale_loss(g_loss * scale)
     g_vars = self.unet.trainable_variables
     self.opt_g.apply_gradients(zip(g_tape.gradient(scaled_g_loss, g_vars), g_vars))
-    return dict(d_loss=d_loss, g_loss=g_loss, adv_loss=adv, area_loss=area,
-                mask_area=tf.reduce_mean(losses.mask_area(masks)),
+    return dict(d_loss=d_loss, g_loss=g_loss, adv_loss=adv, area_loss=area, binary_loss=binary,
+                tight_loss=tight, mask_area=tf.reduce_mean(losses.mask_area(masks)),
                 d_real=tf.reduce_mean(tf.sigmoid(real_logits)),
                 d_fake=tf.reduce_mean(tf.sigmoid(fake_logits)))
+
+  def area_weight(self):
+    """lambda, ramped up over the first area_warmup G steps (opt_g.iterations is checkpointed)."""
+    c = self.config
+    if not c.area_warmup:
+      return c.area_lambda
+    ramp = tf.cast(self.opt_g.iterations, tf.float32) / float(c.area_warmup)
+    return c.area_lambda * tf.minimum(1.0, ramp)
 
   def train_step(self, images, pool):
     """One D step then one G step on a global batch of box crops; returns the mean losses."""
@@ -113,3 +140,123 @@ class FgSegGAN:
   @tf.function
   def predict_masks(self, images):
     return self.unet(images, training=False)
+
+
+def _all_finite(variables):
+  return bool(tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in variables]))
+
+
+def evaluate_masks(gan, images, masks, batch_size=64):
+  """Scores of the UNet's masks (inference mode) on arrays of crops and ground-truth masks."""
+  counts = metrics.SegCounts()
+  area = 0.0
+  for i in range(0, len(images), batch_size):
+    pred = gan.predict_masks(tf.constant(images[i:i + batch_size])).numpy()
+    counts.update(pred, masks[i:i + batch_size])
+    area += float(pred.sum()) / pred[0].size
+  scores = counts.scores()
+  scores["mask_area"] = area / len(images)
+  return scores
+
+
+def preview_grid(gan, images, backgrounds):
+  """Rows: input, soft mask, carved foreground, composite over fixed backgrounds (inference mode)."""
+  images = tf.constant(images)
+  composite, masks = gan.fake_images(images, tf.constant(backgrounds), training=False)
+  carved = composition.carve(tf.concat([images, masks], -1))
+  return training.image_grid([images, masks, carved, composite])
+
+
+def train(config, dataset, pool, logdir, steps, *, strategy=None, eval_data=None, preview=None,
+          log_every=50, save_every=1000, eval_every=500, max_to_keep=3, progress=True,
+          stream=None, log=print):
+  """Trains (or resumes) a FgSegGAN in `logdir` up to global step `steps`.
+
+  dataset: endless batches of crops (fgseg_data.training_dataset); pool: background patches, float32
+  [P, S, S, 3]; eval_data: (images, masks) arrays scored every eval_every steps (or None); preview:
+  crops for the image grids (defaults to the eval images). Checkpoints go to <logdir>/ckpt (the UNet
+  saved as `unet`, the contract of segmenter.load_segmenter), TensorBoard events to <logdir>/tb, one
+  JSON line per log / eval step to <logdir>/metrics.jsonl.
+
+  Losses are checked at every step (and the weights before every save): a NaN or Inf raises
+  training.NonFiniteLossError naming the step and the loss, and nothing is saved after it, so the last
+  checkpoint on disk is a good one. Ctrl-C saves a checkpoint at the last finished step and returns.
+  Returns a dict: step, status ('done' / 'interrupted'), the last losses and eval scores.
+  """
+  gan = FgSegGAN(config, strategy)
+  strategy = gan.strategy
+  keeper = training.CheckpointKeeper(os.path.join(logdir, "ckpt"), max_to_keep=max_to_keep,
+                                     **gan.checkpoint_objects())
+  start = keeper.restore()
+  result = dict(step=start, status="done", losses={}, eval={}, checkpoint=keeper.latest)
+  if start >= steps:
+    log(f"{logdir} is already at step {start} of {steps}; raise --steps to train on")
+    return result
+  if start:
+    log(f"resuming from step {start} ({keeper.latest})")
+  writer = tf.summary.create_file_writer(os.path.join(logdir, "tb"))
+  if preview is None and eval_data is not None:
+    preview = eval_data[0]
+  if preview is not None:
+    preview = preview[:8]
+    preview_bg = tf.gather(pool, tf.range(len(preview)) * (pool.shape[0] // len(preview)))
+  if strategy.num_replicas_in_sync > 1:
+    dataset = strategy.experimental_distribute_dataset(dataset)
+  batches = iter(dataset)
+  weights = gan.unet.variables + gan.discriminator.variables
+  bar = training.ProgressBar(steps, start, every=log_every, stream=stream, enabled=progress)
+  shown = {}
+
+  def log_line(record):
+    with open(os.path.join(logdir, "metrics.jsonl"), "a") as f:
+      f.write(json.dumps(record) + "\n")
+
+  def save(step, out):
+    training.check_finite(step, out, keeper)
+    if not _all_finite(weights):
+      raise training.NonFiniteLossError(
+          f"step {step}: the weights became non-finite; last good checkpoint kept: {keeper.latest}")
+    result["checkpoint"] = keeper.save(step)
+
+  done, saved, out = start, start, None
+  try:
+    for step in range(start + 1, steps + 1):
+      out = gan.train_step(next(batches), pool)
+      done = step
+      # Reading the losses every step costs little (a CPU step is synchronous anyway) and a NaN is
+      # then reported at the step where it appears.
+      losses = {k: float(v) for k, v in out.items()}
+      training.check_finite(step, losses, keeper)
+      if step % log_every == 0 or step == steps:
+        shown = {k: losses[k] for k in ("d_loss", "g_loss", "mask_area")}
+        with writer.as_default(step=step):
+          for k, v in losses.items():
+            tf.summary.scalar(f"train/{k}", v)
+        result["losses"] = losses
+        log_line(dict(step=step, **losses))
+      if eval_every and (step % eval_every == 0 or step == steps):
+        with writer.as_default(step=step):
+          if eval_data is not None:
+            scores = evaluate_masks(gan, *eval_data)
+            for k in ("fg_iou", "miou", "pixel_acc", "mask_area"):
+              tf.summary.scalar(f"eval/{k}", scores[k])
+            shown["iou"] = scores["fg_iou"]
+            result["eval"] = scores
+            log_line(dict(step=step, eval=scores))
+          if preview is not None:
+            tf.summary.image("preview/input_mask_carved_composite",
+                             preview_grid(gan, preview, preview_bg), max_outputs=1)
+        writer.flush()
+      if step % save_every == 0 or step == steps:
+        save(step, losses)
+        saved = step
+      bar.update(step, **shown)
+  except KeyboardInterrupt:
+    result["status"] = "interrupted"
+    if done > saved and out is not None:
+      save(done, {k: float(v) for k, v in out.items()})
+  finally:
+    bar.close()
+    writer.close()
+  result["step"] = done
+  return result

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# make cub-prep: CUB-200-2011 box crops at 128 px -> $PREP_DIR/cub, a landscape background pool from
+# $BG_DIR -> $PREP_DIR/cub_bg.npz. Extra arguments go to data_prep.cub (e.g. --overwrite).
+set -euo pipefail
+PYTHON=${PYTHON:-python3} PREP_DIR=${PREP_DIR:-prepared}
+CUB_ROOT=${CUB_ROOT:-data/CUB_200_2011} BG_DIR=${BG_DIR:-../shared/data/backgrounds}
+mkdir -p "$PREP_DIR"
+"$PYTHON" -m data_prep.cub --cub_root="$CUB_ROOT" --out_dir="$PREP_DIR/cub" --size=128 "$@"
+"$PYTHON" -m data_prep.backgrounds --image_dir="$BG_DIR" --out="$PREP_DIR/cub_bg.npz" --size=128 \
+  --count=4000 --seed=0

@@ -1,0 +1,127 @@
+"""Scores a trained segmenter (a fgseg teacher or a distilled student) on the masks of a prepared set.
+
+  python -m experiments.evaluate --run_dir=runs/horse --prepared=prepared/horse --split=train
+
+Protocol (docs/fgseg.md): the crops of the prepared set (box crops, resized to its size) go through the
+segmenter at its training size; its soft masks are resized back to the crops' size and binarised at
+0.5, as are the ground-truth masks. Prints and writes to <out_dir>/scores.json the mean per-image
+foreground IoU, the dataset mIoU (foreground and background IoU from summed intersections and unions)
+and the pixel accuracy; writes per_image.csv and cases.png (the best cases left, the worst right; each
+input / ground truth / soft mask / carved foreground).
+"""
+import json
+import os
+import sys
+
+from absl import app, flags
+
+flags.DEFINE_string("run_dir", None, "Run directory (flags.json + ckpt/) of a teacher or a student.")
+flags.DEFINE_string("checkpoint", None, "A checkpoint prefix of the run (default: the latest).")
+flags.DEFINE_string("prepared", None, "Prepared set with masks (meta.json + TFRecord shards).")
+flags.DEFINE_enum("split", "all", ["all", "train", "test"],
+                  "Images to score (only those with a mask count).")
+flags.DEFINE_string("out_dir", None, "Where scores.json, per_image.csv and cases.png go "
+                    "(default <run_dir>/eval-<split>).")
+flags.DEFINE_integer("cases", 8, "Best and worst cases shown in cases.png.")
+flags.DEFINE_integer("batch_size", 64, "Images per inference batch.")
+
+FLAGS = flags.FLAGS
+
+
+def predict(unet, images, size):
+  """Soft masks at the crops' own size for crops float32 [B, s, s, 3]."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  s = images.shape[1]
+  x = images if s == size else tf.image.resize(images, [size, size], antialias=True)
+  masks = unet(x, training=False)
+  return masks if s == size else tf.clip_by_value(tf.image.resize(masks, [s, s]), 0.0, 1.0)
+
+
+def cases_grid(images, gt, masks):
+  """One row per case: input, ground truth, soft mask, carved foreground (all RGB)."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  rgb = lambda m: np.repeat(m, 3, axis=-1)
+  return [np.stack([x, rgb(g), rgb(m), x * m]) for x, g, m in zip(images, gt, masks)]
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  from ind_prior_tf import datasets  # pylint: disable=g-import-not-at-top
+  try:  # the cheap checks first, before TensorFlow takes seconds to import
+    for name in ("run_dir", "prepared"):
+      if not FLAGS[name].value:
+        raise ValueError(f"--{name}: required")
+    if FLAGS.cases < 0 or FLAGS.batch_size < 1:
+      raise ValueError("--cases must be >= 0 and --batch_size >= 1")
+    if not os.path.isfile(os.path.join(FLAGS.run_dir, "flags.json")):
+      raise ValueError(f"{os.path.join(FLAGS.run_dir, 'flags.json')}: missing; is --run_dir a "
+                       "training run directory?")
+    meta = datasets.read_meta(FLAGS.prepared)
+    if not meta.get("has_masks"):
+      raise ValueError(f"{FLAGS.prepared}: the prepared set has no masks to score against")
+  except ValueError as e:  # DataError is a ValueError
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  from ind_prior_tf import metrics, segmenter, training  # pylint: disable=g-import-not-at-top
+  try:
+    unet, config, ckpt = segmenter.load_segmenter(FLAGS.run_dir, FLAGS.checkpoint)
+    size = int(config.get("image_size", 128))
+    ds = datasets.prepared_dataset(FLAGS.prepared, FLAGS.split, only_with_masks=True)
+    counts, box, ids, ious = metrics.SegCounts(), metrics.SegCounts(), [], []
+    for batch in ds.batch(FLAGS.batch_size).prefetch(2):
+      masks = predict(unet, batch["image"], size).numpy()
+      counts.update(masks, batch["mask"].numpy())
+      box.update(np.ones_like(masks), batch["mask"].numpy())  # the whole-box baseline
+      ious.append(metrics.per_image_fg_iou(masks, batch["mask"].numpy()))
+      ids.append(batch["id"].numpy())
+    if not counts.images:
+      raise datasets.DataError(f"{FLAGS.prepared}: split {FLAGS.split!r} has no masked crops")
+  except (training.RunError, datasets.DataError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
+  ids, ious = np.concatenate(ids), np.concatenate(ious)
+  scores = counts.scores()
+  out_dir = FLAGS.out_dir or os.path.join(FLAGS.run_dir, f"eval-{FLAGS.split}")
+  os.makedirs(out_dir, exist_ok=True)
+  report = dict(scores, whole_box_fg_iou=box.scores()["fg_iou"], threshold=metrics.THRESHOLD,
+                run_dir=os.path.abspath(FLAGS.run_dir),
+                checkpoint=ckpt, prepared=os.path.abspath(FLAGS.prepared), split=FLAGS.split,
+                crop_size=int(meta["size"]), model_size=size)
+  training.atomic_write_text(os.path.join(out_dir, "scores.json"),
+                             json.dumps(report, indent=2) + "\n")
+  training.atomic_write_text(os.path.join(out_dir, "per_image.csv"), "id,fg_iou\n" + "".join(
+      f"{i},{v:.4f}\n" for i, v in zip(ids, ious)))
+
+  # Best and worst cases: a second pass fetches only the crops shown.
+  k = min(FLAGS.cases, len(ids) // 2 if len(ids) > 1 else len(ids))
+  picture = None
+  if k:
+    order = np.argsort(ious, kind="stable")
+    chosen = np.concatenate([order[::-1][:k], order[:k]])
+    wanted = tf.constant(ids[chosen], tf.int64)
+    found = {}
+    sel = ds.filter(lambda e: tf.reduce_any(tf.equal(e["id"], wanted))).batch(len(chosen))
+    for batch in sel:
+      masks = predict(unet, batch["image"], size).numpy()
+      for i, x, g, m in zip(batch["id"].numpy(), batch["image"].numpy(), batch["mask"].numpy(),
+                            masks):
+        found[int(i)] = cases_grid([x], [g], [m])[0]
+    rows = [np.concatenate([found[int(ids[b])], found[int(ids[w])]])
+            for b, w in zip(chosen[:k], chosen[k:])]
+    picture = os.path.join(out_dir, "cases.png")
+    training.save_png(picture, training.image_grid(rows))
+  print(f"{FLAGS.run_dir} ({os.path.basename(ckpt)}) on {scores['images']} masked crops of "
+        f"{FLAGS.prepared} [{FLAGS.split}]: fg IoU {scores['fg_iou']:.3f}  mIoU {scores['miou']:.3f}"
+        f"  pixel acc {scores['pixel_acc']:.3f}  (whole box: fg IoU "
+        f"{report['whole_box_fg_iou']:.3f})")
+  print(f"wrote {os.path.join(out_dir, 'scores.json')}")
+  if picture:
+    print(f"best (left) and worst (right) cases: {picture}")
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,116 @@
+"""The training loop of Application 1 (fgseg_lib.train), in process: checkpoints, NaN guard, Ctrl-C,
+and that it learns on a trivially separable set."""
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from ind_prior_tf import fgseg_lib, metrics, training
+
+TINY = dict(image_size=64, width=0.125, d_width=0.125, batch_size=4)
+LOGIC = dict(TINY, jit=False)  # tests of the loop's logic: no XLA compile, seconds less
+
+
+def separable_set(n, seed=0, size=64):
+  """Red discs of random size and place on green noise; masks exact. Returns crops and masks."""
+  rng = np.random.default_rng(seed)
+  yy, xx = np.mgrid[0:size, 0:size]
+  images = np.stack([rng.uniform(0.1, 0.3, (n, size, size)), rng.uniform(0.4, 0.7, (n, size, size)),
+                     rng.uniform(0.1, 0.3, (n, size, size))], -1).astype(np.float32)
+  masks = np.zeros((n, size, size, 1), np.float32)
+  for i in range(n):
+    r = rng.uniform(0.25, 0.45) * size
+    cy, cx = rng.uniform(r, size - r, 2)
+    disc = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+    images[i][disc] = [0.85, 0.15, 0.15]
+    masks[i, disc] = 1.0
+  return images, masks
+
+
+def green_pool(n=64, size=64, seed=1):
+  rng = np.random.default_rng(seed)
+  return tf.constant(np.stack([rng.uniform(0.1, 0.3, (n, size, size)), rng.uniform(0.4, 0.7, (
+      n, size, size)), rng.uniform(0.1, 0.3, (n, size, size))], -1).astype(np.float32))
+
+
+def batches(images, batch_size, seed=0):
+  ds = tf.data.Dataset.from_tensor_slices(images).shuffle(len(images), seed=seed).repeat()
+  return ds.batch(batch_size, drop_remainder=True)
+
+
+def latest_step(logdir):
+  return int(tf.train.latest_checkpoint(os.path.join(logdir, "ckpt")).rsplit("-", 1)[1])
+
+
+def test_resume_continues_from_saved_step(tmp_path):
+  images, masks = separable_set(8)
+  cfg = fgseg_lib.FgSegConfig(**TINY)
+  logdir = str(tmp_path / "run")
+  r = fgseg_lib.train(cfg, batches(images, 4), green_pool(), logdir, 3, eval_data=(images, masks),
+                      log_every=1, save_every=2, eval_every=3, progress=False)
+  assert r["step"] == 3 and r["status"] == "done" and latest_step(logdir) == 3
+  assert set(r["eval"]) >= {"fg_iou", "miou", "pixel_acc", "mask_area"}
+  r = fgseg_lib.train(cfg, batches(images, 4), green_pool(), logdir, 5, log_every=1, save_every=10,
+                      eval_every=0, progress=False)
+  assert r["step"] == 5 and latest_step(logdir) == 5
+  lines = [json.loads(l) for l in open(os.path.join(logdir, "metrics.jsonl"))]
+  assert [l["step"] for l in lines if "d_loss" in l] == [1, 2, 3, 4, 5]
+  assert [l["step"] for l in lines if "eval" in l] == [3]
+  # A finished run is not trained further.
+  r = fgseg_lib.train(cfg, batches(images, 4), green_pool(), logdir, 5, progress=False,
+                      log=lambda m: None)
+  assert r["step"] == 5 and latest_step(logdir) == 5
+
+
+def test_nan_stops_naming_step_and_loss_and_keeps_last_checkpoint(tmp_path, monkeypatch):
+  real_step = fgseg_lib.FgSegGAN.train_step
+  calls = []
+
+  def poisoned(self, images, pool):
+    out = real_step(self, images, pool)
+    calls.append(1)
+    if len(calls) >= 5:  # from step 5 on, the generator's loss is NaN
+      out = dict(out, g_loss=tf.constant(float("nan")))
+    return out
+
+  monkeypatch.setattr(fgseg_lib.FgSegGAN, "train_step", poisoned)
+  images, _ = separable_set(8)
+  logdir = str(tmp_path / "run")
+  with pytest.raises(training.NonFiniteLossError, match=r"step 5: loss g_loss is nan.*ckpt-4"):
+    fgseg_lib.train(fgseg_lib.FgSegConfig(**LOGIC), batches(images, 4), green_pool(), logdir, 20,
+                    log_every=10, save_every=2, eval_every=0, progress=False)
+  assert latest_step(logdir) == 4  # nothing saved after the NaN
+
+
+def test_ctrl_c_saves_the_last_finished_step(tmp_path, monkeypatch):
+  real_step = fgseg_lib.FgSegGAN.train_step
+  calls = []
+
+  def interrupted(self, images, pool):
+    calls.append(1)
+    if len(calls) == 4:
+      raise KeyboardInterrupt
+    return real_step(self, images, pool)
+
+  monkeypatch.setattr(fgseg_lib.FgSegGAN, "train_step", interrupted)
+  images, _ = separable_set(8)
+  logdir = str(tmp_path / "run")
+  r = fgseg_lib.train(fgseg_lib.FgSegConfig(**LOGIC), batches(images, 4), green_pool(), logdir, 20,
+                      log_every=10, save_every=10, eval_every=0, progress=False)
+  assert r["status"] == "interrupted" and r["step"] == 3 and latest_step(logdir) == 3
+
+
+@pytest.mark.slow
+def test_learns_a_separable_set_beyond_the_whole_box(tmp_path):
+  """About 300 steps: the masks of red discs on green noise beat the whole-box baseline clearly."""
+  images, masks = separable_set(64)
+  cfg = fgseg_lib.FgSegConfig(image_size=64, width=0.25, d_width=0.25, batch_size=16,
+                              area_form="batch_squared", area_target=float(masks.mean()),
+                              upsample="deconv")
+  logdir = str(tmp_path / "run")
+  r = fgseg_lib.train(cfg, batches(images, 16), green_pool(), logdir, 300, eval_data=(images, masks),
+                      log_every=50, save_every=300, eval_every=300, progress=False)
+  box = metrics.segmentation_scores(np.ones_like(masks), masks)["fg_iou"]
+  assert r["eval"]["fg_iou"] > box + 0.2, (r["eval"], box)

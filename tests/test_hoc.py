@@ -1,0 +1,185 @@
+"""Application 2 (one image of a homogeneous object cluster): the model, the loop and the entry point.
+Tiny: 32 px patches, width 0.125, a few steps."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from ind_prior_tf import datasets, hoc_lib, layout, training
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+S = 32
+
+
+def tiny_config(**kw):
+  base = dict(n_layers=3, z_dim=4, area_target=0.2, pad=8, image_size=S, width=0.125,
+              d_width=0.125, batch_size=4, disk_radius=8.0, jit=False)
+  base.update(kw)
+  return hoc_lib.HocConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def pools():
+  rng = np.random.default_rng(0)
+  image = rng.integers(0, 256, (80, 96, 3), dtype=np.uint8)
+  real = hoc_lib.make_patches(image, window=40, stride=20, out_size=S)
+  return real, hoc_lib.make_backgrounds(real, tiny_config())
+
+
+def test_layers_share_the_generator_but_not_the_codes():
+  gan = hoc_lib.HocGAN(tiny_config(pad=0))
+  codes = hoc_lib.providers.sample_codes(gan.rng, 2, 3, 4)
+  # z is drawn independently for every layer of every sample.
+  assert not np.allclose(codes[:, 0], codes[:, 1])
+  same = tf.concat([codes[:, :1], codes[:, :1], codes[:, 2:]], axis=1)  # layers 0 and 1 share a code
+  out = gan.generate(same, None, gan.rng, training=False)["instances"].numpy()
+  np.testing.assert_allclose(out[:, 0], out[:, 1], atol=1e-6)  # one shared generator
+  assert np.abs(out[:, 0] - out[:, 2]).max() > 1e-4  # different z -> different layer
+
+
+def test_pad_and_crop_moves_every_layer_independently():
+  gan = hoc_lib.HocGAN(tiny_config(pad=6, n_layers=4))
+  codes = tf.tile(hoc_lib.providers.sample_codes(gan.rng, 1, 1, 4), [1, 4, 1])  # one code, 4 layers
+  out = gan.generate(codes, None, tf.random.Generator.from_seed(3), training=False)
+  instance = out["instances"][0, 0].numpy()
+  padded = np.pad(instance, [(6, 6), (6, 6), (0, 0)])
+  shifts = []
+  for layer in out["layers"][0].numpy():
+    found = [(y, x) for y in range(13) for x in range(13)
+             if np.allclose(padded[y:y + S, x:x + S], layer, atol=1e-6)]
+    assert found, "a layer is not a pad-and-crop of its instance"
+    shifts.append(found[0])
+  assert len(set(shifts)) > 1  # each layer got its own offset
+  # The composite is the alpha blend of the placed layers over black.
+  expected = np.zeros((S, S, 3), np.float32)
+  for layer in out["layers"][0].numpy():
+    expected = layer[..., :3] * layer[..., 3:] + expected * (1 - layer[..., 3:])
+  np.testing.assert_allclose(out["composite"][0].numpy(), expected, atol=1e-5)
+
+
+def test_disk_backgrounds_are_black_inside_the_radius(pools):
+  real, bg = pools
+  yy, xx = np.mgrid[0:S, 0:S]
+  r2 = (yy - (S - 1) / 2) ** 2 + (xx - (S - 1) / 2) ** 2
+  assert (bg[:, r2 <= 8 ** 2] == 0).all()
+  np.testing.assert_array_equal(bg[:, r2 > 8 ** 2], real[:, r2 > 8 ** 2])
+  assert not (hoc_lib.make_backgrounds(real, tiny_config(background="black"))).any()
+  gan = hoc_lib.HocGAN(tiny_config(background="black"))
+  assert not gan.backgrounds(bg, gan.rng, 2).numpy().any()
+  drawn = hoc_lib.HocGAN(tiny_config()).backgrounds(bg, tf.random.Generator.from_seed(0), 8).numpy()
+  assert (drawn[:, r2 <= 8 ** 2] == 0).all() and drawn[:, r2 > 8 ** 2].max() > 0
+
+
+@pytest.mark.parametrize("q_input,jit", [("carved", True), ("composite", False)])
+def test_steps_change_generator_discriminator_and_q(pools, q_input, jit):
+  gan = hoc_lib.HocGAN(tiny_config(q_input=q_input, jit=jit))
+  assert gan.opt_d.learning_rate.numpy() == np.float32(2e-4)
+  assert gan.opt_g.learning_rate.numpy() == np.float32(4e-4)
+  assert gan.opt_g.beta_1 == 0.5 and gan.opt_g.beta_2 == 0.999
+  nets = (gan.generator, gan.discriminator, gan.q_network)
+  before = [[v.numpy().copy() for v in n.trainable_variables] for n in nets]
+  real, bg = (tf.constant(p) for p in pools)
+  out = gan.train_step(real, bg)
+  for k in ("d_loss", "g_loss", "adv_loss", "area_loss", "info_loss", "mask_area", "d_real"):
+    assert np.isfinite(float(out[k])), k
+  assert 0 < float(out["mask_area"]) < 1 and float(out["info_loss"]) > 0
+  for net, old in zip(nets, before):
+    changed = [not np.allclose(a, b.numpy()) for a, b in zip(old, net.trainable_variables)]
+    assert all(changed), net.name
+
+
+def test_train_resumes_from_the_saved_step(tmp_path, pools):
+  real, bg = pools
+  cfg = tiny_config()
+  first = hoc_lib.train(cfg, real, bg, str(tmp_path), 3, log_every=1, save_every=2, image_every=0,
+                        progress=False)
+  assert first["step"] == 3 and first["checkpoint"].endswith("ckpt-3")
+  assert {"overview", "layers", "one_sample"} <= set(first["figures"])
+  assert all(os.path.isfile(p) for p in first["figures"].values())
+  # A fresh model restored from the directory holds the saved weights and optimizer state.
+  gan = hoc_lib.HocGAN(cfg)
+  keeper = training.CheckpointKeeper(str(tmp_path / "ckpt"), **gan.checkpoint_objects())
+  assert keeper.restore() == 3 and int(gan.opt_g.iterations) == 3
+  second = hoc_lib.train(cfg, real, bg, str(tmp_path), 4, log_every=1, save_every=10,
+                         image_every=0, progress=False)
+  assert second["step"] == 4 and second["checkpoint"].endswith("ckpt-4")
+  steps = [json.loads(line)["step"] for line in open(tmp_path / "metrics.jsonl")]
+  assert steps == [1, 2, 3, 4]
+
+
+def test_figure_grids_have_the_paper_rows(pools):
+  gan = hoc_lib.HocGAN(tiny_config(n_layers=5))
+  t = gan.figure_tensors(*pools, n=3)
+  assert t["appearance"].shape == (3, 5, S, S, 3) and t["mask"].shape == (3, 5, S, S, 1)
+  assert t["carved"].shape == (3, 5, S, S, 3) and t["composite"].shape == (3, S, S, 3)
+  grids = hoc_lib.figure_grids(t)
+  tile = S + 4
+  assert grids["overview"].shape == (1, 4 * tile, 3 * tile, 3)  # real, composite, appearance, mask
+  assert grids["layers"].shape == (1, 7 * tile, 3 * tile, 3)  # 4 carved layers + 3 rows
+
+
+def test_blob_stats_counts_single_blobs_of_the_right_size():
+  yy, xx = np.mgrid[0:S, 0:S]
+  disk = lambda cy, cx, r: ((yy - cy) ** 2 + (xx - cx) ** 2 <= r * r).astype(np.float32)
+  masks = np.stack([disk(16, 16, 6),                    # one coin-sized blob: passes
+                    disk(8, 8, 4) + disk(24, 24, 4),     # two blobs
+                    np.zeros((S, S)),                    # empty
+                    disk(16, 16, 15)])[..., None] * 0.9  # one blob, too big
+  stats = hoc_lib.blob_stats(masks, (60, 300))
+  assert stats["layers"] == 4 and stats["one_blob_share"] == 0.5
+  assert stats["one_coin_blob_share"] == 0.25 and stats["empty_share"] == 0.25
+
+
+def test_coins_reference_finds_the_24_coins():
+  areas = hoc_lib.coins_reference_areas()
+  assert len(areas) == 24 and 900 < areas.min() < areas.max() < 3500
+
+
+def test_presets_follow_table_4():
+  p = hoc_lib.PRESETS
+  assert (p["crowd"]["n_layers"], p["crowd"]["z_dim"], p["crowd"]["area_target"], p["crowd"]["pad"]) \
+      == (8, 6, 0.1, 30)
+  assert (p["fruit"]["n_layers"], p["fruit"]["z_dim"], p["fruit"]["area_target"], p["fruit"]["pad"]) \
+      == (10, 5, 0.25, 32)
+  assert (p["seed"]["n_layers"], p["seed"]["z_dim"], p["seed"]["area_target"], p["seed"]["pad"]) \
+      == (12, 2, 0.25, 26)
+  for name in ("crowd", "fruit", "seed"):
+    assert p[name]["area_lambda"] == 1000 and p[name]["beta"] == 50
+  with pytest.raises(training.RunError, match="n_layers"):
+    hoc_lib.HocConfig(n_layers=0).validate()
+
+
+def run_hoc(*args):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+  return subprocess.run([sys.executable, "-m", "experiments.hoc", *args], cwd=ROOT, env=env,
+                        capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--image=/no/such/photo.jpg", "--window=50"], "/no/such/photo.jpg"),
+    (["--image=skimage:coins", "--window=400"], "--window=400"),
+])
+def test_entry_point_bad_input_is_one_line(tmp_path, args, message):
+  proc = run_hoc(*args, f"--logdir={tmp_path}/run")
+  assert proc.returncode == 2, proc.stderr[-2000:]
+  errors = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
+  assert len(errors) == 1 and message in errors[0], proc.stderr[-2000:]
+  assert "Traceback" not in proc.stderr
+
+
+def test_entry_point_trains_and_writes_the_run(tmp_path):
+  logdir = tmp_path / "run"
+  proc = run_hoc("--preset=coins_cpu", "--window=150", "--stride=60", f"--image_size={S}",
+                 "--width=0.125", "--d_width=0.125", "--batch_size=4", "--n_layers=2",
+                 "--disk_radius=8", "--steps=2", "--log_every=1", "--noprogress", "--nojit",
+                 f"--logdir={logdir}")
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  saved = json.load(open(logdir / "flags.json"))
+  assert saved["n_layers"] == 2 and saved["pad"] == 32 and saved["hflip"] and saved["window"] == 150
+  assert os.path.isfile(logdir / "ckpt" / "checkpoint")
+  assert os.path.isfile(logdir / "figures" / "layers.png")
+  assert "figures in" in proc.stdout

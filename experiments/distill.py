@@ -24,13 +24,18 @@ flags.DEFINE_string("logdir", None, "Run directory of the student (checkpoints, 
 flags.DEFINE_integer("image_size", None, "Student input size, a multiple of 64 (default: teacher's).")
 flags.DEFINE_float("width", None, "Student UNet width multiplier (default: the teacher's).")
 flags.DEFINE_enum("upsample", None, ["deconv", "resize"], "Student decoder (default: teacher's).")
-flags.DEFINE_integer("steps", 20000, "Total training steps (a resumed run continues up to it).")
-flags.DEFINE_integer("batch_size", 16, "Global batch size.")
+flags.DEFINE_string("preset", "cpu", "Named run length and batch (paper, cpu, tiny: see "
+                    "distill_lib.PRESETS); explicit flags override it.")
+flags.DEFINE_integer("steps", 4000, "Total training steps (a resumed run continues up to it).")
+flags.DEFINE_integer("batch_size", 32, "Global batch size.")
 flags.DEFINE_float("lr", 1e-3, "Adam learning rate of the student.")
 flags.DEFINE_float("beta1", 0.9, "Adam beta1 (0.5 is the GAN setting; plain Adam converges faster).")
 flags.DEFINE_float("label_threshold", None,
                    "Carve and label with the teacher's mask thresholded at this value instead of "
                    "its soft prediction (the paper's choice, the default).")
+flags.DEFINE_float("real_fraction", 0.0,
+                   "Not in the paper: fraction of samples fed as the real image (background left "
+                   "in place) instead of a composite; 0 is the paper's recipe.")
 flags.DEFINE_boolean("flip", True, "Horizontal flips of composites and labels.")
 flags.DEFINE_integer("seed", 0, "Seed of every random generator.")
 flags.DEFINE_boolean("jit", True, "XLA-compile the train step.")
@@ -39,16 +44,32 @@ flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"]
 flags.DEFINE_boolean("deterministic", False, "Deterministic kernels (slower).")
 flags.DEFINE_boolean("overwrite", False,
                      "Start afresh in --logdir: delete its checkpoints, samples and events.")
-flags.DEFINE_integer("log_every", 100, "Steps between TensorBoard scalars.")
+flags.DEFINE_integer("log_every", 50, "Steps between loss checks, TensorBoard scalars and log lines.")
 flags.DEFINE_integer("save_every", 1000, "Steps between checkpoints.")
-flags.DEFINE_integer("image_every", 1000, "Steps between image grids (TensorBoard and samples/).")
+flags.DEFINE_integer("eval_every", 250, "Steps between scores on the masked crops (if the set has "
+                     "masks) and image grids (TensorBoard and samples/); 0: never.")
+flags.DEFINE_integer("eval_count", 256, "Masked crops scored every --eval_every steps.")
+flags.DEFINE_enum("mixed_precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"],
+                  "Keras dtype policy of the student (GPUs/TPUs; float32 on a CPU).")
 flags.DEFINE_integer("max_to_keep", 3, "Checkpoints kept.")
 flags.DEFINE_boolean("progress", True, "Show a progress bar.")
 
 FLAGS = flags.FLAGS
 
+PRESET_FLAGS = ("batch_size", "steps", "log_every", "save_every", "eval_every")
 
-def check_flags():
+
+def resolved():
+  """The preset's values, overridden by explicitly given flags: {name: value}."""
+  from ind_prior_tf import distill_lib  # pylint: disable=g-import-not-at-top
+  if FLAGS.preset not in distill_lib.PRESETS:
+    raise ValueError(f"--preset={FLAGS.preset}: expected one of {', '.join(distill_lib.PRESETS)}")
+  preset = distill_lib.PRESETS[FLAGS.preset]
+  return {name: FLAGS[name].value if FLAGS[name].present or name not in preset else preset[name]
+          for name in PRESET_FLAGS}
+
+
+def check_flags(v):
   for name in ("teacher", "prepared", "backgrounds", "logdir"):
     if not FLAGS[name].value:
       raise ValueError(f"--{name}: required")
@@ -58,9 +79,12 @@ def check_flags():
     raise ValueError(f"--prepared={FLAGS.prepared}: no such directory; run the *-prep target first")
   if not os.path.isfile(FLAGS.backgrounds):
     raise ValueError(f"--backgrounds={FLAGS.backgrounds}: no such file; run the *-prep target first")
-  for name in ("steps", "batch_size", "log_every", "save_every", "image_every", "max_to_keep"):
-    if FLAGS[name].value < 1:
-      raise ValueError(f"--{name}={FLAGS[name].value}: must be >= 1")
+  if v["eval_every"] < 0:
+    raise ValueError(f"--eval_every={v['eval_every']}: must be >= 0")
+  for name in ("steps", "batch_size", "log_every", "save_every", "eval_count", "max_to_keep"):
+    value = v.get(name, FLAGS[name].value)
+    if value < 1:
+      raise ValueError(f"--{name}={value}: must be >= 1")
   if FLAGS.image_size is not None and (FLAGS.image_size < 64 or FLAGS.image_size % 64):
     raise ValueError(f"--image_size={FLAGS.image_size}: the UNet needs a positive multiple of 64")
   if FLAGS.width is not None and not FLAGS.width > 0:
@@ -69,10 +93,10 @@ def check_flags():
 
 def fresh_start(logdir):
   """--overwrite: remove what an earlier run left, so nothing of it is resumed."""
-  for sub in ("ckpt", "samples"):
+  for sub in ("ckpt", "tb", "samples"):
     shutil.rmtree(os.path.join(logdir, sub), ignore_errors=True)
-  for events in glob.glob(os.path.join(glob.escape(logdir), "events.out.tfevents.*")):
-    os.remove(events)
+  for path in glob.glob(os.path.join(glob.escape(logdir), "metrics.jsonl")):
+    os.remove(path)
 
 
 def main(argv):
@@ -81,16 +105,18 @@ def main(argv):
   # Imported here so that --help and flag errors come back at once.
   import numpy as np
 
-  from ind_prior_tf import datasets, distill_lib, segmenter, training
+  from ind_prior_tf import datasets, distill_lib, export, training
   try:
-    check_flags()
-    teacher, teacher_flags, teacher_ckpt = segmenter.load_segmenter(FLAGS.teacher)
+    v = resolved()
+    check_flags(v)
+    teacher, teacher_flags, teacher_ckpt = export.load_run_segmenter(FLAGS.teacher)
     config = distill_lib.DistillConfig(
         image_size=FLAGS.image_size or int(teacher_flags.get("image_size", 128)),
         width=FLAGS.width or float(teacher_flags.get("width", 1.0)),
         upsample=FLAGS.upsample or teacher_flags.get("upsample", "deconv"),
-        batch_size=FLAGS.batch_size, lr=FLAGS.lr, beta1=FLAGS.beta1, steps=FLAGS.steps,
-        flip=FLAGS.flip, label_threshold=FLAGS.label_threshold, jit=FLAGS.jit, seed=FLAGS.seed)
+        batch_size=v["batch_size"], lr=FLAGS.lr, beta1=FLAGS.beta1, steps=v["steps"],
+        flip=FLAGS.flip, label_threshold=FLAGS.label_threshold, real_fraction=FLAGS.real_fraction,
+        jit=FLAGS.jit, mixed_precision=FLAGS.mixed_precision, seed=FLAGS.seed)
     try:
       distill_lib.validate_config(config)
     except ValueError as e:
@@ -108,14 +134,18 @@ def main(argv):
                      prepared=os.path.abspath(FLAGS.prepared), split=FLAGS.split,
                      backgrounds=os.path.abspath(FLAGS.backgrounds), logdir=FLAGS.logdir,
                      strategy=FLAGS.strategy, deterministic=FLAGS.deterministic,
-                     log_every=FLAGS.log_every, save_every=FLAGS.save_every,
-                     image_every=FLAGS.image_every, max_to_keep=FLAGS.max_to_keep,
+                     preset=FLAGS.preset, log_every=v["log_every"], save_every=v["save_every"],
+                     eval_every=v["eval_every"], eval_count=FLAGS.eval_count,
+                     max_to_keep=FLAGS.max_to_keep,
                      application="distill")
-    training.prepare_logdir(FLAGS.logdir, run_flags, overwrite=FLAGS.overwrite)
-    if FLAGS.overwrite:
-      fresh_start(FLAGS.logdir)
     training.set_determinism(FLAGS.seed, FLAGS.deterministic)
     strategy = training.make_strategy(FLAGS.strategy)
+    if config.batch_size % strategy.num_replicas_in_sync:
+      raise ValueError(f"--batch_size={config.batch_size}: not divisible by the "
+                       f"{strategy.num_replicas_in_sync} replicas")
+    if FLAGS.overwrite:
+      fresh_start(FLAGS.logdir)
+    training.prepare_logdir(FLAGS.logdir, run_flags, overwrite=FLAGS.overwrite)
   except (ValueError, OSError) as e:  # RunError and DataError are ValueErrors
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
@@ -128,20 +158,31 @@ def main(argv):
   if images.shape[1] != size:
     images = np.round(distill_lib.resize_images(images / 255.0, size).numpy() * 255.0)
     images = images.astype(np.uint8)
+  eval_data = None
+  scored = np.flatnonzero(data["has_mask"])[:FLAGS.eval_count]
+  if len(scored):
+    gt = distill_lib.resize_images(data["masks"][scored], size).numpy()
+    eval_data = (images[scored], gt, masks[scored])
   print(f"student: UNet {size} px, width {config.width}, {config.upsample}; teacher's mean mask "
-        f"area {masks.mean() / 255.0:.3f}; {FLAGS.steps} steps of {config.batch_size} -> "
-        f"{FLAGS.logdir}", flush=True)
-  distiller = distill_lib.Distiller(config, teacher, strategy)
+        f"area {masks.mean() / 255.0:.3f}; {config.steps} steps of {config.batch_size}"
+        f"{f'; scoring {len(scored)} masked crops' if len(scored) else ''} -> {FLAGS.logdir}",
+        flush=True)
   try:
-    last = distill_lib.train(distiller, images, masks, pool, FLAGS.logdir, steps=FLAGS.steps,
-                             log_every=FLAGS.log_every, save_every=FLAGS.save_every,
-                             image_every=FLAGS.image_every, max_to_keep=FLAGS.max_to_keep,
-                             progress=FLAGS.progress)
+    distiller = distill_lib.Distiller(config, teacher, strategy)
+    result = distill_lib.train(distiller, images, masks, pool, FLAGS.logdir, steps=config.steps,
+                               eval_data=eval_data, log_every=v["log_every"],
+                               save_every=v["save_every"], eval_every=v["eval_every"],
+                               max_to_keep=FLAGS.max_to_keep, progress=FLAGS.progress)
   except training.NonFiniteLossError as e:
     print(f"error: {e}", file=sys.stderr)
-    sys.exit(3)
-  if last:
-    print(f"done: step {FLAGS.steps}, loss {last['loss']:.4f}; student in {FLAGS.logdir}")
+    sys.exit(1)
+  if result["status"] == "interrupted":
+    print(f"interrupted at step {result['step']}; checkpoint {result['checkpoint']}", flush=True)
+    sys.exit(130)
+  scores = result["eval"]
+  summary = (f"; fg IoU {scores['fg_iou']:.3f}, mIoU {scores['miou']:.3f} on {scores['images']} "
+             "masked crops" if scores else "")
+  print(f"step {result['step']}: checkpoint {result['checkpoint']}{summary}", flush=True)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ FLAGS = flags.FLAGS
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  from ind_prior_tf import export, segmenter  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf import export  # pylint: disable=g-import-not-at-top
   try:
     for name in ("run_dir", "images", "out_dir"):
       if not FLAGS[name].value:
@@ -47,7 +47,7 @@ def main(argv):
       raise ValueError(f"--image_root={FLAGS.image_root}: no such folder")
     items = export.read_image_list(FLAGS.images, FLAGS.image_root)
     boxes = export.read_boxes(FLAGS.boxes) if FLAGS.boxes else None
-    model, config, ckpt = segmenter.load_segmenter(FLAGS.run_dir, FLAGS.checkpoint)
+    model, config, ckpt = export.load_run_segmenter(FLAGS.run_dir, FLAGS.checkpoint)
   except (ValueError, OSError) as e:  # DataError and RunError are ValueErrors
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)

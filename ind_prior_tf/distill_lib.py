@@ -11,6 +11,7 @@ The teacher is frozen and runs in inference mode, so its masks are computed once
 (`teacher_labels`) rather than at every step.
 """
 import dataclasses
+import json
 import os
 from typing import Optional
 
@@ -18,7 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ind_prior_tf import composition, layout, losses, networks, providers, segmenter, training
+from ind_prior_tf import composition, losses, networks, precision, providers, segmenter, training
 
 
 @dataclasses.dataclass
@@ -38,8 +39,24 @@ class DistillConfig:
   # None: soft labels, the teacher's prediction as the paper says. A value t in (0, 1): carve and label
   # with the teacher's mask thresholded at t instead.
   label_threshold: Optional[float] = None
+  # Not in the paper: the fraction of samples fed as the real image itself (the background left in
+  # place) with the teacher's mask as label; 0 is the paper's all-composite recipe.
+  real_fraction: float = 0.0
   jit: bool = True
+  mixed_precision: str = "float32"  # or mixed_bfloat16 / mixed_float16 (GPUs): see precision.py
   seed: int = 0
+
+
+# Named presets: run lengths and batch; the student's architecture defaults to the teacher's whatever
+# the preset. Explicit flags override them (experiments/distill.py).
+PRESETS = {
+    # A GPU run; the paper gives neither batch size nor steps for the student.
+    "paper": dict(batch_size=16, steps=20000, log_every=100, save_every=2000, eval_every=1000),
+    # A 2-core CPU: a 64 px quarter-width student does ~8 steps/s at batch 32, so ~10 minutes.
+    "cpu": dict(batch_size=32, steps=4000, log_every=50, save_every=500, eval_every=250),
+    # Seconds: smoke runs and tests.
+    "tiny": dict(batch_size=8, steps=50, log_every=10, save_every=25, eval_every=25),
+}
 
 
 def validate_config(c):
@@ -60,6 +77,9 @@ def validate_config(c):
     raise ValueError(f"steps={c.steps}: must be >= 1")
   if c.label_threshold is not None and not 0 < c.label_threshold < 1:
     raise ValueError(f"label_threshold={c.label_threshold}: must be in (0, 1) or None")
+  if not 0 <= c.real_fraction <= 1:
+    raise ValueError(f"real_fraction={c.real_fraction}: must be in [0, 1]")
+  precision.check_policy(c.mixed_precision)
 
 
 def resize_images(images, size):
@@ -107,8 +127,12 @@ class Distiller:
     self.strategy = strategy or tf.distribute.get_strategy()
     sync = self.strategy.num_replicas_in_sync > 1
     with self.strategy.scope():
-      self.student = networks.unet(c.image_size, c.width, upsample=c.upsample, sync_bn=sync)
-      self.opt = keras.optimizers.Adam(c.lr, beta_1=c.beta1, beta_2=c.beta2)
+      with precision.policy_scope(c.mixed_precision):
+        self.student = networks.unet(c.image_size, c.width, upsample=c.upsample, sync_bn=sync)
+      self.opt = precision.wrap_optimizer(
+          keras.optimizers.Adam(c.lr, beta_1=c.beta1, beta_2=c.beta2), c.mixed_precision)
+      # Slots now: variables cannot be created inside the replicated, XLA-compiled step.
+      self.opt.build(self.student.trainable_variables)
       self.rng = tf.random.Generator.from_seed(c.seed)
     self._step = None
 
@@ -121,42 +145,66 @@ class Distiller:
     t = self.config.label_threshold
     return masks if t is None else tf.cast(masks > t, tf.float32)
 
-  def make_batch(self, images, teacher_masks, pool, rng=None):
-    """Composites of the teacher's carved foregrounds over random pool patches, and their labels.
+  def draw(self, batch, pool, rng=None):
+    """The randomness of a global batch: background patches (RGBA, alpha 1), flip decisions, and
+    which samples stay real images (config.real_fraction)."""
+    c, rng = self.config, rng or self.rng
+    backgrounds = providers.patch_provider(pool, rng, batch, c.image_size, flip=c.flip)
+    flips = rng.uniform([batch]) < 0.5 if c.flip else tf.zeros([batch], tf.bool)
+    real = rng.uniform([batch]) < c.real_fraction if c.real_fraction else tf.zeros([batch], tf.bool)
+    return backgrounds, flips, real
 
-    images [B, S, S, 3] and teacher_masks [B, S, S, 1] (uint8 or float in [0, 1]); pool [P, H, W, 3]
-    with H, W >= S. Returns (inputs [B, S, S, 3], labels [B, S, S, 1]): inputs = x m + b (1 - m) and
-    labels = m, the pair flipped together with probability 1/2 when config.flip.
+  def compose(self, images, teacher_masks, backgrounds, flips, real):
+    """Inputs x m + b (1 - m) and labels m, each pair flipped together where flips is True; where
+    real is True the input is x itself.
+
+    images [B, S, S, 3] and teacher_masks [B, S, S, 1] (uint8 or float in [0, 1]).
     """
-    c = self.config
-    rng = rng or self.rng
-    images, masks = to_float(images), self.labels(teacher_masks)
-    size = images.shape[1]
-    backgrounds = providers.patch_provider(pool, rng, tf.shape(images)[0], size, flip=c.flip)
+    masks = self.labels(teacher_masks)
+    images = to_float(images)
+    backgrounds = tf.where(real[:, None, None, None],
+                           tf.concat([images, tf.ones_like(masks)], -1), backgrounds)
     inputs = composition.alpha_composite([backgrounds, tf.concat([images, masks], -1)])
-    if c.flip:
-      both = layout.random_flip_left_right(tf.concat([inputs, masks], -1), rng)
-      inputs, masks = both[..., :3], both[..., 3:]
-    return inputs, masks
+    both = tf.concat([inputs, masks], -1)
+    both = tf.where(flips[:, None, None, None], tf.reverse(both, [2]), both)
+    return both[..., :3], both[..., 3:]
 
-  def _replica_step(self, images, teacher_masks, pool):
+  def make_batch(self, images, teacher_masks, pool, rng=None):
+    """Composites of the teacher's carved foregrounds over random pool patches (pool [P, H, W, 3],
+    H, W >= S), and their labels: (inputs [B, S, S, 3], labels [B, S, S, 1])."""
+    return self.compose(images, teacher_masks, *self.draw(tf.shape(images)[0], pool, rng))
+
+  def _replica_step(self, images, teacher_masks, backgrounds, flips, real, split_images):
     scale = 1.0 / self.strategy.num_replicas_in_sync
-    inputs, labels = self.make_batch(images, teacher_masks, pool)
+    if split_images:
+      images, teacher_masks = training.replica_slice(images), training.replica_slice(teacher_masks)
+    inputs, labels = self.compose(images, teacher_masks, training.replica_slice(backgrounds),
+                                  training.replica_slice(flips), training.replica_slice(real))
     with tf.GradientTape() as tape:
       predicted = self.student(inputs, training=True)
       loss = losses.distillation_loss(predicted, labels)
-      scaled_loss = loss * scale  # replicas' gradients are summed: scale to the global mean
+      # Replicas' gradients are summed: scale to the global mean (and up, for float16 loss scaling).
+      scaled_loss = self.opt.scale_loss(loss * scale)
     variables = self.student.trainable_variables
     self.opt.apply_gradients(zip(tape.gradient(scaled_loss, variables), variables))
-    return dict(loss=loss, mask_area=tf.reduce_mean(predicted), label_area=tf.reduce_mean(labels))
+    return dict(loss=loss, mask_area=tf.reduce_mean(tf.cast(predicted, tf.float32)),
+                label_area=tf.reduce_mean(labels))
 
   def train_step(self, images, teacher_masks, pool):
-    """One step on a (global or distributed) batch; returns the mean loss and mask areas."""
+    """One step on a global batch (tensors) or a distributed one (per-replica values); returns the
+    mean loss and mask areas."""
     if self._step is None:
-      replica = tf.function(self._replica_step, jit_compile=self.config.jit)
+      replica = tf.function(self._replica_step,
+                            jit_compile=training.use_jit(self.config.jit, self.strategy))
 
       def step(images, teacher_masks, pool):
-        out = self.strategy.run(replica, args=(images, teacher_masks, pool))
+        # The randomness is drawn here, once for the global batch, and split by replica: R replicas
+        # see exactly the composites one device would, and the pool is not copied to every replica.
+        split_images = not isinstance(images, tf.distribute.DistributedValues)
+        batch = training.global_batch_size(images, self.strategy)
+        backgrounds, flips, real = self.draw(batch, pool)
+        out = self.strategy.run(replica, args=(images, teacher_masks, backgrounds, flips, real,
+                                               split_images))
         return {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
                 for k, v in out.items()}
 
@@ -188,25 +236,54 @@ def preview_grid(distiller, images, teacher_masks, pool, seed=1):
   return training.image_grid([r.numpy() for r in rows])
 
 
-def real_image_scores(distiller, images, teacher_masks):
-  """How well the student reproduces the teacher on real (not composited) images."""
-  predicted = distiller.predict_masks(images)
-  labels = distiller.labels(teacher_masks)
-  p, t = predicted > 0.5, labels > 0.5
-  inter = tf.reduce_sum(tf.cast(p & t, tf.float32), [1, 2, 3])
-  union = tf.reduce_sum(tf.cast(p | t, tf.float32), [1, 2, 3])
-  iou = tf.where(union > 0, inter / tf.maximum(union, 1.0), 1.0)
-  return dict(real_loss=float(losses.distillation_loss(predicted, labels)),
-              real_iou_vs_teacher=float(tf.reduce_mean(iou)))
+def evaluate(distiller, images, masks, teacher_masks=None, batch_size=64):
+  """Scores of the student on real crops: against ground-truth masks (fg_iou, miou, pixel_acc, as
+  metrics.py defines them, plus mask_area), and, given the teacher's masks, its agreement with the
+  teacher (iou_vs_teacher: mean per-image IoU with the teacher's mask, both at 0.5)."""
+  from ind_prior_tf import metrics  # pylint: disable=g-import-not-at-top
+  counts, agree = metrics.SegCounts(), metrics.SegCounts()
+  area = 0.0
+  for i in range(0, len(images), batch_size):
+    pred = distiller.predict_masks(tf.constant(images[i:i + batch_size])).numpy()
+    counts.update(pred, masks[i:i + batch_size])
+    if teacher_masks is not None:
+      agree.update(pred, distiller.labels(teacher_masks[i:i + batch_size]).numpy())
+    area += float(pred.mean()) * len(pred)
+  scores = counts.scores()
+  scores["mask_area"] = area / len(images)
+  if teacher_masks is not None:
+    scores["iou_vs_teacher"] = agree.scores()["fg_iou"]
+  return scores
 
 
-def train(distiller, images, teacher_masks, pool, logdir, steps=None, log_every=100,
-          save_every=1000, image_every=1000, max_to_keep=3, progress=True, preview=8):
-  """The distillation loop with resume, finite-loss guard, progress bar, TensorBoard and checkpoints.
+def teacher_scores(teacher_masks, masks):
+  """The teacher's own scores, from the labels it gave (quantised to 1/255: equal to its scores at
+  0.5 but for pixels within 1/510 of the threshold)."""
+  from ind_prior_tf import metrics  # pylint: disable=g-import-not-at-top
+  soft = np.asarray(teacher_masks, np.float32) / (255.0 if teacher_masks.dtype == np.uint8 else 1.0)
+  return metrics.segmentation_scores(soft, masks)
 
-  images, teacher_masks: uint8 [N, S, S, 3] / [N, S, S, 1] at the student's size (see teacher_labels);
-  pool: uint8 [P, H, W, 3]. Checkpoints go to <logdir>/ckpt (student under `unet`); TensorBoard
-  events and sample grids (<logdir>/samples) to logdir. Returns the last step's losses.
+
+def _all_finite(variables):
+  return bool(tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in variables]))
+
+
+def train(distiller, images, teacher_masks, pool, logdir, steps=None, *, eval_data=None,
+          log_every=100, save_every=1000, eval_every=500, max_to_keep=3, progress=True,
+          preview=8, stream=None, log=print):
+  """Trains (or resumes) the student in `logdir` up to global step `steps` (default config.steps).
+
+  images, teacher_masks: uint8 [N, S, S, 3] / [N, S, S, 1] at the student's size (teacher_labels);
+  pool: uint8 [P, H, W, 3] with H, W >= S. eval_data: optional (images, ground-truth masks, teacher
+  masks) arrays at the student's size, scored every eval_every steps. Checkpoints go to <logdir>/ckpt
+  (the student saved as `unet`, the contract of segmenter.load_segmenter), TensorBoard events to
+  <logdir>/tb (scalars, and image grids of input / label / student), one JSON line per log and eval
+  step to <logdir>/metrics.jsonl, the grids also to <logdir>/samples/<step>.png.
+
+  Losses are checked at every log step and before every save: a NaN or Inf raises
+  training.NonFiniteLossError naming the step and the loss, and nothing is saved after it, so the last
+  checkpoint on disk is a good one. Ctrl-C saves a checkpoint at the last finished step and returns.
+  Returns a dict: step, status ('done' / 'interrupted'), the last losses and eval scores, checkpoint.
   """
   c = distiller.config
   steps = steps or c.steps
@@ -216,52 +293,87 @@ def train(distiller, images, teacher_masks, pool, logdir, steps=None, log_every=
   if pool.shape[1] < size or pool.shape[2] < size:
     raise ValueError(f"background patches {pool.shape[1]}x{pool.shape[2]} are smaller than the "
                      f"student's {size}x{size} input")
+  if c.batch_size % distiller.strategy.num_replicas_in_sync:
+    raise ValueError(f"batch_size={c.batch_size}: not divisible by the "
+                     f"{distiller.strategy.num_replicas_in_sync} replicas")
   keeper = training.CheckpointKeeper(os.path.join(logdir, segmenter.CKPT_SUBDIR), max_to_keep,
                                      **distiller.checkpoint_objects())
   start = keeper.restore()
+  result = dict(step=start, status="done", losses={}, eval={}, checkpoint=keeper.latest)
   if start >= steps:
-    print(f"{logdir}: already at step {start} of {steps}; nothing to do")
-    return {}
+    log(f"{logdir} is already at step {start} of {steps}; raise --steps to train on")
+    return result
+  if start:
+    log(f"resuming from step {start} ({keeper.latest})")
   # A different shuffle after a resume, still determined by the seed and the step.
   ds = dataset(images, teacher_masks, c.batch_size, seed=c.seed + start)
-  batches = iter(distiller.strategy.experimental_distribute_dataset(ds))
+  if distiller.strategy.num_replicas_in_sync > 1:
+    ds = distiller.strategy.experimental_distribute_dataset(ds)
+  batches = iter(ds)
   pool = tf.constant(pool)
-  writer = tf.summary.create_file_writer(logdir)
+  writer = tf.summary.create_file_writer(os.path.join(logdir, "tb"))
   samples = os.path.join(logdir, "samples")
   os.makedirs(samples, exist_ok=True)
   view_x, view_m = images[:preview], teacher_masks[:preview]
-  bar = training.ProgressBar(steps, start, enabled=progress)
-  values = {}
-  step = start
+  bar = training.ProgressBar(steps, start, every=log_every, stream=stream, enabled=progress)
+  shown = {}
+
+  def log_line(record):
+    with open(os.path.join(logdir, "metrics.jsonl"), "a") as f:
+      f.write(json.dumps(record) + "\n")
+
+  def save(step, out):
+    training.check_finite(step, out, keeper)
+    if not _all_finite(distiller.student.variables):
+      raise training.NonFiniteLossError(
+          f"step {step}: the weights became non-finite; last good checkpoint kept: {keeper.latest}")
+    result["checkpoint"] = keeper.save(step)
+
+  if eval_data is not None and eval_every and start == 0:
+    teacher = teacher_scores(eval_data[2], eval_data[1])
+    with writer.as_default(step=0):
+      for k in ("fg_iou", "miou", "pixel_acc"):
+        tf.summary.scalar(f"eval/teacher_{k}", teacher[k])
+    log_line(dict(step=0, teacher=teacher))
+  done, saved, out = start, start, None
   try:
     for step in range(start + 1, steps + 1):
-      x, m = next(batches)
-      out = distiller.train_step(x, m, pool)
-      values = {k: float(v) for k, v in out.items()}
-      bar.update(step, loss=values["loss"])
+      out = distiller.train_step(*next(batches), pool)
+      done = step
       last = step == steps
       if step % log_every == 0 or last:
-        training.check_finite(step, values, keeper)
-        scores = real_image_scores(distiller, view_x, view_m)
+        losses = {k: float(v) for k, v in out.items()}
+        training.check_finite(step, losses, keeper)
+        shown["loss"] = losses["loss"]
         with writer.as_default(step=step):
-          for k, v in {**values, **scores}.items():
-            tf.summary.scalar(k, v)
-      if step % image_every == 0 or last:
-        grid = preview_grid(distiller, view_x, view_m, pool, seed=c.seed + 1)
+          for k, v in losses.items():
+            tf.summary.scalar(f"train/{k}", v)
+        result["losses"] = losses
+        log_line(dict(step=step, **losses))
+      if eval_every and (step % eval_every == 0 or last):
         with writer.as_default(step=step):
-          tf.summary.image("input_label_student__real_teacher_student", grid)
+          if eval_data is not None:
+            scores = evaluate(distiller, *eval_data)
+            for k in ("fg_iou", "miou", "pixel_acc", "mask_area", "iou_vs_teacher"):
+              tf.summary.scalar(f"eval/{k}", scores[k])
+            shown["iou"] = scores["fg_iou"]
+            result["eval"] = scores
+            log_line(dict(step=step, eval=scores))
+          grid = preview_grid(distiller, view_x, view_m, pool, seed=c.seed + 1)
+          tf.summary.image("preview/composite_label_student__real_teacher_student", grid,
+                           max_outputs=1)
         training.save_png(os.path.join(samples, f"{step:07d}.png"), grid)
+        writer.flush()
       if step % save_every == 0 or last:
-        training.check_finite(step, values, keeper)
-        keeper.save(step)
+        save(step, out)
+        saved = step
+      bar.update(step, **shown)
   except KeyboardInterrupt:
-    # Keep the work done so far (a finite state only); the run resumes from here.
-    if step > start and values and all(np.isfinite(list(values.values()))):
-      keeper.save(step)
-      print(f"\ninterrupted: saved step {step} to {keeper.latest}")
-    raise
+    result["status"] = "interrupted"
+    if done > saved:
+      save(done, {k: float(v) for k, v in out.items()})
   finally:
     bar.close()
-    writer.flush()
-  return values
-
+    writer.close()
+  result["step"] = done
+  return result

@@ -244,6 +244,22 @@ def segment_files(model, items, out_dir, boxes=None, threshold=None, batch_size=
 # Export.
 
 
+def _restore_error(run_dir, e):
+  first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+  return RunError(f"{run_dir}: its checkpoint does not fit its flags.json ({first[:200]})")
+
+
+def load_run_segmenter(run_dir, checkpoint=None):
+  """segmenter.load_segmenter, with a checkpoint that does not match flags.json (another width or
+  size) or cannot be read reported as one RunError line naming the run directory."""
+  try:
+    return segmenter.load_segmenter(run_dir, checkpoint)
+  except RunError:
+    raise
+  except (ValueError, AssertionError, tf.errors.OpError) as e:
+    raise _restore_error(run_dir, e) from None
+
+
 def load_generator(run_dir, checkpoint=None):
   """A HOC instance generator from its run directory: flags.json with z_dim, image_size, width and
   upsample, and checkpoints under ckpt/ holding it as `generator`. Returns (generator, config, path)."""
@@ -254,8 +270,11 @@ def load_generator(run_dir, checkpoint=None):
                                           float(config.get("width", 1.0)),
                                           upsample=config.get("upsample", "deconv"))
   path = checkpoint or segmenter.latest_checkpoint(run_dir)
-  tf.train.Checkpoint(generator=generator).restore(path).expect_partial() \
-      .assert_existing_objects_matched()
+  try:
+    tf.train.Checkpoint(generator=generator).restore(path).expect_partial() \
+        .assert_existing_objects_matched()
+  except (ValueError, AssertionError, tf.errors.OpError) as e:
+    raise _restore_error(run_dir, e) from None
   return generator, config, path
 
 
@@ -334,7 +353,7 @@ def export_run(run_dir, out_dir, kind="auto", overwrite=False):
   config = segmenter.read_run_config(run_dir)
   kind = run_kind(config) if kind == "auto" else kind
   if kind == "segmenter":
-    model, config, ckpt = segmenter.load_segmenter(run_dir)
+    model, config, ckpt = load_run_segmenter(run_dir)
   elif kind == "generator":
     model, config, ckpt = load_generator(run_dir)
   else:

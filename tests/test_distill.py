@@ -124,12 +124,18 @@ def test_train_resumes_with_step_weights_and_optimizer_state(tmp_path):
   teacher, images, masks, pool = fixtures(tmp_path)
   logdir = str(tmp_path / "student")
   d = distill_lib.Distiller(config(jit=False), teacher)
+  gt = (masks[:4] > 127).astype(np.float32)
   out = distill_lib.train(d, images, masks, pool, logdir, steps=3, log_every=1, save_every=2,
-                          image_every=3, progress=False)
-  assert np.isfinite(out["loss"])
-  assert tf.train.latest_checkpoint(os.path.join(logdir, "ckpt")).endswith("ckpt-3")
+                          eval_every=3, eval_data=(images[:4], gt, masks[:4]), progress=False,
+                          log=lambda *_: None)
+  assert out["status"] == "done" and out["step"] == 3 and np.isfinite(out["losses"]["loss"])
+  assert 0 <= out["eval"]["fg_iou"] <= 1 and 0 <= out["eval"]["iou_vs_teacher"] <= 1
+  assert out["checkpoint"].endswith("ckpt-3")
   assert os.listdir(os.path.join(logdir, "samples")) == ["0000003.png"]
-  assert any(f.startswith("events.out.tfevents") for f in os.listdir(logdir))
+  assert os.listdir(os.path.join(logdir, "tb"))
+  lines = [json.loads(l) for l in open(os.path.join(logdir, "metrics.jsonl"))]
+  assert lines[0]["teacher"]["fg_iou"] == 1.0  # the teacher against its own thresholded masks
+  assert [l["step"] for l in lines if "loss" in l] == [1, 2, 3]
   weights = [w.numpy() for w in d.student.weights]
   rng_state = d.rng.state.numpy()
 
@@ -142,7 +148,9 @@ def test_train_resumes_with_step_weights_and_optimizer_state(tmp_path):
   np.testing.assert_array_equal(d2.rng.state.numpy(), rng_state)
 
   d3 = distill_lib.Distiller(config(jit=False), teacher)
-  distill_lib.train(d3, images, masks, pool, logdir, steps=5, save_every=100, progress=False)
+  out = distill_lib.train(d3, images, masks, pool, logdir, steps=5, save_every=100, progress=False,
+                          log=lambda *_: None)
+  assert out["step"] == 5
   assert int(d3.opt.iterations.numpy()) == 5  # 3 restored + 2 new
   assert tf.train.latest_checkpoint(os.path.join(logdir, "ckpt")).endswith("ckpt-5")
 
@@ -190,3 +198,17 @@ def test_entry_point_writes_a_student_that_loads_like_a_teacher(tmp_path):
   assert r.returncode == 2 and "--overwrite" in r.stderr and "Traceback" not in r.stderr
   r = run_entry(*common[:1], f"--prepared={tmp_path / 'nope'}", *common[2:])
   assert r.returncode == 2 and "nope" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_real_fraction_feeds_real_images_with_the_teachers_mask():
+  images = random_images(16, seed=11)
+  masks = np.zeros([16, S, S, 1], np.uint8)
+  masks[:, 10:50, 5:35] = 255
+  pool = np.zeros([1, S, S, 3], np.uint8)  # black backgrounds: composites differ from the images
+  d = distill_lib.Distiller(config(flip=False, real_fraction=0.5, seed=1))
+  inputs, labels = [t.numpy() for t in d.make_batch(images, masks, pool)]
+  real = [np.allclose(inputs[i], images[i] / 255.0, atol=1e-6) for i in range(16)]
+  composite = [np.allclose(inputs[i], images[i] / 255.0 * (masks[i] / 255.0), atol=1e-6)
+               for i in range(16)]
+  assert all(r != c for r, c in zip(real, composite)) and 0 < sum(real) < 16
+  np.testing.assert_array_equal(labels, masks / 255.0)

@@ -93,3 +93,15 @@ def test_entry_point(tmp_path):
   last = r.stderr.strip().splitlines()[-1]
   assert r.returncode == 2 and last.startswith("error:") and "--overwrite" in last
   assert "Traceback" not in r.stderr
+
+
+def test_checkpoint_that_does_not_fit_flags_is_one_line_naming_the_run(tmp_path):
+  run = str(tmp_path / "run")
+  make_teacher_run(run, width=0.125)
+  with open(os.path.join(run, "flags.json"), "w") as f:
+    json.dump(dict(image_size=64, width=0.25, upsample="deconv"), f)
+  with pytest.raises(training.RunError, match="does not fit its flags.json") as e:
+    export.load_run_segmenter(run)
+  assert run in str(e.value) and "\n" not in str(e.value)
+  with pytest.raises(training.RunError, match="flags.json: missing"):
+    export.load_run_segmenter(str(tmp_path / "nothing"))

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# make bench: a benchmark, not a test. Prints the table of experiments/bench.py (step times, images/s,
+# GFLOP/s against this machine's matmul and conv2d) and writes it to $RUNS/bench.json. Extra args
+# pass through (e.g. --quick, --sizes=cpu). The PyTorch peer (experiments/peer_torch.py) is timed with
+# --peer_torch when torch is importable; torch is never a project dependency, so it is optional here.
+set -euo pipefail
+PY="${PYTHON:-python3}"
+mkdir -p "${RUNS:-runs}"
+peer=()
+if "$PY" -c "import torch" >/dev/null 2>&1; then
+  peer=(--peer_torch)
+fi
+"$PY" -m experiments.bench --json="${RUNS:-runs}/bench.json" ${peer[@]+"${peer[@]}"} "$@"

@@ -1,0 +1,370 @@
+"""make bench: how close the train steps run to what this machine can do (a benchmark, not a test).
+
+  python -m experiments.bench                  # paper-size and CPU-preset steps, XLA on and off
+  python -m experiments.bench --quick          # a smoke run in well under a minute
+  python -m experiments.bench --peer_torch     # also time the PyTorch peer step, alternating
+
+For every application and size it prints the step time (min over --repeats blocks of --block steps, one
+host sync per block), images/s, the step's FLOPs (counted analytically from the conv and dense layers,
+see step_flops), the achieved GFLOP/s, and that as a fraction of a large matmul and a large conv2d timed
+in the same process; then the input pipeline's overhead (steps fed by the real tf.data pipeline versus
+by a batch already in memory). The machine is usually shared: runs alternate the variants they compare
+and report minima, and ratios measured within one run mean more than absolute numbers.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+from absl import app, flags
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+flags.DEFINE_boolean("quick", False, "Tiny networks and few steps: checks that every field prints.")
+flags.DEFINE_list("apps", ["fgseg", "distill", "hoc"], "Applications to time (missing ones are "
+                  "skipped).")
+flags.DEFINE_list("sizes", ["paper", "cpu"], "paper: Table 1 (128 px, width 1, batch 16); cpu: the "
+                  "CPU preset (64 px, width 0.25, batch 32).")
+flags.DEFINE_enum("jit", "both", ["both", "on", "off"], "Time the XLA step, the TF-kernel step or both.")
+flags.DEFINE_enum("mixed_precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"],
+                  "Keras policy of the timed steps (float32 on CPUs; bf16/fp16 for GPUs).")
+flags.DEFINE_integer("repeats", 3, "Timed blocks per variant (the minimum is reported).")
+flags.DEFINE_integer("block", 2, "Steps per timed block (one host sync per block).")
+flags.DEFINE_boolean("pipeline", True, "Measure the input pipeline's overhead (fgseg).")
+flags.DEFINE_boolean("peer_torch", False, "Also time the PyTorch peer step (experiments/"
+                     "peer_torch.py) in a worker process, alternating with ours; needs torch.")
+flags.DEFINE_string("json", None, "Also write the results to this JSON file.")
+FLAGS = flags.FLAGS
+
+SIZES = {  # experiments/fgseg.py's presets "paper" and "cpu"
+    "paper": dict(image_size=128, width=1.0, batch_size=16),
+    "cpu": dict(image_size=64, width=0.25, batch_size=32),
+    "quick": dict(image_size=64, width=0.125, batch_size=4),
+}
+
+
+# ---------------------------------------------------------------------------------------------------
+# FLOPs, counted analytically.
+#
+# A conv's forward costs 2 * (output positions) * (kernel taps) * (in channels) * (out channels) per
+# image (a transposed conv: input positions instead of output positions), a dense layer 2 * in * out.
+# Element-wise work (BN, activations, composition, Adam) is left out: it is a few percent of the convs
+# and memory-bound. A backward pass through a layer costs its forward once for the input gradient and
+# once for the weight gradient. Counting from the layers (not from a profiler or XLA's cost analysis)
+# gives the FLOPs the algorithm needs, independent of how a backend lowers them (XLA's CSE, zero-
+# inflated transposed convs) and of the TF version; it matches the Table 1 UNet's 2.9 GFLOP/image.
+# ---------------------------------------------------------------------------------------------------
+def forward_flops(model):
+  """Conv and dense FLOPs of one forward pass of a functional Keras model, per image."""
+  import keras
+  total = 0
+  for layer in model.layers:
+    inner = getattr(layer, "layer", layer)  # SpectralNormalization wraps its conv
+    if isinstance(inner, keras.layers.Conv2DTranspose):
+      kh, kw, cout, cin = inner.kernel.shape
+      _, h, w, _ = layer.input.shape
+      total += 2 * h * w * kh * kw * cin * cout
+    elif isinstance(inner, keras.layers.Conv2D):
+      kh, kw, cin, cout = inner.kernel.shape
+      _, h, w, _ = layer.output.shape
+      total += 2 * h * w * kh * kw * cin * cout
+    elif isinstance(inner, keras.layers.Dense):
+      cin, cout = inner.kernel.shape
+      positions = 1
+      for d in layer.input.shape[1:-1]:
+        positions *= d
+      total += 2 * positions * cin * cout
+    elif isinstance(layer, keras.Model):
+      total += forward_flops(layer)
+  return total
+
+
+class Bench:
+  """One application at one size: a step function, a batch in memory, and its FLOPs per step."""
+
+  def __init__(self, name, step, flops, batch, sync):
+    self.name, self.step, self.flops, self.batch, self.sync = name, step, flops, batch, sync
+
+  def time_block(self, steps):
+    t = time.perf_counter()
+    out = None
+    for _ in range(steps):
+      out = self.step()
+    self.sync(out)  # one host sync per block: no per-step fetch of the losses
+    return (time.perf_counter() - t) / steps
+
+
+def build_fgseg(size, jit, policy):
+  import tensorflow as tf
+  from ind_prior_tf import fgseg_lib
+  s = SIZES[size]
+  config = fgseg_lib.FgSegConfig(image_size=s["image_size"], width=s["width"], d_width=s["width"],
+                                 batch_size=s["batch_size"], jit=jit, mixed_precision=policy)
+  gan = fgseg_lib.FgSegGAN(config)
+  b, n = s["batch_size"], s["image_size"]
+  images = tf.random.uniform([b, n, n, 3], seed=1)
+  pool = tf.random.uniform([64, n + n // 8, n + n // 8, 3], seed=2)
+  u, d = forward_flops(gan.unet), forward_flops(gan.discriminator)
+  # D step: D forward and backward on the real and the fake batch (6 D); G step: one UNet forward
+  # (shared with the D step), D forward and input gradient (2 D), UNet backward (2 U).
+  flops = b * (3 * u + 8 * d)
+  bench = Bench("fgseg", lambda: gan.train_step(images, pool), flops, b,
+                lambda out: float(out["d_loss"]))
+  bench.gan, bench.images, bench.pool = gan, images, pool
+  return bench
+
+
+def build_distill(size, jit, policy):
+  import tensorflow as tf
+  from ind_prior_tf import distill_lib
+  s = SIZES[size]
+  config = distill_lib.DistillConfig(image_size=s["image_size"], width=s["width"],
+                                     batch_size=s["batch_size"], jit=jit, mixed_precision=policy)
+  student = distill_lib.Distiller(config)
+  b, n = s["batch_size"], s["image_size"]
+  images = tf.random.uniform([b, n, n, 3], seed=1)
+  masks = tf.random.uniform([b, n, n, 1], seed=3)
+  pool = tf.random.uniform([64, n, n, 3], seed=2)
+  flops = b * 3 * forward_flops(student.student)  # student forward and backward
+  return Bench("distill", lambda: student.train_step(images, masks, pool), flops, b,
+               lambda out: float(out["loss"]))
+
+
+def build_hoc(size, jit, policy):
+  from ind_prior_tf import hoc_lib  # pylint: disable=unused-import
+  builder = getattr(sys.modules[__name__], "_build_hoc", None)
+  if builder is None:
+    raise ImportError("hoc_lib has no benchmark hook yet")
+  return builder(size, jit, policy)
+
+
+BUILDERS = dict(fgseg=build_fgseg, distill=build_distill, hoc=build_hoc)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reference throughputs, measured in this process.
+# ---------------------------------------------------------------------------------------------------
+def reference_throughputs(quick):
+  """GFLOP/s of a large matmul and a large 3x3 conv2d (the better of XLA and TF's oneDNN kernels)."""
+  import tensorflow as tf
+  n = 1024 if quick else 2048
+  a, b = tf.random.normal([n, n]), tf.random.normal([n, n])
+  x = tf.random.normal([4 if quick else 16, 32, 32, 256])
+  w = tf.random.normal([3, 3, 256, 256])
+  cases = {
+      "matmul": (lambda a, b: tf.reduce_sum(tf.matmul(a, b)), (a, b), 2 * n ** 3),
+      "conv2d": (lambda x, w: tf.reduce_sum(tf.nn.conv2d(x, w, 1, "SAME")), (x, w),
+                 2 * x.shape[0] * 32 * 32 * 9 * 256 * 256),
+  }
+  out = {}
+  for name, (fn, args, flops) in cases.items():
+    best = 0.0
+    for jit in (True, False):
+      f = tf.function(fn, jit_compile=jit)
+      f(*args).numpy()
+      t = min(_timed(lambda: f(*args).numpy()) for _ in range(2 if quick else 5))
+      best = max(best, flops / t / 1e9)
+    out[name] = best
+  return out
+
+
+def _timed(fn):
+  t = time.perf_counter()
+  fn()
+  return time.perf_counter() - t
+
+
+# ---------------------------------------------------------------------------------------------------
+# The input pipeline: fgseg's real tf.data pipeline over a prepared set written to a temporary folder.
+# ---------------------------------------------------------------------------------------------------
+def make_pipeline(tmp, size, count):
+  """Endless batches from a synthetic prepared set, streamed from its TFRecords (PNG decode in the
+  pipeline: the costlier of the two ways fgseg_data reads a set)."""
+  import numpy as np
+  from ind_prior_tf import datasets
+  s = SIZES[size]
+  n, b = s["image_size"], s["batch_size"]
+  rng = np.random.RandomState(0)
+  examples = ({"image": (rng.uniform(size=(n, n, 3)) * 255).astype(np.uint8), "mask": None, "id": i,
+               "is_train": True} for i in range(count))
+  prep = os.path.join(tmp, "prepared")
+  datasets.write_prepared(prep, examples, n, source="bench")
+  try:
+    from ind_prior_tf import fgseg_data
+    return fgseg_data.training_dataset(prep, b, n, in_memory=False)
+  except ImportError:  # before fgseg_data existed: the same steps by hand
+    import tensorflow as tf
+    ds = datasets.prepared_dataset(prep).map(lambda e: e["image"]).shuffle(count).repeat()
+    return ds.batch(b, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+def pipeline_overhead(bench, dataset, repeats, block):
+  """(seconds per step fed from memory, fed by the pipeline): alternating blocks, minima."""
+  it = iter(dataset)
+  gan, pool = bench.gan, bench.pool
+  fed = lambda: gan.train_step(next(it), pool)
+  fed_bench = Bench("fed", fed, bench.flops, bench.batch, bench.sync)
+  fed_bench.time_block(1)  # retrace for the pipeline's tensors, fill the prefetch buffer
+  memory, pipe = [], []
+  for _ in range(repeats):
+    memory.append(bench.time_block(block))
+    pipe.append(fed_bench.time_block(block))
+  return min(memory), min(pipe)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The PyTorch peer, in a worker process that times blocks of steps on request.
+# ---------------------------------------------------------------------------------------------------
+class TorchPeer:
+
+  def __init__(self, size):
+    s = SIZES[size]
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "peer_torch.py")
+    self.proc = subprocess.Popen(
+        [sys.executable, script, "--serve", f"--size={s['image_size']}", f"--width={s['width']}",
+         f"--batch={s['batch_size']}"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    self._ask("1")  # warm-up
+
+  def _ask(self, steps):
+    self.proc.stdin.write(f"{steps}\n")
+    self.proc.stdin.flush()
+    line = self.proc.stdout.readline()
+    if not line:
+      raise RuntimeError("the torch peer exited (is torch installed?)")
+    return float(line)
+
+  def time_block(self, steps):
+    return self._ask(steps)
+
+  def close(self):
+    self.proc.stdin.close()
+    self.proc.wait(timeout=60)
+
+
+def torch_available():
+  try:
+    import importlib.util
+    return importlib.util.find_spec("torch") is not None
+  except ValueError:
+    return False
+
+
+# ---------------------------------------------------------------------------------------------------
+def main(argv):
+  del argv
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  import tensorflow as tf
+  quick = FLAGS.quick
+  sizes = ["quick"] if quick else FLAGS.sizes
+  repeats, block = (1, 1) if quick else (FLAGS.repeats, FLAGS.block)
+  jits = {"both": (True, False), "on": (True,), "off": (False,)}[FLAGS.jit]
+  results = dict(machine=_machine(), tf=tf.__version__, policy=FLAGS.mixed_precision, steps=[])
+
+  ref = reference_throughputs(quick)
+  results["reference_gflops"] = ref
+  print(f"machine: {results['machine']}; TensorFlow {tf.__version__}; policy "
+        f"{FLAGS.mixed_precision}")
+  print(f"reference (same process): matmul {ref['matmul']:.0f} GFLOP/s, conv2d 3x3 "
+        f"{ref['conv2d']:.0f} GFLOP/s")
+  header = (f"{'step':<22}{'ms/step':>9}{'img/s':>9}{'GFLOP/step':>12}{'GFLOP/s':>9}"
+            f"{'/matmul':>9}{'/conv2d':>9}")
+  print(header)
+  for app_name in FLAGS.apps:
+    for size in sizes:
+      variants = {}
+      for jit in jits:
+        try:
+          variants[jit] = BUILDERS[app_name](size, jit, FLAGS.mixed_precision)
+        except ImportError as e:
+          print(f"{app_name}: skipped ({e})")
+          break
+        variants[jit].time_block(1)  # compile
+      if not variants:
+        continue
+      times = {jit: [] for jit in variants}
+      for _ in range(repeats):  # alternate the variants so that load changes hit them alike
+        for jit, bench in variants.items():
+          times[jit].append(bench.time_block(block))
+      for jit, bench in variants.items():
+        t = min(times[jit])
+        gflops = bench.flops / t / 1e9
+        row = dict(app=app_name, size=size, jit=jit, ms_per_step=1e3 * t,
+                   images_per_s=bench.batch / t, gflop_per_step=bench.flops / 1e9,
+                   gflops=gflops, of_matmul=gflops / ref["matmul"],
+                   of_conv2d=gflops / ref["conv2d"])
+        results["steps"].append(row)
+        label = f"{app_name} {size} {'xla' if jit else 'no-xla'}"
+        print(f"{label:<22}{row['ms_per_step']:>9.1f}{row['images_per_s']:>9.1f}"
+              f"{row['gflop_per_step']:>12.2f}{gflops:>9.1f}{row['of_matmul']:>9.2f}"
+              f"{row['of_conv2d']:>9.2f}")
+      if len(variants) == 2:
+        print(f"{'':<22}XLA speed-up: {min(times[False]) / min(times[True]):.2f}x")
+      if app_name == "fgseg" and size in ("paper", "quick"):
+        paper = [r for r in results["steps"] if r["app"] == "fgseg" and r["size"] == size]
+        best = max(r["of_conv2d"] for r in paper)
+        print(f"{'':<22}target: paper-size step >= 0.80 of conv2d: {best:.2f} "
+              f"({'met' if best >= 0.8 else 'missed'})")
+      if app_name == "fgseg" and FLAGS.pipeline:
+        bench = variants[True] if True in variants else variants[False]
+        tmp = tempfile.mkdtemp(prefix="bench-")
+        try:
+          dataset = make_pipeline(tmp, size, count=64 if quick else 256)
+          memory, pipe = pipeline_overhead(bench, dataset, repeats + 1, block)
+        finally:
+          shutil.rmtree(tmp, ignore_errors=True)
+        overhead = pipe / memory - 1.0
+        results["pipeline_" + size] = dict(memory_ms=1e3 * memory, pipeline_ms=1e3 * pipe,
+                                           overhead=overhead)
+        print(f"{'':<22}input pipeline: {1e3 * pipe:.1f} ms/step fed by tf.data (PNG TFRecords) vs "
+              f"{1e3 * memory:.1f} in memory: overhead {100 * overhead:+.1f}% (target <= 5%: "
+              f"{'met' if overhead <= 0.05 else 'missed'})")
+      if app_name == "fgseg" and FLAGS.peer_torch and size != "quick":
+        _peer(results, variants, size, repeats, block)
+  if FLAGS.json:
+    with open(FLAGS.json, "w") as f:
+      json.dump(results, f, indent=2)
+
+
+def _peer(results, variants, size, repeats, block):
+  if not torch_available():
+    print(f"{'':<22}torch peer: skipped (torch is not installed; it is never a dependency)")
+    return
+  peer = TorchPeer(size)
+  ours = {jit: [] for jit in variants}
+  theirs = []
+  try:
+    for _ in range(repeats + 1):
+      theirs.append(peer.time_block(block))
+      for jit, bench in variants.items():
+        ours[jit].append(bench.time_block(block))
+  finally:
+    peer.close()
+  t_peer = min(theirs)
+  results["peer_" + size] = dict(torch_ms=1e3 * t_peer,
+                                 **{("xla_ms" if j else "no_xla_ms"): 1e3 * min(v)
+                                    for j, v in ours.items()})
+  line = ", ".join(f"{'XLA' if j else 'no-XLA'} {1e3 * min(v):.0f} ms: {t_peer / min(v):.2f}x"
+                   for j, v in ours.items())
+  print(f"{'':<22}PyTorch peer (eager, alternating): {1e3 * t_peer:.0f} ms/step; ours {line} "
+        "(>1: ours faster)")
+
+
+def _machine():
+  import platform
+  model = platform.processor() or platform.machine()
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        if line.startswith("model name"):
+          model = line.split(":", 1)[1].strip()
+          break
+  except OSError:
+    pass
+  return f"{model}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}"
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -133,12 +133,33 @@ def build_distill(size, jit, policy):
                lambda out: float(out["loss"]))
 
 
+# HOC sizes: "paper" is Table 2 at full width with the crowd preset's 8 layers, batch 64; "cpu" is the
+# coins_cpu preset (quarter width, 6 layers of dim z 5, resize-conv decoder, batch 16).
+HOC_SIZES = {
+    "paper": dict(width=1.0, batch_size=64, n_layers=8, z_dim=6, upsample="deconv"),
+    "cpu": dict(width=0.25, batch_size=16, n_layers=6, z_dim=5, upsample="resize"),
+    "quick": dict(width=0.125, batch_size=4, n_layers=2, z_dim=2, upsample="deconv"),
+}
+
+
 def build_hoc(size, jit, policy):
-  from ind_prior_tf import hoc_lib  # pylint: disable=unused-import
-  builder = getattr(sys.modules[__name__], "_build_hoc", None)
-  if builder is None:
-    raise ImportError("hoc_lib has no benchmark hook yet")
-  return builder(size, jit, policy)
+  import tensorflow as tf
+  from ind_prior_tf import hoc_lib
+  if policy != "float32":
+    raise ImportError("the HOC step has no mixed-precision policy yet")
+  s = HOC_SIZES[size]
+  config = hoc_lib.HocConfig(image_size=64, width=s["width"], d_width=s["width"],
+                             batch_size=s["batch_size"], n_layers=s["n_layers"], z_dim=s["z_dim"],
+                             upsample=s["upsample"], pad=30, jit=jit)
+  gan = hoc_lib.HocGAN(config)
+  real = tf.cast(tf.random.uniform([256, 64, 64, 3], maxval=256, dtype=tf.int32, seed=1), tf.uint8)
+  bg = tf.cast(tf.random.uniform([256, 64, 64, 3], maxval=256, dtype=tf.int32, seed=2), tf.uint8)
+  g, d, q = (forward_flops(m) for m in (gan.generator, gan.discriminator, gan.q_network))
+  # Per composite: N generator passes forward and backward (3 N G), Q forward and backward on each
+  # carved layer (3 N Q), D as in fgseg (6 D in the D step, 2 D in the G step).
+  b, n = s["batch_size"], s["n_layers"]
+  flops = b * (3 * n * g + 3 * n * q + 8 * d)
+  return Bench("hoc", lambda: gan.train_step(real, bg), flops, b, lambda out: float(out["d_loss"]))
 
 
 BUILDERS = dict(fgseg=build_fgseg, distill=build_distill, hoc=build_hoc)

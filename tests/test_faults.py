@@ -42,7 +42,7 @@ def latest_step(ckpt_dir):
 def test_sigkill_mid_training_resumes_with_step_and_optimizer_state(prepared):
   logdir = prepared / "run"
   ckpt_dir = str(logdir / "ckpt")
-  # A checkpoint at every step: the kill lands during a save about as often as between saves.
+  # A checkpoint at every step, so the kill often lands while a checkpoint is being written.
   common = [f"--prepared={prepared / 'prep'}", f"--backgrounds={prepared / 'bg.npz'}",
             f"--logdir={logdir}", *TINY, "--save_every=1", "--eval_every=0", "--log_every=1",
             "--max_to_keep=2"]

@@ -145,12 +145,10 @@ HOC_SIZES = {
 def build_hoc(size, jit, policy):
   import tensorflow as tf
   from ind_prior_tf import hoc_lib
-  if policy != "float32":
-    raise ImportError("the HOC step has no mixed-precision policy yet")
   s = HOC_SIZES[size]
   config = hoc_lib.HocConfig(image_size=64, width=s["width"], d_width=s["width"],
                              batch_size=s["batch_size"], n_layers=s["n_layers"], z_dim=s["z_dim"],
-                             upsample=s["upsample"], pad=30, jit=jit)
+                             upsample=s["upsample"], pad=30, jit=jit, mixed_precision=policy)
   gan = hoc_lib.HocGAN(config)
   real = tf.cast(tf.random.uniform([256, 64, 64, 3], maxval=256, dtype=tf.int32, seed=1), tf.uint8)
   bg = tf.cast(tf.random.uniform([256, 64, 64, 3], maxval=256, dtype=tf.int32, seed=2), tf.uint8)

@@ -59,6 +59,8 @@ flags.DEFINE_enum("background", "disk", ["disk", "black"],
 flags.DEFINE_float("disk_radius", 20.0, "Radius of the black disk in px at --image_size.")
 flags.DEFINE_integer("seed", 0, "Seed of every random generator.")
 flags.DEFINE_boolean("jit", True, "XLA-compile the train step.")
+flags.DEFINE_enum("mixed_precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"],
+                  "Keras dtype policy of the networks (see ind_prior_tf/precision.py); float32 on CPUs.")
 # Running.
 flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
                   "tf.distribute strategy.")

@@ -14,7 +14,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ind_prior_tf import composition, datasets, layout, losses, networks, providers, training
+from ind_prior_tf import (composition, datasets, layout, losses, networks, precision, providers,
+                          training)
 
 Q_INPUTS = ("carved", "composite")
 BACKGROUNDS = ("disk", "black")
@@ -65,6 +66,7 @@ class HocConfig:
   background: str = "disk"    # real patches with a black centre disk, or pure black
   disk_radius: float = 20.0   # px at image_size
   jit: bool = True
+  mixed_precision: str = "float32"  # or mixed_bfloat16 / mixed_float16 (GPUs): see precision.py
   seed: int = 0
 
   def validate(self):
@@ -91,6 +93,9 @@ class HocConfig:
     need(self.upsample in ("deconv", "resize"),
          f"--upsample={self.upsample!r}: expected deconv or resize")
     need(self.lr_d > 0 and self.lr_g > 0, "--lr_d and --lr_g must be > 0")
+    need(self.mixed_precision in precision.POLICIES,
+         f"--mixed_precision={self.mixed_precision!r}: expected one of "
+         f"{', '.join(precision.POLICIES)}")
     return self
 
 
@@ -152,13 +157,17 @@ class HocGAN:
     sync = replicas > 1
     q_codes = c.z_dim if c.q_input == "carved" else c.n_layers * c.z_dim
     with self.strategy.scope():
-      self.generator = networks.instance_generator(c.z_dim, c.image_size, c.width,
-                                                   upsample=c.upsample, sync_bn=sync,
-                                                   name="generator")
-      self.discriminator = networks.sn_discriminator(c.image_size, c.d_width, last_channels=1024)
-      self.q_network = networks.q_network(q_codes, c.image_size, c.width)
-      self.opt_g = keras.optimizers.Adam(c.lr_g, beta_1=c.beta1, beta_2=c.beta2)  # G and Q
-      self.opt_d = keras.optimizers.Adam(c.lr_d, beta_1=c.beta1, beta_2=c.beta2)
+      # Under a mixed policy the convs run in bf16/fp16; the generator's sigmoid, the layout, the
+      # composition and the losses stay float32 (see precision.py).
+      with precision.policy_scope(c.mixed_precision):
+        self.generator = networks.instance_generator(c.z_dim, c.image_size, c.width,
+                                                     upsample=c.upsample, sync_bn=sync,
+                                                     name="generator")
+        self.discriminator = networks.sn_discriminator(c.image_size, c.d_width, last_channels=1024)
+        self.q_network = networks.q_network(q_codes, c.image_size, c.width)
+      adam = lambda lr: keras.optimizers.Adam(lr, beta_1=c.beta1, beta_2=c.beta2)
+      self.opt_g = precision.wrap_optimizer(adam(c.lr_g), c.mixed_precision)  # G and Q
+      self.opt_d = precision.wrap_optimizer(adam(c.lr_d), c.mixed_precision)
       self.rng = tf.random.Generator.from_seed(c.seed)
       # Build the optimizer slots now, so that a checkpoint restores them at once (no deferred restore).
       self.opt_g.build(self.generator.trainable_variables + self.q_network.trainable_variables)
@@ -217,7 +226,8 @@ class HocGAN:
           real_logits = self.discriminator(real, training=True)
           fake_logits = self.discriminator(tf.stop_gradient(out["composite"]), training=True)
           d_loss = losses.discriminator_loss(real_logits, fake_logits)
-          scaled_d_loss = d_loss * scale  # replicas' gradients are summed: scale to the global mean
+          # Replicas' gradients are summed: scale to the global mean (and up, for float16 loss scaling).
+          scaled_d_loss = self.opt_d.scale_loss(d_loss * scale)
         d_vars = self.discriminator.trainable_variables
         self.opt_d.apply_gradients(zip(d_tape.gradient(scaled_d_loss, d_vars), d_vars))
       g_logits = self.discriminator(out["composite"], training=False)
@@ -226,7 +236,7 @@ class HocGAN:
       area = losses.area_penalty(masks, c.area_target, c.area_form)  # eq. 7: mean over all N masks
       info = self._info(out, codes) if c.beta else tf.constant(0.0)
       g_loss = adv + c.area_lambda * area + c.beta * info
-      scaled_g_loss = g_loss * scale
+      scaled_g_loss = self.opt_g.scale_loss(g_loss * scale)
     self.opt_g.apply_gradients(zip(g_tape.gradient(scaled_g_loss, g_vars), g_vars))
     return dict(d_loss=d_loss, g_loss=g_loss, adv_loss=adv, area_loss=area, info_loss=info,
                 mask_area=tf.reduce_mean(losses.mask_area(masks)),

@@ -70,6 +70,8 @@ flags.DEFINE_float("binarize_lambda", 0.0, "Weight of mean m(1-m), pushing soft 
                    "(not in the paper: 0).")
 flags.DEFINE_float("tight_lambda", 0.0, "Weight of the tight-box prior: every row and column of a "
                    "crop by a tight box holds object (not in the paper: 0).")
+flags.DEFINE_float("ema_decay", 0.0, "> 0: the run's segmenter (evaluated, saved as `unet`) is an "
+                   "exponential moving average of the trained UNet with this decay (not in the paper).")
 flags.DEFINE_enum("upsample", "deconv", ["deconv", "resize"],
                   "UNet decoder: transposed convs (Table 1) or resize-convs (no checkerboard).")
 flags.DEFINE_enum("mixed_precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"],
@@ -96,7 +98,7 @@ FLAGS = flags.FLAGS
 # Flags a preset may set; an explicitly given flag always wins.
 PRESET_FLAGS = ("steps", "batch_size", "image_size", "width", "d_width", "lr_d", "lr_g",
                 "area_lambda", "area_target", "area_form", "area_warmup", "binarize_lambda",
-                "tight_lambda", "upsample", "log_every", "save_every", "eval_every")
+                "tight_lambda", "ema_decay", "upsample", "log_every", "save_every", "eval_every")
 
 
 class FlagError(ValueError):
@@ -140,6 +142,8 @@ def check(v):
   for name in ("binarize_lambda", "tight_lambda"):
     if not 0 <= v[name] < 1e7:
       raise FlagError(f"--{name}={v[name]}: must be >= 0")
+  if not 0 <= v["ema_decay"] < 1:
+    raise FlagError(f"--ema_decay={v['ema_decay']}: must be in [0, 1)")
   for name in ("eval_every", "area_warmup"):
     if v[name] < 0:
       raise FlagError(f"--{name}={v[name]}: must be >= 0")

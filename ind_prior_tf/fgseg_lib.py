@@ -27,6 +27,7 @@ class FgSegConfig:
   binarize_lambda: float = 0.0  # weight of mean m(1-m): pushes soft masks to 0 or 1 (ours; 0 = paper)
   tight_lambda: float = 0.0    # weight of the tight-box prior (ours; 0 = paper): see tightness_loss
   upsample: str = "deconv"     # Table 1; "resize" removes checkerboard artifacts
+  ema_decay: float = 0.0       # > 0: also keep an exponential moving average of the UNet (ours; 0 = paper)
   flip: bool = True            # horizontal flips of the backgrounds (and of the inputs, in the pipeline)
   jit: bool = True
   mixed_precision: str = "float32"  # or mixed_bfloat16 / mixed_float16 (GPUs): see precision.py
@@ -54,6 +55,13 @@ class FgSegGAN:
     with self.strategy.scope():
       with precision.policy_scope(c.mixed_precision):
         self.unet = networks.unet(c.image_size, c.width, upsample=c.upsample, sync_bn=sync)
+        # The averaged UNet is the run's segmenter: GAN weights keep moving around a good solution
+        # (the masks' shape changes from one evaluation to the next), their average sits near it.
+        self.unet_ema = None
+        if c.ema_decay:
+          self.unet_ema = networks.unet(c.image_size, c.width, upsample=c.upsample, name="unet_ema")
+          for e, w in zip(self.unet_ema.weights, self.unet.weights):
+            e.assign(w)
         self.discriminator = networks.sn_discriminator(c.image_size, c.d_width, last_channels=256)
       adam = lambda lr: keras.optimizers.Adam(lr, beta_1=c.beta1, beta_2=c.beta2)
       self.opt_g = precision.wrap_optimizer(adam(c.lr_g), c.mixed_precision)
@@ -64,9 +72,24 @@ class FgSegGAN:
       self.rng = tf.random.Generator.from_seed(c.seed)
     self._step = None
 
+  @property
+  def segmenter(self):
+    """The UNet whose masks the run delivers: the moving average when ema_decay > 0."""
+    return self.unet_ema if self.unet_ema is not None else self.unet
+
   def checkpoint_objects(self):
-    return dict(unet=self.unet, discriminator=self.discriminator, opt_g=self.opt_g,
-                opt_d=self.opt_d, rng=self.rng)
+    """The delivered segmenter is saved as `unet` (segmenter.load_segmenter's contract); with EMA the
+    trained UNet is saved beside it as `unet_train`, so that a resumed run goes on training it."""
+    objects = dict(unet=self.segmenter, discriminator=self.discriminator, opt_g=self.opt_g,
+                   opt_d=self.opt_d, rng=self.rng)
+    if self.unet_ema is not None:
+      objects["unet_train"] = self.unet
+    return objects
+
+  def _update_ema(self):
+    d = self.config.ema_decay
+    for e, w in zip(self.unet_ema.weights, self.unet.weights):
+      e.assign(d * e + (1.0 - d) * tf.cast(w, e.dtype))
 
   def fake_images(self, images, backgrounds, training):
     """Composite of the carved foregrounds over the background patches, and the masks used."""
@@ -131,6 +154,8 @@ class FgSegGAN:
         batch = training.global_batch_size(images, self.strategy)
         bg = providers.patch_provider(pool, self.rng, batch, c.image_size, flip=c.flip)[..., :3]
         out = self.strategy.run(replica, args=(images, bg, split_images))
+        if self.unet_ema is not None:
+          self._update_ema()  # cross-replica context: every replica's copy gets the same average
         return {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
                 for k, v in out.items()}
 
@@ -139,7 +164,7 @@ class FgSegGAN:
 
   @tf.function
   def predict_masks(self, images):
-    return self.unet(images, training=False)
+    return self.segmenter(images, training=False)
 
 
 def _all_finite(variables):

@@ -1,7 +1,10 @@
+import json
+
 import numpy as np
 import tensorflow as tf
 
-from ind_prior_tf import composition, fgseg_lib, losses, networks, providers
+from ind_prior_tf import (composition, fgseg_lib, losses, networks, providers, segmenter,
+                          training)
 
 
 def test_gradient_reaches_unet_through_composition_and_area_penalty():
@@ -38,3 +41,35 @@ def test_one_gan_step_changes_both_networks():
   u_changed = [not np.allclose(a, b.numpy()) for a, b in
                zip(u_before, gan.unet.trainable_variables)]
   assert all(d_changed) and all(u_changed)
+
+
+def test_ema_segmenter_is_the_moving_average_and_is_saved_as_unet(tmp_path):
+  cfg = fgseg_lib.FgSegConfig(image_size=64, width=0.125, d_width=0.125, batch_size=4,
+                              ema_decay=0.75)
+  gan = fgseg_lib.FgSegGAN(cfg)
+  w0 = [w.numpy() for w in gan.unet.weights]
+  for e, w in zip(gan.unet_ema.weights, w0):
+    np.testing.assert_array_equal(e.numpy(), w)  # starts at the trained UNet's initial weights
+  images, pool = tf.random.uniform([4, 64, 64, 3]), tf.random.uniform([6, 72, 72, 3])
+  gan.train_step(images, pool)
+  w1 = [w.numpy() for w in gan.unet.weights]
+  moved = 0
+  for e, a, b in zip(gan.unet_ema.weights, w0, w1):
+    np.testing.assert_allclose(e.numpy(), 0.75 * a + 0.25 * b, rtol=1e-6, atol=1e-7)
+    moved += int(not np.array_equal(a, b))
+  assert moved > 0
+  np.testing.assert_array_equal(gan.predict_masks(images).numpy(),
+                                gan.unet_ema(images, training=False).numpy())
+  # The checkpoint's `unet` is the average (what evaluate/segment/distill load), `unet_train` the
+  # trained one (what a resumed run trains on).
+  keeper = training.CheckpointKeeper(str(tmp_path / "ckpt"), **gan.checkpoint_objects())
+  keeper.save(1)
+  (tmp_path / "flags.json").write_text(json.dumps(dict(image_size=64, width=0.125,
+                                                       upsample="deconv")))
+  unet, _, _ = segmenter.load_segmenter(str(tmp_path))
+  for a, b in zip(unet.weights, gan.unet_ema.weights):
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+  resumed = fgseg_lib.FgSegGAN(cfg)
+  training.CheckpointKeeper(str(tmp_path / "ckpt"), **resumed.checkpoint_objects()).restore()
+  for a, b in zip(resumed.unet.weights, w1):
+    np.testing.assert_array_equal(a.numpy(), b)

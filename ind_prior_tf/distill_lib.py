@@ -11,7 +11,6 @@ The teacher is frozen and runs in inference mode, so its masks are computed once
 (`teacher_labels`) rather than at every step.
 """
 import dataclasses
-import json
 import os
 from typing import Optional
 
@@ -264,10 +263,6 @@ def teacher_scores(teacher_masks, masks):
   return metrics.segmentation_scores(soft, masks)
 
 
-def _all_finite(variables):
-  return bool(tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in variables]))
-
-
 def train(distiller, images, teacher_masks, pool, logdir, steps=None, *, eval_data=None,
           log_every=100, save_every=1000, eval_every=500, max_to_keep=3, progress=True,
           preview=8, stream=None, log=print):
@@ -319,15 +314,10 @@ def train(distiller, images, teacher_masks, pool, logdir, steps=None, *, eval_da
   shown = {}
 
   def log_line(record):
-    with open(os.path.join(logdir, "metrics.jsonl"), "a") as f:
-      f.write(json.dumps(record) + "\n")
+    training.append_jsonl(os.path.join(logdir, "metrics.jsonl"), record)
 
   def save(step, out):
-    training.check_finite(step, out, keeper)
-    if not _all_finite(distiller.student.variables):
-      raise training.NonFiniteLossError(
-          f"step {step}: the weights became non-finite; last good checkpoint kept: {keeper.latest}")
-    result["checkpoint"] = keeper.save(step)
+    result["checkpoint"] = keeper.save_if_finite(step, out, distiller.student.variables)
 
   if eval_data is not None and eval_every and start == 0:
     teacher = teacher_scores(eval_data[2], eval_data[1])

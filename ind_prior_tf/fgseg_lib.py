@@ -1,7 +1,6 @@
 """The first application's GAN: a UNet foreground provider and a background patch provider,
 composited with the identity layout and trained with the adversarial loss and the area penalty."""
 import dataclasses
-import json
 import os
 
 import keras
@@ -167,10 +166,6 @@ class FgSegGAN:
     return self.segmenter(images, training=False)
 
 
-def _all_finite(variables):
-  return bool(tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in variables]))
-
-
 def evaluate_masks(gan, images, masks, batch_size=64):
   """Scores of the UNet's masks (inference mode) on arrays of crops and ground-truth masks."""
   counts = metrics.SegCounts()
@@ -233,15 +228,10 @@ def train(config, dataset, pool, logdir, steps, *, strategy=None, eval_data=None
   shown = {}
 
   def log_line(record):
-    with open(os.path.join(logdir, "metrics.jsonl"), "a") as f:
-      f.write(json.dumps(record) + "\n")
+    training.append_jsonl(os.path.join(logdir, "metrics.jsonl"), record)
 
   def save(step, out):
-    training.check_finite(step, out, keeper)
-    if not _all_finite(weights):
-      raise training.NonFiniteLossError(
-          f"step {step}: the weights became non-finite; last good checkpoint kept: {keeper.latest}")
-    result["checkpoint"] = keeper.save(step)
+    result["checkpoint"] = keeper.save_if_finite(step, out, weights)
 
   done, saved, out = start, start, None
   try:

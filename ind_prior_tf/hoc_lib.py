@@ -2,11 +2,10 @@
 structure-free pad-and-random-crop layout, alpha-composited over a background, trained against the
 Table 2 discriminator with the area penalty (eq. 7) and an InfoGAN information term.
 
-Also: the Table 4 presets, the loader for the single training image, the figure grids of Figures 8-11
+Also: the Table 4 presets, the figure grids of Figures 8-11
 and the blob benchmark (how many learned masks are exactly one object of the right size).
 """
 import dataclasses
-import json
 import os
 import time
 
@@ -101,25 +100,6 @@ class HocConfig:
 
 def config_fields():
   return [f.name for f in dataclasses.fields(HocConfig)]
-
-
-def load_image(spec):
-  """A path, or skimage:<name> for a scikit-image sample (offline) -> uint8 [H, W, 3].
-
-  Grayscale samples such as coins are repeated to three channels. Raises datasets.DataError.
-  """
-  if spec.startswith("skimage:"):
-    name = spec.split(":", 1)[1]
-    import skimage.data  # pylint: disable=g-import-not-at-top
-    fn = getattr(skimage.data, name, None)
-    if not callable(fn) or name.startswith("_"):
-      raise datasets.DataError(f"--image={spec}: no sample image {name!r} in skimage.data")
-    try:
-      image = fn()
-    except Exception as e:  # pylint: disable=broad-except
-      raise datasets.DataError(f"--image={spec}: cannot load ({type(e).__name__}: {e})") from None
-    return datasets.as_rgb_uint8(image, name=f"--image={spec}")
-  return datasets.load_image_rgb(spec)
 
 
 def make_backgrounds(patches, config):
@@ -376,10 +356,6 @@ def write_figures(gan, real_pool, bg_pool, logdir, step, writer=None):
   return paths
 
 
-def _all_finite(variables):
-  return bool(tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in variables]))
-
-
 def train(config, real_pool, bg_pool, logdir, steps, *, strategy=None, log_every=50,
           save_every=1000, image_every=500, max_to_keep=3, progress=True, stream=None):
   """Trains (or resumes) a HocGAN in `logdir` up to global step `steps`.
@@ -408,15 +384,10 @@ def train(config, real_pool, bg_pool, logdir, steps, *, strategy=None, log_every
   shown = {}
 
   def log_line(record):
-    with open(os.path.join(logdir, "metrics.jsonl"), "a") as f:
-      f.write(json.dumps(record) + "\n")
+    training.append_jsonl(os.path.join(logdir, "metrics.jsonl"), record)
 
   def save(step, out):
-    training.check_finite(step, out, keeper)
-    if not _all_finite(weights):
-      raise training.NonFiniteLossError(
-          f"step {step}: the weights became non-finite; last good checkpoint kept: {keeper.latest}")
-    result["checkpoint"] = keeper.save(step)
+    result["checkpoint"] = keeper.save_if_finite(step, out, weights)
 
   done, saved, out = start, start, None
   t0 = time.time()

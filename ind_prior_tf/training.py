@@ -153,6 +153,25 @@ class CheckpointKeeper:
     self.step.assign(step)
     return self.manager.save(checkpoint_number=step)
 
+  def save_if_finite(self, step, losses, variables):
+    """Saves `step` unless a loss or one of `variables` is NaN or Inf: then NonFiniteLossError, and the
+    last checkpoint on disk (a good one) stays the latest."""
+    check_finite(step, losses, self)
+    if not all_finite(variables):
+      raise NonFiniteLossError(
+          f"step {step}: the weights became non-finite; last good checkpoint kept: {self.latest}")
+    return self.save(step)
+
+
+def all_finite(variables):
+  return bool(tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in variables]))
+
+
+def append_jsonl(path, record):
+  """One JSON line per record (metrics.jsonl): appended, so a resumed run continues the file."""
+  with open(path, "a") as f:
+    f.write(json.dumps(record) + "\n")
+
 
 def check_finite(step, losses, keeper=None):
   """Raises NonFiniteLossError naming the step and the loss if any value is NaN or Inf."""

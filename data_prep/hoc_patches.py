@@ -33,27 +33,6 @@ flags.DEFINE_float('disk_radius', 20.0, 'Disk radius in pixels at --out_size; '
 FLAGS = flags.FLAGS
 
 
-def load_source(spec, datasets):
-  """Path or skimage:<name> -> uint8 HxWx3."""
-  if spec.startswith('skimage:'):
-    name = spec.split(':', 1)[1]
-    try:
-      import skimage.data  # pylint: disable=g-import-not-at-top
-    except ImportError as e:
-      raise datasets.DataError(f'--image={spec}: scikit-image not available '
-                               f'({e})') from None
-    fn = getattr(skimage.data, name, None)
-    if not callable(fn) or name.startswith('_'):
-      raise datasets.DataError(f'--image={spec}: no sample image {name!r} in '
-                               'skimage.data')
-    try:
-      image = fn()
-    except Exception as e:  # pylint: disable=broad-except
-      raise datasets.DataError(f'--image={spec}: cannot load ({e})') from None
-    return datasets.as_rgb_uint8(image, name=f'--image={spec}')
-  return datasets.load_image_rgb(spec)
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
@@ -67,7 +46,7 @@ def main(argv):
     if not FLAGS.out:
       raise datasets.DataError('--out: required')
     stride = FLAGS.stride if FLAGS.stride is not None else max(1, FLAGS.window // 4)
-    image = load_source(FLAGS.image, datasets)
+    image = datasets.load_image_spec(FLAGS.image)
     patches = datasets.extract_patches(image, FLAGS.window, stride,
                                        out_size=FLAGS.out_size,
                                        hflip=FLAGS.hflip, vflip=FLAGS.vflip)

@@ -124,7 +124,7 @@ def main(argv):
   try:
     v = resolved(hoc_lib)
     config = hoc_lib.HocConfig(**{n: v[n] for n in hoc_lib.config_fields()}).validate()
-    image = hoc_lib.load_image(v["image"])
+    image = datasets.load_image_spec(v["image"])
     real = hoc_lib.make_patches(image, v["window"], v["stride"], config.image_size, v["hflip"],
                                 v["vflip"])
     backgrounds = hoc_lib.make_backgrounds(real, config)

@@ -207,6 +207,28 @@ def load_mask(path: str) -> np.ndarray:
   return g.astype(np.float32) / 255.0
 
 
+def load_image_spec(spec: str) -> np.ndarray:
+  """A path, or skimage:<name> for a sample bundled with scikit-image (offline) -> uint8 HxWx3.
+
+  Grayscale samples such as coins are repeated to three channels.  Errors name the --image flag.
+  """
+  if not spec.startswith('skimage:'):
+    return load_image_rgb(spec)
+  name = spec.split(':', 1)[1]
+  try:
+    import skimage.data  # pylint: disable=g-import-not-at-top
+  except ImportError as e:
+    raise DataError(f'--image={spec}: scikit-image not available ({e})') from None
+  fn = getattr(skimage.data, name, None)
+  if not callable(fn) or name.startswith('_'):
+    raise DataError(f'--image={spec}: no sample image {name!r} in skimage.data')
+  try:
+    image = fn()
+  except Exception as e:  # pylint: disable=broad-except
+    raise DataError(f'--image={spec}: cannot load ({type(e).__name__}: {e})') from None
+  return as_rgb_uint8(image, name=f'--image={spec}')
+
+
 def as_rgb_uint8(image: np.ndarray, name: str = 'image') -> np.ndarray:
   """Array (HxW gray, HxWx1, HxWx3, HxWx4; uint8/uint16/bool/float) -> uint8 HxWx3.
 

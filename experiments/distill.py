@@ -145,7 +145,8 @@ def main(argv):
                        f"{strategy.num_replicas_in_sync} replicas")
     if FLAGS.overwrite:
       fresh_start(FLAGS.logdir)
-    training.prepare_logdir(FLAGS.logdir, run_flags, overwrite=FLAGS.overwrite)
+    training.prepare_logdir(FLAGS.logdir, run_flags, overwrite=FLAGS.overwrite,
+                            defaults=dataclasses.asdict(distill_lib.DistillConfig()))
   except (ValueError, OSError) as e:  # RunError and DataError are ValueErrors
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)

@@ -186,7 +186,8 @@ def main(argv):
                      max_to_keep=FLAGS.max_to_keep, logdir=logdir)
     if FLAGS.overwrite:
       fresh_start(logdir)
-    training.prepare_logdir(logdir, run_flags, overwrite=FLAGS.overwrite)
+    training.prepare_logdir(logdir, run_flags, overwrite=FLAGS.overwrite,
+                            defaults=dataclasses.asdict(fgseg_lib.FgSegConfig()))
     in_memory = {"auto": None, "yes": True, "no": False}[FLAGS.in_memory]
     dataset = fgseg_data.training_dataset(FLAGS.prepared, config.batch_size, config.image_size,
                                           FLAGS.split, seed=FLAGS.seed, flip=config.flip,

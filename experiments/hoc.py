@@ -139,7 +139,8 @@ def main(argv):
                      logdir=logdir, patches=len(real))
     if FLAGS.overwrite:
       fresh_start(logdir)
-    training.prepare_logdir(logdir, run_flags, overwrite=FLAGS.overwrite)
+    training.prepare_logdir(logdir, run_flags, overwrite=FLAGS.overwrite,
+                            defaults=dataclasses.asdict(hoc_lib.HocConfig()))
     print(f"hoc {FLAGS.preset} in {logdir}: {len(real)} patches of {v['window']} px from "
           f"{v['image']} ({image.shape[1]}x{image.shape[0]}), N={config.n_layers} dim z="
           f"{config.z_dim} a={config.area_target} lambda={config.area_lambda} beta={config.beta} "

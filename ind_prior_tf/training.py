@@ -90,12 +90,14 @@ def set_determinism(seed, deterministic):
       pass
 
 
-def prepare_logdir(logdir, config, overwrite=False, filename="flags.json"):
+def prepare_logdir(logdir, config, overwrite=False, filename="flags.json", defaults=None):
   """Creates logdir and writes the config as JSON beside the checkpoints.
 
   Reusing a directory whose saved config differs (outside RESUMABLE_KEYS) is refused unless
-  `overwrite`, so that a resumed run is always the experiment it claims to be. With overwrite the old
-  checkpoints are NOT deleted here; callers pass a fresh directory or remove it deliberately.
+  `overwrite`, so that a resumed run is always the experiment it claims to be. A key missing from the
+  saved config (a flag added after the run began) counts as its value in `defaults`, so that runs
+  written by an older version still resume. With overwrite the old checkpoints are NOT deleted here;
+  callers pass a fresh directory or remove it deliberately.
   """
   os.makedirs(logdir, exist_ok=True)
   path = os.path.join(logdir, filename)
@@ -106,6 +108,7 @@ def prepare_logdir(logdir, config, overwrite=False, filename="flags.json"):
         old = json.load(f)
     except (OSError, ValueError) as e:
       raise RunError(f"{path}: unreadable ({e}); pass --overwrite to replace it") from None
+    old = dict({k: v for k, v in (defaults or {}).items() if k not in old}, **old)
     diff = sorted(k for k in set(old) | set(config)
                   if k not in RESUMABLE_KEYS and old.get(k) != config.get(k))
     if diff:

@@ -29,6 +29,10 @@ flags.DEFINE_float('min_scale', 0.3, 'Min crop side / short image side '
                    '(--source=folder).')
 flags.DEFINE_float('max_scale', 1.0, 'Max crop side / short image side '
                    '(--source=folder).')
+flags.DEFINE_float('max_zoom', None, 'Patches magnified at most this many '
+                   'times more than their image\'s box crop, so the pool is as '
+                   'sharp as the crops (--source=outside_boxes; default: no '
+                   'limit, any strip of >= size/4 px).')
 
 FLAGS = flags.FLAGS
 
@@ -54,7 +58,7 @@ def main(argv):
                                  '--source=outside_boxes')
       records = datasets.read_cub(FLAGS.cub_root)
       patches = datasets.outside_box_patches(records, FLAGS.size, FLAGS.count,
-                                             FLAGS.seed)
+                                             FLAGS.seed, max_zoom=FLAGS.max_zoom)
       what = f'outside the boxes of {len(records)} images in {FLAGS.cub_root}'
     datasets.save_pool(FLAGS.out, patches)
   except datasets.DataError as e:

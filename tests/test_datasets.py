@@ -504,6 +504,31 @@ def test_outside_box_patches(tmp_path):
     D.outside_box_patches([whole], 8, 5, seed=0)
 
 
+def test_outside_box_patches_max_zoom_keeps_patches_at_the_crops_scale(tmp_path):
+  # Red encodes x (red = 2x): a patch's red span measures the width of its source window.
+  ramp = np.zeros((60, 100, 3), np.uint8)
+  ramp[..., 0] = 2 * np.arange(100)[None, :]
+  Image.fromarray(ramp).save(tmp_path / 'ramp.png')
+  path = str(tmp_path / 'ramp.png')
+  wide = D.Record(id=1, image_path=path, box=(0, 0, 40, 60), is_train=True)  # 60 px strip
+  thin = D.Record(id=2, image_path=path, box=(10, 0, 80, 60), is_train=True)  # 10 px strips
+
+  def spans(patches):
+    red = patches[..., 0].astype(int)
+    return red.max(axis=(1, 2)) - red.min(axis=(1, 2))
+
+  free = D.outside_box_patches([wide], 8, 30, seed=0)
+  assert spans(free).min() < 20  # sides from size/4 = 2 px: magnified up to 4x the crop's scale
+  # max_zoom=2: sides >= 60 / 2 = 30 px (the box's long side / zoom): every span >= ~2 * 30 * 7/8.
+  zoomed = D.outside_box_patches([wide, thin], 8, 30, seed=0, max_zoom=2)
+  assert spans(zoomed).min() >= 45
+  # The thin image cannot give a 40 px patch at zoom <= 2 (80 / 2 = 40 > 10): skipped; alone, an error.
+  with pytest.raises(D.DataError, match=r'max_zoom 2'):
+    D.outside_box_patches([thin], 8, 5, seed=0, max_zoom=2)
+  with pytest.raises(D.DataError, match='max_zoom=0'):
+    D.outside_box_patches([wide], 8, 5, seed=0, max_zoom=0)
+
+
 def test_pool_save_load(tmp_path):
   p = str(tmp_path / 'pool.npz')
   patches = np.random.default_rng(0).integers(0, 256, (5, 6, 6, 3), dtype=np.uint8)

@@ -65,6 +65,9 @@ flags.DEFINE_float("area_target", 0.25, "Target area fraction a (Table 3: 0.25).
 flags.DEFINE_enum("area_form", "squared", list(AREA_FORMS),
                   "squared: every mask pulled to a (as printed); batch_squared: only the batch mean; "
                   "hinge: a cap at a; linear: a constant push to small masks.")
+flags.DEFINE_float("area_floor", 0.0, "> 0: every mask below this area fraction also pays "
+                   "lambda * (floor - area)^2, so batch_squared cannot leave crops with empty masks "
+                   "(not in the paper: 0).")
 flags.DEFINE_integer("area_warmup", 0, "Steps over which lambda ramps up linearly from 0.")
 flags.DEFINE_float("binarize_lambda", 0.0, "Weight of mean m(1-m), pushing soft masks to 0 or 1 "
                    "(not in the paper: 0).")
@@ -72,6 +75,9 @@ flags.DEFINE_float("tight_lambda", 0.0, "Weight of the tight-box prior: every ro
                    "crop by a tight box holds object (not in the paper: 0).")
 flags.DEFINE_float("ema_decay", 0.0, "> 0: the run's segmenter (evaluated, saved as `unet`) is an "
                    "exponential moving average of the trained UNet with this decay (not in the paper).")
+flags.DEFINE_float("removal_lambda", 0.0, "Weight of the removal term: a crop with its mask's region "
+                   "filled by a background patch must look like background to a second discriminator "
+                   "(not in the paper: 0; see docs/fgseg.md).")
 flags.DEFINE_enum("upsample", "deconv", ["deconv", "resize"],
                   "UNet decoder: transposed convs (Table 1) or resize-convs (no checkerboard).")
 flags.DEFINE_enum("mixed_precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"],
@@ -97,8 +103,9 @@ FLAGS = flags.FLAGS
 
 # Flags a preset may set; an explicitly given flag always wins.
 PRESET_FLAGS = ("steps", "batch_size", "image_size", "width", "d_width", "lr_d", "lr_g",
-                "area_lambda", "area_target", "area_form", "area_warmup", "binarize_lambda",
-                "tight_lambda", "ema_decay", "upsample", "log_every", "save_every", "eval_every")
+                "area_lambda", "area_target", "area_form", "area_floor", "area_warmup",
+                "binarize_lambda", "tight_lambda", "removal_lambda", "ema_decay", "upsample",
+                "log_every", "save_every", "eval_every")
 
 
 class FlagError(ValueError):
@@ -136,10 +143,12 @@ def check(v):
     raise FlagError(f"--area_lambda={v['area_lambda']}: must be >= 0")
   if not 0 < v["area_target"] < 1:
     raise FlagError(f"--area_target={v['area_target']}: must be a fraction in (0, 1)")
+  if not 0 <= v["area_floor"] < 1:
+    raise FlagError(f"--area_floor={v['area_floor']}: must be a fraction in [0, 1)")
   for name in ("steps", "batch_size", "log_every", "save_every"):
     if v[name] < 1:
       raise FlagError(f"--{name}={v[name]}: must be >= 1")
-  for name in ("binarize_lambda", "tight_lambda"):
+  for name in ("binarize_lambda", "tight_lambda", "removal_lambda"):
     if not 0 <= v[name] < 1e7:
       raise FlagError(f"--{name}={v[name]}: must be >= 0")
   if not 0 <= v["ema_decay"] < 1:

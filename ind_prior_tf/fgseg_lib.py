@@ -22,15 +22,36 @@ class FgSegConfig:
   area_lambda: float = 1000.0  # Table 3
   area_target: float = 0.25    # Table 3
   area_form: str = "squared"   # as printed; see losses.area_penalty for the variants
+  area_floor: float = 0.0      # > 0: masks below it pay lambda * (floor - area)^2 (ours; 0 = paper)
   area_warmup: int = 0         # steps over which lambda ramps up linearly from 0 (0: constant)
   binarize_lambda: float = 0.0  # weight of mean m(1-m): pushes soft masks to 0 or 1 (ours; 0 = paper)
   tight_lambda: float = 0.0    # weight of the tight-box prior (ours; 0 = paper): see tightness_loss
   upsample: str = "deconv"     # Table 1; "resize" removes checkerboard artifacts
   ema_decay: float = 0.0       # > 0: also keep an exponential moving average of the UNet (ours; 0 = paper)
+  removal_lambda: float = 0.0  # weight of the removal term (ours; 0 = paper): see removal_images
   flip: bool = True            # horizontal flips of the backgrounds (and of the inputs, in the pipeline)
   jit: bool = True
   mixed_precision: str = "float32"  # or mixed_bfloat16 / mixed_float16 (GPUs): see precision.py
   seed: int = 0
+
+
+def removal_images(images, masks, fill, backgrounds):
+  """The two inputs of the removal term (not in the paper; ours).
+
+  The paper's discriminator sees only what a mask keeps, so nothing stops a mask from keeping the
+  background and dropping the object when the two share their looks (an inverted mask over a white
+  horse keeps as much "horse-like" area as the right one). The removal term looks at what a mask
+  leaves: a crop with its mask's region replaced by a background patch must look like background.
+  Returns (removed, background_like) [B, H, W, 3]:
+    removed          images * (1 - m) + fill * m, the crop with its foreground cut out and filled;
+    background_like  a background patch given the hole of another crop's mask, filled the same way,
+                     so that a second discriminator cannot tell the two apart by the hole's seam, only
+                     by what the crop leaves outside its mask.
+  """
+  masks = tf.cast(masks, images.dtype)
+  removed = images * (1.0 - masks) + fill * masks
+  other = tf.stop_gradient(tf.roll(masks, shift=1, axis=0))
+  return removed, backgrounds * (1.0 - other) + fill * other
 
 
 def tightness_loss(masks):
@@ -62,12 +83,21 @@ class FgSegGAN:
           for e, w in zip(self.unet_ema.weights, self.unet.weights):
             e.assign(w)
         self.discriminator = networks.sn_discriminator(c.image_size, c.d_width, last_channels=256)
+        # The removal term's discriminator: background patches against crops with the foreground cut out.
+        self.bg_discriminator = None
+        if c.removal_lambda:
+          self.bg_discriminator = networks.sn_discriminator(c.image_size, c.d_width, last_channels=256,
+                                                            name="bg_discriminator")
       adam = lambda lr: keras.optimizers.Adam(lr, beta_1=c.beta1, beta_2=c.beta2)
       self.opt_g = precision.wrap_optimizer(adam(c.lr_g), c.mixed_precision)
       self.opt_d = precision.wrap_optimizer(adam(c.lr_d), c.mixed_precision)
       # Slots now: variables cannot be created inside the replicated, XLA-compiled step.
       self.opt_g.build(self.unet.trainable_variables)
       self.opt_d.build(self.discriminator.trainable_variables)
+      self.opt_bg = None
+      if self.bg_discriminator is not None:
+        self.opt_bg = precision.wrap_optimizer(adam(c.lr_d), c.mixed_precision)
+        self.opt_bg.build(self.bg_discriminator.trainable_variables)
       self.rng = tf.random.Generator.from_seed(c.seed)
     self._step = None
 
@@ -83,6 +113,8 @@ class FgSegGAN:
                    opt_d=self.opt_d, rng=self.rng)
     if self.unet_ema is not None:
       objects["unet_train"] = self.unet
+    if self.bg_discriminator is not None:
+      objects.update(bg_discriminator=self.bg_discriminator, opt_bg=self.opt_bg)
     return objects
 
   def _update_ema(self):
@@ -101,6 +133,8 @@ class FgSegGAN:
     scale = 1.0 / self.strategy.num_replicas_in_sync
     images = training.replica_slice(images) if split_images else images
     bg = training.replica_slice(backgrounds)
+    if self.bg_discriminator is not None:  # three draws: composite, removal fill, removal reals
+      bg, fill, bg_other = tf.split(bg, 3, axis=-1)
     # One UNet forward serves both steps (D's update does not change the UNet): the G tape records it
     # here and resumes for the G step, the D step reads the composites without gradient.
     g_tape = tf.GradientTape()
@@ -115,20 +149,36 @@ class FgSegGAN:
       scaled_d_loss = self.opt_d.scale_loss(d_loss * scale)
     d_vars = self.discriminator.trainable_variables
     self.opt_d.apply_gradients(zip(tape.gradient(scaled_d_loss, d_vars), d_vars))
+    removal, bg_loss = tf.zeros([]), tf.zeros([])
+    if self.bg_discriminator is not None:
+      with g_tape:
+        removed, background_like = removal_images(images, masks, fill, bg_other)
+      with tf.GradientTape() as tape:
+        bg_loss = losses.discriminator_loss(
+            self.bg_discriminator(background_like, training=True),
+            self.bg_discriminator(tf.stop_gradient(removed), training=True))
+        scaled_bg_loss = self.opt_bg.scale_loss(bg_loss * scale)
+      b_vars = self.bg_discriminator.trainable_variables
+      self.opt_bg.apply_gradients(zip(tape.gradient(scaled_bg_loss, b_vars), b_vars))
     # G step: the UNet learns masks whose composites fool the updated D, under the area penalty.
     with g_tape:
       fake_logits = self.discriminator(fake, training=False)
       adv = losses.generator_loss(fake_logits)
       area = losses.area_penalty(masks, c.area_target, c.area_form)
+      if c.area_floor:
+        area += losses.area_floor_penalty(masks, c.area_floor)
       binary = tf.reduce_mean(masks * (1.0 - masks))
       tight = tightness_loss(masks)
+      if self.bg_discriminator is not None:
+        removal = losses.generator_loss(self.bg_discriminator(removed, training=False))
       g_loss = (adv + self.area_weight() * area + c.binarize_lambda * binary
-                + c.tight_lambda * tight)
+                + c.tight_lambda * tight + c.removal_lambda * removal)
       scaled_g_loss = self.opt_g.scale_loss(g_loss * scale)
     g_vars = self.unet.trainable_variables
     self.opt_g.apply_gradients(zip(g_tape.gradient(scaled_g_loss, g_vars), g_vars))
     return dict(d_loss=d_loss, g_loss=g_loss, adv_loss=adv, area_loss=area, binary_loss=binary,
-                tight_loss=tight, mask_area=tf.reduce_mean(losses.mask_area(masks)),
+                tight_loss=tight, removal_loss=removal, bg_d_loss=bg_loss,
+                mask_area=tf.reduce_mean(losses.mask_area(masks)),
                 d_real=tf.reduce_mean(tf.sigmoid(real_logits)),
                 d_fake=tf.reduce_mean(tf.sigmoid(fake_logits)))
 
@@ -152,6 +202,9 @@ class FgSegGAN:
         split_images = not isinstance(images, tf.distribute.DistributedValues)
         batch = training.global_batch_size(images, self.strategy)
         bg = providers.patch_provider(pool, self.rng, batch, c.image_size, flip=c.flip)[..., :3]
+        if self.bg_discriminator is not None:  # stacked on channels: replica_slice splits the batch
+          more = providers.patch_provider(pool, self.rng, 2 * batch, c.image_size, flip=c.flip)
+          bg = tf.concat([bg] + tf.split(more[..., :3], 2), axis=-1)
         out = self.strategy.run(replica, args=(images, bg, split_images))
         if self.unet_ema is not None:
           self._update_ema()  # cross-replica context: every replica's copy gets the same average
@@ -224,6 +277,8 @@ def train(config, dataset, pool, logdir, steps, *, strategy=None, eval_data=None
     dataset = strategy.experimental_distribute_dataset(dataset)
   batches = iter(dataset)
   weights = gan.unet.variables + gan.discriminator.variables
+  if gan.bg_discriminator is not None:
+    weights += gan.bg_discriminator.variables
   bar = training.ProgressBar(steps, start, every=log_every, stream=stream, enabled=progress)
   shown = {}
 

@@ -73,3 +73,47 @@ def test_ema_segmenter_is_the_moving_average_and_is_saved_as_unet(tmp_path):
   training.CheckpointKeeper(str(tmp_path / "ckpt"), **resumed.checkpoint_objects()).restore()
   for a, b in zip(resumed.unet.weights, w1):
     np.testing.assert_array_equal(a.numpy(), b)
+
+
+def test_removal_images_cut_out_the_mask_and_give_backgrounds_another_crops_hole():
+  images = tf.fill([2, 2, 2, 3], 1.0)
+  fill = tf.fill([2, 2, 2, 3], 0.5)
+  backgrounds = tf.zeros([2, 2, 2, 3])
+  masks = tf.constant([[[[1.0], [0.0]], [[0.0], [0.0]]],    # crop 0 keeps its top-left pixel
+                       [[[0.0], [0.0]], [[0.25], [1.0]]]])  # crop 1 its bottom row, partly
+  with tf.GradientTape() as tape:
+    tape.watch(masks)
+    removed, background_like = fgseg_lib.removal_images(images, masks, fill, backgrounds)
+    other_sum = tf.reduce_sum(background_like)
+  # removed = 1 * (1 - m) + 0.5 * m
+  np.testing.assert_allclose(removed[0, :, :, 0], [[0.5, 1.0], [1.0, 1.0]])
+  np.testing.assert_allclose(removed[1, :, :, 0], [[1.0, 1.0], [0.875, 0.5]])
+  # background_like = 0 * (1 - m') + 0.5 * m', with m' the mask of the previous crop (rolled by one)
+  np.testing.assert_allclose(background_like[0, :, :, 0], [[0.0, 0.0], [0.125, 0.5]])
+  np.testing.assert_allclose(background_like[1, :, :, 0], [[0.5, 0.0], [0.0, 0.0]])
+  # The borrowed hole is a constant for the generator: only `removed` reaches the UNet.
+  assert tape.gradient(other_sum, masks) is None
+
+
+def test_removal_term_trains_its_discriminator_and_is_checkpointed(tmp_path):
+  cfg = fgseg_lib.FgSegConfig(image_size=64, width=0.125, d_width=0.125, batch_size=4,
+                              removal_lambda=1.0)
+  gan = fgseg_lib.FgSegGAN(cfg)
+  images, pool = tf.random.uniform([4, 64, 64, 3]), tf.random.uniform([6, 72, 72, 3])
+  gan.unet(images)
+  before = [v.numpy().copy() for v in gan.bg_discriminator.trainable_variables]
+  out = gan.train_step(images, pool)
+  assert float(out["removal_loss"]) > 0 and float(out["bg_d_loss"]) > 0
+  assert all(not np.allclose(a, b.numpy())
+             for a, b in zip(before, gan.bg_discriminator.trainable_variables))
+  assert int(gan.opt_bg.iterations) == 1
+  keeper = training.CheckpointKeeper(str(tmp_path / "ckpt"), **gan.checkpoint_objects())
+  keeper.save(1)
+  resumed = fgseg_lib.FgSegGAN(cfg)
+  assert training.CheckpointKeeper(str(tmp_path / "ckpt"),
+                                   **resumed.checkpoint_objects()).restore() == 1
+  for a, b in zip(resumed.bg_discriminator.weights, gan.bg_discriminator.weights):
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+  # Off by default: the paper's step has no second discriminator.
+  assert fgseg_lib.FgSegGAN(fgseg_lib.FgSegConfig(image_size=64, width=0.125,
+                                                  d_width=0.125)).bg_discriminator is None

@@ -54,6 +54,13 @@ def test_area_penalty_variants():
     losses.area_penalty(m, 0.25, "cubic")
 
 
+def test_area_floor_penalty_charges_only_masks_below_the_floor():
+  m = _masks()  # areas 0.5 and 0.25
+  assert float(losses.area_floor_penalty(m, 0.4)) == pytest.approx(0.15 ** 2 / 2)
+  assert float(losses.area_floor_penalty(m, 0.2)) == 0.0
+  assert float(losses.area_floor_penalty(m, 0.6)) == pytest.approx((0.1 ** 2 + 0.35 ** 2) / 2)
+
+
 def test_area_penalty_over_layers():
   # [B=1, N=2, H, W, 1]: the mean over the N layers of one sample, as in eq. 7.
   m = tf.reshape(_masks(), [1, 2, 2, 2, 1])

@@ -8,12 +8,12 @@ upsample, the student saved as `unet` under <logdir>/ckpt), so experiments/evalu
 export.py take it exactly like a teacher's. Rerunning the same command resumes.
 """
 import dataclasses
-import glob
 import os
-import shutil
 import sys
 
 from absl import app, flags
+
+from experiments import run_flags
 
 flags.DEFINE_string("teacher", None, "Run directory of the teacher segmenter (flags.json + ckpt/).")
 flags.DEFINE_string("prepared", None, "Prepared set directory (meta.json + TFRecord shards).")
@@ -37,22 +37,12 @@ flags.DEFINE_float("real_fraction", 0.0,
                    "Not in the paper: fraction of samples fed as the real image (background left "
                    "in place) instead of a composite; 0 is the paper's recipe.")
 flags.DEFINE_boolean("flip", True, "Horizontal flips of composites and labels.")
-flags.DEFINE_integer("seed", 0, "Seed of every random generator.")
-flags.DEFINE_boolean("jit", True, "XLA-compile the train step.")
-flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
-                  "tf.distribute strategy.")
-flags.DEFINE_boolean("deterministic", False, "Deterministic kernels (slower).")
-flags.DEFINE_boolean("overwrite", False,
-                     "Start afresh in --logdir: delete its checkpoints, samples and events.")
-flags.DEFINE_integer("log_every", 50, "Steps between loss checks, TensorBoard scalars and log lines.")
-flags.DEFINE_integer("save_every", 1000, "Steps between checkpoints.")
 flags.DEFINE_integer("eval_every", 250, "Steps between scores on the masked crops (if the set has "
                      "masks) and image grids (TensorBoard and samples/); 0: never.")
 flags.DEFINE_integer("eval_count", 256, "Masked crops scored every --eval_every steps.")
-flags.DEFINE_enum("mixed_precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"],
-                  "Keras dtype policy of the student (GPUs/TPUs; float32 on a CPU).")
-flags.DEFINE_integer("max_to_keep", 3, "Checkpoints kept.")
-flags.DEFINE_boolean("progress", True, "Show a progress bar.")
+
+run_flags.define(save_every=1000, overwrite_removes="checkpoints, samples, events and metrics",
+                 networks="student")
 
 FLAGS = flags.FLAGS
 
@@ -91,14 +81,6 @@ def check_flags(v):
     raise ValueError(f"--width={FLAGS.width}: must be > 0")
 
 
-def fresh_start(logdir):
-  """--overwrite: remove what an earlier run left, so nothing of it is resumed."""
-  for sub in ("ckpt", "tb", "samples"):
-    shutil.rmtree(os.path.join(logdir, sub), ignore_errors=True)
-  for path in glob.glob(os.path.join(glob.escape(logdir), "metrics.jsonl")):
-    os.remove(path)
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -129,23 +111,23 @@ def main(argv):
       raise ValueError(f"--backgrounds={FLAGS.backgrounds}: patches are {pool.shape[1]}x"
                        f"{pool.shape[2]}, smaller than the student's {config.image_size}; "
                        "make a pool of larger patches")
-    run_flags = dict(dataclasses.asdict(config), teacher=os.path.abspath(FLAGS.teacher),
-                     teacher_checkpoint=os.path.abspath(teacher_ckpt),
-                     prepared=os.path.abspath(FLAGS.prepared), split=FLAGS.split,
-                     backgrounds=os.path.abspath(FLAGS.backgrounds), logdir=FLAGS.logdir,
-                     strategy=FLAGS.strategy, deterministic=FLAGS.deterministic,
-                     preset=FLAGS.preset, log_every=v["log_every"], save_every=v["save_every"],
-                     eval_every=v["eval_every"], eval_count=FLAGS.eval_count,
-                     max_to_keep=FLAGS.max_to_keep,
-                     application="distill")
+    flags_json = dict(dataclasses.asdict(config), teacher=os.path.abspath(FLAGS.teacher),
+                      teacher_checkpoint=os.path.abspath(teacher_ckpt),
+                      prepared=os.path.abspath(FLAGS.prepared), split=FLAGS.split,
+                      backgrounds=os.path.abspath(FLAGS.backgrounds), logdir=FLAGS.logdir,
+                      strategy=FLAGS.strategy, deterministic=FLAGS.deterministic,
+                      preset=FLAGS.preset, log_every=v["log_every"], save_every=v["save_every"],
+                      eval_every=v["eval_every"], eval_count=FLAGS.eval_count,
+                      max_to_keep=FLAGS.max_to_keep,
+                      application="distill")
     training.set_determinism(FLAGS.seed, FLAGS.deterministic)
     strategy = training.make_strategy(FLAGS.strategy)
     if config.batch_size % strategy.num_replicas_in_sync:
       raise ValueError(f"--batch_size={config.batch_size}: not divisible by the "
                        f"{strategy.num_replicas_in_sync} replicas")
     if FLAGS.overwrite:
-      fresh_start(FLAGS.logdir)
-    training.prepare_logdir(FLAGS.logdir, run_flags, overwrite=FLAGS.overwrite,
+      run_flags.fresh_start(FLAGS.logdir, ("ckpt", "tb", "samples"))
+    training.prepare_logdir(FLAGS.logdir, flags_json, overwrite=FLAGS.overwrite,
                             defaults=dataclasses.asdict(distill_lib.DistillConfig()))
   except (ValueError, OSError) as e:  # RunError and DataError are ValueErrors
     print(f"error: {e}", file=sys.stderr)

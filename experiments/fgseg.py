@@ -9,12 +9,12 @@ holds a run with other flags is refused unless --overwrite (which starts afresh)
 checkpoint. Score the result with experiments/evaluate.py.
 """
 import dataclasses
-import glob
 import os
-import shutil
 import sys
 
 from absl import app, flags
+
+from experiments import run_flags
 
 AREA_FORMS = ("squared", "batch_squared", "hinge", "linear")  # losses.AREA_FORMS, without importing TF
 
@@ -80,24 +80,13 @@ flags.DEFINE_float("removal_lambda", 0.0, "Weight of the removal term: a crop wi
                    "(not in the paper: 0; see docs/fgseg.md).")
 flags.DEFINE_enum("upsample", "deconv", ["deconv", "resize"],
                   "UNet decoder: transposed convs (Table 1) or resize-convs (no checkerboard).")
-flags.DEFINE_enum("mixed_precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"],
-                  "Keras dtype policy of the networks (see ind_prior_tf/precision.py); float32 on CPUs.")
-flags.DEFINE_integer("seed", 0, "Seed of every random generator.")
-flags.DEFINE_boolean("jit", True, "XLA-compile the train step.")
-flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
-                  "tf.distribute strategy.")
-flags.DEFINE_boolean("deterministic", False, "Deterministic kernels (slower).")
-flags.DEFINE_boolean("overwrite", False,
-                     "Start afresh in --logdir: delete its checkpoints, events and metrics.")
-flags.DEFINE_integer("log_every", 50, "Steps between loss checks, TensorBoard scalars and log lines.")
-flags.DEFINE_integer("save_every", 500, "Steps between checkpoints.")
 flags.DEFINE_integer("eval_every", 250, "Steps between IoU on the masked crops and image grids "
                      "(0: never).")
 flags.DEFINE_integer("eval_count", 256, "Masked crops scored every --eval_every steps.")
-flags.DEFINE_integer("max_to_keep", 3, "Checkpoints kept.")
 flags.DEFINE_enum("in_memory", "auto", ["auto", "yes", "no"],
                   "Hold all crops in memory (auto: when they fit in 1 GiB) or stream the shards.")
-flags.DEFINE_boolean("progress", True, "Show a progress bar.")
+
+run_flags.define(save_every=500, overwrite_removes="checkpoints, events and metrics")
 
 FLAGS = flags.FLAGS
 
@@ -160,14 +149,6 @@ def check(v):
     raise FlagError("--eval_count and --max_to_keep must be >= 1")
 
 
-def fresh_start(logdir):
-  """--overwrite: remove what an earlier run left, so nothing of it is resumed."""
-  for sub in ("ckpt", "tb"):
-    shutil.rmtree(os.path.join(logdir, sub), ignore_errors=True)
-  for path in glob.glob(os.path.join(glob.escape(logdir), "metrics.jsonl")):
-    os.remove(path)
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -187,15 +168,15 @@ def main(argv):
     if config.batch_size % strategy.num_replicas_in_sync:
       raise FlagError(f"--batch_size={config.batch_size}: not divisible by the "
                       f"{strategy.num_replicas_in_sync} replicas")
-    run_flags = dict(dataclasses.asdict(config), prepared=os.path.abspath(FLAGS.prepared),
-                     backgrounds=os.path.abspath(FLAGS.backgrounds), split=FLAGS.split,
-                     preset=FLAGS.preset, **{k: v[k] for k in ("steps", "log_every", "save_every",
-                                                               "eval_every")},
-                     strategy=FLAGS.strategy, deterministic=FLAGS.deterministic,
-                     max_to_keep=FLAGS.max_to_keep, logdir=logdir)
+    flags_json = dict(dataclasses.asdict(config), prepared=os.path.abspath(FLAGS.prepared),
+                      backgrounds=os.path.abspath(FLAGS.backgrounds), split=FLAGS.split,
+                      preset=FLAGS.preset, **{k: v[k] for k in ("steps", "log_every", "save_every",
+                                                                "eval_every")},
+                      strategy=FLAGS.strategy, deterministic=FLAGS.deterministic,
+                      max_to_keep=FLAGS.max_to_keep, logdir=logdir)
     if FLAGS.overwrite:
-      fresh_start(logdir)
-    training.prepare_logdir(logdir, run_flags, overwrite=FLAGS.overwrite,
+      run_flags.fresh_start(logdir, ("ckpt", "tb"))
+    training.prepare_logdir(logdir, flags_json, overwrite=FLAGS.overwrite,
                             defaults=dataclasses.asdict(fgseg_lib.FgSegConfig()))
     in_memory = {"auto": None, "yes": True, "no": False}[FLAGS.in_memory]
     dataset = fgseg_data.training_dataset(FLAGS.prepared, config.batch_size, config.image_size,

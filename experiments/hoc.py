@@ -14,10 +14,11 @@ with experiments/hoc_eval.py.
 """
 import dataclasses
 import os
-import shutil
 import sys
 
 from absl import app, flags
+
+from experiments import run_flags
 
 flags.DEFINE_string("image", None, "The training image: a path, or skimage:coins (bundled, offline). "
                     "Default: the preset's image (coins presets only).")
@@ -57,21 +58,9 @@ flags.DEFINE_enum("upsample", "deconv", ["deconv", "resize"],
 flags.DEFINE_enum("background", "disk", ["disk", "black"],
                   "Backgrounds: real patches with a black centre disk (paper's choice) or pure black.")
 flags.DEFINE_float("disk_radius", 20.0, "Radius of the black disk in px at --image_size.")
-flags.DEFINE_integer("seed", 0, "Seed of every random generator.")
-flags.DEFINE_boolean("jit", True, "XLA-compile the train step.")
-flags.DEFINE_enum("mixed_precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"],
-                  "Keras dtype policy of the networks (see ind_prior_tf/precision.py); float32 on CPUs.")
-# Running.
-flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
-                  "tf.distribute strategy.")
-flags.DEFINE_boolean("deterministic", False, "Deterministic kernels (slower).")
-flags.DEFINE_boolean("overwrite", False,
-                     "Start afresh in --logdir: delete its checkpoints, events, figures and metrics.")
-flags.DEFINE_integer("log_every", 50, "Steps between loss checks, TensorBoard scalars and log lines.")
-flags.DEFINE_integer("save_every", 500, "Steps between checkpoints.")
 flags.DEFINE_integer("image_every", 500, "Steps between figures (0: only at the end).")
-flags.DEFINE_integer("max_to_keep", 3, "Checkpoints kept.")
-flags.DEFINE_boolean("progress", True, "Show a progress bar.")
+
+run_flags.define(save_every=500, overwrite_removes="checkpoints, events, figures and metrics")
 
 FLAGS = flags.FLAGS
 
@@ -108,15 +97,6 @@ def resolved(hoc_lib):
   return v
 
 
-def fresh_start(logdir):
-  """--overwrite: remove what an earlier run left, so nothing of it is resumed."""
-  for sub in ("ckpt", "tb", "figures"):
-    shutil.rmtree(os.path.join(logdir, sub), ignore_errors=True)
-  for name in ("metrics.jsonl", "eval.json"):
-    if os.path.exists(os.path.join(logdir, name)):
-      os.remove(os.path.join(logdir, name))
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -133,13 +113,13 @@ def main(argv):
     training.set_determinism(config.seed, FLAGS.deterministic)
     strategy = training.make_strategy(FLAGS.strategy)
     image_spec = v["image"] if v["image"].startswith("skimage:") else os.path.abspath(v["image"])
-    run_flags = dict(dataclasses.asdict(config), preset=FLAGS.preset, image=image_spec,
-                     **{n: v[n] for n in DATA_FLAGS[1:] + RUN_FLAGS}, strategy=FLAGS.strategy,
-                     deterministic=FLAGS.deterministic, max_to_keep=FLAGS.max_to_keep,
-                     logdir=logdir, patches=len(real))
+    flags_json = dict(dataclasses.asdict(config), preset=FLAGS.preset, image=image_spec,
+                      **{n: v[n] for n in DATA_FLAGS[1:] + RUN_FLAGS}, strategy=FLAGS.strategy,
+                      deterministic=FLAGS.deterministic, max_to_keep=FLAGS.max_to_keep,
+                      logdir=logdir, patches=len(real))
     if FLAGS.overwrite:
-      fresh_start(logdir)
-    training.prepare_logdir(logdir, run_flags, overwrite=FLAGS.overwrite,
+      run_flags.fresh_start(logdir, ("ckpt", "tb", "figures"), ("metrics.jsonl", "eval.json"))
+    training.prepare_logdir(logdir, flags_json, overwrite=FLAGS.overwrite,
                             defaults=dataclasses.asdict(hoc_lib.HocConfig()))
     print(f"hoc {FLAGS.preset} in {logdir}: {len(real)} patches of {v['window']} px from "
           f"{v['image']} ({image.shape[1]}x{image.shape[0]}), N={config.n_layers} dim z="

@@ -108,7 +108,7 @@ def prepare_logdir(logdir, config, overwrite=False, filename="flags.json", defau
         old = json.load(f)
     except (OSError, ValueError) as e:
       raise RunError(f"{path}: unreadable ({e}); pass --overwrite to replace it") from None
-    old = dict({k: v for k, v in (defaults or {}).items() if k not in old}, **old)
+    old = {**(defaults or {}), **old}
     diff = sorted(k for k in set(old) | set(config)
                   if k not in RESUMABLE_KEYS and old.get(k) != config.get(k))
     if diff:

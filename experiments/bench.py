@@ -3,6 +3,7 @@
   python -m experiments.bench                  # paper-size and CPU-preset steps, XLA on and off
   python -m experiments.bench --quick          # a smoke run in well under a minute
   python -m experiments.bench --peer_torch     # also time the PyTorch peer step, alternating
+  python -m experiments.bench --apps=fgseg --layers   # and every conv layer of its networks alone
 
 For every application and size it prints the step time (min over --repeats blocks of --block steps, one
 host sync per block), images/s, the step's FLOPs (counted analytically from the conv and dense layers,
@@ -36,6 +37,8 @@ flags.DEFINE_integer("block", 2, "Steps per timed block (one host sync per block
 flags.DEFINE_boolean("pipeline", True, "Measure the input pipeline's overhead (fgseg).")
 flags.DEFINE_boolean("peer_torch", False, "Also time the PyTorch peer step (experiments/"
                      "peer_torch.py) in a worker process, alternating with ours; needs torch.")
+flags.DEFINE_boolean("layers", False, "Also time every conv layer of the fgseg UNet and "
+                     "discriminator alone (forward + both gradients): which shapes run slowly.")
 flags.DEFINE_string("json", None, "Also write the results to this JSON file.")
 FLAGS = flags.FLAGS
 
@@ -57,29 +60,60 @@ SIZES = {  # experiments/fgseg.py's presets "paper" and "cpu"
 # gives the FLOPs the algorithm needs, independent of how a backend lowers them (XLA's CSE, zero-
 # inflated transposed convs) and of the TF version; it matches the Table 1 UNet's 2.9 GFLOP/image.
 # ---------------------------------------------------------------------------------------------------
+def layer_flops(layer):
+  """Conv or dense FLOPs of one forward pass of a layer of a functional model, per image (else 0)."""
+  import keras
+  inner = getattr(layer, "layer", layer)  # SpectralNormalization wraps its conv
+  if isinstance(inner, keras.layers.Conv2DTranspose):
+    kh, kw, cout, cin = inner.kernel.shape
+    _, h, w, _ = layer.input.shape
+    return 2 * h * w * kh * kw * cin * cout
+  if isinstance(inner, keras.layers.Conv2D):
+    kh, kw, cin, cout = inner.kernel.shape
+    _, h, w, _ = layer.output.shape
+    return 2 * h * w * kh * kw * cin * cout
+  if isinstance(inner, keras.layers.Dense):
+    cin, cout = inner.kernel.shape
+    positions = 1
+    for d in layer.input.shape[1:-1]:
+      positions *= d
+    return 2 * positions * cin * cout
+  return 0
+
+
 def forward_flops(model):
   """Conv and dense FLOPs of one forward pass of a functional Keras model, per image."""
   import keras
-  total = 0
+  return sum(forward_flops(layer) if isinstance(layer, keras.Model) else layer_flops(layer)
+             for layer in model.layers)
+
+
+def layer_breakdown(model, batch, jits, repeats):
+  """Each conv layer of a model timed alone: forward plus the input and weight gradients (3x its
+  forward FLOPs), on a batch at the layer's input shape. Returns rows of (name, input shape, {jit:
+  seconds}, FLOPs). Shows which layer shapes run far below a large conv on this machine."""
+  import tensorflow as tf
+  rows = []
   for layer in model.layers:
-    inner = getattr(layer, "layer", layer)  # SpectralNormalization wraps its conv
-    if isinstance(inner, keras.layers.Conv2DTranspose):
-      kh, kw, cout, cin = inner.kernel.shape
-      _, h, w, _ = layer.input.shape
-      total += 2 * h * w * kh * kw * cin * cout
-    elif isinstance(inner, keras.layers.Conv2D):
-      kh, kw, cin, cout = inner.kernel.shape
-      _, h, w, _ = layer.output.shape
-      total += 2 * h * w * kh * kw * cin * cout
-    elif isinstance(inner, keras.layers.Dense):
-      cin, cout = inner.kernel.shape
-      positions = 1
-      for d in layer.input.shape[1:-1]:
-        positions *= d
-      total += 2 * positions * cin * cout
-    elif isinstance(layer, keras.Model):
-      total += forward_flops(layer)
-  return total
+    flops = layer_flops(layer)
+    inner = getattr(layer, "layer", layer)
+    if not flops or not inner.trainable_variables:
+      continue
+    x = tf.random.normal([batch, *layer.input.shape[1:]], seed=1)
+    seconds = {}
+    for jit in jits:
+      @tf.function(jit_compile=jit)
+      def fwd_bwd(x, inner=inner):
+        with tf.GradientTape() as tape:
+          tape.watch(x)
+          y = tf.cast(inner(x), tf.float32)
+          loss = tf.reduce_sum(y * y)
+        return tape.gradient(loss, [x] + inner.trainable_variables)
+      sync = lambda out: [g.numpy() for g in out]
+      sync(fwd_bwd(x))  # compile
+      seconds[jit] = min(_timed(lambda: sync(fwd_bwd(x))) for _ in range(max(repeats, 3)))
+    rows.append((layer.name, tuple(layer.input.shape[1:]), seconds, 3 * batch * flops))
+  return rows
 
 
 class Bench:
@@ -327,6 +361,8 @@ def main(argv):
         best = max(r["of_conv2d"] for r in paper)
         print(f"{'':<22}target: paper-size step >= 0.80 of conv2d: {best:.2f} "
               f"({'met' if best >= 0.8 else 'missed'})")
+      if app_name == "fgseg" and FLAGS.layers:
+        _layers(results, variants, size, ref, repeats)
       if app_name == "fgseg" and FLAGS.pipeline:
         bench = variants[True] if True in variants else variants[False]
         for in_memory, label in ((True, "uint8 in memory"), (False, "PNG TFRecords")):
@@ -347,6 +383,20 @@ def main(argv):
   if FLAGS.json:
     with open(FLAGS.json, "w") as f:
       json.dump(results, f, indent=2)
+
+
+def _layers(results, variants, size, ref, repeats):
+  bench = next(iter(variants.values()))
+  rows = []
+  print(f"{'':<22}each conv layer alone, forward + both gradients (batch {bench.batch}):")
+  for model in (bench.gan.unet, bench.gan.discriminator):
+    for name, shape, seconds, flops in layer_breakdown(model, bench.batch, list(variants), repeats):
+      cells = "  ".join(f"{'xla' if j else 'no-xla'} {1e3 * t:6.1f} ms {flops / t / 1e9:5.0f} GFLOP/s"
+                        f" ({flops / t / 1e9 / ref['conv2d']:.2f})" for j, t in seconds.items())
+      print(f"{'':<24}{model.name + '/' + name:<26}{str(shape):<16}{cells}")
+      rows.append(dict(model=model.name, layer=name, input_shape=list(shape), flops=flops,
+                       **{("xla_ms" if j else "no_xla_ms"): 1e3 * t for j, t in seconds.items()}))
+  results["layers_" + size] = rows
 
 
 def _peer(results, variants, size, repeats, block):

@@ -73,6 +73,8 @@ flags.DEFINE_float("binarize_lambda", 0.0, "Weight of mean m(1-m), pushing soft 
                    "(not in the paper: 0).")
 flags.DEFINE_float("tight_lambda", 0.0, "Weight of the tight-box prior: every row and column of a "
                    "crop by a tight box holds object (not in the paper: 0).")
+flags.DEFINE_float("smooth_lambda", 0.0, "Weight of the masks' total variation (their boundary "
+                   "length per pixel): holes, specks and thin lines cost (not in the paper: 0).")
 flags.DEFINE_float("ema_decay", 0.0, "> 0: the run's segmenter (evaluated, saved as `unet`) is an "
                    "exponential moving average of the trained UNet with this decay (not in the paper).")
 flags.DEFINE_float("removal_lambda", 0.0, "Weight of the removal term: a crop with its mask's region "
@@ -93,8 +95,8 @@ FLAGS = flags.FLAGS
 # Flags a preset may set; an explicitly given flag always wins.
 PRESET_FLAGS = ("steps", "batch_size", "image_size", "width", "d_width", "lr_d", "lr_g",
                 "area_lambda", "area_target", "area_form", "area_floor", "area_warmup",
-                "binarize_lambda", "tight_lambda", "removal_lambda", "ema_decay", "upsample",
-                "log_every", "save_every", "eval_every")
+                "binarize_lambda", "tight_lambda", "smooth_lambda", "removal_lambda", "ema_decay",
+                "upsample", "log_every", "save_every", "eval_every")
 
 
 class FlagError(ValueError):
@@ -137,7 +139,7 @@ def check(v):
   for name in ("steps", "batch_size", "log_every", "save_every"):
     if v[name] < 1:
       raise FlagError(f"--{name}={v[name]}: must be >= 1")
-  for name in ("binarize_lambda", "tight_lambda", "removal_lambda"):
+  for name in ("binarize_lambda", "tight_lambda", "smooth_lambda", "removal_lambda"):
     if not 0 <= v[name] < 1e7:
       raise FlagError(f"--{name}={v[name]}: must be >= 0")
   if not 0 <= v["ema_decay"] < 1:

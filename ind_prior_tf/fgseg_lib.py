@@ -26,6 +26,8 @@ class FgSegConfig:
   area_warmup: int = 0         # steps over which lambda ramps up linearly from 0 (0: constant)
   binarize_lambda: float = 0.0  # weight of mean m(1-m): pushes soft masks to 0 or 1 (ours; 0 = paper)
   tight_lambda: float = 0.0    # weight of the tight-box prior (ours; 0 = paper): see tightness_loss
+  smooth_lambda: float = 0.0   # weight of the masks' total variation (ours; 0 = paper): see
+                               # losses.mask_total_variation
   upsample: str = "deconv"     # Table 1; "resize" removes checkerboard artifacts
   ema_decay: float = 0.0       # > 0: also keep an exponential moving average of the UNet (ours; 0 = paper)
   removal_lambda: float = 0.0  # weight of the removal term (ours; 0 = paper): see removal_images
@@ -169,15 +171,16 @@ class FgSegGAN:
         area += losses.area_floor_penalty(masks, c.area_floor)
       binary = tf.reduce_mean(masks * (1.0 - masks))
       tight = tightness_loss(masks)
+      smooth = losses.mask_total_variation(masks)
       if self.bg_discriminator is not None:
         removal = losses.generator_loss(self.bg_discriminator(removed, training=False))
       g_loss = (adv + self.area_weight() * area + c.binarize_lambda * binary
-                + c.tight_lambda * tight + c.removal_lambda * removal)
+                + c.tight_lambda * tight + c.smooth_lambda * smooth + c.removal_lambda * removal)
       scaled_g_loss = self.opt_g.scale_loss(g_loss * scale)
     g_vars = self.unet.trainable_variables
     self.opt_g.apply_gradients(zip(g_tape.gradient(scaled_g_loss, g_vars), g_vars))
     return dict(d_loss=d_loss, g_loss=g_loss, adv_loss=adv, area_loss=area, binary_loss=binary,
-                tight_loss=tight, removal_loss=removal, bg_d_loss=bg_loss,
+                tight_loss=tight, smooth_loss=smooth, removal_loss=removal, bg_d_loss=bg_loss,
                 mask_area=tf.reduce_mean(losses.mask_area(masks)),
                 d_real=tf.reduce_mean(tf.sigmoid(real_logits)),
                 d_fake=tf.reduce_mean(tf.sigmoid(fake_logits)))

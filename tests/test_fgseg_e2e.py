@@ -176,6 +176,7 @@ def test_bad_inputs_are_one_line_errors(cub, tmp_path):
                           (["--area_target=1.5"], "--area_target"),
                           (["--area_floor=1"], "--area_floor=1.0"),
                           (["--removal_lambda=-1"], "--removal_lambda"),
+                          (["--smooth_lambda=-1"], "--smooth_lambda"),
                           (["--preset=huge"], "--preset=huge")]:
     rc, _, err = run("experiments.fgseg", *base, *extra)
     assert_one_line_error(rc, err, fragment)

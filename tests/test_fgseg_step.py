@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from ind_prior_tf import (composition, fgseg_lib, losses, networks, providers, segmenter,
@@ -41,6 +42,21 @@ def test_one_gan_step_changes_both_networks():
   u_changed = [not np.allclose(a, b.numpy()) for a, b in
                zip(u_before, gan.unet.trainable_variables)]
   assert all(d_changed) and all(u_changed)
+
+
+def test_smooth_lambda_adds_the_weighted_total_variation_to_the_g_loss():
+  images = tf.random.uniform([4, 64, 64, 3], seed=3)
+  pool = tf.random.uniform([6, 72, 72, 3], seed=4)
+  outs = []
+  for smooth in (0.0, 7.0):
+    cfg = fgseg_lib.FgSegConfig(image_size=64, width=0.125, d_width=0.125, batch_size=4,
+                                smooth_lambda=smooth, jit=False, seed=5)
+    tf.keras.utils.set_random_seed(1)  # the same initial weights for both
+    outs.append(fgseg_lib.FgSegGAN(cfg).train_step(images, pool))
+  a, b = outs
+  assert float(a["smooth_loss"]) > 0
+  assert float(b["smooth_loss"]) == pytest.approx(float(a["smooth_loss"]), rel=1e-5)
+  assert float(b["g_loss"] - a["g_loss"]) == pytest.approx(7.0 * float(a["smooth_loss"]), rel=1e-3)
 
 
 def test_ema_segmenter_is_the_moving_average_and_is_saved_as_unet(tmp_path):

@@ -67,6 +67,24 @@ def test_area_penalty_over_layers():
   assert float(losses.area_penalty(m, 0.25)) == pytest.approx(0.03125)
 
 
+def test_mask_total_variation_by_hand():
+  # Mask 1 [[1, 0], [1, 0]]: vertical steps 0, 0; horizontal 1, 1. Mask 2 [[.5, 0], [0, .5]]: .5 each.
+  # Vertical mean (0 + 0 + .5 + .5) / 4 plus horizontal mean (1 + 1 + .5 + .5) / 4.
+  assert float(losses.mask_total_variation(_masks())) == pytest.approx(0.25 + 0.75)
+
+
+def test_mask_total_variation_charges_holes_and_lines_not_area():
+  yy, xx = np.mgrid[:32, :32]
+  disk = ((yy - 16) ** 2 + (xx - 16) ** 2 < 100).astype(np.float32)
+  holed = disk * ((yy - 16) ** 2 + (xx - 16) ** 2 >= 16)
+  lined = np.maximum(disk, (yy == 28).astype(np.float32))
+  tv = lambda m: float(losses.mask_total_variation(tf.constant(m[None, ..., None])))
+  assert tv(holed) > tv(disk) and tv(lined) > tv(disk)
+  assert tv(np.ones((32, 32), np.float32)) == 0.0
+  # A shift inside the frame keeps the boundary length.
+  assert tv(np.roll(disk, 3, axis=1)) == pytest.approx(tv(disk))
+
+
 def test_info_loss():
   assert float(losses.info_loss([[1.0, -1.0]], [[0.0, 1.0]])) == pytest.approx(0.5 * 2.5)
 

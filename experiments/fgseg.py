@@ -85,6 +85,9 @@ flags.DEFINE_enum("upsample", "deconv", ["deconv", "resize"],
 flags.DEFINE_integer("eval_every", 250, "Steps between IoU on the masked crops and image grids "
                      "(0: never).")
 flags.DEFINE_integer("eval_count", 256, "Masked crops scored every --eval_every steps.")
+flags.DEFINE_string("init_from", None, "A segmenter run (a teacher or a distilled student) of the same "
+                    "image size, width and decoder whose UNet a fresh run starts from (not in the "
+                    "paper; ignored when resuming).")
 flags.DEFINE_enum("in_memory", "auto", ["auto", "yes", "no"],
                   "Hold all crops in memory (auto: when they fit in 1 GiB) or stream the shards.")
 
@@ -151,6 +154,19 @@ def check(v):
     raise FlagError("--eval_count and --max_to_keep must be >= 1")
 
 
+def warm_start_checkpoint(run_dir, config):
+  """The latest checkpoint of the --init_from run, after checking that its UNet is this run's."""
+  from ind_prior_tf import segmenter  # pylint: disable=g-import-not-at-top
+  source = segmenter.read_run_config(run_dir)
+  theirs = (int(source.get("image_size", 128)), float(source.get("width", 1.0)),
+            source.get("upsample", "deconv"))
+  ours = (config.image_size, config.width, config.upsample)
+  if theirs != ours:
+    raise FlagError(f"--init_from={run_dir}: its UNet (image size, width, decoder) is {theirs}, this "
+                    f"run's is {ours}")
+  return os.path.abspath(segmenter.latest_checkpoint(run_dir))
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -170,12 +186,18 @@ def main(argv):
     if config.batch_size % strategy.num_replicas_in_sync:
       raise FlagError(f"--batch_size={config.batch_size}: not divisible by the "
                       f"{strategy.num_replicas_in_sync} replicas")
+    init_unet = None
+    if FLAGS.init_from:
+      init_unet = warm_start_checkpoint(FLAGS.init_from, config)
     flags_json = dict(dataclasses.asdict(config), prepared=os.path.abspath(FLAGS.prepared),
                       backgrounds=os.path.abspath(FLAGS.backgrounds), split=FLAGS.split,
                       preset=FLAGS.preset, **{k: v[k] for k in ("steps", "log_every", "save_every",
                                                                 "eval_every")},
                       strategy=FLAGS.strategy, deterministic=FLAGS.deterministic,
-                      max_to_keep=FLAGS.max_to_keep, logdir=logdir)
+                      max_to_keep=FLAGS.max_to_keep, logdir=logdir,
+                      # The run, not its checkpoint: the same command still resumes after the
+                      # source run has saved again.
+                      **({"init_from": os.path.abspath(FLAGS.init_from)} if init_unet else {}))
     if FLAGS.overwrite:
       run_flags.fresh_start(logdir, ("ckpt", "tb"))
     training.prepare_logdir(logdir, flags_json, overwrite=FLAGS.overwrite,
@@ -195,7 +217,7 @@ def main(argv):
         config, dataset, pool, logdir, v["steps"], strategy=strategy,
         eval_data=eval_data if eval_data[0] is not None else None, preview=preview,
         log_every=v["log_every"], save_every=v["save_every"], eval_every=v["eval_every"],
-        max_to_keep=FLAGS.max_to_keep, progress=FLAGS.progress)
+        max_to_keep=FLAGS.max_to_keep, progress=FLAGS.progress, init_unet=init_unet)
   except (FlagError, training.RunError, datasets.DataError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)

@@ -119,6 +119,16 @@ class FgSegGAN:
       objects.update(bg_discriminator=self.bg_discriminator, opt_bg=self.opt_bg)
     return objects
 
+  def warm_start(self, checkpoint):
+    """Loads the UNet (and its moving average) from another run's checkpoint, whose `unet` is a
+    segmenter of the same architecture (a teacher or a distilled student): a fresh run then starts
+    adversarial training from those masks instead of from random weights."""
+    tf.train.Checkpoint(unet=self.unet).restore(checkpoint).expect_partial() \
+        .assert_existing_objects_matched()
+    if self.unet_ema is not None:
+      for e, w in zip(self.unet_ema.weights, self.unet.weights):
+        e.assign(w)
+
   def _update_ema(self):
     d = self.config.ema_decay
     for e, w in zip(self.unet_ema.weights, self.unet.weights):
@@ -245,12 +255,13 @@ def preview_grid(gan, images, backgrounds):
 
 def train(config, dataset, pool, logdir, steps, *, strategy=None, eval_data=None, preview=None,
           log_every=50, save_every=1000, eval_every=500, max_to_keep=3, progress=True,
-          stream=None, log=print):
+          init_unet=None, stream=None, log=print):
   """Trains (or resumes) a FgSegGAN in `logdir` up to global step `steps`.
 
   dataset: endless batches of crops (fgseg_data.training_dataset); pool: background patches, float32
   [P, S, S, 3]; eval_data: (images, masks) arrays scored every eval_every steps (or None); preview:
-  crops for the image grids (defaults to the eval images). Checkpoints go to <logdir>/ckpt (the UNet
+  crops for the image grids (defaults to the eval images); init_unet: a checkpoint whose `unet` a fresh
+  run starts from (FgSegGAN.warm_start; ignored when resuming). Checkpoints go to <logdir>/ckpt (the UNet
   saved as `unet`, the contract of segmenter.load_segmenter), TensorBoard events to <logdir>/tb, one
   JSON line per log / eval step to <logdir>/metrics.jsonl.
 
@@ -270,6 +281,9 @@ def train(config, dataset, pool, logdir, steps, *, strategy=None, eval_data=None
     return result
   if start:
     log(f"resuming from step {start} ({keeper.latest})")
+  elif init_unet:
+    gan.warm_start(init_unet)
+    log(f"UNet initialised from {init_unet}")
   writer = tf.summary.create_file_writer(os.path.join(logdir, "tb"))
   if preview is None and eval_data is not None:
     preview = eval_data[0]

@@ -170,6 +170,9 @@ def test_bad_inputs_are_one_line_errors(cub, tmp_path):
 
   base = [f"--prepared={cub['prep']}", f"--backgrounds={cub['pool']}",
           f"--logdir={tmp_path / 'run'}", *TINY]
+  other = tmp_path / "wide"  # a run whose UNet is not this run's
+  other.mkdir()
+  (other / "flags.json").write_text('{"image_size": 64, "width": 1.0, "upsample": "deconv"}')
   for extra, fragment in [([f"--prepared={tmp_path}"], "meta.json"),
                           ([f"--backgrounds={tmp_path / 'nope.npz'}"], "nope.npz"),
                           (["--image_size=96"], "multiple of 64"),
@@ -177,6 +180,8 @@ def test_bad_inputs_are_one_line_errors(cub, tmp_path):
                           (["--area_floor=1"], "--area_floor=1.0"),
                           (["--removal_lambda=-1"], "--removal_lambda"),
                           (["--smooth_lambda=-1"], "--smooth_lambda"),
+                          ([f"--init_from={tmp_path}"], "flags.json"),
+                          ([f"--init_from={other}"], "--init_from"),
                           (["--preset=huge"], "--preset=huge")]:
     rc, _, err = run("experiments.fgseg", *base, *extra)
     assert_one_line_error(rc, err, fragment)

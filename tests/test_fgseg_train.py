@@ -64,6 +64,32 @@ def test_resume_continues_from_saved_step(tmp_path):
   assert r["step"] == 5 and latest_step(logdir) == 5
 
 
+def test_init_unet_starts_a_fresh_run_from_another_runs_unet_but_not_a_resumed_one(tmp_path):
+  images, _ = separable_set(8)
+  source = str(tmp_path / "source")
+  fgseg_lib.train(fgseg_lib.FgSegConfig(**LOGIC, seed=1), batches(images, 4), green_pool(), source,
+                  2, log_every=1, save_every=2, eval_every=0, progress=False, log=lambda m: None)
+  ckpt = tf.train.latest_checkpoint(os.path.join(source, "ckpt"))
+  want = fgseg_lib.FgSegGAN(fgseg_lib.FgSegConfig(**LOGIC))
+  tf.train.Checkpoint(unet=want.unet).restore(ckpt).expect_partial()
+
+  # The moving average starts from the loaded weights too.
+  gan = fgseg_lib.FgSegGAN(fgseg_lib.FgSegConfig(**LOGIC, seed=2, ema_decay=0.9))
+  assert not np.allclose(gan.unet.weights[0].numpy(), want.unet.weights[0].numpy())
+  gan.warm_start(ckpt)
+  for model in (gan.unet, gan.unet_ema):
+    for a, b in zip(model.weights, want.unet.weights):
+      np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+  logs, logdir = [], str(tmp_path / "run")
+  for steps in (1, 2):  # fresh, then resumed: only the fresh run loads the source
+    fgseg_lib.train(fgseg_lib.FgSegConfig(**LOGIC, seed=2), batches(images, 4), green_pool(),
+                    logdir, steps, log_every=1, save_every=1, eval_every=0, progress=False,
+                    init_unet=ckpt, log=logs.append)
+  assert [m for m in logs if "initialised" in m] == [f"UNet initialised from {ckpt}"]
+  assert any(m.startswith("resuming from step 1") for m in logs)
+
+
 def test_nan_stops_naming_step_and_loss_and_keeps_last_checkpoint(tmp_path, monkeypatch):
   real_step = fgseg_lib.FgSegGAN.train_step
   calls = []

@@ -87,15 +87,15 @@ def main(argv):
   # Imported here so that --help and flag errors come back at once.
   import numpy as np
 
-  from ind_prior_tf import datasets, distill_lib, export, training
+  from ind_prior_tf import datasets, distill_lib, export, segmenter, training
   try:
     v = resolved()
     check_flags(v)
     teacher, teacher_flags, teacher_ckpt = export.load_run_segmenter(FLAGS.teacher)
+    t_size, t_width, t_upsample = segmenter.unet_spec(teacher_flags)
     config = distill_lib.DistillConfig(
-        image_size=FLAGS.image_size or int(teacher_flags.get("image_size", 128)),
-        width=FLAGS.width or float(teacher_flags.get("width", 1.0)),
-        upsample=FLAGS.upsample or teacher_flags.get("upsample", "deconv"),
+        image_size=FLAGS.image_size or t_size, width=FLAGS.width or t_width,
+        upsample=FLAGS.upsample or t_upsample,
         batch_size=v["batch_size"], lr=FLAGS.lr, beta1=FLAGS.beta1, steps=v["steps"],
         flip=FLAGS.flip, label_threshold=FLAGS.label_threshold, real_fraction=FLAGS.real_fraction,
         jit=FLAGS.jit, mixed_precision=FLAGS.mixed_precision, seed=FLAGS.seed)

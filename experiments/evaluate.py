@@ -69,7 +69,7 @@ def main(argv):
   from ind_prior_tf import metrics, segmenter, training  # pylint: disable=g-import-not-at-top
   try:
     unet, config, ckpt = segmenter.load_segmenter(FLAGS.run_dir, FLAGS.checkpoint)
-    size = int(config.get("image_size", 128))
+    size = segmenter.unet_spec(config)[0]
     ds = datasets.prepared_dataset(FLAGS.prepared, FLAGS.split, only_with_masks=True)
     counts, box, ids, ious = metrics.SegCounts(), metrics.SegCounts(), [], []
     for batch in ds.batch(FLAGS.batch_size).prefetch(2):

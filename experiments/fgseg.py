@@ -158,8 +158,7 @@ def warm_start_checkpoint(run_dir, config):
   """The latest checkpoint of the --init_from run, after checking that its UNet is this run's."""
   from ind_prior_tf import segmenter  # pylint: disable=g-import-not-at-top
   source = segmenter.read_run_config(run_dir)
-  theirs = (int(source.get("image_size", 128)), float(source.get("width", 1.0)),
-            source.get("upsample", "deconv"))
+  theirs = segmenter.unet_spec(source)
   ours = (config.image_size, config.width, config.upsample)
   if theirs != ours:
     raise FlagError(f"--init_from={run_dir}: its UNet (image size, width, decoder) is {theirs}, this "

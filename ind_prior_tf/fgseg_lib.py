@@ -82,8 +82,7 @@ class FgSegGAN:
         self.unet_ema = None
         if c.ema_decay:
           self.unet_ema = networks.unet(c.image_size, c.width, upsample=c.upsample, name="unet_ema")
-          for e, w in zip(self.unet_ema.weights, self.unet.weights):
-            e.assign(w)
+          self._reset_ema()
         self.discriminator = networks.sn_discriminator(c.image_size, c.d_width, last_channels=256)
         # The removal term's discriminator: background patches against crops with the foreground cut out.
         self.bg_discriminator = None
@@ -126,8 +125,11 @@ class FgSegGAN:
     tf.train.Checkpoint(unet=self.unet).restore(checkpoint).expect_partial() \
         .assert_existing_objects_matched()
     if self.unet_ema is not None:
-      for e, w in zip(self.unet_ema.weights, self.unet.weights):
-        e.assign(w)
+      self._reset_ema()
+
+  def _reset_ema(self):
+    for e, w in zip(self.unet_ema.weights, self.unet.weights):
+      e.assign(w)
 
   def _update_ema(self):
     d = self.config.ema_decay

@@ -27,10 +27,16 @@ def read_run_config(run_dir):
     raise RunError(f"{path}: not valid JSON ({e})") from None
 
 
+def unet_spec(config):
+  """(image_size, width, upsample) of the UNet described by a run's config (flags.json as a dict)."""
+  return (int(config.get("image_size", 128)), float(config.get("width", 1.0)),
+          config.get("upsample", "deconv"))
+
+
 def build_segmenter(config):
   """The UNet described by a run's config (flags.json as a dict)."""
-  return networks.unet(int(config.get("image_size", 128)), float(config.get("width", 1.0)),
-                       upsample=config.get("upsample", "deconv"))
+  size, width, upsample = unet_spec(config)
+  return networks.unet(size, width, upsample=upsample)
 
 
 def latest_checkpoint(run_dir):

@@ -15,7 +15,7 @@ export PYTHON SHARED CUB_ROOT CELEBA_ROOT BG_DIR HORSE_ROOT PREP_DIR RUNS PRESET
 STAMP := .installed.stamp
 
 .PHONY: install test test-all demo bench cub-prep cub-train cub-eval cub-distill celeba-prep \
-        celeba-train horse-prep horse-train horse-eval horse-distill hoc-demo hoc-train segment export clean
+        celeba-train horse-prep horse-train horse-eval horse-distill horse-refine hoc-demo hoc-train segment export clean
 
 install: $(STAMP)
 $(STAMP): setup.py
@@ -57,6 +57,8 @@ horse-eval: install
 	bash experiments/horse_eval.sh
 horse-distill: install
 	bash experiments/horse_distill.sh
+horse-refine: install
+	bash experiments/horse_refine.sh
 hoc-demo: install
 	bash experiments/hoc_demo.sh
 hoc-train: install

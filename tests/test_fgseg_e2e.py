@@ -188,3 +188,34 @@ def test_bad_inputs_are_one_line_errors(cub, tmp_path):
   assert not os.path.exists(tmp_path / "run" / "ckpt")
   rc, _, err = run("experiments.evaluate", f"--run_dir={tmp_path}", f"--prepared={cub['prep']}")
   assert_one_line_error(rc, err, "flags.json")
+
+
+def test_horse_refine_chain_wires_teacher_students_and_refinement(cub, tmp_path):
+  """make horse-refine's script at toy sizes: every stage is its own run, each learns from the one
+  before, the refinement GAN starts from the latest student, and the last student is scored."""
+  prep_dir = tmp_path / "prepared"
+  prep_dir.mkdir()
+  os.symlink(cub["prep"], prep_dir / "horse")
+  for name in ("horse_bg.npz", "horse_bg_sharp.npz"):
+    os.symlink(cub["pool"], prep_dir / name)
+  chain = tmp_path / "chain"
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO, PYTHON=sys.executable,
+             PREP_DIR=str(prep_dir), CHAIN=str(chain), IMAGE_SIZE="64", TEACHER_STEPS="3",
+             STUDENT_STEPS="2", REFINE_STEPS="2", CYCLES="1",
+             FGSEG_ARGS="--width=0.125 --d_width=0.125 --batch_size=4 --progress=false "
+                        "--save_every=3 --eval_every=0",
+             DISTILL_ARGS="--batch_size=4 --progress=false --eval_every=0")
+  p = subprocess.run(["bash", os.path.join(REPO, "experiments", "horse_refine.sh")], cwd=REPO,
+                     env=env, capture_output=True, text=True, timeout=600)
+  assert p.returncode == 0, p.stderr[-3000:]
+  flags = lambda run: json.load(open(chain / run / "flags.json"))
+  step = lambda run: open(chain / run / "ckpt" / "checkpoint").readline().split('"')[1]
+  assert step("teacher") == "ckpt-3" and flags("teacher")["image_size"] == 64
+  assert flags("student1")["teacher"] == str(chain / "teacher")
+  assert flags("student2")["teacher"] == str(chain / "student1")
+  assert flags("refine1-gan")["init_from"] == str(chain / "student2")
+  assert "UNet initialised from " + str(chain / "student2") in p.stdout
+  assert step("refine1-gan") == "ckpt-2" and flags("refine1-gan")["seed"] == 1
+  assert flags("refine1")["teacher"] == str(chain / "refine1-gan") and step("refine1") == "ckpt-2"
+  assert not os.path.exists(chain / "refine2")
+  assert f"{chain / 'refine1'} (ckpt-2) on 8 masked crops" in p.stdout

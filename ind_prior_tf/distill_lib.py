@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ind_prior_tf import composition, losses, networks, precision, providers, segmenter, training
+from ind_prior_tf import composition, losses, networks, precision, providers, training
 
 
 @dataclasses.dataclass
@@ -291,79 +291,52 @@ def train(distiller, images, teacher_masks, pool, logdir, steps=None, *, eval_da
   if c.batch_size % distiller.strategy.num_replicas_in_sync:
     raise ValueError(f"batch_size={c.batch_size}: not divisible by the "
                      f"{distiller.strategy.num_replicas_in_sync} replicas")
-  keeper = training.CheckpointKeeper(os.path.join(logdir, segmenter.CKPT_SUBDIR), max_to_keep,
-                                     **distiller.checkpoint_objects())
-  start = keeper.restore()
-  result = dict(step=start, status="done", losses={}, eval={}, checkpoint=keeper.latest)
-  if start >= steps:
-    log(f"{logdir} is already at step {start} of {steps}; raise --steps to train on")
-    return result
+  loop = training.TrainLoop(logdir, steps, distiller.checkpoint_objects(), max_to_keep=max_to_keep,
+                            log_every=log_every, save_every=save_every, progress=progress,
+                            stream=stream)
+  loop.result["eval"] = {}
+  if loop.finished:
+    log(f"{logdir} is already at step {loop.start} of {steps}; raise --steps to train on")
+    return loop.result
+  start = loop.start
   if start:
-    log(f"resuming from step {start} ({keeper.latest})")
+    log(f"resuming from step {start} ({loop.keeper.latest})")
   # A different shuffle after a resume, still determined by the seed and the step.
   ds = dataset(images, teacher_masks, c.batch_size, seed=c.seed + start)
   if distiller.strategy.num_replicas_in_sync > 1:
     ds = distiller.strategy.experimental_distribute_dataset(ds)
   batches = iter(ds)
   pool = tf.constant(pool)
-  writer = tf.summary.create_file_writer(os.path.join(logdir, "tb"))
   samples = os.path.join(logdir, "samples")
   os.makedirs(samples, exist_ok=True)
   view_x, view_m = images[:preview], teacher_masks[:preview]
-  bar = training.ProgressBar(steps, start, every=log_every, stream=stream, enabled=progress)
-  shown = {}
-
-  def log_line(record):
-    training.append_jsonl(os.path.join(logdir, "metrics.jsonl"), record)
-
-  def save(step, out):
-    result["checkpoint"] = keeper.save_if_finite(step, out, distiller.student.variables)
 
   if eval_data is not None and eval_every and start == 0:
     teacher = teacher_scores(eval_data[2], eval_data[1])
-    with writer.as_default(step=0):
+    with loop.writer.as_default(step=0):
       for k in ("fg_iou", "miou", "pixel_acc"):
         tf.summary.scalar(f"eval/teacher_{k}", teacher[k])
-    log_line(dict(step=0, teacher=teacher))
-  done, saved, out = start, start, None
-  try:
-    for step in range(start + 1, steps + 1):
-      out = distiller.train_step(*next(batches), pool)
-      done = step
-      last = step == steps
-      if step % log_every == 0 or last:
-        losses = {k: float(v) for k, v in out.items()}
-        training.check_finite(step, losses, keeper)
-        shown["loss"] = losses["loss"]
-        with writer.as_default(step=step):
-          for k, v in losses.items():
-            tf.summary.scalar(f"train/{k}", v)
-        result["losses"] = losses
-        log_line(dict(step=step, **losses))
-      if eval_every and (step % eval_every == 0 or last):
-        with writer.as_default(step=step):
-          if eval_data is not None:
-            scores = evaluate(distiller, *eval_data)
-            for k in ("fg_iou", "miou", "pixel_acc", "mask_area", "iou_vs_teacher"):
-              tf.summary.scalar(f"eval/{k}", scores[k])
-            shown["iou"] = scores["fg_iou"]
-            result["eval"] = scores
-            log_line(dict(step=step, eval=scores))
-          grid = preview_grid(distiller, view_x, view_m, pool, seed=c.seed + 1)
-          tf.summary.image("preview/composite_label_student__real_teacher_student", grid,
-                           max_outputs=1)
-        training.save_png(os.path.join(samples, f"{step:07d}.png"), grid)
-        writer.flush()
-      if step % save_every == 0 or last:
-        save(step, out)
-        saved = step
-      bar.update(step, **shown)
-  except KeyboardInterrupt:
-    result["status"] = "interrupted"
-    if done > saved:
-      save(done, {k: float(v) for k, v in out.items()})
-  finally:
-    bar.close()
-    writer.close()
-  result["step"] = done
-  return result
+    loop.log_line(dict(step=0, teacher=teacher))
+
+  def train_step(step):
+    out = distiller.train_step(*next(batches), pool)
+    last = step == steps
+    if loop.is_log_step(step):
+      loop.shown["loss"] = loop.log_losses(step, out)["loss"]
+    if eval_every and (step % eval_every == 0 or last):
+      with loop.writer.as_default(step=step):
+        if eval_data is not None:
+          scores = evaluate(distiller, *eval_data)
+          for k in ("fg_iou", "miou", "pixel_acc", "mask_area", "iou_vs_teacher"):
+            tf.summary.scalar(f"eval/{k}", scores[k])
+          loop.shown["iou"] = scores["fg_iou"]
+          loop.result["eval"] = scores
+          loop.log_line(dict(step=step, eval=scores))
+        grid = preview_grid(distiller, view_x, view_m, pool, seed=c.seed + 1)
+        tf.summary.image("preview/composite_label_student__real_teacher_student", grid,
+                         max_outputs=1)
+      training.save_png(os.path.join(samples, f"{step:07d}.png"), grid)
+      loop.writer.flush()
+    return out
+
+  return loop.run(train_step, distiller.student.variables)

@@ -1,7 +1,6 @@
 """The first application's GAN: a UNet foreground provider and a background patch provider,
 composited with the identity layout and trained with the adversarial loss and the area penalty."""
 import dataclasses
-import os
 
 import keras
 import tensorflow as tf
@@ -274,19 +273,18 @@ def train(config, dataset, pool, logdir, steps, *, strategy=None, eval_data=None
   """
   gan = FgSegGAN(config, strategy)
   strategy = gan.strategy
-  keeper = training.CheckpointKeeper(os.path.join(logdir, "ckpt"), max_to_keep=max_to_keep,
-                                     **gan.checkpoint_objects())
-  start = keeper.restore()
-  result = dict(step=start, status="done", losses={}, eval={}, checkpoint=keeper.latest)
-  if start >= steps:
-    log(f"{logdir} is already at step {start} of {steps}; raise --steps to train on")
-    return result
-  if start:
-    log(f"resuming from step {start} ({keeper.latest})")
+  loop = training.TrainLoop(logdir, steps, gan.checkpoint_objects(), max_to_keep=max_to_keep,
+                            log_every=log_every, save_every=save_every, progress=progress,
+                            stream=stream)
+  loop.result["eval"] = {}
+  if loop.finished:
+    log(f"{logdir} is already at step {loop.start} of {steps}; raise --steps to train on")
+    return loop.result
+  if loop.start:
+    log(f"resuming from step {loop.start} ({loop.keeper.latest})")
   elif init_unet:
     gan.warm_start(init_unet)
     log(f"UNet initialised from {init_unet}")
-  writer = tf.summary.create_file_writer(os.path.join(logdir, "tb"))
   if preview is None and eval_data is not None:
     preview = eval_data[0]
   if preview is not None:
@@ -298,54 +296,28 @@ def train(config, dataset, pool, logdir, steps, *, strategy=None, eval_data=None
   weights = gan.unet.variables + gan.discriminator.variables
   if gan.bg_discriminator is not None:
     weights += gan.bg_discriminator.variables
-  bar = training.ProgressBar(steps, start, every=log_every, stream=stream, enabled=progress)
-  shown = {}
 
-  def log_line(record):
-    training.append_jsonl(os.path.join(logdir, "metrics.jsonl"), record)
+  def train_step(step):
+    out = gan.train_step(next(batches), pool)
+    # Reading the losses every step costs little (a CPU step is synchronous anyway) and a NaN is
+    # then reported at the step where it appears.
+    training.check_finite(step, out, loop.keeper)
+    if loop.is_log_step(step):
+      losses = loop.log_losses(step, out)
+      loop.shown.update((k, losses[k]) for k in ("d_loss", "g_loss", "mask_area"))
+    if eval_every and (step % eval_every == 0 or step == steps):
+      with loop.writer.as_default(step=step):
+        if eval_data is not None:
+          scores = evaluate_masks(gan, *eval_data)
+          for k in ("fg_iou", "miou", "pixel_acc", "mask_area"):
+            tf.summary.scalar(f"eval/{k}", scores[k])
+          loop.shown["iou"] = scores["fg_iou"]
+          loop.result["eval"] = scores
+          loop.log_line(dict(step=step, eval=scores))
+        if preview is not None:
+          tf.summary.image("preview/input_mask_carved_composite",
+                           preview_grid(gan, preview, preview_bg), max_outputs=1)
+      loop.writer.flush()
+    return out
 
-  def save(step, out):
-    result["checkpoint"] = keeper.save_if_finite(step, out, weights)
-
-  done, saved, out = start, start, None
-  try:
-    for step in range(start + 1, steps + 1):
-      out = gan.train_step(next(batches), pool)
-      done = step
-      # Reading the losses every step costs little (a CPU step is synchronous anyway) and a NaN is
-      # then reported at the step where it appears.
-      losses = {k: float(v) for k, v in out.items()}
-      training.check_finite(step, losses, keeper)
-      if step % log_every == 0 or step == steps:
-        shown = {k: losses[k] for k in ("d_loss", "g_loss", "mask_area")}
-        with writer.as_default(step=step):
-          for k, v in losses.items():
-            tf.summary.scalar(f"train/{k}", v)
-        result["losses"] = losses
-        log_line(dict(step=step, **losses))
-      if eval_every and (step % eval_every == 0 or step == steps):
-        with writer.as_default(step=step):
-          if eval_data is not None:
-            scores = evaluate_masks(gan, *eval_data)
-            for k in ("fg_iou", "miou", "pixel_acc", "mask_area"):
-              tf.summary.scalar(f"eval/{k}", scores[k])
-            shown["iou"] = scores["fg_iou"]
-            result["eval"] = scores
-            log_line(dict(step=step, eval=scores))
-          if preview is not None:
-            tf.summary.image("preview/input_mask_carved_composite",
-                             preview_grid(gan, preview, preview_bg), max_outputs=1)
-        writer.flush()
-      if step % save_every == 0 or step == steps:
-        save(step, losses)
-        saved = step
-      bar.update(step, **shown)
-  except KeyboardInterrupt:
-    result["status"] = "interrupted"
-    if done > saved and out is not None:
-      save(done, {k: float(v) for k, v in out.items()})
-  finally:
-    bar.close()
-    writer.close()
-  result["step"] = done
-  return result
+  return loop.run(train_step, weights)

@@ -369,57 +369,30 @@ def train(config, real_pool, bg_pool, logdir, steps, *, strategy=None, log_every
   'interrupted'), the last losses, the checkpoint, the figure paths and the training seconds.
   """
   gan = HocGAN(config, strategy)
-  keeper = training.CheckpointKeeper(os.path.join(logdir, "ckpt"), max_to_keep=max_to_keep,
-                                     **gan.checkpoint_objects())
-  start = keeper.restore()
+  loop = training.TrainLoop(logdir, steps, gan.checkpoint_objects(), max_to_keep=max_to_keep,
+                            log_every=log_every, save_every=save_every, progress=progress,
+                            stream=stream)
   real_pool, bg_pool = tf.constant(real_pool), tf.constant(bg_pool)
-  writer = tf.summary.create_file_writer(os.path.join(logdir, "tb"))
-  result = dict(step=start, status="done", losses={}, checkpoint=keeper.latest, figures={},
-                seconds=0.0)
-  if start >= steps:
-    result["figures"] = write_figures(gan, real_pool, bg_pool, logdir, start)
+  result = loop.result
+  result.update(figures={}, seconds=0.0)
+  if loop.finished:
+    result["figures"] = write_figures(gan, real_pool, bg_pool, logdir, loop.start)
     return result
   weights = gan.generator.variables + gan.discriminator.variables + gan.q_network.variables
-  bar = training.ProgressBar(steps, start, every=log_every, stream=stream, enabled=progress)
-  shown = {}
-
-  def log_line(record):
-    training.append_jsonl(os.path.join(logdir, "metrics.jsonl"), record)
-
-  def save(step, out):
-    result["checkpoint"] = keeper.save_if_finite(step, out, weights)
-
-  done, saved, out = start, start, None
   t0 = time.time()
-  try:
-    for step in range(start + 1, steps + 1):
-      out = gan.train_step(real_pool, bg_pool)
-      done = step
-      if step % log_every == 0 or step == steps:
-        losses = {k: float(v) for k, v in out.items()}
-        training.check_finite(step, losses, keeper)
-        shown = {k: losses[k] for k in ("d_loss", "adv_loss", "info_loss", "mask_area")}
-        with writer.as_default(step=step):
-          for k, v in losses.items():
-            tf.summary.scalar(f"train/{k}", v)
-        result["losses"] = losses
-        log_line(dict(step=step, seconds=round(time.time() - t0, 1), **losses))
-      if image_every and (step % image_every == 0 or step == steps):
-        result["figures"] = write_figures(gan, real_pool, bg_pool, logdir, step, writer)
-        writer.flush()
-      if step % save_every == 0 or step == steps:
-        save(step, {k: float(v) for k, v in out.items()})
-        saved = step
-      bar.update(step, **shown)
-  except KeyboardInterrupt:
-    result["status"] = "interrupted"
-    if done > saved and out is not None:
-      save(done, {k: float(v) for k, v in out.items()})
-  finally:
-    bar.close()
-    writer.close()
-  result["step"] = done
+
+  def train_step(step):
+    out = gan.train_step(real_pool, bg_pool)
+    if loop.is_log_step(step):
+      losses = loop.log_losses(step, out, seconds=round(time.time() - t0, 1))
+      loop.shown.update((k, losses[k]) for k in ("d_loss", "adv_loss", "info_loss", "mask_area"))
+    if image_every and (step % image_every == 0 or step == steps):
+      result["figures"] = write_figures(gan, real_pool, bg_pool, logdir, step, loop.writer)
+      loop.writer.flush()
+    return out
+
+  loop.run(train_step, weights)
   result["seconds"] = time.time() - t0
   if not result["figures"]:
-    result["figures"] = write_figures(gan, real_pool, bg_pool, logdir, done)
+    result["figures"] = write_figures(gan, real_pool, bg_pool, logdir, result["step"])
   return result

@@ -222,6 +222,79 @@ class ProgressBar:
       self.stream.flush()
 
 
+class TrainLoop:
+  """What the training loops of every application share: resume from the latest checkpoint in
+  <logdir>/ckpt, TensorBoard events in <logdir>/tb, one JSON line per record in <logdir>/metrics.jsonl,
+  the progress bar, and saving: every `save_every` steps and at the last one, never non-finite weights,
+  and at the last finished step on Ctrl-C. The application's step function does the rest."""
+
+  def __init__(self, logdir, steps, objects, *, max_to_keep=3, log_every=50, save_every=1000,
+               progress=True, stream=None):
+    self.logdir, self.steps, self.log_every, self.save_every = logdir, steps, log_every, save_every
+    self.keeper = CheckpointKeeper(os.path.join(logdir, "ckpt"), max_to_keep=max_to_keep, **objects)
+    self.start = self.keeper.restore()
+    self.result = dict(step=self.start, status="done", losses={}, checkpoint=self.keeper.latest)
+    self.shown = {}  # what the progress bar shows after each step; the step function updates it
+    self._bar_options = dict(every=log_every, stream=stream, enabled=progress)
+    self._writer = None
+
+  @property
+  def finished(self):
+    return self.start >= self.steps
+
+  @property
+  def writer(self):
+    if self._writer is None:  # only when used: a finished run's rerun writes no events
+      self._writer = tf.summary.create_file_writer(os.path.join(self.logdir, "tb"))
+    return self._writer
+
+  def is_log_step(self, step):
+    return step % self.log_every == 0 or step == self.steps
+
+  def log_line(self, record):
+    append_jsonl(os.path.join(self.logdir, "metrics.jsonl"), record)
+
+  def log_losses(self, step, out, **extra):
+    """The step's losses as floats, checked finite, as train/* scalars and a metrics.jsonl line."""
+    losses = {k: float(v) for k, v in out.items()}
+    check_finite(step, losses, self.keeper)
+    with self.writer.as_default(step=step):
+      for k, v in losses.items():
+        tf.summary.scalar(f"train/{k}", v)
+    self.result["losses"] = losses
+    self.log_line(dict(step=step, **extra, **losses))
+    return losses
+
+  def save(self, step, out, weights):
+    losses = {k: float(v) for k, v in out.items()}
+    self.result["checkpoint"] = self.keeper.save_if_finite(step, losses, weights)
+
+  def run(self, train_step, weights):
+    """Calls train_step(step) for each step left; it runs the step and its logging and returns the
+    step's losses. Returns self.result with the last finished step and status 'done' or
+    'interrupted'."""
+    bar = ProgressBar(self.steps, self.start, **self._bar_options)
+    done, saved, out = self.start, self.start, None
+    try:
+      for step in range(self.start + 1, self.steps + 1):
+        out = train_step(step)
+        done = step
+        if step % self.save_every == 0 or step == self.steps:
+          self.save(step, out, weights)
+          saved = step
+        bar.update(step, **self.shown)
+    except KeyboardInterrupt:
+      self.result["status"] = "interrupted"
+      if done > saved and out is not None:
+        self.save(done, out, weights)
+    finally:
+      bar.close()
+      if self._writer is not None:
+        self._writer.close()
+    self.result["step"] = done
+    return self.result
+
+
 def format_seconds(s):
   if not math.isfinite(s):
     return "?"

@@ -1,6 +1,8 @@
 import json
+import os
 
 import pytest
+import tensorflow as tf
 
 from ind_prior_tf import training
 
@@ -17,3 +19,60 @@ def test_prepare_logdir_refuses_other_flags_but_reads_missing_keys_as_defaults(t
                             defaults=dict(ema=0.0))
   with pytest.raises(training.RunError, match="lr: 0.1 -> 0.2"):
     training.prepare_logdir(logdir, dict(lr=0.2, steps=10, ema=0.0), defaults=dict(lr=0.2))
+
+
+def counting_loop(logdir, steps):
+  """A TrainLoop over one variable, the 'weights', that each step adds 1 to."""
+  w = tf.Variable(0.0)
+  loop = training.TrainLoop(str(logdir), steps, dict(w=w), log_every=2, save_every=3, progress=False)
+
+  def step(s, fail_at=None, nan_at=None):
+    if s == fail_at:
+      raise KeyboardInterrupt
+    w.assign_add(1.0)
+    loss = float("nan") if s == nan_at else float(s)
+    if loop.is_log_step(s) and s != nan_at:
+      loop.log_losses(s, {"loss": tf.constant(loss)})
+    return {"loss": tf.constant(loss)}
+  return loop, w, step
+
+
+def saved_steps(logdir):
+  state = tf.train.get_checkpoint_state(str(logdir / "ckpt"))
+  return [int(p.rsplit("-", 1)[1]) for p in state.all_model_checkpoint_paths]
+
+
+def test_train_loop_saves_on_schedule_logs_and_resumes(tmp_path):
+  loop, w, step = counting_loop(tmp_path, 7)
+  assert loop.start == 0 and not loop.finished
+  r = loop.run(step, [w])
+  assert (r["step"], r["status"], r["losses"]) == (7, "done", {"loss": 7.0})
+  assert r["checkpoint"].endswith("ckpt-7") and saved_steps(tmp_path) == [3, 6, 7]
+  lines = [json.loads(l) for l in open(tmp_path / "metrics.jsonl")]
+  assert [l["step"] for l in lines] == [2, 4, 6, 7]
+  assert os.listdir(tmp_path / "tb")
+
+  loop, w, step = counting_loop(tmp_path, 9)  # the same run, two steps more
+  assert loop.start == 7 and w.numpy() == 7.0
+  assert loop.run(step, [w])["step"] == 9 and saved_steps(tmp_path) == [6, 7, 9]
+  loop, w, _ = counting_loop(tmp_path, 9)
+  assert loop.finished and w.numpy() == 9.0
+
+
+def test_train_loop_ctrl_c_saves_the_last_finished_step(tmp_path):
+  loop, w, step = counting_loop(tmp_path, 10)
+  r = loop.run(lambda s: step(s, fail_at=5), [w])
+  assert (r["step"], r["status"]) == (4, "interrupted") and saved_steps(tmp_path) == [3, 4]
+  assert counting_loop(tmp_path, 10)[1].numpy() == 4.0
+
+
+def test_train_loop_never_saves_a_nan(tmp_path):
+  loop, w, step = counting_loop(tmp_path, 10)
+  with pytest.raises(training.NonFiniteLossError, match=r"step 6: loss loss is nan.*ckpt-3"):
+    loop.run(lambda s: step(s, nan_at=6), [w])
+  loop, w, step = counting_loop(tmp_path, 10)
+  assert loop.start == 3
+  w.assign(float("inf"))
+  with pytest.raises(training.NonFiniteLossError, match=r"weights became non-finite.*ckpt-3"):
+    loop.run(step, [w])
+  assert saved_steps(tmp_path) == [3]

@@ -295,12 +295,9 @@ def train(distiller, images, teacher_masks, pool, logdir, steps=None, *, eval_da
                             log_every=log_every, save_every=save_every, progress=progress,
                             stream=stream)
   loop.result["eval"] = {}
-  if loop.finished:
-    log(f"{logdir} is already at step {loop.start} of {steps}; raise --steps to train on")
+  if not loop.begin(log):
     return loop.result
   start = loop.start
-  if start:
-    log(f"resuming from step {start} ({loop.keeper.latest})")
   # A different shuffle after a resume, still determined by the seed and the step.
   ds = dataset(images, teacher_masks, c.batch_size, seed=c.seed + start)
   if distiller.strategy.num_replicas_in_sync > 1:

@@ -277,12 +277,9 @@ def train(config, dataset, pool, logdir, steps, *, strategy=None, eval_data=None
                             log_every=log_every, save_every=save_every, progress=progress,
                             stream=stream)
   loop.result["eval"] = {}
-  if loop.finished:
-    log(f"{logdir} is already at step {loop.start} of {steps}; raise --steps to train on")
+  if not loop.begin(log):
     return loop.result
-  if loop.start:
-    log(f"resuming from step {loop.start} ({loop.keeper.latest})")
-  elif init_unet:
+  if init_unet and not loop.start:
     gan.warm_start(init_unet)
     log(f"UNet initialised from {init_unet}")
   if preview is None and eval_data is not None:

@@ -242,6 +242,15 @@ class TrainLoop:
   def finished(self):
     return self.start >= self.steps
 
+  def begin(self, log=print):
+    """Says where the run stands; False when it is already at its last step (nothing to do)."""
+    if self.finished:
+      log(f"{self.logdir} is already at step {self.start} of {self.steps}; raise --steps to train on")
+      return False
+    if self.start:
+      log(f"resuming from step {self.start} ({self.keeper.latest})")
+    return True
+
   @property
   def writer(self):
     if self._writer is None:  # only when used: a finished run's rerun writes no events

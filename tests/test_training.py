@@ -53,10 +53,13 @@ def test_train_loop_saves_on_schedule_logs_and_resumes(tmp_path):
   assert os.listdir(tmp_path / "tb")
 
   loop, w, step = counting_loop(tmp_path, 9)  # the same run, two steps more
+  said = []
+  assert loop.begin(said.append) and said == [f"resuming from step 7 ({tmp_path}/ckpt/ckpt-7)"]
   assert loop.start == 7 and w.numpy() == 7.0
   assert loop.run(step, [w])["step"] == 9 and saved_steps(tmp_path) == [6, 7, 9]
   loop, w, _ = counting_loop(tmp_path, 9)
   assert loop.finished and w.numpy() == 9.0
+  assert not loop.begin(said.append) and "is already at step 9 of 9" in said[-1]
 
 
 def test_train_loop_ctrl_c_saves_the_last_finished_step(tmp_path):

@@ -3,6 +3,7 @@ and that it learns on a trivially separable set."""
 import json
 import os
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -130,13 +131,16 @@ def test_ctrl_c_saves_the_last_finished_step(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_learns_a_separable_set_beyond_the_whole_box(tmp_path):
-  """About 300 steps: the masks of red discs on green noise beat the whole-box baseline clearly."""
+  """600 steps: the masks of red discs on green noise beat the whole-box baseline (0.395) clearly.
+  Seeds 0-5 reach 0.70-0.79 fg IoU against the bar of 0.595; at 300 steps they spread over 0.48-0.68,
+  so a bar there would pass or fail by seed."""
+  keras.utils.set_random_seed(0)
   images, masks = separable_set(64)
   cfg = fgseg_lib.FgSegConfig(image_size=64, width=0.25, d_width=0.25, batch_size=16,
                               area_form="batch_squared", area_target=float(masks.mean()),
                               upsample="deconv")
   logdir = str(tmp_path / "run")
-  r = fgseg_lib.train(cfg, batches(images, 16), green_pool(), logdir, 300, eval_data=(images, masks),
-                      log_every=50, save_every=300, eval_every=300, progress=False)
+  r = fgseg_lib.train(cfg, batches(images, 16), green_pool(), logdir, 600, eval_data=(images, masks),
+                      log_every=50, save_every=600, eval_every=600, progress=False)
   box = metrics.segmentation_scores(np.ones_like(masks), masks)["fg_iou"]
   assert r["eval"]["fg_iou"] > box + 0.2, (r["eval"], box)

@@ -228,10 +228,6 @@ def reference_throughputs(quick, dtype="float32"):
   return out
 
 
-def compute_dtype_of(policy):
-  return {"mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}.get(policy, "float32")
-
-
 def _timed(fn):
   t = time.perf_counter()
   fn()
@@ -318,6 +314,7 @@ def torch_available():
 def main(argv):
   del argv
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  import keras  # pylint: disable=g-import-not-at-top
   import tensorflow as tf
   quick = FLAGS.quick
   sizes = ["quick"] if quick else FLAGS.sizes
@@ -331,7 +328,7 @@ def main(argv):
         f"{FLAGS.mixed_precision}")
   print(f"reference (same process): matmul {ref['matmul']:.0f} GFLOP/s, conv2d 3x3 "
         f"{ref['conv2d']:.0f} GFLOP/s (float32)")
-  dtype = compute_dtype_of(FLAGS.mixed_precision)
+  dtype = keras.DTypePolicy(FLAGS.mixed_precision).compute_dtype
   if dtype != "float32":
     # The fractions (/matmul, /conv2d) use the references in the step's compute dtype; /f32 conv
     # keeps the float32 conv2d as the yardstick, which shows the speed-up of the policy itself.

@@ -36,6 +36,10 @@ flags.DEFINE_float("label_threshold", None,
 flags.DEFINE_float("real_fraction", 0.0,
                    "Not in the paper: fraction of samples fed as the real image (background left "
                    "in place) instead of a composite; 0 is the paper's recipe.")
+flags.DEFINE_float("recolor", 0.0,
+                   "Not in the paper: fraction of samples whose image is desaturated and given a "
+                   "random gamma before it is carved and pasted, so the student sees the category's "
+                   "shapes in colours the teacher rarely saw; 0 is the paper's recipe.")
 flags.DEFINE_boolean("flip", True, "Horizontal flips of composites and labels.")
 flags.DEFINE_integer("eval_every", 250, "Steps between scores on the masked crops (if the set has "
                      "masks) and image grids (TensorBoard and samples/); 0: never.")
@@ -98,7 +102,7 @@ def main(argv):
         upsample=FLAGS.upsample or t_upsample,
         batch_size=v["batch_size"], lr=FLAGS.lr, beta1=FLAGS.beta1, steps=v["steps"],
         flip=FLAGS.flip, label_threshold=FLAGS.label_threshold, real_fraction=FLAGS.real_fraction,
-        jit=FLAGS.jit, mixed_precision=FLAGS.mixed_precision, seed=FLAGS.seed)
+        recolor=FLAGS.recolor, jit=FLAGS.jit, mixed_precision=FLAGS.mixed_precision, seed=FLAGS.seed)
     try:
       distill_lib.validate_config(config)
     except ValueError as e:

@@ -41,6 +41,11 @@ class DistillConfig:
   # Not in the paper: the fraction of samples fed as the real image itself (the background left in
   # place) with the teacher's mask as label; 0 is the paper's all-composite recipe.
   real_fraction: float = 0.0
+  # Not in the paper: the fraction of samples whose image is recoloured (desaturated by a factor
+  # U(0, 1), then a gamma log-uniform in [1/4, 2]) before it is carved and pasted. A GAN teacher learns
+  # the colours most of its category has (brown horses) and its masks fail on the rest (grey and white
+  # horses: docs/fgseg.md); recoloured composites show the student those shapes in other colours.
+  recolor: float = 0.0
   jit: bool = True
   mixed_precision: str = "float32"  # or mixed_bfloat16 / mixed_float16 (GPUs): see precision.py
   seed: int = 0
@@ -78,6 +83,8 @@ def validate_config(c):
     raise ValueError(f"label_threshold={c.label_threshold}: must be in (0, 1) or None")
   if not 0 <= c.real_fraction <= 1:
     raise ValueError(f"real_fraction={c.real_fraction}: must be in [0, 1]")
+  if not 0 <= c.recolor <= 1:
+    raise ValueError(f"recolor={c.recolor}: must be in [0, 1]")
   precision.check_policy(c.mixed_precision)
 
 
@@ -116,6 +123,17 @@ def to_float(x):
   return tf.cast(x, tf.float32) / 255.0 if x.dtype == tf.uint8 else tf.cast(x, tf.float32)
 
 
+GAMMA_RANGE = (0.25, 2.0)
+
+
+def recolor(images, tint):
+  """images [B, S, S, 3] in [0, 1] moved toward their grey level, (1 - s) grey + s x, then raised to
+  the power g, with (s, g) = tint [B, 2]; (1, 1) leaves an image as it is."""
+  s, g = tint[:, 0, None, None, None], tint[:, 1, None, None, None]
+  grey = tf.reduce_mean(images, axis=-1, keepdims=True)
+  return tf.pow(grey + s * (images - grey), g)
+
+
 class Distiller:
   """Owns the student, its optimizer and RNG, and the compiled distillation step."""
 
@@ -145,22 +163,30 @@ class Distiller:
     return masks if t is None else tf.cast(masks > t, tf.float32)
 
   def draw(self, batch, pool, rng=None):
-    """The randomness of a global batch: background patches (RGBA, alpha 1), flip decisions, and
-    which samples stay real images (config.real_fraction)."""
+    """The randomness of a global batch: background patches (RGBA, alpha 1), flip decisions, which
+    samples stay real images (config.real_fraction), and each sample's tint (recolor's (s, g); (1, 1)
+    for the samples config.recolor leaves alone)."""
     c, rng = self.config, rng or self.rng
     backgrounds = providers.patch_provider(pool, rng, batch, c.image_size, flip=c.flip)
     flips = rng.uniform([batch]) < 0.5 if c.flip else tf.zeros([batch], tf.bool)
     real = rng.uniform([batch]) < c.real_fraction if c.real_fraction else tf.zeros([batch], tf.bool)
-    return backgrounds, flips, real
+    tint = tf.ones([batch, 2])
+    if c.recolor:
+      lo, hi = np.log(GAMMA_RANGE[0]), np.log(GAMMA_RANGE[1])
+      drawn = tf.stack([rng.uniform([batch]), tf.exp(rng.uniform([batch], lo, hi))], axis=1)
+      tint = tf.where((rng.uniform([batch]) < c.recolor)[:, None], drawn, tint)
+    return backgrounds, flips, real, tint
 
-  def compose(self, images, teacher_masks, backgrounds, flips, real):
+  def compose(self, images, teacher_masks, backgrounds, flips, real, tint=None):
     """Inputs x m + b (1 - m) and labels m, each pair flipped together where flips is True; where
-    real is True the input is x itself.
+    real is True the input is x itself. x is recoloured by tint first (see recolor), when given.
 
     images [B, S, S, 3] and teacher_masks [B, S, S, 1] (uint8 or float in [0, 1]).
     """
     masks = self.labels(teacher_masks)
     images = to_float(images)
+    if tint is not None and self.config.recolor:
+      images = recolor(images, tint)
     backgrounds = tf.where(real[:, None, None, None],
                            tf.concat([images, tf.ones_like(masks)], -1), backgrounds)
     inputs = composition.alpha_composite([backgrounds, tf.concat([images, masks], -1)])
@@ -173,12 +199,12 @@ class Distiller:
     H, W >= S), and their labels: (inputs [B, S, S, 3], labels [B, S, S, 1])."""
     return self.compose(images, teacher_masks, *self.draw(tf.shape(images)[0], pool, rng))
 
-  def _replica_step(self, images, teacher_masks, backgrounds, flips, real, split_images):
+  def _replica_step(self, images, teacher_masks, backgrounds, flips, real, tint, split_images):
     scale = 1.0 / self.strategy.num_replicas_in_sync
     if split_images:
       images, teacher_masks = training.replica_slice(images), training.replica_slice(teacher_masks)
-    inputs, labels = self.compose(images, teacher_masks, training.replica_slice(backgrounds),
-                                  training.replica_slice(flips), training.replica_slice(real))
+    inputs, labels = self.compose(images, teacher_masks,
+                                  *map(training.replica_slice, (backgrounds, flips, real, tint)))
     with tf.GradientTape() as tape:
       predicted = self.student(inputs, training=True)
       loss = losses.distillation_loss(predicted, labels)
@@ -201,9 +227,8 @@ class Distiller:
         # see exactly the composites one device would, and the pool is not copied to every replica.
         split_images = not isinstance(images, tf.distribute.DistributedValues)
         batch = training.global_batch_size(images, self.strategy)
-        backgrounds, flips, real = self.draw(batch, pool)
-        out = self.strategy.run(replica, args=(images, teacher_masks, backgrounds, flips, real,
-                                               split_images))
+        drawn = self.draw(batch, pool)
+        out = self.strategy.run(replica, args=(images, teacher_masks, *drawn, split_images))
         return {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
                 for k, v in out.items()}
 

@@ -212,3 +212,37 @@ def test_real_fraction_feeds_real_images_with_the_teachers_mask():
                for i in range(16)]
   assert all(r != c for r, c in zip(real, composite)) and 0 < sum(real) < 16
   np.testing.assert_array_equal(labels, masks / 255.0)
+
+
+def test_recolor_known_values():
+  x = tf.constant([[[[0.6, 0.3, 0.0]]]] * 3)  # grey level 0.3
+  tint = tf.constant([[1.0, 1.0], [0.0, 1.0], [0.5, 2.0]])
+  out = distill_lib.recolor(x, tint).numpy()[:, 0, 0]
+  np.testing.assert_allclose(out[0], [0.6, 0.3, 0.0], atol=1e-6)  # (1, 1): unchanged
+  np.testing.assert_allclose(out[1], [0.3, 0.3, 0.3], atol=1e-6)  # s = 0: its grey level
+  np.testing.assert_allclose(out[2], [0.45 ** 2, 0.3 ** 2, 0.15 ** 2], atol=1e-6)
+
+
+def test_recolor_changes_the_pasted_foreground_only_and_keeps_the_labels():
+  images = random_images(32, seed=12)
+  masks = np.zeros([32, S, S, 1], np.uint8)
+  masks[:, 10:50, 5:35] = 255
+  pool = random_images(1, seed=13)
+  plain = distill_lib.Distiller(config(flip=False, seed=2))
+  tinted = distill_lib.Distiller(config(flip=False, recolor=0.5, seed=2))
+  drawn = tinted.draw(32, tf.constant(pool))
+  tint = drawn[3].numpy()
+  changed = (tint != 1).any(axis=1)
+  assert 0 < changed.sum() < 32 and (tint[changed, 0] <= 1).all()
+  assert (tint[changed, 1] >= 0.25).all() and (tint[changed, 1] <= 2).all()
+  inputs, labels = [t.numpy() for t in tinted.compose(images, masks, *drawn)]
+  expected, same_labels = [t.numpy() for t in plain.compose(images, masks, *drawn[:3])]
+  np.testing.assert_array_equal(labels, same_labels)
+  fg = masks[0, ..., 0] > 0  # the same box in every image
+  bg = ~fg
+  np.testing.assert_allclose(inputs[:, bg], expected[:, bg], atol=1e-6)  # backgrounds untouched
+  np.testing.assert_allclose(inputs[~changed][:, fg], expected[~changed][:, fg], atol=1e-6)
+  diff = np.abs(inputs - expected)[:, fg].mean(axis=(1, 2))
+  assert (diff[changed] > 1e-3).all()
+  recolored = distill_lib.recolor(images[changed] / np.float32(255), tint[changed]).numpy()
+  np.testing.assert_allclose(inputs[changed][:, fg], recolored[:, fg], atol=1e-5)

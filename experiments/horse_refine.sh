@@ -4,22 +4,22 @@
 # own run directory under $CHAIN (default $RUNS/horse-refine), so rerunning resumes the stage that was
 # cut and skips finished ones.
 #   1. teacher: the horse-cpu preset at 128 px (experiments.fgseg, TEACHER_STEPS=2000);
-#   2. two distillation rounds: student1 learns from the teacher, student2 from student1
+#   2. ROUNDS=2 distillation rounds: student1 learns from the teacher, student2 from student1, ...
 #      (experiments.distill, cpu preset, the sharp pool, STUDENT_STEPS=2500);
 #   3. CYCLES=3 refinement cycles: a short GAN run from the latest student (--init_from,
 #      REFINE_STEPS=125, seed 1), then a new student distilled from it; from cycle HARD_FROM=2 on, the
-#      students also get HARD_ARGS (hard labels and recoloured foregrounds, docs/fgseg.md);
+#      students also get HARD_ARGS (hard labels and recoloured foregrounds, docs/fgseg.md); HARD_FROM=0
+#      gives them to the rounds' students too;
 #   4. the score of the last student on the masks of ids 1-200.
 # FGSEG_ARGS and DISTILL_ARGS add flags to every call of each entry point (e.g. --jit=false).
 set -euo pipefail
 PYTHON=${PYTHON:-python3} PREP_DIR=${PREP_DIR:-prepared} RUNS=${RUNS:-runs}
 CHAIN=${CHAIN:-$RUNS/horse-refine} IMAGE_SIZE=${IMAGE_SIZE:-128}
 TEACHER_STEPS=${TEACHER_STEPS:-2000} STUDENT_STEPS=${STUDENT_STEPS:-2500}
-REFINE_STEPS=${REFINE_STEPS:-125} CYCLES=${CYCLES:-3} HARD_FROM=${HARD_FROM:-2}
+ROUNDS=${ROUNDS:-2} REFINE_STEPS=${REFINE_STEPS:-125} CYCLES=${CYCLES:-3} HARD_FROM=${HARD_FROM:-2}
 read -r -a fgseg_args <<< "${FGSEG_ARGS:-}"
 read -r -a distill_args <<< "${DISTILL_ARGS:-}"
 HARD_ARGS=${HARD_ARGS-"--label_threshold=0.5 --recolor=0.5"}  # set but empty: none
-read -r -a hard_args <<< "$HARD_ARGS"
 
 fgseg() {
   "$PYTHON" -m experiments.fgseg --prepared="$PREP_DIR/horse" --split=all \
@@ -32,17 +32,19 @@ distill() {
     ${distill_args[@]+"${distill_args[@]}"} "$@"
 }
 
+# HARD_ARGS for the students of cycle $1 on (0: the rounds'), split into words where used.
+hard_from() { if (( $1 >= HARD_FROM )); then echo "$HARD_ARGS"; fi; }
+
 fgseg --steps="$TEACHER_STEPS" --logdir="$CHAIN/teacher"
-distill --teacher="$CHAIN/teacher" --logdir="$CHAIN/student1"
-distill --teacher="$CHAIN/student1" --logdir="$CHAIN/student2"
-last="$CHAIN/student2"
+last="$CHAIN/teacher"
+for round in $(seq 1 "$ROUNDS"); do
+  distill --teacher="$last" --logdir="$CHAIN/student$round" $(hard_from 0)
+  last="$CHAIN/student$round"
+done
 for cycle in $(seq 1 "$CYCLES"); do
   fgseg --steps="$REFINE_STEPS" --save_every="$REFINE_STEPS" --seed=1 --init_from="$last" \
     --logdir="$CHAIN/refine$cycle-gan"
-  extra=()
-  if (( cycle >= HARD_FROM )); then extra=(${hard_args[@]+"${hard_args[@]}"}); fi
-  distill --teacher="$CHAIN/refine$cycle-gan" --logdir="$CHAIN/refine$cycle" \
-    ${extra[@]+"${extra[@]}"}
+  distill --teacher="$CHAIN/refine$cycle-gan" --logdir="$CHAIN/refine$cycle" $(hard_from "$cycle")
   last="$CHAIN/refine$cycle"
 done
 "$PYTHON" -m experiments.evaluate --run_dir="$last" --prepared="$PREP_DIR/horse" --split=train

@@ -12,6 +12,7 @@
 #      gives them to the rounds' students too;
 #   4. the score of the last student on the masks of ids 1-200.
 # FGSEG_ARGS and DISTILL_ARGS add flags to every call of each entry point (e.g. --jit=false).
+# Within an hour: ROUNDS=1 STUDENT_STEPS=1000 CYCLES=2 HARD_FROM=0 (0.653 fg IoU, 51 minutes).
 set -euo pipefail
 PYTHON=${PYTHON:-python3} PREP_DIR=${PREP_DIR:-prepared} RUNS=${RUNS:-runs}
 CHAIN=${CHAIN:-$RUNS/horse-refine} IMAGE_SIZE=${IMAGE_SIZE:-128}

@@ -40,6 +40,10 @@ flags.DEFINE_float("recolor", 0.0,
                    "Not in the paper: fraction of samples whose image is desaturated and given a "
                    "random gamma before it is carved and pasted, so the student sees the category's "
                    "shapes in colours the teacher rarely saw; 0 is the paper's recipe.")
+flags.DEFINE_float("label_keep", 1.0,
+                   "Not in the paper: the fraction of images the student learns from, those whose "
+                   "teacher masks agree best with the teacher's masks of the mirrored images; 1 "
+                   "keeps all (the paper's recipe). Scores still cover every masked crop.")
 flags.DEFINE_boolean("flip", True, "Horizontal flips of composites and labels.")
 flags.DEFINE_integer("eval_every", 250, "Steps between scores on the masked crops (if the set has "
                      "masks) and image grids (TensorBoard and samples/); 0: never.")
@@ -102,7 +106,7 @@ def main(argv):
         upsample=FLAGS.upsample or t_upsample,
         batch_size=v["batch_size"], lr=FLAGS.lr, beta1=FLAGS.beta1, steps=v["steps"],
         flip=FLAGS.flip, label_threshold=FLAGS.label_threshold, real_fraction=FLAGS.real_fraction,
-        recolor=FLAGS.recolor, jit=FLAGS.jit, mixed_precision=FLAGS.mixed_precision, seed=FLAGS.seed)
+        recolor=FLAGS.recolor, label_keep=FLAGS.label_keep, jit=FLAGS.jit, mixed_precision=FLAGS.mixed_precision, seed=FLAGS.seed)
     try:
       distill_lib.validate_config(config)
     except ValueError as e:
@@ -150,13 +154,20 @@ def main(argv):
   if len(scored):
     gt = distill_lib.resize_images(data["masks"][scored], size).numpy()
     eval_data = (images[scored], gt, masks[scored])
+  train_images, train_masks = images, masks
+  if config.label_keep < 1:
+    consistency = distill_lib.flip_consistency(teacher, images, masks)
+    kept = distill_lib.most_consistent(consistency, config.label_keep)
+    train_images, train_masks = images[kept], masks[kept]
+    print(f"keeping the labels of {len(kept)} of {len(images)} images (flip consistency >= "
+          f"{consistency[kept].min():.3f}; median of all {np.median(consistency):.3f})", flush=True)
   print(f"student: UNet {size} px, width {config.width}, {config.upsample}; teacher's mean mask "
         f"area {masks.mean() / 255.0:.3f}; {config.steps} steps of {config.batch_size}"
         f"{f'; scoring {len(scored)} masked crops' if len(scored) else ''} -> {FLAGS.logdir}",
         flush=True)
   try:
     distiller = distill_lib.Distiller(config, teacher, strategy)
-    result = distill_lib.train(distiller, images, masks, pool, FLAGS.logdir, steps=config.steps,
+    result = distill_lib.train(distiller, train_images, train_masks, pool, FLAGS.logdir, steps=config.steps,
                                eval_data=eval_data, log_every=v["log_every"],
                                save_every=v["save_every"], eval_every=v["eval_every"],
                                max_to_keep=FLAGS.max_to_keep, progress=FLAGS.progress)

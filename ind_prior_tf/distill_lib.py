@@ -46,6 +46,11 @@ class DistillConfig:
   # the colours most of its category has (brown horses) and its masks fail on the rest (grey and white
   # horses: docs/fgseg.md); recoloured composites show the student those shapes in other colours.
   recolor: float = 0.0
+  # Not in the paper: the fraction of images the student learns from, those whose teacher masks are
+  # the most consistent under a horizontal flip (flip_consistency); 1 keeps all, the paper's recipe.
+  # The images the teacher gets wrong are mostly those it cannot make up its mind on: on the horses the
+  # fifth least flip-consistent labels score 0.51 fg IoU, the rest 0.71 (docs/fgseg.md).
+  label_keep: float = 1.0
   jit: bool = True
   mixed_precision: str = "float32"  # or mixed_bfloat16 / mixed_float16 (GPUs): see precision.py
   seed: int = 0
@@ -85,6 +90,8 @@ def validate_config(c):
     raise ValueError(f"real_fraction={c.real_fraction}: must be in [0, 1]")
   if not 0 <= c.recolor <= 1:
     raise ValueError(f"recolor={c.recolor}: must be in [0, 1]")
+  if not 0 < c.label_keep <= 1:
+    raise ValueError(f"label_keep={c.label_keep}: must be in (0, 1]")
   precision.check_policy(c.mixed_precision)
 
 
@@ -116,6 +123,26 @@ def teacher_labels(teacher, images, out_size=None, batch_size=32):
     m = predict(tf.constant(x)).numpy()
     out[i:i + len(x)] = np.round(np.clip(m, 0.0, 1.0) * 255.0).astype(np.uint8)
   return out
+
+
+def flip_consistency(teacher, images, teacher_masks, batch_size=32):
+  """Per image [N], the IoU (at 0.5) of the teacher's masks teacher_masks (uint8, teacher_labels of
+  images) with its masks of the mirrored images, mirrored back: 1 where the teacher sees the same
+  object both ways. Needs no ground truth."""
+  mirrored = teacher_labels(teacher, np.asarray(images)[:, :, ::-1], out_size=teacher_masks.shape[1],
+                            batch_size=batch_size)[:, :, ::-1]
+  a = np.asarray(teacher_masks).reshape(len(mirrored), -1) > 127
+  b = mirrored.reshape(len(mirrored), -1) > 127
+  union = np.sum(a | b, axis=1)
+  return np.where(union > 0, np.sum(a & b, axis=1) / np.maximum(union, 1), 1.0)
+
+
+def most_consistent(scores, keep):
+  """Indices (ascending) of the ceil(keep * N) images with the highest scores; ties broken by index."""
+  n = len(scores)
+  count = min(n, max(1, int(np.ceil(keep * n - 1e-9))))
+  order = np.argsort(-np.asarray(scores), kind="stable")
+  return np.sort(order[:count])
 
 
 def to_float(x):

@@ -164,7 +164,8 @@ def test_train_refuses_backgrounds_smaller_than_the_student(tmp_path):
 
 def test_bad_config_is_a_one_line_error():
   for bad, word in [(dict(image_size=100), "image_size"), (dict(lr=0.0), "lr"),
-                    (dict(label_threshold=1.5), "label_threshold"), (dict(upsample="x"), "upsample")]:
+                    (dict(label_threshold=1.5), "label_threshold"), (dict(upsample="x"), "upsample"),
+                    (dict(label_keep=0.0), "label_keep"), (dict(label_keep=1.5), "label_keep")]:
     with pytest.raises(ValueError, match=word):
       distill_lib.Distiller(config(**bad))
 
@@ -198,6 +199,11 @@ def test_entry_point_writes_a_student_that_loads_like_a_teacher(tmp_path):
   assert r.returncode == 2 and "--overwrite" in r.stderr and "Traceback" not in r.stderr
   r = run_entry(*common[:1], f"--prepared={tmp_path / 'nope'}", *common[2:])
   assert r.returncode == 2 and "nope" in r.stderr and "Traceback" not in r.stderr
+  r = run_entry(*common[:3], f"--logdir={tmp_path / 'kept'}", *common[4:], "--steps=1",
+                "--label_keep=0.5")
+  assert r.returncode == 0, r.stderr[-2000:]
+  assert "keeping the labels of 3 of 6 images" in r.stdout
+  assert json.load(open(tmp_path / "kept" / "flags.json"))["label_keep"] == 0.5
 
 
 def test_real_fraction_feeds_real_images_with_the_teachers_mask():
@@ -246,3 +252,28 @@ def test_recolor_changes_the_pasted_foreground_only_and_keeps_the_labels():
   assert (diff[changed] > 1e-3).all()
   recolored = distill_lib.recolor(images[changed] / np.float32(255), tint[changed]).numpy()
   np.testing.assert_allclose(inputs[changed][:, fg], recolored[:, fg], atol=1e-5)
+
+
+def left_of_column_teacher(column):
+  """A stand-in teacher: foreground where the red channel is above 0.5 and left of `column`, so its
+  masks of mirrored images are known by hand."""
+  x = tf.keras.Input((S, S, 3))
+  left = tf.cast(tf.range(S) < column, tf.float32)[None, None, :, None]
+  m = tf.keras.layers.Lambda(lambda t: tf.cast(t[..., :1] > 0.5, tf.float32) * left)(x)
+  return tf.keras.Model(x, m)
+
+
+def test_flip_consistency_known_values():
+  teacher = left_of_column_teacher(3 * S // 4)
+  images = np.zeros([3, S, S, 3], np.uint8)
+  images[0, ..., 0] = 255             # all red: mask = columns < 3S/4, mirrored: >= S/4 -> IoU 1/2
+  images[2, :, :S // 4, 0] = 255      # red on the left quarter only: mirrored, its mask is empty
+  masks = distill_lib.teacher_labels(teacher, images)  # image 1 is black: empty both ways -> 1
+  np.testing.assert_allclose(distill_lib.flip_consistency(teacher, images, masks), [0.5, 1.0, 0.0])
+
+
+def test_most_consistent_keeps_the_top_fraction_in_order():
+  scores = [0.5, 0.9, 0.1, 0.9, 0.7]
+  np.testing.assert_array_equal(distill_lib.most_consistent(scores, 0.6), [1, 3, 4])
+  np.testing.assert_array_equal(distill_lib.most_consistent(scores, 1.0), [0, 1, 2, 3, 4])
+  np.testing.assert_array_equal(distill_lib.most_consistent(scores, 0.01), [1])  # at least one

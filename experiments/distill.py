@@ -29,6 +29,8 @@ flags.DEFINE_string("preset", "cpu", "Named run length and batch (paper, cpu, ti
 flags.DEFINE_integer("steps", 4000, "Total training steps (a resumed run continues up to it).")
 flags.DEFINE_integer("batch_size", 32, "Global batch size.")
 flags.DEFINE_float("lr", 1e-3, "Adam learning rate of the student.")
+flags.DEFINE_enum("lr_decay", "constant", ["constant", "cosine"],
+                  "cosine: the learning rate falls to 0 over --steps (a half cosine).")
 flags.DEFINE_float("beta1", 0.9, "Adam beta1 (0.5 is the GAN setting; plain Adam converges faster).")
 flags.DEFINE_float("label_threshold", None,
                    "Carve and label with the teacher's mask thresholded at this value instead of "
@@ -104,9 +106,10 @@ def main(argv):
     config = distill_lib.DistillConfig(
         image_size=FLAGS.image_size or t_size, width=FLAGS.width or t_width,
         upsample=FLAGS.upsample or t_upsample,
-        batch_size=v["batch_size"], lr=FLAGS.lr, beta1=FLAGS.beta1, steps=v["steps"],
-        flip=FLAGS.flip, label_threshold=FLAGS.label_threshold, real_fraction=FLAGS.real_fraction,
-        recolor=FLAGS.recolor, label_keep=FLAGS.label_keep, jit=FLAGS.jit, mixed_precision=FLAGS.mixed_precision, seed=FLAGS.seed)
+        batch_size=v["batch_size"], lr=FLAGS.lr, lr_decay=FLAGS.lr_decay, beta1=FLAGS.beta1,
+        steps=v["steps"], flip=FLAGS.flip, label_threshold=FLAGS.label_threshold,
+        real_fraction=FLAGS.real_fraction, recolor=FLAGS.recolor, label_keep=FLAGS.label_keep,
+        jit=FLAGS.jit, mixed_precision=FLAGS.mixed_precision, seed=FLAGS.seed)
     try:
       distill_lib.validate_config(config)
     except ValueError as e:

@@ -33,6 +33,9 @@ class DistillConfig:
   lr: float = 1e-3
   beta1: float = 0.9
   beta2: float = 0.999
+  # "cosine": the learning rate falls from lr to 0 over `steps` along a half cosine, so the last
+  # checkpoint averages the labels' noise instead of ending wherever the last steps left it.
+  lr_decay: str = "constant"
   steps: int = 20000
   flip: bool = True           # horizontal flips of composites and labels together (and of backgrounds)
   # None: soft labels, the teacher's prediction as the paper says. A value t in (0, 1): carve and label
@@ -80,6 +83,8 @@ def validate_config(c):
     raise ValueError(f"batch_size={c.batch_size}: must be >= 1")
   if not c.lr > 0:
     raise ValueError(f"lr={c.lr}: must be > 0")
+  if c.lr_decay not in ("constant", "cosine"):
+    raise ValueError(f"lr_decay={c.lr_decay!r}: expected 'constant' or 'cosine'")
   if not (0 <= c.beta1 < 1 and 0 <= c.beta2 < 1):
     raise ValueError(f"beta1={c.beta1}, beta2={c.beta2}: must be in [0, 1)")
   if c.steps < 1:
@@ -173,8 +178,10 @@ class Distiller:
     with self.strategy.scope():
       with precision.policy_scope(c.mixed_precision):
         self.student = networks.unet(c.image_size, c.width, upsample=c.upsample, sync_bn=sync)
+      lr = (keras.optimizers.schedules.CosineDecay(c.lr, c.steps) if c.lr_decay == "cosine"
+            else c.lr)
       self.opt = precision.wrap_optimizer(
-          keras.optimizers.Adam(c.lr, beta_1=c.beta1, beta_2=c.beta2), c.mixed_precision)
+          keras.optimizers.Adam(lr, beta_1=c.beta1, beta_2=c.beta2), c.mixed_precision)
       # Slots now: variables cannot be created inside the replicated, XLA-compiled step.
       self.opt.build(self.student.trainable_variables)
       self.rng = tf.random.Generator.from_seed(c.seed)

@@ -165,7 +165,8 @@ def test_train_refuses_backgrounds_smaller_than_the_student(tmp_path):
 def test_bad_config_is_a_one_line_error():
   for bad, word in [(dict(image_size=100), "image_size"), (dict(lr=0.0), "lr"),
                     (dict(label_threshold=1.5), "label_threshold"), (dict(upsample="x"), "upsample"),
-                    (dict(label_keep=0.0), "label_keep"), (dict(label_keep=1.5), "label_keep")]:
+                    (dict(label_keep=0.0), "label_keep"), (dict(label_keep=1.5), "label_keep"),
+                    (dict(lr_decay="step"), "lr_decay")]:
     with pytest.raises(ValueError, match=word):
       distill_lib.Distiller(config(**bad))
 
@@ -277,3 +278,18 @@ def test_most_consistent_keeps_the_top_fraction_in_order():
   np.testing.assert_array_equal(distill_lib.most_consistent(scores, 0.6), [1, 3, 4])
   np.testing.assert_array_equal(distill_lib.most_consistent(scores, 1.0), [0, 1, 2, 3, 4])
   np.testing.assert_array_equal(distill_lib.most_consistent(scores, 0.01), [1])  # at least one
+
+
+def test_cosine_decay_halves_the_learning_rate_midway_and_ends_at_zero():
+  images, masks = random_images(2, seed=14), np.full([2, S, S, 1], 255, np.uint8)
+  pool = tf.constant(random_images(1, seed=15))
+  d = distill_lib.Distiller(config(jit=False, lr=1e-2, steps=4, lr_decay="cosine"))
+  rates = []
+  for _ in range(4):
+    rates.append(float(d.opt.learning_rate))
+    d.train_step(tf.constant(images), tf.constant(masks), pool)
+  rates.append(float(d.opt.learning_rate))
+  # lr (1 + cos(pi t / T)) / 2 at t = 0..4 of T = 4
+  np.testing.assert_allclose(rates, [1e-2, 1e-2 * (1 + np.sqrt(0.5)) / 2, 5e-3,
+                                     1e-2 * (1 - np.sqrt(0.5)) / 2, 0.0], atol=1e-7)
+  assert float(distill_lib.Distiller(config(jit=False, lr=1e-2)).opt.learning_rate) == np.float32(1e-2)

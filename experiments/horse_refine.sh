@@ -9,7 +9,9 @@
 #   3. CYCLES=3 refinement cycles: a short GAN run from the latest student (--init_from,
 #      REFINE_STEPS=125, seed 1), then a new student distilled from it; from cycle HARD_FROM=2 on, the
 #      students also get HARD_ARGS (hard labels and recoloured foregrounds, docs/fgseg.md); HARD_FROM=0
-#      gives them to the rounds' students too;
+#      gives them to the rounds' students too. RETRIES=n: a GAN run whose mean flip consistency
+#      (experiments.consistency, no masks needed) falls below its start's by more than MAX_DROP=0.05
+#      is run again with the next seed, up to n times; the student learns from the last one run;
 #   4. the score of the last student on the masks of ids 1-200.
 # FGSEG_ARGS and DISTILL_ARGS add flags to every call of each entry point (e.g. --jit=false).
 # Within an hour: ROUNDS=1 STUDENT_STEPS=1000 CYCLES=2 HARD_FROM=0 (0.653 fg IoU, 51 minutes).
@@ -18,6 +20,7 @@ PYTHON=${PYTHON:-python3} PREP_DIR=${PREP_DIR:-prepared} RUNS=${RUNS:-runs}
 CHAIN=${CHAIN:-$RUNS/horse-refine} IMAGE_SIZE=${IMAGE_SIZE:-128}
 TEACHER_STEPS=${TEACHER_STEPS:-2000} STUDENT_STEPS=${STUDENT_STEPS:-2500}
 ROUNDS=${ROUNDS:-2} REFINE_STEPS=${REFINE_STEPS:-125} CYCLES=${CYCLES:-3} HARD_FROM=${HARD_FROM:-2}
+RETRIES=${RETRIES:-0} MAX_DROP=${MAX_DROP:-0.05}
 read -r -a fgseg_args <<< "${FGSEG_ARGS:-}"
 read -r -a distill_args <<< "${DISTILL_ARGS:-}"
 HARD_ARGS=${HARD_ARGS-"--label_threshold=0.5 --recolor=0.5"}  # set but empty: none
@@ -43,9 +46,18 @@ for round in $(seq 1 "$ROUNDS"); do
   last="$CHAIN/student$round"
 done
 for cycle in $(seq 1 "$CYCLES"); do
-  fgseg --steps="$REFINE_STEPS" --save_every="$REFINE_STEPS" --seed=1 --init_from="$last" \
-    --logdir="$CHAIN/refine$cycle-gan"
-  distill --teacher="$CHAIN/refine$cycle-gan" --logdir="$CHAIN/refine$cycle" $(hard_from "$cycle")
+  gan="$CHAIN/refine$cycle-gan" seed=1
+  while :; do
+    fgseg --steps="$REFINE_STEPS" --save_every="$REFINE_STEPS" --seed="$seed" --init_from="$last" \
+      --logdir="$gan"
+    (( seed <= RETRIES )) || break
+    rc=0
+    "$PYTHON" -m experiments.consistency --run_dir="$gan" --prepared="$PREP_DIR/horse" \
+      --baseline="$last" --max_drop="$MAX_DROP" || rc=$?
+    if (( rc == 0 )); then break; elif (( rc != 3 )); then exit "$rc"; fi
+    seed=$((seed + 1)); gan="$CHAIN/refine$cycle-gan-seed$seed"
+  done
+  distill --teacher="$gan" --logdir="$CHAIN/refine$cycle" $(hard_from "$cycle")
   last="$CHAIN/refine$cycle"
 done
 "$PYTHON" -m experiments.evaluate --run_dir="$last" --prepared="$PREP_DIR/horse" --split=train

@@ -193,7 +193,8 @@ def test_bad_inputs_are_one_line_errors(cub, tmp_path):
 def test_horse_refine_chain_wires_teacher_students_and_refinement(cub, tmp_path):
   """make horse-refine's script at toy sizes: every stage is its own run, each learns from the one
   before, the refinement GAN starts from the latest student, the students from cycle HARD_FROM on get
-  HARD_ARGS, and the last student is scored."""
+  HARD_ARGS, a GAN run that fails the consistency check is rerun with the next seed (MAX_DROP=-1 fails
+  every run) and its student learns from the rerun, and the last student is scored."""
   prep_dir = tmp_path / "prepared"
   prep_dir.mkdir()
   os.symlink(cub["prep"], prep_dir / "horse")
@@ -203,6 +204,7 @@ def test_horse_refine_chain_wires_teacher_students_and_refinement(cub, tmp_path)
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO, PYTHON=sys.executable,
              PREP_DIR=str(prep_dir), CHAIN=str(chain), IMAGE_SIZE="64", TEACHER_STEPS="3",
              STUDENT_STEPS="2", ROUNDS="1", REFINE_STEPS="2", CYCLES="2", HARD_FROM="2",
+             RETRIES="1", MAX_DROP="-1",
              FGSEG_ARGS="--width=0.125 --d_width=0.125 --batch_size=4 --progress=false "
                         "--save_every=3 --eval_every=0",
              DISTILL_ARGS="--batch_size=4 --progress=false --eval_every=0")
@@ -217,10 +219,15 @@ def test_horse_refine_chain_wires_teacher_students_and_refinement(cub, tmp_path)
   assert flags("refine1-gan")["init_from"] == str(chain / "student1")
   assert "UNet initialised from " + str(chain / "student1") in p.stdout
   assert step("refine1-gan") == "ckpt-2" and flags("refine1-gan")["seed"] == 1
-  assert flags("refine1")["teacher"] == str(chain / "refine1-gan") and step("refine1") == "ckpt-2"
+  assert "below the baseline by more than --max_drop=-1.0" in p.stdout
+  assert flags("refine1-gan-seed2")["seed"] == 2 and step("refine1-gan-seed2") == "ckpt-2"
+  assert flags("refine1-gan-seed2")["init_from"] == str(chain / "student1")
+  assert not os.path.exists(chain / "refine1-gan-seed3")  # RETRIES=1: one rerun at most
+  assert flags("refine1")["teacher"] == str(chain / "refine1-gan-seed2")
+  assert step("refine1") == "ckpt-2"
   assert flags("refine1")["label_threshold"] is None and flags("refine1")["recolor"] == 0
   assert flags("refine2-gan")["init_from"] == str(chain / "refine1")
-  assert flags("refine2")["teacher"] == str(chain / "refine2-gan")
+  assert flags("refine2")["teacher"] == str(chain / "refine2-gan-seed2")
   assert flags("refine2")["label_threshold"] == 0.5 and flags("refine2")["recolor"] == 0.5
   assert flags("student1")["label_threshold"] is None and flags("student1")["recolor"] == 0
   assert not os.path.exists(chain / "refine3")

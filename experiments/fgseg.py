@@ -80,6 +80,8 @@ flags.DEFINE_float("ema_decay", 0.0, "> 0: the run's segmenter (evaluated, saved
 flags.DEFINE_float("removal_lambda", 0.0, "Weight of the removal term: a crop with its mask's region "
                    "filled by a background patch must look like background to a second discriminator "
                    "(not in the paper: 0; see docs/fgseg.md).")
+flags.DEFINE_float("recolor", 0.0, "Fraction of crops desaturated and given a random gamma, each with "
+                   "the background patch it is composited over (not in the paper: 0; augment.py).")
 flags.DEFINE_enum("upsample", "deconv", ["deconv", "resize"],
                   "UNet decoder: transposed convs (Table 1) or resize-convs (no checkerboard).")
 flags.DEFINE_integer("eval_every", 250, "Steps between IoU on the masked crops and image grids "
@@ -145,6 +147,8 @@ def check(v):
   for name in ("binarize_lambda", "tight_lambda", "smooth_lambda", "removal_lambda"):
     if not 0 <= v[name] < 1e7:
       raise FlagError(f"--{name}={v[name]}: must be >= 0")
+  if not 0 <= FLAGS.recolor <= 1:
+    raise FlagError(f"--recolor={FLAGS.recolor}: must be a fraction in [0, 1]")
   if not 0 <= v["ema_decay"] < 1:
     raise FlagError(f"--ema_decay={v['ema_decay']}: must be in [0, 1)")
   for name in ("eval_every", "area_warmup"):

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ind_prior_tf import composition, losses, networks, precision, providers, training
+from ind_prior_tf import augment, composition, losses, networks, precision, providers, training
 
 
 @dataclasses.dataclass
@@ -155,17 +155,6 @@ def to_float(x):
   return tf.cast(x, tf.float32) / 255.0 if x.dtype == tf.uint8 else tf.cast(x, tf.float32)
 
 
-GAMMA_RANGE = (0.25, 2.0)
-
-
-def recolor(images, tint):
-  """images [B, S, S, 3] in [0, 1] moved toward their grey level, (1 - s) grey + s x, then raised to
-  the power g, with (s, g) = tint [B, 2]; (1, 1) leaves an image as it is."""
-  s, g = tint[:, 0, None, None, None], tint[:, 1, None, None, None]
-  grey = tf.reduce_mean(images, axis=-1, keepdims=True)
-  return tf.pow(grey + s * (images - grey), g)
-
-
 class Distiller:
   """Owns the student, its optimizer and RNG, and the compiled distillation step."""
 
@@ -198,29 +187,24 @@ class Distiller:
 
   def draw(self, batch, pool, rng=None):
     """The randomness of a global batch: background patches (RGBA, alpha 1), flip decisions, which
-    samples stay real images (config.real_fraction), and each sample's tint (recolor's (s, g); (1, 1)
+    samples stay real images (config.real_fraction), and each sample's tint (augment.draw_tints; (1, 1)
     for the samples config.recolor leaves alone)."""
     c, rng = self.config, rng or self.rng
     backgrounds = providers.patch_provider(pool, rng, batch, c.image_size, flip=c.flip)
     flips = rng.uniform([batch]) < 0.5 if c.flip else tf.zeros([batch], tf.bool)
     real = rng.uniform([batch]) < c.real_fraction if c.real_fraction else tf.zeros([batch], tf.bool)
-    tint = tf.ones([batch, 2])
-    if c.recolor:
-      lo, hi = np.log(GAMMA_RANGE[0]), np.log(GAMMA_RANGE[1])
-      drawn = tf.stack([rng.uniform([batch]), tf.exp(rng.uniform([batch], lo, hi))], axis=1)
-      tint = tf.where((rng.uniform([batch]) < c.recolor)[:, None], drawn, tint)
-    return backgrounds, flips, real, tint
+    return backgrounds, flips, real, augment.draw_tints(rng, batch, c.recolor)
 
   def compose(self, images, teacher_masks, backgrounds, flips, real, tint=None):
     """Inputs x m + b (1 - m) and labels m, each pair flipped together where flips is True; where
-    real is True the input is x itself. x is recoloured by tint first (see recolor), when given.
+    real is True the input is x itself. x is recoloured by tint first (augment.recolor), when given.
 
     images [B, S, S, 3] and teacher_masks [B, S, S, 1] (uint8 or float in [0, 1]).
     """
     masks = self.labels(teacher_masks)
     images = to_float(images)
     if tint is not None and self.config.recolor:
-      images = recolor(images, tint)
+      images = augment.recolor(images, tint)
     backgrounds = tf.where(real[:, None, None, None],
                            tf.concat([images, tf.ones_like(masks)], -1), backgrounds)
     inputs = composition.alpha_composite([backgrounds, tf.concat([images, masks], -1)])

@@ -5,7 +5,7 @@ import dataclasses
 import keras
 import tensorflow as tf
 
-from ind_prior_tf import composition, losses, metrics, networks, precision, providers, training
+from ind_prior_tf import augment, composition, losses, metrics, networks, precision, providers, training
 
 
 @dataclasses.dataclass
@@ -30,6 +30,8 @@ class FgSegConfig:
   upsample: str = "deconv"     # Table 1; "resize" removes checkerboard artifacts
   ema_decay: float = 0.0       # > 0: also keep an exponential moving average of the UNet (ours; 0 = paper)
   removal_lambda: float = 0.0  # weight of the removal term (ours; 0 = paper): see removal_images
+  recolor: float = 0.0         # fraction of crops recoloured with their background patch (ours; 0 =
+                               # paper): see augment.py
   flip: bool = True            # horizontal flips of the backgrounds (and of the inputs, in the pipeline)
   jit: bool = True
   mixed_precision: str = "float32"  # or mixed_bfloat16 / mixed_float16 (GPUs): see precision.py
@@ -141,13 +143,16 @@ class FgSegGAN:
     bg = tf.concat([backgrounds, tf.ones_like(backgrounds[..., :1])], -1)
     return composition.alpha_composite([bg, fg]), fg[..., 3:]
 
-  def _replica_step(self, images, backgrounds, split_images):
+  def _replica_step(self, images, backgrounds, tint, split_images):
     c = self.config
     scale = 1.0 / self.strategy.num_replicas_in_sync
     images = training.replica_slice(images) if split_images else images
     bg = training.replica_slice(backgrounds)
     if self.bg_discriminator is not None:  # three draws: composite, removal fill, removal reals
       bg, fill, bg_other = tf.split(bg, 3, axis=-1)
+    if c.recolor:  # a crop and the patch it is composited over share a tint: colour is no cue to D
+      tint = training.replica_slice(tint)
+      images, bg = augment.recolor(images, tint), augment.recolor(bg, tint)
     # One UNet forward serves both steps (D's update does not change the UNet): the G tape records it
     # here and resumes for the G step, the D step reads the composites without gradient.
     g_tape = tf.GradientTape()
@@ -219,7 +224,8 @@ class FgSegGAN:
         if self.bg_discriminator is not None:  # stacked on channels: replica_slice splits the batch
           more = providers.patch_provider(pool, self.rng, 2 * batch, c.image_size, flip=c.flip)
           bg = tf.concat([bg] + tf.split(more[..., :3], 2), axis=-1)
-        out = self.strategy.run(replica, args=(images, bg, split_images))
+        tint = augment.draw_tints(self.rng, batch, c.recolor)
+        out = self.strategy.run(replica, args=(images, bg, tint, split_images))
         if self.unet_ema is not None:
           self._update_ema()  # cross-replica context: every replica's copy gets the same average
         return {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ind_prior_tf import datasets, distill_lib, networks, segmenter, training
+from ind_prior_tf import augment, datasets, distill_lib, networks, segmenter, training
 
 S = 64
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -224,7 +224,7 @@ def test_real_fraction_feeds_real_images_with_the_teachers_mask():
 def test_recolor_known_values():
   x = tf.constant([[[[0.6, 0.3, 0.0]]]] * 3)  # grey level 0.3
   tint = tf.constant([[1.0, 1.0], [0.0, 1.0], [0.5, 2.0]])
-  out = distill_lib.recolor(x, tint).numpy()[:, 0, 0]
+  out = augment.recolor(x, tint).numpy()[:, 0, 0]
   np.testing.assert_allclose(out[0], [0.6, 0.3, 0.0], atol=1e-6)  # (1, 1): unchanged
   np.testing.assert_allclose(out[1], [0.3, 0.3, 0.3], atol=1e-6)  # s = 0: its grey level
   np.testing.assert_allclose(out[2], [0.45 ** 2, 0.3 ** 2, 0.15 ** 2], atol=1e-6)
@@ -251,7 +251,7 @@ def test_recolor_changes_the_pasted_foreground_only_and_keeps_the_labels():
   np.testing.assert_allclose(inputs[~changed][:, fg], expected[~changed][:, fg], atol=1e-6)
   diff = np.abs(inputs - expected)[:, fg].mean(axis=(1, 2))
   assert (diff[changed] > 1e-3).all()
-  recolored = distill_lib.recolor(images[changed] / np.float32(255), tint[changed]).numpy()
+  recolored = augment.recolor(images[changed] / np.float32(255), tint[changed]).numpy()
   np.testing.assert_allclose(inputs[changed][:, fg], recolored[:, fg], atol=1e-5)
 
 

@@ -13,7 +13,8 @@
 #      (experiments.consistency, no masks needed) falls below its start's by more than MAX_DROP=0.05
 #      is run again with the next seed, up to n times; the student learns from the last one run;
 #   4. the score of the last student on the masks of ids 1-200.
-# FGSEG_ARGS and DISTILL_ARGS add flags to every call of each entry point (e.g. --jit=false).
+# FGSEG_ARGS and DISTILL_ARGS add flags to every call of each entry point (e.g. --jit=false);
+# REFINE_ARGS to the cycles' GAN runs only.
 # Within an hour: ROUNDS=1 STUDENT_STEPS=1000 CYCLES=2 HARD_FROM=0 (0.653 fg IoU, 51 minutes).
 set -euo pipefail
 PYTHON=${PYTHON:-python3} PREP_DIR=${PREP_DIR:-prepared} RUNS=${RUNS:-runs}
@@ -23,6 +24,7 @@ ROUNDS=${ROUNDS:-2} REFINE_STEPS=${REFINE_STEPS:-125} CYCLES=${CYCLES:-3} HARD_F
 RETRIES=${RETRIES:-0} MAX_DROP=${MAX_DROP:-0.05}
 read -r -a fgseg_args <<< "${FGSEG_ARGS:-}"
 read -r -a distill_args <<< "${DISTILL_ARGS:-}"
+read -r -a refine_args <<< "${REFINE_ARGS:-}"
 HARD_ARGS=${HARD_ARGS-"--label_threshold=0.5 --recolor=0.5"}  # set but empty: none
 
 fgseg() {
@@ -49,7 +51,7 @@ for cycle in $(seq 1 "$CYCLES"); do
   gan="$CHAIN/refine$cycle-gan" seed=1
   while :; do
     fgseg --steps="$REFINE_STEPS" --save_every="$REFINE_STEPS" --seed="$seed" --init_from="$last" \
-      --logdir="$gan"
+      --logdir="$gan" ${refine_args[@]+"${refine_args[@]}"}
     (( seed <= RETRIES )) || break
     rc=0
     "$PYTHON" -m experiments.consistency --run_dir="$gan" --prepared="$PREP_DIR/horse" \

@@ -204,7 +204,7 @@ def test_horse_refine_chain_wires_teacher_students_and_refinement(cub, tmp_path)
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO, PYTHON=sys.executable,
              PREP_DIR=str(prep_dir), CHAIN=str(chain), IMAGE_SIZE="64", TEACHER_STEPS="3",
              STUDENT_STEPS="2", ROUNDS="1", REFINE_STEPS="2", CYCLES="2", HARD_FROM="2",
-             RETRIES="1", MAX_DROP="-1",
+             RETRIES="1", MAX_DROP="-1", REFINE_ARGS="--recolor=0.5",
              FGSEG_ARGS="--width=0.125 --d_width=0.125 --batch_size=4 --progress=false "
                         "--save_every=3 --eval_every=0",
              DISTILL_ARGS="--batch_size=4 --progress=false --eval_every=0")
@@ -214,6 +214,7 @@ def test_horse_refine_chain_wires_teacher_students_and_refinement(cub, tmp_path)
   flags = lambda run: json.load(open(chain / run / "flags.json"))
   step = lambda run: open(chain / run / "ckpt" / "checkpoint").readline().split('"')[1]
   assert step("teacher") == "ckpt-3" and flags("teacher")["image_size"] == 64
+  assert flags("teacher")["recolor"] == 0 and flags("refine1-gan-seed2")["recolor"] == 0.5
   assert flags("student1")["teacher"] == str(chain / "teacher")
   assert not os.path.exists(chain / "student2")
   assert flags("refine1-gan")["init_from"] == str(chain / "student1")

@@ -170,8 +170,8 @@ def main(argv):
         flush=True)
   try:
     distiller = distill_lib.Distiller(config, teacher, strategy)
-    result = distill_lib.train(distiller, train_images, train_masks, pool, FLAGS.logdir, steps=config.steps,
-                               eval_data=eval_data, log_every=v["log_every"],
+    result = distill_lib.train(distiller, train_images, train_masks, pool, FLAGS.logdir,
+                               steps=config.steps, eval_data=eval_data, log_every=v["log_every"],
                                save_every=v["save_every"], eval_every=v["eval_every"],
                                max_to_keep=FLAGS.max_to_keep, progress=FLAGS.progress)
   except training.NonFiniteLossError as e:

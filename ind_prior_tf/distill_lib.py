@@ -33,8 +33,8 @@ class DistillConfig:
   lr: float = 1e-3
   beta1: float = 0.9
   beta2: float = 0.999
-  # "cosine": the learning rate falls from lr to 0 over `steps` along a half cosine, so the last
-  # checkpoint averages the labels' noise instead of ending wherever the last steps left it.
+  # "cosine": the learning rate falls from lr to 0 over `steps` along a half cosine, so that the last
+  # checkpoint is not wherever the last noisy steps left it (on the horses: no gain, docs/distill.md).
   lr_decay: str = "constant"
   steps: int = 20000
   flip: bool = True           # horizontal flips of composites and labels together (and of backgrounds)
@@ -52,7 +52,8 @@ class DistillConfig:
   # Not in the paper: the fraction of images the student learns from, those whose teacher masks are
   # the most consistent under a horizontal flip (flip_consistency); 1 keeps all, the paper's recipe.
   # The images the teacher gets wrong are mostly those it cannot make up its mind on: on the horses the
-  # fifth least flip-consistent labels score 0.51 fg IoU, the rest 0.71 (docs/fgseg.md).
+  # fifth least flip-consistent labels score 0.51 fg IoU, the rest 0.71; yet a student without them
+  # scores the same (docs/distill.md).
   label_keep: float = 1.0
   jit: bool = True
   mixed_precision: str = "float32"  # or mixed_bfloat16 / mixed_float16 (GPUs): see precision.py

@@ -7,7 +7,7 @@ Prints the mean flip consistency (distill_lib.flip_consistency: per image, the I
 with the mask of the mirrored image, mirrored back) over the prepared set's images; it needs no ground
 truth. A segmenter that has lost the object draws masks that change with a flip: on the horses, a
 short GAN run that fell from 0.677 to 0.428 fg IoU fell from 0.844 to 0.608 in flip consistency, while
-the refinement runs that did not collapse fell by at most 0.091 (docs/fgseg.md). With --baseline (the
+the other refinement runs we measured fell by at most 0.105 (docs/fgseg.md). With --baseline (the
 run it started from) and --max_drop, exits with status 3 when the run's mean is below the baseline's
 by more than max_drop, so that scripts can retry or drop such a run.
 """

@@ -1,7 +1,7 @@
 """A mask-free check of a segmenter: do its masks agree with its masks of the mirrored images?
 
   python -m experiments.consistency --run_dir=runs/horse-refine/refine1-gan --prepared=prepared/horse \
-      --baseline=runs/horse-refine/student1 --max_drop=0.10
+      --baseline=runs/horse-refine/student1 --max_drop=0.13
 
 Prints the mean flip consistency (distill_lib.flip_consistency: per image, the IoU at 0.5 of the mask
 with the mask of the mirrored image, mirrored back) over the prepared set's images; it needs no ground

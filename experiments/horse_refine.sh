@@ -10,7 +10,7 @@
 #      REFINE_STEPS=125, seed 1), then a new student distilled from it; from cycle HARD_FROM=2 on, the
 #      students also get HARD_ARGS (hard labels and recoloured foregrounds, docs/fgseg.md); HARD_FROM=0
 #      gives them to the rounds' students too. Each GAN run is checked without masks: when its mean
-#      flip consistency (experiments.consistency) falls below its start's by more than MAX_DROP=0.10,
+#      flip consistency (experiments.consistency) falls below its start's by more than MAX_DROP=0.13,
 #      it has lost the object; it is run again with the next seed up to RETRIES=0 times, and if no
 #      run passes, the cycles end and the chain's result is the last student. MAX_DROP= (empty)
 #      checks nothing;
@@ -24,7 +24,7 @@ PYTHON=${PYTHON:-python3} PREP_DIR=${PREP_DIR:-prepared} RUNS=${RUNS:-runs}
 CHAIN=${CHAIN:-$RUNS/horse-refine} IMAGE_SIZE=${IMAGE_SIZE:-128}
 TEACHER_STEPS=${TEACHER_STEPS:-2000} STUDENT_STEPS=${STUDENT_STEPS:-2500}
 ROUNDS=${ROUNDS:-2} REFINE_STEPS=${REFINE_STEPS:-125} CYCLES=${CYCLES:-3} HARD_FROM=${HARD_FROM:-2}
-RETRIES=${RETRIES:-0} MAX_DROP=${MAX_DROP-0.10}  # set but empty: no check
+RETRIES=${RETRIES:-0} MAX_DROP=${MAX_DROP-0.13}  # set but empty: no check
 read -r -a fgseg_args <<< "${FGSEG_ARGS:-}"
 read -r -a distill_args <<< "${DISTILL_ARGS:-}"
 read -r -a refine_args <<< "${REFINE_ARGS:-}"

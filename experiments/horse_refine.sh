@@ -7,7 +7,8 @@
 #   2. ROUNDS=2 distillation rounds: student1 learns from the teacher, student2 from student1, ...
 #      (experiments.distill, cpu preset, the sharp pool, STUDENT_STEPS=2500);
 #   3. CYCLES=3 refinement cycles: a short GAN run from the latest student (--init_from,
-#      REFINE_STEPS=125, seed 1), then a new student distilled from it; from cycle HARD_FROM=2 on, the
+#      REFINE_STEPS=125, seed 1; a list such as "125 25" gives cycle i the i-th count, the last for
+#      the cycles after it), then a new student distilled from it; from cycle HARD_FROM=2 on, the
 #      students also get HARD_ARGS (hard labels and recoloured foregrounds, docs/fgseg.md); HARD_FROM=0
 #      gives them to the rounds' students too. Each GAN run is checked without masks: when its mean
 #      flip consistency (experiments.consistency) falls below its start's by more than MAX_DROP=0.13,
@@ -28,6 +29,7 @@ RETRIES=${RETRIES:-0} MAX_DROP=${MAX_DROP-0.13}  # set but empty: no check
 read -r -a fgseg_args <<< "${FGSEG_ARGS:-}"
 read -r -a distill_args <<< "${DISTILL_ARGS:-}"
 read -r -a refine_args <<< "${REFINE_ARGS:-}"
+read -r -a refine_steps <<< "$REFINE_STEPS"
 HARD_ARGS=${HARD_ARGS-"--label_threshold=0.5 --recolor=0.5"}  # set but empty: none
 
 fgseg() {
@@ -52,8 +54,10 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 for cycle in $(seq 1 "$CYCLES"); do
   gan="$CHAIN/refine$cycle-gan" seed=1 passed=1
+  i=$(( cycle <= ${#refine_steps[@]} ? cycle - 1 : ${#refine_steps[@]} - 1 ))
+  steps=${refine_steps[$i]}
   while :; do
-    fgseg --steps="$REFINE_STEPS" --save_every="$REFINE_STEPS" --seed="$seed" --init_from="$last" \
+    fgseg --steps="$steps" --save_every="$steps" --seed="$seed" --init_from="$last" \
       --logdir="$gan" ${refine_args[@]+"${refine_args[@]}"}
     [[ -n "$MAX_DROP" ]] || break
     rc=0

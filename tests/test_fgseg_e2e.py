@@ -204,7 +204,7 @@ def test_horse_refine_chain_wires_teacher_students_and_refinement(cub, tmp_path)
   chain = tmp_path / "chain"
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO, PYTHON=sys.executable,
              PREP_DIR=str(prep_dir), CHAIN=str(chain), IMAGE_SIZE="64", TEACHER_STEPS="3",
-             STUDENT_STEPS="2", ROUNDS="1", REFINE_STEPS="2", CYCLES="2", HARD_FROM="2",
+             STUDENT_STEPS="2", ROUNDS="1", REFINE_STEPS="2 1", CYCLES="2", HARD_FROM="2",
              RETRIES="1", MAX_DROP="1", REFINE_ARGS="--recolor=0.5",
              FGSEG_ARGS="--width=0.125 --d_width=0.125 --batch_size=4 --progress=false "
                         "--save_every=3 --eval_every=0",
@@ -226,6 +226,7 @@ def test_horse_refine_chain_wires_teacher_students_and_refinement(cub, tmp_path)
   assert flags("refine1")["teacher"] == str(chain / "refine1-gan") and step("refine1") == "ckpt-2"
   assert flags("refine1")["label_threshold"] is None and flags("refine1")["recolor"] == 0
   assert flags("refine2-gan")["init_from"] == str(chain / "refine1")
+  assert step("refine2-gan") == "ckpt-1"  # REFINE_STEPS="2 1": one count per cycle
   assert flags("refine2")["teacher"] == str(chain / "refine2-gan")
   assert flags("refine2")["label_threshold"] == 0.5 and flags("refine2")["recolor"] == 0.5
   assert flags("student1")["label_threshold"] is None and flags("student1")["recolor"] == 0

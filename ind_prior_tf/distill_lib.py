@@ -135,12 +135,10 @@ def flip_consistency(teacher, images, teacher_masks, batch_size=32):
   """Per image [N], the IoU (at 0.5) of the teacher's masks teacher_masks (uint8, teacher_labels of
   images) with its masks of the mirrored images, mirrored back: 1 where the teacher sees the same
   object both ways. Needs no ground truth."""
+  from ind_prior_tf import metrics  # pylint: disable=g-import-not-at-top
   mirrored = teacher_labels(teacher, np.asarray(images)[:, :, ::-1], out_size=teacher_masks.shape[1],
                             batch_size=batch_size)[:, :, ::-1]
-  a = np.asarray(teacher_masks).reshape(len(mirrored), -1) > 127
-  b = mirrored.reshape(len(mirrored), -1) > 127
-  union = np.sum(a | b, axis=1)
-  return np.where(union > 0, np.sum(a & b, axis=1) / np.maximum(union, 1), 1.0)
+  return metrics.per_image_fg_iou(np.asarray(teacher_masks) / 255.0, mirrored / 255.0)
 
 
 def most_consistent(scores, keep):

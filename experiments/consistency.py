@@ -10,6 +10,12 @@ short GAN run that fell from 0.677 to 0.428 fg IoU fell from 0.844 to 0.608 in f
 the other refinement runs we measured fell by at most 0.105 (docs/fgseg.md). With --baseline (the
 run it started from) and --max_drop, exits with status 3 when the run's mean is below the baseline's
 by more than max_drop, so that scripts can retry or drop such a run.
+
+With --all_checkpoints every checkpoint the run kept is scored and the most consistent one is the
+run's: consistency.json names it under "checkpoint" (for distill --teacher_checkpoint) and lists all
+scores under "checkpoints"; the --max_drop check applies to it. A short refinement GAN run swings from
+step to step, and flip consistency ranked the five checkpoints of one such run (every 25 steps)
+exactly as their fg IoU did (docs/fgseg.md).
 """
 import json
 import os
@@ -24,16 +30,27 @@ flags.DEFINE_string("baseline", None, "Another run to compare with (e.g. the one
                     "from).")
 flags.DEFINE_float("max_drop", None, "With --baseline: exit with status 3 when the run's mean flip "
                    "consistency is below the baseline's by more than this.")
+flags.DEFINE_boolean("all_checkpoints", False, "Score every checkpoint kept in <run_dir>/ckpt and "
+                     "pick the most consistent (default: the latest only).")
 
 FLAGS = flags.FLAGS
 DROPPED = 3  # exit status: below the baseline by more than --max_drop
 
 
-def mean_flip_consistency(run_dir, images):
+def mean_flip_consistency(run_dir, images, checkpoint=None):
   from ind_prior_tf import distill_lib, export  # pylint: disable=g-import-not-at-top
-  unet, _, ckpt = export.load_run_segmenter(run_dir)
+  unet, _, ckpt = export.load_run_segmenter(run_dir, checkpoint)
   masks = distill_lib.teacher_labels(unet, images)
   return float(distill_lib.flip_consistency(unet, images, masks).mean()), ckpt
+
+
+def kept_checkpoints(run_dir):
+  """The checkpoint prefixes a run's CheckpointManager kept, oldest first."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf import segmenter  # pylint: disable=g-import-not-at-top
+  segmenter.latest_checkpoint(run_dir)  # RunError naming the folder when there is none
+  state = tf.train.get_checkpoint_state(os.path.join(run_dir, segmenter.CKPT_SUBDIR))
+  return list(state.all_model_checkpoint_paths)
 
 
 def main(argv):
@@ -53,11 +70,22 @@ def main(argv):
     data = datasets.load_prepared_arrays(FLAGS.prepared, split=FLAGS.split)
     if not len(data["images"]):
       raise ValueError(f"--prepared={FLAGS.prepared}: no images in split {FLAGS.split!r}")
-    score, ckpt = mean_flip_consistency(FLAGS.run_dir, data["images"])
-    report = dict(run_dir=os.path.abspath(FLAGS.run_dir), checkpoint=ckpt,
-                  prepared=os.path.abspath(FLAGS.prepared), split=FLAGS.split,
-                  images=len(data["images"]), flip_consistency=score)
-    line = f"{FLAGS.run_dir}: mean flip consistency {score:.3f} on {len(data['images'])} images"
+    report = dict(run_dir=os.path.abspath(FLAGS.run_dir), prepared=os.path.abspath(FLAGS.prepared),
+                  split=FLAGS.split, images=len(data["images"]))
+    if FLAGS.all_checkpoints:
+      scored = []
+      for path in kept_checkpoints(FLAGS.run_dir):
+        scored.append(mean_flip_consistency(FLAGS.run_dir, data["images"], path))
+        print(f"{os.path.basename(path)}: mean flip consistency {scored[-1][0]:.3f}", flush=True)
+      # The latest of equally consistent checkpoints: it has trained longest.
+      score, ckpt = max(reversed(scored), key=lambda sc: sc[0])
+      report["checkpoints"] = [dict(checkpoint=os.path.abspath(c), flip_consistency=v)
+                               for v, c in scored]
+    else:
+      score, ckpt = mean_flip_consistency(FLAGS.run_dir, data["images"])
+    report.update(checkpoint=os.path.abspath(ckpt), flip_consistency=score)
+    line = (f"{FLAGS.run_dir} ({os.path.basename(ckpt)}): mean flip consistency {score:.3f} on "
+            f"{len(data['images'])} images")
     if FLAGS.baseline:
       base, _ = mean_flip_consistency(FLAGS.baseline, data["images"])
       report.update(baseline=os.path.abspath(FLAGS.baseline), baseline_flip_consistency=base)

@@ -16,6 +16,9 @@ from absl import app, flags
 from experiments import run_flags
 
 flags.DEFINE_string("teacher", None, "Run directory of the teacher segmenter (flags.json + ckpt/).")
+flags.DEFINE_string("teacher_checkpoint", None,
+                    "A checkpoint prefix of the teacher run (default: its latest), e.g. the one "
+                    "experiments.consistency --all_checkpoints picks.")
 flags.DEFINE_string("prepared", None, "Prepared set directory (meta.json + TFRecord shards).")
 flags.DEFINE_enum("split", "all", ["all", "train", "test"],
                   "Images of the prepared set to distill on; the method needs no masks, so 'all'.")
@@ -75,6 +78,9 @@ def check_flags(v):
       raise ValueError(f"--{name}: required")
   if not os.path.isdir(FLAGS.teacher):
     raise ValueError(f"--teacher={FLAGS.teacher}: no such run directory")
+  if FLAGS.teacher_checkpoint and not os.path.isfile(FLAGS.teacher_checkpoint + ".index"):
+    raise ValueError(f"--teacher_checkpoint={FLAGS.teacher_checkpoint}: no such checkpoint "
+                     f"(no {FLAGS.teacher_checkpoint}.index)")
   if not os.path.isdir(FLAGS.prepared):
     raise ValueError(f"--prepared={FLAGS.prepared}: no such directory; run the *-prep target first")
   if not os.path.isfile(FLAGS.backgrounds):
@@ -101,7 +107,8 @@ def main(argv):
   try:
     v = resolved()
     check_flags(v)
-    teacher, teacher_flags, teacher_ckpt = export.load_run_segmenter(FLAGS.teacher)
+    teacher, teacher_flags, teacher_ckpt = export.load_run_segmenter(FLAGS.teacher,
+                                                                          FLAGS.teacher_checkpoint)
     t_size, t_width, t_upsample = segmenter.unet_spec(teacher_flags)
     config = distill_lib.DistillConfig(
         image_size=FLAGS.image_size or t_size, width=FLAGS.width or t_width,

@@ -14,7 +14,9 @@
 #      flip consistency (experiments.consistency) falls below its start's by more than MAX_DROP=0.13,
 #      it has lost the object; it is run again with the next seed up to RETRIES=0 times, and if no
 #      run passes, the cycles end and the chain's result is the last student. MAX_DROP= (empty)
-#      checks nothing;
+#      checks nothing. PICK_EVERY=n saves a checkpoint every n GAN steps and teaches the student
+#      from the most flip-consistent one (experiments.consistency --all_checkpoints) instead of the
+#      last; the check then applies to that one;
 #   4. the score of the last student on the masks of ids 1-200.
 # FGSEG_ARGS and DISTILL_ARGS add flags to every call of each entry point (e.g. --jit=false);
 # REFINE_ARGS to the cycles' GAN runs only.
@@ -27,6 +29,7 @@ CHAIN=${CHAIN:-$RUNS/horse-refine} IMAGE_SIZE=${IMAGE_SIZE:-128}
 TEACHER_STEPS=${TEACHER_STEPS:-2000} STUDENT_STEPS=${STUDENT_STEPS:-2500}
 ROUNDS=${ROUNDS:-2} REFINE_STEPS=${REFINE_STEPS:-125} CYCLES=${CYCLES:-3} HARD_FROM=${HARD_FROM:-2}
 RETRIES=${RETRIES:-0} MAX_DROP=${MAX_DROP-0.13}  # set but empty: no check
+PICK_EVERY=${PICK_EVERY:-}  # empty: the student learns from the GAN run's last checkpoint
 read -r -a fgseg_args <<< "${FGSEG_ARGS:-}"
 read -r -a distill_args <<< "${DISTILL_ARGS:-}"
 read -r -a refine_args <<< "${REFINE_ARGS:-}"
@@ -57,13 +60,19 @@ for cycle in $(seq 1 "$CYCLES"); do
   gan="$CHAIN/refine$cycle-gan" seed=1 passed=1
   i=$(( cycle <= ${#refine_steps[@]} ? cycle - 1 : ${#refine_steps[@]} - 1 ))
   steps=${refine_steps[$i]}
+  save=(--save_every="$steps") check=() pick=()
+  if [[ -n "$PICK_EVERY" ]]; then
+    save=(--save_every="$PICK_EVERY" --max_to_keep=$(( (steps + PICK_EVERY - 1) / PICK_EVERY )))
+    pick=(--all_checkpoints)
+  fi
+  [[ -z "$MAX_DROP" ]] || check=(--baseline="$last" --max_drop="$MAX_DROP")
   while :; do
-    fgseg --steps="$steps" --save_every="$steps" --seed="$seed" --init_from="$last" \
+    fgseg --steps="$steps" "${save[@]}" --seed="$seed" --init_from="$last" \
       --logdir="$gan" ${refine_args[@]+"${refine_args[@]}"}
-    [[ -n "$MAX_DROP" ]] || break
+    [[ -n "$MAX_DROP$PICK_EVERY" ]] || break
     rc=0
     "$PYTHON" -m experiments.consistency --run_dir="$gan" --prepared="$PREP_DIR/horse" \
-      --baseline="$last" --max_drop="$MAX_DROP" || rc=$?
+      ${pick[@]+"${pick[@]}"} ${check[@]+"${check[@]}"} || rc=$?
     if (( rc == 0 )); then passed=1; break; elif (( rc != 3 )); then exit "$rc"; fi
     passed=0
     (( seed <= RETRIES )) || break
@@ -74,7 +83,11 @@ for cycle in $(seq 1 "$CYCLES"); do
       "the chain ends with $last"
     break
   fi
-  distill --teacher="$gan" --logdir="$CHAIN/refine$cycle" $(hard_from "$cycle")
+  picked=()
+  [[ -z "$PICK_EVERY" ]] || picked=(--teacher_checkpoint="$("$PYTHON" -c \
+    'import json, sys; print(json.load(open(sys.argv[1]))["checkpoint"])' "$gan/consistency.json")")
+  distill --teacher="$gan" ${picked[@]+"${picked[@]}"} --logdir="$CHAIN/refine$cycle" \
+    $(hard_from "$cycle")
   last="$CHAIN/refine$cycle"
 done
 "$PYTHON" -m experiments.evaluate --run_dir="$last" --prepared="$PREP_DIR/horse" --split=train

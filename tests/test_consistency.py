@@ -57,3 +57,32 @@ def test_consistency_entry_point(tmp_path):
   assert r.returncode == 2 and "nope" in r.stderr and "Traceback" not in r.stderr
   r = run_entry(f"--run_dir={tmp_path / 'random'}", prep, "--max_drop=0.1")
   assert r.returncode == 2 and "--baseline" in r.stderr
+
+
+def test_all_checkpoints_picks_the_most_consistent_one(tmp_path):
+  images = random_images(6, seed=21)
+  write_prepared(tmp_path / "prep", images)
+  run = str(tmp_path / "run")
+  make_constant_run(run)  # ckpt-1 random, ckpt-2 constant (consistency 1)
+  make_constant_run(str(tmp_path / "constant"))
+  random_unet = make_teacher_run(str(tmp_path / "other"), seed=2)
+  training.CheckpointKeeper(os.path.join(run, "ckpt"), unet=random_unet).save(3)  # the latest
+  want = [distill_lib.flip_consistency(u, images, distill_lib.teacher_labels(u, images)).mean()
+          for u in (segmenter.load_segmenter(run, os.path.join(run, "ckpt", "ckpt-1"))[0],
+                    random_unet)]
+  assert max(want) < 0.99
+
+  check = [f"--prepared={tmp_path / 'prep'}", f"--baseline={tmp_path / 'constant'}", "--max_drop=0"]
+  r = run_entry(f"--run_dir={run}", "--all_checkpoints", *check)
+  assert r.returncode == 0, r.stdout + r.stderr[-2000:]  # the picked one is the baseline's equal
+  report = json.load(open(os.path.join(run, "consistency.json")))
+  assert report["checkpoint"] == os.path.join(run, "ckpt", "ckpt-2")
+  assert report["flip_consistency"] == 1.0
+  np.testing.assert_allclose([c["flip_consistency"] for c in report["checkpoints"]],
+                             [want[0], 1.0, want[1]], atol=1e-6)
+  assert [os.path.basename(c["checkpoint"]) for c in report["checkpoints"]] == [
+      "ckpt-1", "ckpt-2", "ckpt-3"]
+  assert f"{run} (ckpt-2): mean flip consistency 1.000" in r.stdout
+  # Without --all_checkpoints the latest is the run's, and it falls below the baseline.
+  r = run_entry(f"--run_dir={run}", *check)
+  assert r.returncode == 3, r.stdout + r.stderr[-2000:]

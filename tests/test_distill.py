@@ -207,6 +207,30 @@ def test_entry_point_writes_a_student_that_loads_like_a_teacher(tmp_path):
   assert json.load(open(tmp_path / "kept" / "flags.json"))["label_keep"] == 0.5
 
 
+def test_teacher_checkpoint_picks_an_older_checkpoint_of_the_teacher(tmp_path):
+  teacher = str(tmp_path / "teacher")
+  first = make_teacher_run(teacher)  # ckpt-1: a random UNet
+  images = random_images(6, seed=11)
+  want_area = distill_lib.teacher_labels(first, images).mean() / 255.0
+  constant = networks.unet(S, 0.125)
+  for w in constant.weights:
+    w.assign(tf.zeros_like(w))
+  constant.weights[-1].assign(tf.fill(constant.weights[-1].shape, 5.0))  # foreground everywhere
+  training.CheckpointKeeper(os.path.join(teacher, "ckpt"), unet=constant).save(2)  # the latest
+  write_prepared(tmp_path / "prep", images)
+  datasets.save_pool(str(tmp_path / "bg.npz"), random_images(4, S, seed=12))
+  common = [f"--teacher={teacher}", f"--prepared={tmp_path / 'prep'}",
+            f"--backgrounds={tmp_path / 'bg.npz'}", f"--logdir={tmp_path / 'student'}",
+            "--batch_size=2", "--nojit", "--noprogress", "--steps=1", "--eval_every=0"]
+  ckpt1 = os.path.join(teacher, "ckpt", "ckpt-1")
+  r = run_entry(*common, f"--teacher_checkpoint={ckpt1}")
+  assert r.returncode == 0, r.stderr[-2000:]
+  assert f"teacher {ckpt1} " in r.stdout and f"mask area {want_area:.3f}" in r.stdout
+  assert abs(want_area - 0.99) > 0.05  # the latest checkpoint would label nearly everything
+  assert json.load(open(tmp_path / "student" / "flags.json"))["teacher_checkpoint"] == ckpt1
+  r = run_entry(*common, f"--teacher_checkpoint={teacher}/ckpt/ckpt-7")
+  assert r.returncode == 2 and "ckpt-7" in r.stderr and "Traceback" not in r.stderr
+
 def test_real_fraction_feeds_real_images_with_the_teachers_mask():
   images = random_images(16, seed=11)
   masks = np.zeros([16, S, S, 1], np.uint8)

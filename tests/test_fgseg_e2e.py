@@ -193,9 +193,10 @@ def test_bad_inputs_are_one_line_errors(cub, tmp_path):
 def test_horse_refine_chain_wires_teacher_students_and_refinement(cub, tmp_path):
   """make horse-refine's script at toy sizes: every stage is its own run, each learns from the one
   before, the refinement GAN starts from the latest student and is checked, the students from cycle
-  HARD_FROM on get HARD_ARGS, and the last student is scored. Run again with a check every GAN run
-  fails (MAX_DROP=-1): the failed run is retried with the next seed (RETRIES=1), then the cycles end
-  and the last student before them is scored."""
+  HARD_FROM on get HARD_ARGS, and the last student is scored; with PICK_EVERY=1 each student learns
+  from the GAN checkpoint experiments.consistency picked. Run again with a check every GAN run
+  fails (MAX_DROP=-1) and no picking: the failed run is retried with the next seed (RETRIES=1), then
+  the cycles end and the last student before them is scored."""
   prep_dir = tmp_path / "prepared"
   prep_dir.mkdir()
   os.symlink(cub["prep"], prep_dir / "horse")
@@ -205,7 +206,7 @@ def test_horse_refine_chain_wires_teacher_students_and_refinement(cub, tmp_path)
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO, PYTHON=sys.executable,
              PREP_DIR=str(prep_dir), CHAIN=str(chain), IMAGE_SIZE="64", TEACHER_STEPS="3",
              STUDENT_STEPS="2", ROUNDS="1", REFINE_STEPS="2 1", CYCLES="2", HARD_FROM="2",
-             RETRIES="1", MAX_DROP="1", REFINE_ARGS="--recolor=0.5",
+             RETRIES="1", MAX_DROP="1", PICK_EVERY="1", REFINE_ARGS="--recolor=0.5",
              FGSEG_ARGS="--width=0.125 --d_width=0.125 --batch_size=4 --progress=false "
                         "--save_every=3 --eval_every=0",
              DISTILL_ARGS="--batch_size=4 --progress=false --eval_every=0")
@@ -221,7 +222,12 @@ def test_horse_refine_chain_wires_teacher_students_and_refinement(cub, tmp_path)
   assert flags("refine1-gan")["init_from"] == str(chain / "student1")
   assert "UNet initialised from " + str(chain / "student1") in p.stdout
   assert step("refine1-gan") == "ckpt-2" and flags("refine1-gan")["seed"] == 1
-  assert p.stdout.count("mean flip consistency") == 2  # one check per cycle, both passed
+  assert p.stdout.count("): mean flip consistency") == 2  # one check per cycle, both passed
+  picked = lambda run: json.load(open(chain / run / "consistency.json"))
+  assert [os.path.basename(c["checkpoint"]) for c in picked("refine1-gan")["checkpoints"]] == [
+      "ckpt-1", "ckpt-2"]  # PICK_EVERY=1: every step of the GAN run saved and scored
+  assert flags("refine1")["teacher_checkpoint"] == picked("refine1-gan")["checkpoint"]
+  assert flags("refine2")["teacher_checkpoint"] == str(chain / "refine2-gan" / "ckpt" / "ckpt-1")
   assert not os.path.exists(chain / "refine1-gan-seed2")
   assert flags("refine1")["teacher"] == str(chain / "refine1-gan") and step("refine1") == "ckpt-2"
   assert flags("refine1")["label_threshold"] is None and flags("refine1")["recolor"] == 0
@@ -234,12 +240,13 @@ def test_horse_refine_chain_wires_teacher_students_and_refinement(cub, tmp_path)
   assert f"{chain / 'refine2'} (ckpt-2) on 8 masked crops" in p.stdout
 
   # The finished stages are resumed as they are; now every check fails.
-  env.update(CYCLES="1", MAX_DROP="-1")
+  env.update(CYCLES="1", MAX_DROP="-1", PICK_EVERY="")
   p = subprocess.run(script, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
   assert p.returncode == 0, p.stderr[-3000:]
   assert p.stdout.count("below the baseline by more than --max_drop=-1.0") == 2
   assert flags("refine1-gan-seed2")["seed"] == 2 and step("refine1-gan-seed2") == "ckpt-2"
   assert flags("refine1-gan-seed2")["init_from"] == str(chain / "student1")
+  assert "checkpoints" not in picked("refine1-gan-seed2")  # only the last one, checked
   assert not os.path.exists(chain / "refine1-gan-seed3")  # RETRIES=1: one rerun at most
   assert f"the chain ends with {chain / 'student1'}" in p.stdout
   assert flags("refine1")["teacher"] == str(chain / "refine1-gan")  # no student from a failed run

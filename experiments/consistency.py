@@ -14,8 +14,9 @@ by more than max_drop, so that scripts can retry or drop such a run.
 With --all_checkpoints every checkpoint the run kept is scored and the most consistent one is the
 run's: consistency.json names it under "checkpoint" (for distill --teacher_checkpoint) and lists all
 scores under "checkpoints"; the --max_drop check applies to it. A short refinement GAN run swings from
-step to step, and flip consistency ranked the five checkpoints of one such run (every 25 steps)
-exactly as their fg IoU did (docs/fgseg.md).
+step to step; on the horses the pick avoided collapsed checkpoints and landed near the best by fg
+IoU, though not always on it, and its students were no better on average than the last
+checkpoint's (docs/fgseg.md).
 """
 import json
 import os

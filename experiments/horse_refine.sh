@@ -31,6 +31,10 @@ TEACHER_STEPS=${TEACHER_STEPS:-2000} STUDENT_STEPS=${STUDENT_STEPS:-2500}
 ROUNDS=${ROUNDS:-2} REFINE_STEPS=${REFINE_STEPS:-125} CYCLES=${CYCLES:-3} HARD_FROM=${HARD_FROM:-2}
 RETRIES=${RETRIES:-0} MAX_DROP=${MAX_DROP-0.13}  # set but empty: no check
 PICK_EVERY=${PICK_EVERY:-}  # empty: the student learns from the GAN run's last checkpoint
+if [[ -n "$PICK_EVERY" && ! "$PICK_EVERY" =~ ^[1-9][0-9]*$ ]]; then
+  echo "error: PICK_EVERY=$PICK_EVERY: expected a positive number of GAN steps, or nothing" >&2
+  exit 2
+fi
 read -r -a fgseg_args <<< "${FGSEG_ARGS:-}"
 read -r -a distill_args <<< "${DISTILL_ARGS:-}"
 read -r -a refine_args <<< "${REFINE_ARGS:-}"

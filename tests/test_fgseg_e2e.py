@@ -251,3 +251,13 @@ def test_horse_refine_chain_wires_teacher_students_and_refinement(cub, tmp_path)
   assert f"the chain ends with {chain / 'student1'}" in p.stdout
   assert flags("refine1")["teacher"] == str(chain / "refine1-gan")  # no student from a failed run
   assert f"{chain / 'student1'} (ckpt-2) on 8 masked crops" in p.stdout
+
+
+def test_horse_refine_refuses_a_bad_pick_every(tmp_path):
+  for bad in ("0", "25x"):
+    env = dict(os.environ, PICK_EVERY=bad, CHAIN=str(tmp_path / "chain"), PYTHON=sys.executable)
+    p = subprocess.run(["bash", os.path.join(REPO, "experiments", "horse_refine.sh")], cwd=REPO,
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and p.stderr.strip() == (
+        f"error: PICK_EVERY={bad}: expected a positive number of GAN steps, or nothing")
+    assert not (tmp_path / "chain").exists()  # nothing ran

@@ -6,10 +6,10 @@ import subprocess
 import sys
 
 import numpy as np
-import tensorflow as tf
 
-from ind_prior_tf import datasets, distill_lib, segmenter, training
-from tests.test_distill import make_teacher_run, random_images, write_prepared
+from ind_prior_tf import distill_lib, segmenter, training
+from tests.test_distill import (make_teacher_run, random_images, say_foreground_everywhere,
+                                 write_prepared)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -22,10 +22,8 @@ def run_entry(*args):
 
 def make_constant_run(run):
   """A run whose UNet says 'foreground' everywhere: masks equal under any flip (consistency 1)."""
-  unet = make_teacher_run(run, seed=1)  # its checkpoint 1 is overwritten by the latest, 2
-  for w in unet.weights:
-    w.assign(tf.zeros_like(w))
-  unet.weights[-1].assign(tf.fill(unet.weights[-1].shape, 5.0))  # the output layer's bias
+  # Its checkpoint 1 holds a random UNet; checkpoint 2, the latest, the constant one.
+  unet = say_foreground_everywhere(make_teacher_run(run, seed=1))
   training.CheckpointKeeper(os.path.join(run, "ckpt"), unet=unet).save(2)
   return unet
 

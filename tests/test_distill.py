@@ -27,6 +27,14 @@ def make_teacher_run(run, size=S, width=0.125, seed=0):
   return unet
 
 
+def say_foreground_everywhere(unet):
+  """Makes a UNet's mask 'foreground' (sigmoid(5)) at every pixel: the same under any flip."""
+  for w in unet.weights:
+    w.assign(tf.zeros_like(w))
+  unet.weights[-1].assign(tf.fill(unet.weights[-1].shape, 5.0))  # the output layer's bias
+  return unet
+
+
 def random_images(n, size=S, seed=0):
   return np.random.RandomState(seed).randint(0, 256, (n, size, size, 3)).astype(np.uint8)
 
@@ -212,10 +220,7 @@ def test_teacher_checkpoint_picks_an_older_checkpoint_of_the_teacher(tmp_path):
   first = make_teacher_run(teacher)  # ckpt-1: a random UNet
   images = random_images(6, seed=11)
   want_area = distill_lib.teacher_labels(first, images).mean() / 255.0
-  constant = networks.unet(S, 0.125)
-  for w in constant.weights:
-    w.assign(tf.zeros_like(w))
-  constant.weights[-1].assign(tf.fill(constant.weights[-1].shape, 5.0))  # foreground everywhere
+  constant = say_foreground_everywhere(networks.unet(S, 0.125))
   training.CheckpointKeeper(os.path.join(teacher, "ckpt"), unet=constant).save(2)  # the latest
   write_prepared(tmp_path / "prep", images)
   datasets.save_pool(str(tmp_path / "bg.npz"), random_images(4, S, seed=12))
@@ -230,6 +235,7 @@ def test_teacher_checkpoint_picks_an_older_checkpoint_of_the_teacher(tmp_path):
   assert json.load(open(tmp_path / "student" / "flags.json"))["teacher_checkpoint"] == ckpt1
   r = run_entry(*common, f"--teacher_checkpoint={teacher}/ckpt/ckpt-7")
   assert r.returncode == 2 and "ckpt-7" in r.stderr and "Traceback" not in r.stderr
+
 
 def test_real_fraction_feeds_real_images_with_the_teachers_mask():
   images = random_images(16, seed=11)

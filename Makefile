@@ -19,7 +19,7 @@ STAMP := .installed.stamp
 
 install: $(STAMP)
 $(STAMP): setup.py
-	@$(PYTHON) -c "import tensorflow, keras, tensorboard, numpy, PIL, absl, skimage, pytest" 2>/dev/null \
+	@$(PYTHON) -c "import tensorflow, keras, tensorboard, numpy, PIL, absl, skimage, cv2, pytest" 2>/dev/null \
 	  || $(PYTHON) -m pip install -q -e ".[test]"
 	@$(PYTHON) -c "import ind_prior_tf" 2>/dev/null || $(PYTHON) -m pip install -q --no-deps -e .
 	@touch $(STAMP)

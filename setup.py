@@ -18,6 +18,7 @@ setup(
         "pillow",
         "absl-py",
         "scikit-image",  # offline sample images for the demos
+        "opencv-python-headless",  # GrabCut refinement of labels (ind_prior_tf/grabcut.py)
     ],
     extras_require={"test": ["pytest"]},
 )

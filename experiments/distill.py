@@ -10,6 +10,7 @@ export.py take it exactly like a teacher's. Rerunning the same command resumes.
 import dataclasses
 import os
 import sys
+import time
 
 from absl import app, flags
 
@@ -49,6 +50,14 @@ flags.DEFINE_float("label_keep", 1.0,
                    "Not in the paper: the fraction of images the student learns from, those whose "
                    "teacher masks agree best with the teacher's masks of the mirrored images; 1 "
                    "keeps all (the paper's recipe). Scores still cover every masked crop.")
+flags.DEFINE_integer("grabcut_iters", 0,
+                     "Not in the paper: > 0 refines every teacher label with this many iterations of "
+                     "OpenCV's GrabCut on the raw image around its box, seeded by the label "
+                     "(ind_prior_tf/grabcut.py); needs the raw images (--raw_root) and OpenCV. 0: the "
+                     "teacher's labels as they are, the paper's recipe.")
+flags.DEFINE_string("raw_root", None,
+                    "The raw set the prepared one was made from (CUB or CelebA layout), for "
+                    "--grabcut_iters; default: the directory its meta.json records.")
 flags.DEFINE_boolean("flip", True, "Horizontal flips of composites and labels.")
 flags.DEFINE_integer("eval_every", 250, "Steps between scores on the masked crops (if the set has "
                      "masks) and image grids (TensorBoard and samples/); 0: never.")
@@ -95,6 +104,10 @@ def check_flags(v):
     raise ValueError(f"--image_size={FLAGS.image_size}: the UNet needs a positive multiple of 64")
   if FLAGS.width is not None and not FLAGS.width > 0:
     raise ValueError(f"--width={FLAGS.width}: must be > 0")
+  if FLAGS.grabcut_iters < 0:
+    raise ValueError(f"--grabcut_iters={FLAGS.grabcut_iters}: must be >= 0")
+  if FLAGS.raw_root and not os.path.isdir(FLAGS.raw_root):
+    raise ValueError(f"--raw_root={FLAGS.raw_root}: no such directory")
 
 
 def main(argv):
@@ -124,6 +137,14 @@ def main(argv):
     data = datasets.load_prepared_arrays(FLAGS.prepared, split=FLAGS.split)
     if len(data["images"]) < 1:
       raise ValueError(f"--prepared={FLAGS.prepared}: no images in split {FLAGS.split!r}")
+    records = None
+    if FLAGS.grabcut_iters:
+      try:
+        from ind_prior_tf import grabcut  # pylint: disable=g-import-not-at-top
+        grabcut.require_opencv()
+        records = datasets.raw_records(FLAGS.prepared, data["ids"], FLAGS.raw_root)
+      except (ImportError, ValueError) as e:
+        raise ValueError(f"--grabcut_iters: {e}") from None
     pool = datasets.load_pool(FLAGS.backgrounds)
     if pool.shape[1] < config.image_size:
       raise ValueError(f"--backgrounds={FLAGS.backgrounds}: patches are {pool.shape[1]}x"
@@ -136,7 +157,8 @@ def main(argv):
                       strategy=FLAGS.strategy, deterministic=FLAGS.deterministic,
                       preset=FLAGS.preset, log_every=v["log_every"], save_every=v["save_every"],
                       eval_every=v["eval_every"], eval_count=FLAGS.eval_count,
-                      max_to_keep=FLAGS.max_to_keep,
+                      max_to_keep=FLAGS.max_to_keep, grabcut_iters=FLAGS.grabcut_iters,
+                      raw_root=FLAGS.raw_root and os.path.abspath(FLAGS.raw_root),
                       application="distill")
     training.set_determinism(FLAGS.seed, FLAGS.deterministic)
     strategy = training.make_strategy(FLAGS.strategy)
@@ -146,7 +168,8 @@ def main(argv):
     if FLAGS.overwrite:
       run_flags.fresh_start(FLAGS.logdir, ("ckpt", "tb", "samples"))
     training.prepare_logdir(FLAGS.logdir, flags_json, overwrite=FLAGS.overwrite,
-                            defaults=dataclasses.asdict(distill_lib.DistillConfig()))
+                            defaults=dict(dataclasses.asdict(distill_lib.DistillConfig()),
+                                          grabcut_iters=0, raw_root=None))
   except (ValueError, OSError) as e:  # RunError and DataError are ValueErrors
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
@@ -156,6 +179,19 @@ def main(argv):
   print(f"teacher {teacher_ckpt} ({teacher_flags.get('image_size')} px, width "
         f"{teacher_flags.get('width')}); labelling {len(images)} images ...", flush=True)
   masks = distill_lib.teacher_labels(teacher, images, out_size=size)
+  if records is not None:
+    start, before = time.time(), masks.mean() / 255.0
+    bar = training.ProgressBar(len(masks), every=50, enabled=FLAGS.progress)
+    try:
+      masks = grabcut.refine_labels(records, masks, FLAGS.grabcut_iters,
+                                    progress=lambda done, _: bar.update(done))
+    except ValueError as e:  # an unreadable raw image: nothing written yet but flags.json
+      print(f"error: --grabcut_iters: {e}", file=sys.stderr)
+      sys.exit(2)
+    bar.close()
+    print(f"labels refined by GrabCut ({FLAGS.grabcut_iters} iterations) in "
+          f"{time.time() - start:.0f} s; mean mask area {before:.3f} -> {masks.mean() / 255.0:.3f}",
+          flush=True)
   if images.shape[1] != size:
     images = np.round(distill_lib.resize_images(images / 255.0, size).numpy() * 255.0)
     images = images.astype(np.uint8)

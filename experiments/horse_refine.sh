@@ -31,10 +31,17 @@ TEACHER_STEPS=${TEACHER_STEPS:-2000} STUDENT_STEPS=${STUDENT_STEPS:-2500}
 ROUNDS=${ROUNDS:-2} REFINE_STEPS=${REFINE_STEPS:-125} CYCLES=${CYCLES:-3} HARD_FROM=${HARD_FROM:-2}
 RETRIES=${RETRIES:-0} MAX_DROP=${MAX_DROP-0.13}  # set but empty: no check
 PICK_EVERY=${PICK_EVERY:-}  # empty: the student learns from the GAN run's last checkpoint
+GRABCUT=${GRABCUT:-0} HORSE_ROOT=${HORSE_ROOT:-../shared/data/weizmann_horse}
 if [[ -n "$PICK_EVERY" && ! "$PICK_EVERY" =~ ^[1-9][0-9]*$ ]]; then
   echo "error: PICK_EVERY=$PICK_EVERY: expected a positive number of GAN steps, or nothing" >&2
   exit 2
 fi
+if [[ ! "$GRABCUT" =~ ^[0-9]+$ ]]; then
+  echo "error: GRABCUT=$GRABCUT: expected a number of GrabCut iterations (0: none)" >&2
+  exit 2
+fi
+grabcut_args=()
+(( GRABCUT == 0 )) || grabcut_args=(--grabcut_iters="$GRABCUT" --raw_root="$HORSE_ROOT")
 read -r -a fgseg_args <<< "${FGSEG_ARGS:-}"
 read -r -a distill_args <<< "${DISTILL_ARGS:-}"
 read -r -a refine_args <<< "${REFINE_ARGS:-}"
@@ -49,7 +56,7 @@ fgseg() {
 distill() {
   "$PYTHON" -m experiments.distill --prepared="$PREP_DIR/horse" --split=all \
     --backgrounds="$PREP_DIR/horse_bg_sharp.npz" --preset=cpu --steps="$STUDENT_STEPS" \
-    ${distill_args[@]+"${distill_args[@]}"} "$@"
+    ${grabcut_args[@]+"${grabcut_args[@]}"} ${distill_args[@]+"${distill_args[@]}"} "$@"
 }
 
 # HARD_ARGS for the students of cycle $1 on (0: the rounds'), split into words where used.

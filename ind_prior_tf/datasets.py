@@ -733,6 +733,31 @@ def read_meta(prep_dir: str) -> dict:
   return meta
 
 
+def raw_records(prep_dir: str, ids, raw_root: Optional[str] = None) -> list:
+  """The raw Records (image path and box) behind a prepared set's examples `ids`, in their order.
+
+  The raw set is `raw_root` (read in the layout the prepared set was made from, CUB unless it was
+  CelebA) or else the directory meta.json records as its source. A missing directory or an id absent
+  from it -> DataError.
+  """
+  meta = read_meta(prep_dir)
+  kind, _, root = str(meta.get('source', '')).partition(':')
+  if raw_root:
+    root, kind = raw_root, (kind if kind in ('cub', 'celeba') else 'cub')
+  elif kind not in ('cub', 'celeba'):
+    raise DataError(f'{os.path.join(prep_dir, META_FILE)}: made from {meta.get("source")!r}, not '
+                    'from raw CUB or CelebA files; pass the raw set\'s directory')
+  if not os.path.isdir(root):
+    raise DataError(f'{root}: no such directory (the raw images of {prep_dir}); pass the raw '
+                    'set\'s directory')
+  records = {r.id: r for r in (read_cub(root) if kind == 'cub' else read_celeba(root))}
+  missing = [int(i) for i in ids if int(i) not in records]
+  if missing:
+    raise DataError(f'{root}: no image with id {missing[0]} of {prep_dir} ({len(missing)} '
+                    'missing); is it the set the prepared one was made from?')
+  return [records[int(i)] for i in ids]
+
+
 def _shard_files(prep_dir: str, meta: dict) -> list:
   files = sorted(glob.glob(os.path.join(glob.escape(prep_dir),
                                         'data-*-of-*.tfrecord')))

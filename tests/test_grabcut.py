@@ -1,0 +1,137 @@
+"""GrabCut refinement of box-crop labels on the raw images (ind_prior_tf/grabcut.py), and the raw
+records of a prepared set it reads (datasets.raw_records)."""
+import os
+
+import numpy as np
+import pytest
+
+pytest.importorskip("cv2")
+
+from ind_prior_tf import datasets, export, grabcut, metrics  # pylint: disable=g-import-not-at-top
+from tests.test_fgseg_e2e import make_cub, object_image  # pylint: disable=g-import-not-at-top
+
+S = 64
+
+
+def crop_of(image, mask, box):
+  region = export.box_pixels(box, image.shape[1], image.shape[0])
+  crop, crop_mask = datasets.crop_box(image, box, S, mask.astype(np.float32))
+  return region, crop, crop_mask
+
+
+def iou(a, b):
+  return metrics.per_image_fg_iou(a[None], b[None])[0]
+
+
+def test_a_sloppy_label_snaps_to_the_object():
+  image, mask, box = object_image(np.random.default_rng(0), 120, 100)
+  region, _, truth = crop_of(image, mask, box)
+  # A teacher that draws the ellipse's bounding square minus a margin: a blob that keeps the corners
+  # of the box (background) and misses nothing but the ellipse's rim.
+  sloppy = np.zeros((S, S), np.float32)
+  sloppy[6:-6, 6:-6] = 1.0
+  before = iou(sloppy, truth)
+  refined = grabcut.refine_mask(image, region, sloppy, iterations=3)
+  assert refined.shape == (S, S) and refined.dtype == np.float32
+  assert 0.0 <= refined.min() and refined.max() <= 1.0
+  assert before < 0.85 and iou(refined, truth) > 0.95, (before, iou(refined, truth))
+  # The same call gives the same mask (OpenCV's generator is seeded each time).
+  np.testing.assert_array_equal(grabcut.refine_mask(image, region, sloppy, iterations=3), refined)
+
+
+def test_nothing_to_cut_returns_the_thresholded_label():
+  image, _, box = object_image(np.random.default_rng(1), 90, 80)
+  region = export.box_pixels(box, image.shape[1], image.shape[0])
+  empty = np.full((S, S), 0.3, np.float32)  # no pixel above the threshold: no foreground seed
+  np.testing.assert_array_equal(grabcut.refine_mask(image, region, empty), np.zeros((S, S)))
+  # A full label over a box that is the whole image: no background seed anywhere.
+  whole = (0, 0, image.shape[1], image.shape[0])
+  full = np.full((S, S), 0.9, np.float32)
+  np.testing.assert_array_equal(grabcut.refine_mask(image, whole, full), np.ones((S, S)))
+  # Zero iterations: the thresholded label.
+  soft = np.random.default_rng(2).random((S, S)).astype(np.float32)
+  np.testing.assert_array_equal(grabcut.refine_mask(image, region, soft, iterations=0),
+                                (soft > 0.5).astype(np.float32))
+
+
+def test_context_window_widens_the_box_and_stays_in_the_image():
+  assert grabcut.context_window((10, 20, 30, 60), 100, 70, 0.5) == (0, 0, 40, 70)
+  assert grabcut.context_window((40, 20, 60, 40), 100, 70, 0.25) == (35, 15, 65, 45)
+
+
+def test_refine_labels_follows_the_records_and_keeps_uint8(tmp_path):
+  root = make_cub(str(tmp_path / "cub"), n=6)
+  prep = str(tmp_path / "prep")
+  datasets.prepare_set(datasets.read_cub(root), prep, S, source=f"cub:{root}")
+  data = datasets.load_prepared_arrays(prep, split="all")
+  records = datasets.raw_records(prep, data["ids"])
+  assert [r.id for r in records] == list(data["ids"])
+  sloppy = np.zeros((len(records), S, S, 1), np.uint8)
+  sloppy[:, 6:-6, 6:-6] = 255
+  seen = []
+  refined = grabcut.refine_labels(records, sloppy, iterations=3,
+                                  progress=lambda done, total: seen.append((done, total)))
+  assert refined.dtype == np.uint8 and refined.shape == sloppy.shape
+  assert seen[-1] == (6, 6) and len(seen) == 6
+  scored = np.flatnonzero(data["has_mask"])
+  truth = data["masks"][scored, ..., 0]
+  before = metrics.per_image_fg_iou(sloppy[scored, ..., 0] / 255.0, truth).mean()
+  after = metrics.per_image_fg_iou(refined[scored, ..., 0] / 255.0, truth).mean()
+  assert after > before + 0.1, (before, after)
+
+
+def test_raw_records_errors_name_what_is_missing(tmp_path):
+  root = make_cub(str(tmp_path / "cub"), n=5)
+  prep = str(tmp_path / "prep")
+  datasets.prepare_set(datasets.read_cub(root), prep, S, source=f"cub:{root}")
+  ids = datasets.load_prepared_arrays(prep, split="all")["ids"]
+  with pytest.raises(datasets.DataError, match="no image with id 99"):
+    datasets.raw_records(prep, [*ids, 99])
+  with pytest.raises(datasets.DataError, match="elsewhere: no such directory"):
+    datasets.raw_records(prep, ids, raw_root=os.path.join(str(tmp_path), "elsewhere"))
+  other = str(tmp_path / "synthetic")
+  examples = ({"image": np.zeros((S, S, 3), np.uint8), "mask": None, "id": 1, "is_train": True},)
+  datasets.write_prepared(other, examples, S, "synthetic")
+  with pytest.raises(datasets.DataError, match="not from raw CUB or CelebA"):
+    datasets.raw_records(other, [1])
+  # An explicit root works for a set whose recorded source is not a raw one.
+  assert datasets.raw_records(other, [1], raw_root=root)[0].id == 1
+
+
+def test_distill_refines_the_teachers_labels_and_refuses_a_set_without_raw_images(tmp_path):
+  from tests import test_distill  # pylint: disable=g-import-not-at-top
+  from tests.test_fgseg_e2e import assert_one_line_error  # pylint: disable=g-import-not-at-top
+  import json  # pylint: disable=g-import-not-at-top
+  teacher = str(tmp_path / "teacher")
+  test_distill.make_teacher_run(teacher)  # ckpt-1: a random UNet; ckpt-2, the latest, labels all
+  from ind_prior_tf import networks, training  # pylint: disable=g-import-not-at-top
+  everywhere = test_distill.say_foreground_everywhere(networks.unet(S, 0.125))
+  training.CheckpointKeeper(os.path.join(teacher, "ckpt"), unet=everywhere).save(2)
+  root = make_cub(str(tmp_path / "cub"), n=6)
+  prep = str(tmp_path / "prep")
+  datasets.prepare_set(datasets.read_cub(root), prep, S, source=f"cub:{root}")
+  datasets.save_pool(str(tmp_path / "bg.npz"), test_distill.random_images(4, S, seed=3))
+  common = [f"--teacher={teacher}", f"--backgrounds={tmp_path / 'bg.npz'}", "--batch_size=2",
+            "--nojit", "--noprogress", "--steps=1", "--eval_every=0"]
+  r = test_distill.run_entry(*common, f"--prepared={prep}", f"--logdir={tmp_path / 's'}",
+                             "--grabcut_iters=2")
+  assert r.returncode == 0, r.stderr[-2000:]
+  # The teacher labels every pixel; GrabCut cuts each box down to its ellipse.
+  line = [l for l in r.stdout.splitlines() if l.startswith("labels refined by GrabCut")]
+  assert len(line) == 1, r.stdout
+  before, after = (float(v) for v in line[0].rsplit(" ", 3)[-3::2])
+  assert before > 0.95 and 0.3 < after < 0.9, line
+  saved = json.load(open(tmp_path / "s" / "flags.json"))
+  assert saved["grabcut_iters"] == 2 and saved["raw_root"] is None
+  # A prepared set made from no raw files, a bad count, a missing raw root: one-line errors.
+  test_distill.write_prepared(tmp_path / "synthetic", test_distill.random_images(3))
+  r = test_distill.run_entry(*common, f"--prepared={tmp_path / 'synthetic'}",
+                             f"--logdir={tmp_path / 's2'}", "--grabcut_iters=1")
+  assert_one_line_error(r.returncode, r.stderr, "--grabcut_iters", "meta.json", "synthetic")
+  assert not os.path.exists(tmp_path / "s2" / "ckpt")
+  r = test_distill.run_entry(*common, f"--prepared={prep}", f"--logdir={tmp_path / 's3'}",
+                             "--grabcut_iters=-1")
+  assert_one_line_error(r.returncode, r.stderr, "--grabcut_iters=-1")
+  r = test_distill.run_entry(*common, f"--prepared={prep}", f"--logdir={tmp_path / 's4'}",
+                             "--grabcut_iters=1", f"--raw_root={tmp_path / 'gone'}")
+  assert_one_line_error(r.returncode, r.stderr, "--raw_root", "gone")

@@ -24,6 +24,13 @@ flags.DEFINE_string("out_dir", None, "Where scores.json, per_image.csv and cases
                     "(default <run_dir>/eval-<split>).")
 flags.DEFINE_integer("cases", 8, "Best and worst cases shown in cases.png.")
 flags.DEFINE_integer("batch_size", 64, "Images per inference batch.")
+flags.DEFINE_integer("grabcut_iters", 0,
+                     "Not in the paper: > 0 scores the masks after this many iterations of GrabCut "
+                     "on the raw image around each box, seeded by the mask (ind_prior_tf/grabcut.py; "
+                     "needs the raw images and OpenCV); the network's own scores are reported too.")
+flags.DEFINE_string("raw_root", None,
+                    "The raw set the prepared one was made from, for --grabcut_iters; default: "
+                    "the directory its meta.json records.")
 
 FLAGS = flags.FLAGS
 
@@ -54,12 +61,23 @@ def main(argv):
         raise ValueError(f"--{name}: required")
     if FLAGS.cases < 0 or FLAGS.batch_size < 1:
       raise ValueError("--cases must be >= 0 and --batch_size >= 1")
+    if FLAGS.grabcut_iters < 0:
+      raise ValueError(f"--grabcut_iters={FLAGS.grabcut_iters}: must be >= 0")
+    if FLAGS.raw_root and not os.path.isdir(FLAGS.raw_root):
+      raise ValueError(f"--raw_root={FLAGS.raw_root}: no such directory")
     if not os.path.isfile(os.path.join(FLAGS.run_dir, "flags.json")):
       raise ValueError(f"{os.path.join(FLAGS.run_dir, 'flags.json')}: missing; is --run_dir a "
                        "training run directory?")
     meta = datasets.read_meta(FLAGS.prepared)
     if not meta.get("has_masks"):
       raise ValueError(f"{FLAGS.prepared}: the prepared set has no masks to score against")
+    if FLAGS.grabcut_iters:
+      from ind_prior_tf import grabcut  # pylint: disable=g-import-not-at-top
+      try:
+        grabcut.require_opencv()
+        datasets.raw_records(FLAGS.prepared, [], FLAGS.raw_root)  # the raw set is there
+      except (ImportError, ValueError) as e:
+        raise ValueError(f"--grabcut_iters: {e}") from None
   except ValueError as e:  # DataError is a ValueError
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
@@ -72,8 +90,14 @@ def main(argv):
     size = segmenter.unet_spec(config)[0]
     ds = datasets.prepared_dataset(FLAGS.prepared, FLAGS.split, only_with_masks=True)
     counts, box, ids, ious = metrics.SegCounts(), metrics.SegCounts(), [], []
+    network, refined = metrics.SegCounts(), {}  # with --grabcut_iters: the network's own masks
     for batch in ds.batch(FLAGS.batch_size).prefetch(2):
       masks = predict(unet, batch["image"], size).numpy()
+      if FLAGS.grabcut_iters:
+        network.update(masks, batch["mask"].numpy())
+        records = datasets.raw_records(FLAGS.prepared, batch["id"].numpy(), FLAGS.raw_root)
+        masks = grabcut.refine_masks(records, masks, FLAGS.grabcut_iters)
+        refined.update(zip(batch["id"].numpy().tolist(), masks))
       counts.update(masks, batch["mask"].numpy())
       box.update(np.ones_like(masks), batch["mask"].numpy())  # the whole-box baseline
       ious.append(metrics.per_image_fg_iou(masks, batch["mask"].numpy()))
@@ -85,12 +109,16 @@ def main(argv):
     sys.exit(2)
   ids, ious = np.concatenate(ids), np.concatenate(ious)
   scores = counts.scores()
-  out_dir = FLAGS.out_dir or os.path.join(FLAGS.run_dir, f"eval-{FLAGS.split}")
+  out_dir = FLAGS.out_dir or os.path.join(
+      FLAGS.run_dir, f"eval-{FLAGS.split}" + ("-grabcut" if FLAGS.grabcut_iters else ""))
   os.makedirs(out_dir, exist_ok=True)
   report = dict(scores, whole_box_fg_iou=box.scores()["fg_iou"], threshold=metrics.THRESHOLD,
                 run_dir=os.path.abspath(FLAGS.run_dir),
                 checkpoint=ckpt, prepared=os.path.abspath(FLAGS.prepared), split=FLAGS.split,
                 crop_size=int(meta["size"]), model_size=size)
+  if FLAGS.grabcut_iters:
+    report.update(grabcut_iters=FLAGS.grabcut_iters,
+                  network={k: v for k, v in network.scores().items() if k != "images"})
   training.atomic_write_text(os.path.join(out_dir, "scores.json"),
                              json.dumps(report, indent=2) + "\n")
   training.atomic_write_text(os.path.join(out_dir, "per_image.csv"), "id,fg_iou\n" + "".join(
@@ -107,6 +135,8 @@ def main(argv):
     sel = ds.filter(lambda e: tf.reduce_any(tf.equal(e["id"], wanted))).batch(len(chosen))
     for batch in sel:
       masks = predict(unet, batch["image"], size).numpy()
+      if FLAGS.grabcut_iters:
+        masks = [refined[int(i)] for i in batch["id"].numpy()]
       for i, x, g, m in zip(batch["id"].numpy(), batch["image"].numpy(), batch["mask"].numpy(),
                             masks):
         found[int(i)] = cases_grid([x], [g], [m])[0]
@@ -118,6 +148,10 @@ def main(argv):
         f"{FLAGS.prepared} [{FLAGS.split}]: fg IoU {scores['fg_iou']:.3f}  mIoU {scores['miou']:.3f}"
         f"  pixel acc {scores['pixel_acc']:.3f}  (whole box: fg IoU "
         f"{report['whole_box_fg_iou']:.3f})")
+  if FLAGS.grabcut_iters:
+    print(f"  after {FLAGS.grabcut_iters} GrabCut iterations; the network alone: fg IoU "
+          f"{report['network']['fg_iou']:.3f}  mIoU {report['network']['miou']:.3f}  pixel acc "
+          f"{report['network']['pixel_acc']:.3f}")
   print(f"wrote {os.path.join(out_dir, 'scores.json')}")
   if picture:
     print(f"best (left) and worst (right) cases: {picture}")

@@ -18,6 +18,9 @@
 #      from the most flip-consistent one (experiments.consistency --all_checkpoints) instead of the
 #      last; the check then applies to that one;
 #   4. the score of the last student on the masks of ids 1-200.
+# GRABCUT=n (0 by default; not in the paper): every student's labels are refined by n iterations of
+# GrabCut on the raw images (HORSE_ROOT) around their boxes, and the last student is scored after
+# GrabCut too (docs/fgseg.md).
 # FGSEG_ARGS and DISTILL_ARGS add flags to every call of each entry point (e.g. --jit=false);
 # REFINE_ARGS to the cycles' GAN runs only.
 # Within an hour: ROUNDS=1 STUDENT_STEPS=1000 CYCLES=2 HARD_FROM=0 REFINE_STEPS="125 25" (~48 minutes;
@@ -102,4 +105,6 @@ for cycle in $(seq 1 "$CYCLES"); do
     $(hard_from "$cycle")
   last="$CHAIN/refine$cycle"
 done
-"$PYTHON" -m experiments.evaluate --run_dir="$last" --prepared="$PREP_DIR/horse" --split=train
+# With GRABCUT the last student's masks are scored after GrabCut as well (it prints both).
+"$PYTHON" -m experiments.evaluate --run_dir="$last" --prepared="$PREP_DIR/horse" --split=train \
+  ${grabcut_args[@]+"${grabcut_args[@]}"}

@@ -26,6 +26,10 @@ flags.DEFINE_string("boxes", None, "Optional boxes file: `<image_id or name> x y
 flags.DEFINE_string("out_dir", None, "Where masks/ and cutouts/ are written.")
 flags.DEFINE_float("threshold", None, "Write binary masks (mask > threshold) instead of soft ones.")
 flags.DEFINE_integer("batch_size", 16, "Images per forward pass.")
+flags.DEFINE_integer("grabcut_iters", 0,
+                     "Not in the paper: > 0 refines each mask with this many iterations of GrabCut on "
+                     "the image around its box, seeded by the mask (binary masks; needs OpenCV). On "
+                     "the horses it lifts a student's fg IoU by ~0.04-0.1 (docs/distill.md).")
 flags.DEFINE_boolean("progress", True, "Show a progress bar.")
 
 FLAGS = flags.FLAGS
@@ -34,7 +38,7 @@ FLAGS = flags.FLAGS
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  from ind_prior_tf import export  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf import export, grabcut  # pylint: disable=g-import-not-at-top
   try:
     for name in ("run_dir", "images", "out_dir"):
       if not FLAGS[name].value:
@@ -43,6 +47,13 @@ def main(argv):
       raise ValueError(f"--threshold={FLAGS.threshold}: must be in (0, 1)")
     if FLAGS.batch_size < 1:
       raise ValueError(f"--batch_size={FLAGS.batch_size}: must be >= 1")
+    if FLAGS.grabcut_iters < 0:
+      raise ValueError(f"--grabcut_iters={FLAGS.grabcut_iters}: must be >= 0")
+    if FLAGS.grabcut_iters:
+      try:
+        grabcut.require_opencv()
+      except ImportError as e:
+        raise ValueError(f"--grabcut_iters: {e}") from None
     if FLAGS.image_root and not os.path.isdir(FLAGS.image_root):
       raise ValueError(f"--image_root={FLAGS.image_root}: no such folder")
     items = export.read_image_list(FLAGS.images, FLAGS.image_root)
@@ -55,7 +66,7 @@ def main(argv):
         f"{' cropped by ' + FLAGS.boxes if boxes is not None else ''}", flush=True)
   skipped = export.segment_files(model, items, FLAGS.out_dir, boxes=boxes,
                                  threshold=FLAGS.threshold, batch_size=FLAGS.batch_size,
-                                 progress=FLAGS.progress)
+                                 progress=FLAGS.progress, grabcut_iters=FLAGS.grabcut_iters)
   done = len(items) - len(skipped)
   print(f"segmented {done} of {len(items)} images -> {FLAGS.out_dir}/masks, "
         f"{FLAGS.out_dir}/cutouts; {skipped.summary()}"

@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from ind_prior_tf import datasets, networks, segmenter, training
+from ind_prior_tf import datasets, grabcut, networks, segmenter, training
 from ind_prior_tf.training import RunError
 
 # --------------------------------------------------------------------------------------------------
@@ -175,14 +175,16 @@ def _write_png(path, array, mode):
 
 
 def segment_files(model, items, out_dir, boxes=None, threshold=None, batch_size=16,
-                  progress=True):
+                  progress=True, grabcut_iters=0):
   """Segments every (key, rel, path) of items; writes <out_dir>/masks/<rel>.png (8-bit masks) and
   <out_dir>/cutouts/<rel>.png (RGBA, alpha = mask) at each image's original size.
 
   With boxes ({key: (x, y, w, h)}, see read_boxes) each image is cropped by its box first and its mask
   is 0 outside the box; an image without a box, an empty box, or an unreadable file is reported,
   counted and skipped, and the rest are still done. threshold: None writes soft masks, a value in
-  (0, 1) binary ones. Returns a datasets.SkipLog (also written to <out_dir>/skipped.txt).
+  (0, 1) binary ones. grabcut_iters > 0: each mask is refined by that many GrabCut iterations on the
+  image around its box (grabcut.refine_mask; binary). Returns a datasets.SkipLog (also written to
+  <out_dir>/skipped.txt).
   """
   size = model.input_shape[1]
   predict = predictor(model)
@@ -195,6 +197,8 @@ def segment_files(model, items, out_dir, boxes=None, threshold=None, batch_size=
       return
     masks = predict(np.stack([p[2] for p in pending]) / np.float32(255.0))
     for (rel, image, _, region), mask in zip(pending, masks):
+      if grabcut_iters:
+        mask = grabcut.refine_mask(image, region, mask, grabcut_iters)
       full = paste_mask(mask, region, image.shape)
       if threshold is not None:
         full = (full > threshold).astype(np.float32)

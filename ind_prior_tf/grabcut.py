@@ -80,19 +80,25 @@ def refine_mask(image, region, crop_mask, iterations=3, threshold=0.5, context=0
   return np.clip(cut, 0.0, 1.0).astype(np.float32)
 
 
-def refine_labels(records, masks, iterations=3, threshold=0.5, progress=None):
-  """GrabCut-refined copies of a teacher's labels: uint8 [N, S, S, 1] for uint8 masks [N, S, S, 1].
+def refine_masks(records, masks, iterations=3, threshold=0.5, progress=None):
+  """GrabCut-refined copies of crop masks in [0, 1], float32 [N, S, S, 1] (or [N, S, S]).
 
-  records: the raw Records (datasets.raw_records) the masks' crops were cut from, in their order.
+  records: the raw Records (datasets.raw_records) the crops were cut from, in their order.
   progress: an optional callable(done, total). An unreadable raw image -> datasets.DataError.
   """
   from ind_prior_tf import datasets, export  # pylint: disable=g-import-not-at-top
+  masks = np.asarray(masks, np.float32)
   out = np.empty_like(masks)
   for i, (record, mask) in enumerate(zip(records, masks)):
     image = datasets.load_image_rgb(record.image_path)
     region = export.box_pixels(record.box, image.shape[1], image.shape[0], record.image_path)
-    cut = refine_mask(image, region, mask[..., 0] / 255.0, iterations, threshold)
-    out[i, ..., 0] = np.round(cut * 255.0).astype(np.uint8)
+    out[i] = refine_mask(image, region, mask, iterations, threshold).reshape(mask.shape)
     if progress:
       progress(i + 1, len(masks))
   return out
+
+
+def refine_labels(records, masks, iterations=3, threshold=0.5, progress=None):
+  """refine_masks for a teacher's uint8 labels [N, S, S, 1]: uint8 [N, S, S, 1]."""
+  cut = refine_masks(records, np.asarray(masks) / 255.0, iterations, threshold, progress)
+  return np.round(cut * 255.0).astype(np.uint8)

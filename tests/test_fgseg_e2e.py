@@ -194,7 +194,8 @@ def test_horse_refine_chain_wires_teacher_students_and_refinement(cub, tmp_path)
   """make horse-refine's script at toy sizes: every stage is its own run, each learns from the one
   before, the refinement GAN starts from the latest student and is checked, the students from cycle
   HARD_FROM on get HARD_ARGS, and the last student is scored; with PICK_EVERY=1 each student learns
-  from the GAN checkpoint experiments.consistency picked. Run again with a check every GAN run
+  from the GAN checkpoint experiments.consistency picked, and with GRABCUT=1 every student's labels
+  are refined by GrabCut on the raw images and the last one is scored after it as well. Run again with a check every GAN run
   fails (MAX_DROP=-1) and no picking: the failed run is retried with the next seed (RETRIES=1), then
   the cycles end and the last student before them is scored."""
   prep_dir = tmp_path / "prepared"
@@ -207,6 +208,7 @@ def test_horse_refine_chain_wires_teacher_students_and_refinement(cub, tmp_path)
              PREP_DIR=str(prep_dir), CHAIN=str(chain), IMAGE_SIZE="64", TEACHER_STEPS="3",
              STUDENT_STEPS="2", ROUNDS="1", REFINE_STEPS="2 1", CYCLES="2", HARD_FROM="2",
              RETRIES="1", MAX_DROP="1", PICK_EVERY="1", REFINE_ARGS="--recolor=0.5",
+             GRABCUT="1", HORSE_ROOT=cub["root"],
              FGSEG_ARGS="--width=0.125 --d_width=0.125 --batch_size=4 --progress=false "
                         "--save_every=3 --eval_every=0",
              DISTILL_ARGS="--batch_size=4 --progress=false --eval_every=0")
@@ -238,6 +240,9 @@ def test_horse_refine_chain_wires_teacher_students_and_refinement(cub, tmp_path)
   assert flags("student1")["label_threshold"] is None and flags("student1")["recolor"] == 0
   assert not os.path.exists(chain / "refine3")
   assert f"{chain / 'refine2'} (ckpt-2) on 8 masked crops" in p.stdout
+  assert p.stdout.count("labels refined by GrabCut (1 iterations)") == 3
+  assert {flags(s)["grabcut_iters"] for s in ("student1", "refine1", "refine2")} == {1}
+  assert "after 1 GrabCut iterations; the network alone: fg IoU" in p.stdout
 
   # The finished stages are resumed as they are; now every check fails.
   env.update(CYCLES="1", MAX_DROP="-1", PICK_EVERY="")
@@ -253,11 +258,14 @@ def test_horse_refine_chain_wires_teacher_students_and_refinement(cub, tmp_path)
   assert f"{chain / 'student1'} (ckpt-2) on 8 masked crops" in p.stdout
 
 
-def test_horse_refine_refuses_a_bad_pick_every(tmp_path):
-  for bad in ("0", "25x"):
-    env = dict(os.environ, PICK_EVERY=bad, CHAIN=str(tmp_path / "chain"), PYTHON=sys.executable)
+def test_horse_refine_refuses_a_bad_pick_every_or_grabcut(tmp_path):
+  bad_values = [("PICK_EVERY", "0", "expected a positive number of GAN steps, or nothing"),
+                ("PICK_EVERY", "25x", "expected a positive number of GAN steps, or nothing"),
+                ("GRABCUT", "-1", "expected a number of GrabCut iterations (0: none)"),
+                ("GRABCUT", "three", "expected a number of GrabCut iterations (0: none)")]
+  for name, bad, why in bad_values:
+    env = dict(os.environ, CHAIN=str(tmp_path / "chain"), PYTHON=sys.executable, **{name: bad})
     p = subprocess.run(["bash", os.path.join(REPO, "experiments", "horse_refine.sh")], cwd=REPO,
                        env=env, capture_output=True, text=True, timeout=60)
-    assert p.returncode == 2 and p.stderr.strip() == (
-        f"error: PICK_EVERY={bad}: expected a positive number of GAN steps, or nothing")
+    assert p.returncode == 2 and p.stderr.strip() == f"error: {name}={bad}: {why}"
     assert not (tmp_path / "chain").exists()  # nothing ran

@@ -135,3 +135,49 @@ def test_distill_refines_the_teachers_labels_and_refuses_a_set_without_raw_image
   r = test_distill.run_entry(*common, f"--prepared={prep}", f"--logdir={tmp_path / 's4'}",
                              "--grabcut_iters=1", f"--raw_root={tmp_path / 'gone'}")
   assert_one_line_error(r.returncode, r.stderr, "--raw_root", "gone")
+
+
+def test_segment_files_cuts_a_whole_box_mask_down_to_the_object(tmp_path):
+  import keras  # pylint: disable=g-import-not-at-top
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  image, mask, box = object_image(np.random.default_rng(4), 120, 100)
+  os.makedirs(tmp_path / "img")
+  Image.fromarray(image).save(tmp_path / "img" / "a.png")
+  items = export.read_image_list(str(tmp_path / "img"))
+  inp = keras.Input((S, S, 3))
+  box_everywhere = keras.Model(inp, keras.layers.Lambda(lambda x: x[..., :1] * 0 + 1)(inp))
+  written = {}
+  for iters in (0, 2):
+    out = str(tmp_path / f"out{iters}")
+    export.segment_files(box_everywhere, items, out, boxes={"a.png": box}, progress=False,
+                         grabcut_iters=iters)
+    written[iters] = np.asarray(Image.open(os.path.join(out, "masks", "a.png"))) > 127
+  assert iou(written[0].astype(np.float32), mask.astype(np.float32)) < 0.85  # the whole box
+  assert iou(written[2].astype(np.float32), mask.astype(np.float32)) > 0.95
+  assert not written[2][:, :box[0]].any()  # still nothing outside the box
+
+
+def test_evaluate_scores_the_refined_masks_beside_the_networks(tmp_path):
+  import json  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf import networks, training  # pylint: disable=g-import-not-at-top
+  from tests import test_distill  # pylint: disable=g-import-not-at-top
+  from tests.test_fgseg_e2e import assert_one_line_error, run  # pylint: disable=g-import-not-at-top
+  run_dir = str(tmp_path / "teacher")
+  test_distill.make_teacher_run(run_dir)
+  everywhere = test_distill.say_foreground_everywhere(networks.unet(S, 0.125))
+  training.CheckpointKeeper(os.path.join(run_dir, "ckpt"), unet=everywhere).save(2)
+  root = make_cub(str(tmp_path / "cub"), n=6)
+  prep = str(tmp_path / "prep")
+  datasets.prepare_set(datasets.read_cub(root), prep, S, source=f"cub:{root}")
+  common = ["experiments.evaluate", f"--run_dir={run_dir}", f"--prepared={prep}", "--split=train"]
+  rc, out, err = run(*common, "--grabcut_iters=2")
+  assert rc == 0, err[-2000:]
+  report = json.load(open(os.path.join(run_dir, "eval-train-grabcut", "scores.json")))
+  assert report["grabcut_iters"] == 2
+  # The network draws the whole box; the cut is the ellipse.
+  assert abs(report["network"]["fg_iou"] - report["whole_box_fg_iou"]) < 1e-6
+  assert report["fg_iou"] > 0.9 > report["network"]["fg_iou"] + 0.1, report
+  assert f"the network alone: fg IoU {report['network']['fg_iou']:.3f}" in out
+  rc, _, err = run(*common, "--grabcut_iters=1", f"--raw_root={tmp_path / 'gone'}")
+  assert_one_line_error(rc, err, "--raw_root", "gone")
+  assert os.path.isfile(os.path.join(run_dir, "eval-train-grabcut", "scores.json"))  # kept

@@ -26,7 +26,9 @@
 # Within an hour: ROUNDS=1 STUDENT_STEPS=1000 CYCLES=2 HARD_FROM=0 REFINE_STEPS="125 25" (~48 minutes;
 # 0.714 fg IoU, 0.751 with FGSEG_ARGS=--seed=2 DISTILL_ARGS=--seed=2). Without the last variable:
 # 0.677 (cycle 2's GAN run fails the check and the chain ends in 39 minutes) and 0.750; with
-# PICK_EVERY=25 instead: 0.714 and 0.733, and 0.656 with seeds 3 (docs/fgseg.md).
+# PICK_EVERY=25 instead: 0.714 and 0.733, and 0.656 with seeds 3 (docs/fgseg.md). With GRABCUT=3 as
+# well (~47 minutes): 0.749 and 0.764 from the last student, 0.789 and 0.790 after a last GrabCut;
+# CYCLES=3 (~57 minutes): 0.784 and 0.7997.
 set -euo pipefail
 PYTHON=${PYTHON:-python3} PREP_DIR=${PREP_DIR:-prepared} RUNS=${RUNS:-runs}
 CHAIN=${CHAIN:-$RUNS/horse-refine} IMAGE_SIZE=${IMAGE_SIZE:-128}

@@ -5,7 +5,7 @@ background, the latter also from the pixels around the box, which no crop shows,
 image's edges. Seeded with a segmenter's mask (probable foreground where the mask exceeds a threshold,
 probable background elsewhere in the box, sure background outside it), it keeps the mask where the
 colours agree with it and moves its edges onto the image's. The method itself needs only the boxes,
-and so does this step. docs/distill.md gives its numbers on the horses.
+and so does this step. docs/fgseg.md gives its numbers on the horses.
 """
 import numpy as np
 from PIL import Image

@@ -71,11 +71,12 @@ def main(argv):
     meta = datasets.read_meta(FLAGS.prepared)
     if not meta.get("has_masks"):
       raise ValueError(f"{FLAGS.prepared}: the prepared set has no masks to score against")
+    raw_index = None  # with --grabcut_iters: the raw set's records by id, read once
     if FLAGS.grabcut_iters:
       from ind_prior_tf import grabcut  # pylint: disable=g-import-not-at-top
       try:
         grabcut.require_opencv()
-        datasets.raw_records(FLAGS.prepared, [], FLAGS.raw_root)  # the raw set is there
+        raw_index = datasets.raw_record_index(FLAGS.prepared, FLAGS.raw_root)
       except (ImportError, ValueError) as e:
         raise ValueError(f"--grabcut_iters: {e}") from None
   except ValueError as e:  # DataError is a ValueError
@@ -95,7 +96,7 @@ def main(argv):
       masks = predict(unet, batch["image"], size).numpy()
       if FLAGS.grabcut_iters:
         network.update(masks, batch["mask"].numpy())
-        records = datasets.raw_records(FLAGS.prepared, batch["id"].numpy(), FLAGS.raw_root)
+        records = datasets.raw_records(FLAGS.prepared, batch["id"].numpy(), index=raw_index)
         masks = grabcut.refine_masks(records, masks, FLAGS.grabcut_iters)
         refined.update(zip(batch["id"].numpy().tolist(), masks))
       counts.update(masks, batch["mask"].numpy())

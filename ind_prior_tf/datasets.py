@@ -733,12 +733,12 @@ def read_meta(prep_dir: str) -> dict:
   return meta
 
 
-def raw_records(prep_dir: str, ids, raw_root: Optional[str] = None) -> list:
-  """The raw Records (image path and box) behind a prepared set's examples `ids`, in their order.
+def raw_record_index(prep_dir: str, raw_root: Optional[str] = None) -> dict:
+  """{id: Record} (image path and box) of the raw set a prepared set was made from.
 
   The raw set is `raw_root` (read in the layout the prepared set was made from, CUB unless it was
-  CelebA) or else the directory meta.json records as its source. A missing directory or an id absent
-  from it -> DataError.
+  CelebA) or else the directory meta.json records as its source. A set made from no raw CUB or
+  CelebA files, or a missing directory -> DataError.
   """
   meta = read_meta(prep_dir)
   kind, _, root = str(meta.get('source', '')).partition(':')
@@ -750,12 +750,22 @@ def raw_records(prep_dir: str, ids, raw_root: Optional[str] = None) -> list:
   if not os.path.isdir(root):
     raise DataError(f'{root}: no such directory (the raw images of {prep_dir}); pass the raw '
                     'set\'s directory')
-  records = {r.id: r for r in (read_cub(root) if kind == 'cub' else read_celeba(root))}
-  missing = [int(i) for i in ids if int(i) not in records]
+  return {r.id: r for r in (read_cub(root) if kind == 'cub' else read_celeba(root))}
+
+
+def raw_records(prep_dir: str, ids, raw_root: Optional[str] = None,
+                index: Optional[dict] = None) -> list:
+  """The raw Records behind a prepared set's examples `ids`, in their order: from `index` (a
+  raw_record_index, read once by callers that ask batch after batch) or raw_record_index(prep_dir,
+  raw_root). An id absent from the raw set -> DataError.
+  """
+  if index is None:
+    index = raw_record_index(prep_dir, raw_root)
+  missing = [int(i) for i in ids if int(i) not in index]
   if missing:
-    raise DataError(f'{root}: no image with id {missing[0]} of {prep_dir} ({len(missing)} '
-                    'missing); is it the set the prepared one was made from?')
-  return [records[int(i)] for i in ids]
+    raise DataError(f'{prep_dir}: no image with id {missing[0]} among the raw images '
+                    f'({len(missing)} missing); is the raw set the one it was made from?')
+  return [index[int(i)] for i in ids]
 
 
 def _shard_files(prep_dir: str, meta: dict) -> list:

@@ -10,6 +10,8 @@ and so does this step. docs/fgseg.md gives its numbers on the horses.
 import numpy as np
 from PIL import Image
 
+from ind_prior_tf import metrics
+
 
 def require_opencv():
   """cv2, or an ImportError that says what to install."""
@@ -58,8 +60,9 @@ def refine_mask(image, region, crop_mask, iterations=3, threshold=0.5, context=0
   bx0, by0 = int(round((x0 - wx0) * scale)), int(round((y0 - wy0) * scale))
   bx1, by1 = max(bx0 + 1, int(round((x1 - wx0) * scale))), max(by0 + 1, int(round((y1 - wy0) * scale)))
   inside = np.asarray(Image.fromarray(crop_mask, "F").resize((bx1 - bx0, by1 - by0), Image.BILINEAR))
+  seed = inside > threshold
   seeds = np.full((wh, ww), cv2.GC_BGD, np.uint8)
-  seeds[by0:by1, bx0:bx1] = np.where(inside > threshold, cv2.GC_PR_FGD, cv2.GC_PR_BGD)
+  seeds[by0:by1, bx0:bx1] = np.where(seed, cv2.GC_PR_FGD, cv2.GC_PR_BGD)
   has_fg = (seeds == cv2.GC_PR_FGD).any()
   has_bg = ((seeds == cv2.GC_BGD) | (seeds == cv2.GC_PR_BGD)).any()
   if not (has_fg and has_bg) or iterations < 1:
@@ -71,9 +74,7 @@ def refine_mask(image, region, crop_mask, iterations=3, threshold=0.5, context=0
   except cv2.error:  # e.g. too few distinct colours for its mixture models
     return fallback
   cut = np.isin(seeds[by0:by1, bx0:bx1], (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32)
-  seed = inside > threshold
-  kept = np.logical_and(cut > 0, seed).sum() / max(1, np.logical_or(cut > 0, seed).sum())
-  if kept < min_agreement:
+  if metrics.per_image_fg_iou(cut[None], seed[None].astype(np.float32))[0] < min_agreement:
     return fallback
   if cut.shape != (size, size):
     cut = np.asarray(Image.fromarray(cut, "F").resize((size, size), Image.BILINEAR))

@@ -1,14 +1,19 @@
 """GrabCut refinement of box-crop labels on the raw images (ind_prior_tf/grabcut.py), and the raw
 records of a prepared set it reads (datasets.raw_records)."""
+import json
 import os
 
+import keras
 import numpy as np
+from PIL import Image
 import pytest
 
 pytest.importorskip("cv2")
 
-from ind_prior_tf import datasets, export, grabcut, metrics  # pylint: disable=g-import-not-at-top
-from tests.test_fgseg_e2e import make_cub, object_image  # pylint: disable=g-import-not-at-top
+# pylint: disable=g-import-not-at-top
+from ind_prior_tf import datasets, export, grabcut, metrics, training
+from tests import test_distill
+from tests.test_fgseg_e2e import assert_one_line_error, make_cub, object_image, run
 
 S = 64
 
@@ -17,6 +22,12 @@ def crop_of(image, mask, box):
   region = export.box_pixels(box, image.shape[1], image.shape[0])
   crop, crop_mask = datasets.crop_box(image, box, S, mask.astype(np.float32))
   return region, crop, crop_mask
+
+
+def foreground_everywhere_run(run_dir):
+  """A segmenter run whose latest checkpoint (ckpt-2; ckpt-1 is random) labels every pixel."""
+  unet = test_distill.say_foreground_everywhere(test_distill.make_teacher_run(run_dir))
+  training.CheckpointKeeper(os.path.join(run_dir, "ckpt"), unet=unet).save(2)
 
 
 def iou(a, b):
@@ -99,14 +110,8 @@ def test_raw_records_errors_name_what_is_missing(tmp_path):
 
 
 def test_distill_refines_the_teachers_labels_and_refuses_a_set_without_raw_images(tmp_path):
-  from tests import test_distill  # pylint: disable=g-import-not-at-top
-  from tests.test_fgseg_e2e import assert_one_line_error  # pylint: disable=g-import-not-at-top
-  import json  # pylint: disable=g-import-not-at-top
   teacher = str(tmp_path / "teacher")
-  test_distill.make_teacher_run(teacher)  # ckpt-1: a random UNet; ckpt-2, the latest, labels all
-  from ind_prior_tf import networks, training  # pylint: disable=g-import-not-at-top
-  everywhere = test_distill.say_foreground_everywhere(networks.unet(S, 0.125))
-  training.CheckpointKeeper(os.path.join(teacher, "ckpt"), unet=everywhere).save(2)
+  foreground_everywhere_run(teacher)
   root = make_cub(str(tmp_path / "cub"), n=6)
   prep = str(tmp_path / "prep")
   datasets.prepare_set(datasets.read_cub(root), prep, S, source=f"cub:{root}")
@@ -138,8 +143,6 @@ def test_distill_refines_the_teachers_labels_and_refuses_a_set_without_raw_image
 
 
 def test_segment_files_cuts_a_whole_box_mask_down_to_the_object(tmp_path):
-  import keras  # pylint: disable=g-import-not-at-top
-  from PIL import Image  # pylint: disable=g-import-not-at-top
   image, mask, box = object_image(np.random.default_rng(4), 120, 100)
   os.makedirs(tmp_path / "img")
   Image.fromarray(image).save(tmp_path / "img" / "a.png")
@@ -158,14 +161,8 @@ def test_segment_files_cuts_a_whole_box_mask_down_to_the_object(tmp_path):
 
 
 def test_evaluate_scores_the_refined_masks_beside_the_networks(tmp_path):
-  import json  # pylint: disable=g-import-not-at-top
-  from ind_prior_tf import networks, training  # pylint: disable=g-import-not-at-top
-  from tests import test_distill  # pylint: disable=g-import-not-at-top
-  from tests.test_fgseg_e2e import assert_one_line_error, run  # pylint: disable=g-import-not-at-top
   run_dir = str(tmp_path / "teacher")
-  test_distill.make_teacher_run(run_dir)
-  everywhere = test_distill.say_foreground_everywhere(networks.unet(S, 0.125))
-  training.CheckpointKeeper(os.path.join(run_dir, "ckpt"), unet=everywhere).save(2)
+  foreground_everywhere_run(run_dir)
   root = make_cub(str(tmp_path / "cub"), n=6)
   prep = str(tmp_path / "prep")
   datasets.prepare_set(datasets.read_cub(root), prep, S, source=f"cub:{root}")

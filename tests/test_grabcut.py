@@ -30,6 +30,14 @@ def foreground_everywhere_run(run_dir):
   training.CheckpointKeeper(os.path.join(run_dir, "ckpt"), unet=unet).save(2)
 
 
+def prepared_cub(tmp_path, n):
+  """A CUB-layout raw set of n images and the set prepared from it: (raw root, prepared dir)."""
+  root = make_cub(str(tmp_path / "cub"), n=n)
+  prep = str(tmp_path / "prep")
+  datasets.prepare_set(datasets.read_cub(root), prep, S, source=f"cub:{root}")
+  return root, prep
+
+
 def iou(a, b):
   return metrics.per_image_fg_iou(a[None], b[None])[0]
 
@@ -71,9 +79,7 @@ def test_context_window_widens_the_box_and_stays_in_the_image():
 
 
 def test_refine_labels_follows_the_records_and_keeps_uint8(tmp_path):
-  root = make_cub(str(tmp_path / "cub"), n=6)
-  prep = str(tmp_path / "prep")
-  datasets.prepare_set(datasets.read_cub(root), prep, S, source=f"cub:{root}")
+  root, prep = prepared_cub(tmp_path, n=6)
   data = datasets.load_prepared_arrays(prep, split="all")
   records = datasets.raw_records(prep, data["ids"])
   assert [r.id for r in records] == list(data["ids"])
@@ -92,9 +98,7 @@ def test_refine_labels_follows_the_records_and_keeps_uint8(tmp_path):
 
 
 def test_raw_records_errors_name_what_is_missing(tmp_path):
-  root = make_cub(str(tmp_path / "cub"), n=5)
-  prep = str(tmp_path / "prep")
-  datasets.prepare_set(datasets.read_cub(root), prep, S, source=f"cub:{root}")
+  root, prep = prepared_cub(tmp_path, n=5)
   ids = datasets.load_prepared_arrays(prep, split="all")["ids"]
   with pytest.raises(datasets.DataError, match="no image with id 99"):
     datasets.raw_records(prep, [*ids, 99])
@@ -112,9 +116,7 @@ def test_raw_records_errors_name_what_is_missing(tmp_path):
 def test_distill_refines_the_teachers_labels_and_refuses_a_set_without_raw_images(tmp_path):
   teacher = str(tmp_path / "teacher")
   foreground_everywhere_run(teacher)
-  root = make_cub(str(tmp_path / "cub"), n=6)
-  prep = str(tmp_path / "prep")
-  datasets.prepare_set(datasets.read_cub(root), prep, S, source=f"cub:{root}")
+  root, prep = prepared_cub(tmp_path, n=6)
   datasets.save_pool(str(tmp_path / "bg.npz"), test_distill.random_images(4, S, seed=3))
   common = [f"--teacher={teacher}", f"--backgrounds={tmp_path / 'bg.npz'}", "--batch_size=2",
             "--nojit", "--noprogress", "--steps=1", "--eval_every=0"]
@@ -163,9 +165,7 @@ def test_segment_files_cuts_a_whole_box_mask_down_to_the_object(tmp_path):
 def test_evaluate_scores_the_refined_masks_beside_the_networks(tmp_path):
   run_dir = str(tmp_path / "teacher")
   foreground_everywhere_run(run_dir)
-  root = make_cub(str(tmp_path / "cub"), n=6)
-  prep = str(tmp_path / "prep")
-  datasets.prepare_set(datasets.read_cub(root), prep, S, source=f"cub:{root}")
+  root, prep = prepared_cub(tmp_path, n=6)
   common = ["experiments.evaluate", f"--run_dir={run_dir}", f"--prepared={prep}", "--split=train"]
   rc, out, err = run(*common, "--grabcut_iters=2")
   assert rc == 0, err[-2000:]

@@ -55,6 +55,10 @@ flags.DEFINE_integer("grabcut_iters", 0,
                      "OpenCV's GrabCut on the raw image around its box, seeded by the label "
                      "(ind_prior_tf/grabcut.py); needs the raw images (--raw_root) and OpenCV. 0: the "
                      "teacher's labels as they are, the paper's recipe.")
+flags.DEFINE_boolean("flip_average_labels", False,
+                     "Not in the paper: each teacher label is the mean of the teacher's masks of the "
+                     "image and of its mirror image (before GrabCut, with --grabcut_iters); off: "
+                     "the paper's recipe.")
 flags.DEFINE_string("raw_root", None,
                     "The raw set the prepared one was made from (CUB or CelebA layout), for "
                     "--grabcut_iters; default: the directory its meta.json records.")
@@ -158,7 +162,7 @@ def main(argv):
                       preset=FLAGS.preset, log_every=v["log_every"], save_every=v["save_every"],
                       eval_every=v["eval_every"], eval_count=FLAGS.eval_count,
                       max_to_keep=FLAGS.max_to_keep, grabcut_iters=FLAGS.grabcut_iters,
-                      raw_root=FLAGS.raw_root and os.path.abspath(FLAGS.raw_root),
+                      flip_average_labels=FLAGS.flip_average_labels, raw_root=FLAGS.raw_root and os.path.abspath(FLAGS.raw_root),
                       application="distill")
     training.set_determinism(FLAGS.seed, FLAGS.deterministic)
     strategy = training.make_strategy(FLAGS.strategy)
@@ -169,7 +173,8 @@ def main(argv):
       run_flags.fresh_start(FLAGS.logdir, ("ckpt", "tb", "samples"))
     training.prepare_logdir(FLAGS.logdir, flags_json, overwrite=FLAGS.overwrite,
                             defaults=dict(dataclasses.asdict(distill_lib.DistillConfig()),
-                                          grabcut_iters=0, raw_root=None))
+                                          grabcut_iters=0, flip_average_labels=False,
+                                          raw_root=None))
   except (ValueError, OSError) as e:  # RunError and DataError are ValueErrors
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
@@ -178,7 +183,8 @@ def main(argv):
   images = data["images"]
   print(f"teacher {teacher_ckpt} ({teacher_flags.get('image_size')} px, width "
         f"{teacher_flags.get('width')}); labelling {len(images)} images ...", flush=True)
-  masks = distill_lib.teacher_labels(teacher, images, out_size=size)
+  masks = distill_lib.teacher_labels(teacher, images, out_size=size,
+                                     flip_average=FLAGS.flip_average_labels)
   if records is not None:
     start, before = time.time(), masks.mean() / 255.0
     bar = training.ProgressBar(len(masks), every=50, enabled=FLAGS.progress)

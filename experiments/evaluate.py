@@ -28,19 +28,29 @@ flags.DEFINE_integer("grabcut_iters", 0,
                      "Not in the paper: > 0 scores the masks after this many iterations of GrabCut "
                      "on the raw image around each box, seeded by the mask (ind_prior_tf/grabcut.py; "
                      "needs the raw images and OpenCV); the network's own scores are reported too.")
+flags.DEFINE_float("grabcut_band", 0.0,
+                   "With --grabcut_iters: > 0 lets GrabCut move the mask's edges by at most this "
+                   "fraction of the box's longer side (a trimap around the mask); 0: anywhere in the "
+                   "box.")
 flags.DEFINE_string("raw_root", None,
                     "The raw set the prepared one was made from, for --grabcut_iters; default: "
                     "the directory its meta.json records.")
+flags.DEFINE_bool("flip_average", False,
+                  "Not in the paper: score the mean of the network's masks of each crop and of its "
+                  "mirror image (before GrabCut, with --grabcut_iters).")
 
 FLAGS = flags.FLAGS
 
 
-def predict(unet, images, size):
-  """Soft masks at the crops' own size for crops float32 [B, s, s, 3]."""
+def predict(unet, images, size, flip_average=False):
+  """Soft masks at the crops' own size for crops float32 [B, s, s, 3]; flip_average: the mean of the
+  masks of the crops and of their mirror images (mirrored back)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   s = images.shape[1]
   x = images if s == size else tf.image.resize(images, [size, size], antialias=True)
   masks = unet(x, training=False)
+  if flip_average:
+    masks = (masks + tf.reverse(unet(tf.reverse(x, [2]), training=False), [2])) / 2.0
   return masks if s == size else tf.clip_by_value(tf.image.resize(masks, [s, s]), 0.0, 1.0)
 
 
@@ -63,6 +73,8 @@ def main(argv):
       raise ValueError("--cases must be >= 0 and --batch_size >= 1")
     if FLAGS.grabcut_iters < 0:
       raise ValueError(f"--grabcut_iters={FLAGS.grabcut_iters}: must be >= 0")
+    if not 0.0 <= FLAGS.grabcut_band < 0.5:
+      raise ValueError(f"--grabcut_band={FLAGS.grabcut_band}: must be in [0, 0.5)")
     if FLAGS.raw_root and not os.path.isdir(FLAGS.raw_root):
       raise ValueError(f"--raw_root={FLAGS.raw_root}: no such directory")
     if not os.path.isfile(os.path.join(FLAGS.run_dir, "flags.json")):
@@ -93,11 +105,11 @@ def main(argv):
     counts, box, ids, ious = metrics.SegCounts(), metrics.SegCounts(), [], []
     network, refined = metrics.SegCounts(), {}  # with --grabcut_iters: the network's own masks
     for batch in ds.batch(FLAGS.batch_size).prefetch(2):
-      masks = predict(unet, batch["image"], size).numpy()
+      masks = predict(unet, batch["image"], size, FLAGS.flip_average).numpy()
       if FLAGS.grabcut_iters:
         network.update(masks, batch["mask"].numpy())
         records = datasets.raw_records(FLAGS.prepared, batch["id"].numpy(), index=raw_index)
-        masks = grabcut.refine_masks(records, masks, FLAGS.grabcut_iters)
+        masks = grabcut.refine_masks(records, masks, FLAGS.grabcut_iters, band=FLAGS.grabcut_band)
         refined.update(zip(batch["id"].numpy().tolist(), masks))
       counts.update(masks, batch["mask"].numpy())
       box.update(np.ones_like(masks), batch["mask"].numpy())  # the whole-box baseline
@@ -111,14 +123,15 @@ def main(argv):
   ids, ious = np.concatenate(ids), np.concatenate(ious)
   scores = counts.scores()
   out_dir = FLAGS.out_dir or os.path.join(
-      FLAGS.run_dir, f"eval-{FLAGS.split}" + ("-grabcut" if FLAGS.grabcut_iters else ""))
+      FLAGS.run_dir, f"eval-{FLAGS.split}" + ("-flip" if FLAGS.flip_average else "")
+      + ("-grabcut" if FLAGS.grabcut_iters else ""))
   os.makedirs(out_dir, exist_ok=True)
   report = dict(scores, whole_box_fg_iou=box.scores()["fg_iou"], threshold=metrics.THRESHOLD,
                 run_dir=os.path.abspath(FLAGS.run_dir),
                 checkpoint=ckpt, prepared=os.path.abspath(FLAGS.prepared), split=FLAGS.split,
-                crop_size=int(meta["size"]), model_size=size)
+                crop_size=int(meta["size"]), model_size=size, flip_average=FLAGS.flip_average)
   if FLAGS.grabcut_iters:
-    report.update(grabcut_iters=FLAGS.grabcut_iters,
+    report.update(grabcut_iters=FLAGS.grabcut_iters, grabcut_band=FLAGS.grabcut_band,
                   network={k: v for k, v in network.scores().items() if k != "images"})
   training.atomic_write_text(os.path.join(out_dir, "scores.json"),
                              json.dumps(report, indent=2) + "\n")
@@ -135,7 +148,7 @@ def main(argv):
     found = {}
     sel = ds.filter(lambda e: tf.reduce_any(tf.equal(e["id"], wanted))).batch(len(chosen))
     for batch in sel:
-      masks = predict(unet, batch["image"], size).numpy()
+      masks = predict(unet, batch["image"], size, FLAGS.flip_average).numpy()
       if FLAGS.grabcut_iters:
         masks = [refined[int(i)] for i in batch["id"].numpy()]
       for i, x, g, m in zip(batch["id"].numpy(), batch["image"].numpy(), batch["mask"].numpy(),
@@ -145,12 +158,14 @@ def main(argv):
             for b, w in zip(chosen[:k], chosen[k:])]
     picture = os.path.join(out_dir, "cases.png")
     training.save_png(picture, training.image_grid(rows))
-  print(f"{FLAGS.run_dir} ({os.path.basename(ckpt)}) on {scores['images']} masked crops of "
+  flip = ", flip-averaged" if FLAGS.flip_average else ""
+  print(f"{FLAGS.run_dir} ({os.path.basename(ckpt)}{flip}) on {scores['images']} masked crops of "
         f"{FLAGS.prepared} [{FLAGS.split}]: fg IoU {scores['fg_iou']:.3f}  mIoU {scores['miou']:.3f}"
         f"  pixel acc {scores['pixel_acc']:.3f}  (whole box: fg IoU "
         f"{report['whole_box_fg_iou']:.3f})")
   if FLAGS.grabcut_iters:
-    print(f"  after {FLAGS.grabcut_iters} GrabCut iterations; the network alone: fg IoU "
+    band = f" (band {FLAGS.grabcut_band:g})" if FLAGS.grabcut_band else ""
+    print(f"  after {FLAGS.grabcut_iters} GrabCut iterations{band}; the network alone: fg IoU "
           f"{report['network']['fg_iou']:.3f}  mIoU {report['network']['miou']:.3f}  pixel acc "
           f"{report['network']['pixel_acc']:.3f}")
   print(f"wrote {os.path.join(out_dir, 'scores.json')}")

@@ -30,6 +30,12 @@ flags.DEFINE_integer("grabcut_iters", 0,
                      "Not in the paper: > 0 refines each mask with this many iterations of GrabCut on "
                      "the image around its box, seeded by the mask (binary masks; needs OpenCV). On "
                      "the horses it lifts our networks' fg IoU by 0.02-0.12 (docs/fgseg.md).")
+flags.DEFINE_float("grabcut_band", 0.0,
+                   "With --grabcut_iters: > 0 lets GrabCut move the mask's edges by at most this "
+                   "fraction of the box's longer side; 0: anywhere in the box.")
+flags.DEFINE_boolean("flip_average", False,
+                     "Not in the paper: each mask is the mean of the network's masks of the crop and "
+                     "of its mirror image (before GrabCut, with --grabcut_iters).")
 flags.DEFINE_boolean("progress", True, "Show a progress bar.")
 
 FLAGS = flags.FLAGS
@@ -49,6 +55,8 @@ def main(argv):
       raise ValueError(f"--batch_size={FLAGS.batch_size}: must be >= 1")
     if FLAGS.grabcut_iters < 0:
       raise ValueError(f"--grabcut_iters={FLAGS.grabcut_iters}: must be >= 0")
+    if not 0.0 <= FLAGS.grabcut_band < 0.5:
+      raise ValueError(f"--grabcut_band={FLAGS.grabcut_band}: must be in [0, 0.5)")
     if FLAGS.grabcut_iters:
       try:
         grabcut.require_opencv()
@@ -66,7 +74,8 @@ def main(argv):
         f"{' cropped by ' + FLAGS.boxes if boxes is not None else ''}", flush=True)
   skipped = export.segment_files(model, items, FLAGS.out_dir, boxes=boxes,
                                  threshold=FLAGS.threshold, batch_size=FLAGS.batch_size,
-                                 progress=FLAGS.progress, grabcut_iters=FLAGS.grabcut_iters)
+                                 progress=FLAGS.progress, grabcut_iters=FLAGS.grabcut_iters,
+                                 grabcut_band=FLAGS.grabcut_band, flip_average=FLAGS.flip_average)
   done = len(items) - len(skipped)
   print(f"segmented {done} of {len(items)} images -> {FLAGS.out_dir}/masks, "
         f"{FLAGS.out_dir}/cutouts; {skipped.summary()}"

@@ -109,10 +109,12 @@ def resize_images(images, size):
   return tf.clip_by_value(tf.image.resize(images, [size, size], antialias=True), 0.0, 1.0)
 
 
-def teacher_labels(teacher, images, out_size=None, batch_size=32):
+def teacher_labels(teacher, images, out_size=None, batch_size=32, flip_average=False):
   """The teacher's masks of uint8 (or [0, 1] float) images [N, S, S, 3], predicted once.
 
   Images are resized to the teacher's input size, masks to out_size (default: the images' size).
+  flip_average (not in the paper): each mask is the mean of the teacher's masks of the image and of
+  its mirror image (mirrored back), which on the horses lifts a teacher's labels by 0.025 fg IoU.
   Returns uint8 masks [N, out, out, 1] (the soft prediction times 255, rounded: a 1/255 step, far below
   anything the loss can see), a quarter of the memory of float32 for a whole dataset.
   """
@@ -120,8 +122,14 @@ def teacher_labels(teacher, images, out_size=None, batch_size=32):
   n, s = images.shape[0], images.shape[1]
   t_size = teacher.input_shape[1]
   out_size = out_size or s
-  predict = tf.function(
-      lambda x: resize_images(teacher(resize_images(x, t_size), training=False), out_size))
+  def label(x):
+    x = resize_images(x, t_size)
+    m = teacher(x, training=False)
+    if flip_average:
+      m = (m + tf.reverse(teacher(tf.reverse(x, [2]), training=False), [2])) / 2.0
+    return resize_images(m, out_size)
+
+  predict = tf.function(label)
   out = np.zeros([n, out_size, out_size, 1], np.uint8)
   for i in range(0, n, batch_size):
     x = images[i:i + batch_size]

@@ -75,9 +75,16 @@ def cutout(image, mask):
   return np.concatenate([image, alpha[..., None]], axis=-1)
 
 
-def predictor(model):
-  """A callable float32 [B, S, S, 3] in [0, 1] -> numpy masks [B, S, S, 1], traced once per shape."""
-  fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+def predictor(model, flip_average=False):
+  """A callable float32 [B, S, S, 3] in [0, 1] -> numpy masks [B, S, S, 1], traced once per shape.
+  flip_average: the mean of the masks of the images and of their mirror images (mirrored back)."""
+  def masks(x):
+    m = model(x, training=False)
+    if flip_average:
+      m = (m + tf.reverse(model(tf.reverse(x, [2]), training=False), [2])) / 2.0
+    return m
+
+  fn = tf.function(masks, reduce_retracing=True)
   return lambda x: fn(tf.convert_to_tensor(x, tf.float32)).numpy()
 
 
@@ -175,7 +182,7 @@ def _write_png(path, array, mode):
 
 
 def segment_files(model, items, out_dir, boxes=None, threshold=None, batch_size=16,
-                  progress=True, grabcut_iters=0):
+                  progress=True, grabcut_iters=0, grabcut_band=0.0, flip_average=False):
   """Segments every (key, rel, path) of items; writes <out_dir>/masks/<rel>.png (8-bit masks) and
   <out_dir>/cutouts/<rel>.png (RGBA, alpha = mask) at each image's original size.
 
@@ -183,11 +190,12 @@ def segment_files(model, items, out_dir, boxes=None, threshold=None, batch_size=
   is 0 outside the box; an image without a box, an empty box, or an unreadable file is reported,
   counted and skipped, and the rest are still done. threshold: None writes soft masks, a value in
   (0, 1) binary ones. grabcut_iters > 0: each mask is refined by that many GrabCut iterations on the
-  image around its box (grabcut.refine_mask; binary). Returns a datasets.SkipLog (also written to
+  image around its box (grabcut.refine_mask, with its band=grabcut_band; binary). flip_average: the
+  network's mask is the mean of its masks of the crop and its mirror. Returns a datasets.SkipLog (also written to
   <out_dir>/skipped.txt).
   """
   size = model.input_shape[1]
-  predict = predictor(model)
+  predict = predictor(model, flip_average)
   skipped = datasets.SkipLog(len(items))
   bar = training.ProgressBar(len(items), every=max(1, len(items) // 20), enabled=progress)
   pending = []  # (rel, image, crop, region)
@@ -198,7 +206,7 @@ def segment_files(model, items, out_dir, boxes=None, threshold=None, batch_size=
     masks = predict(np.stack([p[2] for p in pending]) / np.float32(255.0))
     for (rel, image, _, region), mask in zip(pending, masks):
       if grabcut_iters:
-        mask = grabcut.refine_mask(image, region, mask, grabcut_iters)
+        mask = grabcut.refine_mask(image, region, mask, grabcut_iters, band=grabcut_band)
       full = paste_mask(mask, region, image.shape)
       if threshold is not None:
         full = (full > threshold).astype(np.float32)

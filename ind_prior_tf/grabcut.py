@@ -30,7 +30,7 @@ def context_window(region, width, height, context):
 
 
 def refine_mask(image, region, crop_mask, iterations=3, threshold=0.5, context=0.5, max_side=512,
-                min_agreement=0.5):
+                min_agreement=0.5, band=0.0):
   """The crop mask of `image`'s box `region`, refined by GrabCut; float32 [S, S] in [0, 1].
 
   image: uint8 [H, W, 3] RGB; region: the box (x0, y0, x1, y1) the crop was cut from; crop_mask
@@ -40,9 +40,13 @@ def refine_mask(image, region, crop_mask, iterations=3, threshold=0.5, context=0
   made). Where GrabCut has nothing to work with (a mask empty or full over a box that fills the image)
   the thresholded mask comes back unchanged, and so it does where the cut agrees with it by an IoU
   below `min_agreement`: there GrabCut's colour models have lost the object (on the horses it cut 3 of
-  200 masks to nothing) rather than corrected its edges.
+  200 masks to nothing) rather than corrected its edges. band > 0 lets GrabCut move the mask's edges
+  by at most `band` times the box's longer side: the mask eroded by that much is sure foreground and
+  the box beyond the mask dilated by it sure background (a trimap); 0 leaves the whole box to it.
   """
   cv2 = require_opencv()
+  if not 0.0 <= band < 0.5:
+    raise ValueError(f"band={band}: must be in [0, 0.5)")
   crop_mask = np.asarray(crop_mask, np.float32)
   if crop_mask.ndim == 3:
     crop_mask = crop_mask[..., 0]
@@ -62,8 +66,15 @@ def refine_mask(image, region, crop_mask, iterations=3, threshold=0.5, context=0
   inside = np.asarray(Image.fromarray(crop_mask, "F").resize((bx1 - bx0, by1 - by0), Image.BILINEAR))
   seed = inside > threshold
   seeds = np.full((wh, ww), cv2.GC_BGD, np.uint8)
-  seeds[by0:by1, bx0:bx1] = np.where(seed, cv2.GC_PR_FGD, cv2.GC_PR_BGD)
-  has_fg = (seeds == cv2.GC_PR_FGD).any()
+  labels = np.where(seed, cv2.GC_PR_FGD, cv2.GC_PR_BGD)
+  if band > 0:
+    r = max(1, int(round(band * max(bx1 - bx0, by1 - by0))))
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    core = cv2.erode(seed.astype(np.uint8), disk, borderType=cv2.BORDER_REPLICATE) > 0
+    reach = cv2.dilate(seed.astype(np.uint8), disk, borderType=cv2.BORDER_REPLICATE) > 0
+    labels = np.where(core, cv2.GC_FGD, np.where(reach, labels, cv2.GC_BGD))
+  seeds[by0:by1, bx0:bx1] = labels
+  has_fg = ((seeds == cv2.GC_FGD) | (seeds == cv2.GC_PR_FGD)).any()
   has_bg = ((seeds == cv2.GC_BGD) | (seeds == cv2.GC_PR_BGD)).any()
   if not (has_fg and has_bg) or iterations < 1:
     return fallback
@@ -81,7 +92,7 @@ def refine_mask(image, region, crop_mask, iterations=3, threshold=0.5, context=0
   return np.clip(cut, 0.0, 1.0).astype(np.float32)
 
 
-def refine_masks(records, masks, iterations=3, threshold=0.5, progress=None):
+def refine_masks(records, masks, iterations=3, threshold=0.5, progress=None, band=0.0):
   """GrabCut-refined copies of crop masks in [0, 1], float32 [N, S, S, 1] (or [N, S, S]).
 
   records: the raw Records (datasets.raw_records) the crops were cut from, in their order.
@@ -93,13 +104,13 @@ def refine_masks(records, masks, iterations=3, threshold=0.5, progress=None):
   for i, (record, mask) in enumerate(zip(records, masks)):
     image = datasets.load_image_rgb(record.image_path)
     region = export.box_pixels(record.box, image.shape[1], image.shape[0], record.image_path)
-    out[i] = refine_mask(image, region, mask, iterations, threshold).reshape(mask.shape)
+    out[i] = refine_mask(image, region, mask, iterations, threshold, band=band).reshape(mask.shape)
     if progress:
       progress(i + 1, len(masks))
   return out
 
 
-def refine_labels(records, masks, iterations=3, threshold=0.5, progress=None):
+def refine_labels(records, masks, iterations=3, threshold=0.5, progress=None, band=0.0):
   """refine_masks for a teacher's uint8 labels [N, S, S, 1]: uint8 [N, S, S, 1]."""
-  cut = refine_masks(records, np.asarray(masks) / 255.0, iterations, threshold, progress)
+  cut = refine_masks(records, np.asarray(masks) / 255.0, iterations, threshold, progress, band)
   return np.round(cut * 255.0).astype(np.uint8)

@@ -323,3 +323,15 @@ def test_cosine_decay_halves_the_learning_rate_midway_and_ends_at_zero():
   np.testing.assert_allclose(rates, [1e-2, 1e-2 * (1 + np.sqrt(0.5)) / 2, 5e-3,
                                      1e-2 * (1 - np.sqrt(0.5)) / 2, 0.0], atol=1e-7)
   assert float(distill_lib.Distiller(config(jit=False, lr=1e-2)).opt.learning_rate) == np.float32(1e-2)
+
+
+def test_flip_averaged_labels_are_the_mean_of_the_mask_and_its_mirrors():
+  from tests.test_evaluate import ramp_model  # pylint: disable=g-import-not-at-top
+  images = np.random.default_rng(0).integers(0, 256, (3, 8, 8, 3), dtype=np.uint8)
+  teacher = ramp_model(8)
+  plain = distill_lib.teacher_labels(teacher, images)
+  np.testing.assert_array_equal(plain[1, 4, :, 0], np.round(np.linspace(0, 255, 8)))
+  # The ramp and its mirror sum to 1: every averaged label is 127.5, stored as 128.
+  np.testing.assert_array_equal(distill_lib.teacher_labels(teacher, images, flip_average=True), 128)
+  averaged = distill_lib.teacher_labels(teacher, images, out_size=16, flip_average=True)
+  assert averaged.shape == (3, 16, 16, 1) and (np.abs(averaged.astype(int) - 128) <= 1).all()

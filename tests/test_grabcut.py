@@ -58,6 +58,31 @@ def test_a_sloppy_label_snaps_to_the_object():
   np.testing.assert_array_equal(grabcut.refine_mask(image, region, sloppy, iterations=3), refined)
 
 
+def test_a_band_bounds_how_far_the_edges_move():
+  image, mask, box = object_image(np.random.default_rng(0), 120, 100)
+  region, _, truth = crop_of(image, mask, box)
+  sloppy = np.zeros((S, S), np.float32)
+  sloppy[6:-6, 6:-6] = 1.0  # as above: the box's corners are background, the ellipse's rim missed
+  band = 0.03
+  refined = grabcut.refine_mask(image, region, sloppy, iterations=3, band=band)
+  # The edges move by at most band x the box's longer side (in crop pixels here, give or take the
+  # resizing between crop and image): the label's core stays foreground, beyond its reach background.
+  r = band * S
+  core, reach = np.zeros_like(sloppy), np.zeros_like(sloppy)
+  inner, outer = int(np.ceil(6 + r + 1)), int(np.floor(6 - r - 1))
+  core[inner:-inner, inner:-inner] = 1.0
+  reach[outer:-outer, outer:-outer] = 1.0
+  assert (refined[core > 0] > 0.5).all() and (refined[reach == 0] < 0.5).all()
+  # Within the band it still follows the image: closer to the object than the label was, yet the
+  # parts of the box's corners in the core stay foreground, so it cannot reach the unbounded cut's
+  # > 0.95 (and 0 is no band at all).
+  before, after = iou(sloppy, truth), iou(refined, truth)
+  assert before < after < 0.95, (before, after)
+  unbounded = grabcut.refine_mask(image, region, sloppy, iterations=3)
+  np.testing.assert_array_equal(grabcut.refine_mask(image, region, sloppy, 3, band=0.0), unbounded)
+  assert iou(unbounded, truth) > 0.95
+
+
 def test_nothing_to_cut_returns_the_thresholded_label():
   image, _, box = object_image(np.random.default_rng(1), 90, 80)
   region = export.box_pixels(box, image.shape[1], image.shape[0])
@@ -121,15 +146,15 @@ def test_distill_refines_the_teachers_labels_and_refuses_a_set_without_raw_image
   common = [f"--teacher={teacher}", f"--backgrounds={tmp_path / 'bg.npz'}", "--batch_size=2",
             "--nojit", "--noprogress", "--steps=1", "--eval_every=0"]
   r = test_distill.run_entry(*common, f"--prepared={prep}", f"--logdir={tmp_path / 's'}",
-                             "--grabcut_iters=2")
+                             "--grabcut_iters=2", "--flip_average_labels")
   assert r.returncode == 0, r.stderr[-2000:]
-  # The teacher labels every pixel; GrabCut cuts each box down to its ellipse.
+  # The teacher labels every pixel (its mirror too); GrabCut cuts each box down to its ellipse.
   line = [l for l in r.stdout.splitlines() if l.startswith("labels refined by GrabCut")]
   assert len(line) == 1, r.stdout
   before, after = (float(v) for v in line[0].rsplit(" ", 3)[-3::2])
   assert before > 0.95 and 0.3 < after < 0.9, line
   saved = json.load(open(tmp_path / "s" / "flags.json"))
-  assert saved["grabcut_iters"] == 2 and saved["raw_root"] is None
+  assert saved["grabcut_iters"] == 2 and saved["raw_root"] is None and saved["flip_average_labels"]
   # A prepared set made from no raw files, a bad count, a missing raw root: one-line errors.
   test_distill.write_prepared(tmp_path / "synthetic", test_distill.random_images(3))
   r = test_distill.run_entry(*common, f"--prepared={tmp_path / 'synthetic'}",
@@ -178,3 +203,15 @@ def test_evaluate_scores_the_refined_masks_beside_the_networks(tmp_path):
   rc, _, err = run(*common, "--grabcut_iters=1", f"--raw_root={tmp_path / 'gone'}")
   assert_one_line_error(rc, err, "--raw_root", "gone")
   assert os.path.isfile(os.path.join(run_dir, "eval-train-grabcut", "scores.json"))  # kept
+  # A band around the network's whole-box mask leaves GrabCut nothing to move (the box's edges are
+  # the object's, so the core reaches them); flip averaging changes nothing here (the network's mask
+  # is the same either way) but names the output directory and the report.
+  rc, out, err = run(*common, "--grabcut_iters=2", "--grabcut_band=0.03", "--flip_average")
+  assert rc == 0, err[-2000:]
+  banded = json.load(open(os.path.join(run_dir, "eval-train-flip-grabcut", "scores.json")))
+  assert banded["grabcut_band"] == 0.03 and banded["flip_average"] is True
+  assert banded["network"] == report["network"]
+  assert abs(banded["fg_iou"] - report["network"]["fg_iou"]) < 1e-6, (banded, report)
+  assert "(band 0.03)" in out and "flip-averaged" in out
+  rc, _, err = run(*common, "--grabcut_iters=1", "--grabcut_band=0.6")
+  assert_one_line_error(rc, err, "--grabcut_band=0.6")

@@ -126,7 +126,8 @@ def test_entry_point(tmp_path):
   write_images(tmp_path / "img")
   env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
   cmd = [sys.executable, "-m", "experiments.segment", f"--run_dir={tmp_path / 'run'}",
-         f"--images={tmp_path / 'img'}", f"--out_dir={tmp_path / 'out'}", "--noprogress"]
+         f"--images={tmp_path / 'img'}", f"--out_dir={tmp_path / 'out'}", "--noprogress",
+         "--flip_average"]
   r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
   assert r.returncode == 0, r.stderr[-2000:]
   assert "segmented 2 of 3 images" in r.stdout and "broken.jpg" in r.stderr
@@ -137,3 +138,15 @@ def test_entry_point(tmp_path):
   last = r.stderr.strip().splitlines()[-1]
   assert r.returncode == 2 and last.startswith("error:") and "nothing" in last, r.stderr
   assert "Traceback" not in r.stderr
+  r = subprocess.run(cmd + ["--grabcut_iters=1", "--grabcut_band=0.6"], cwd=ROOT, env=env,
+                     capture_output=True, text=True, timeout=300)
+  last = r.stderr.strip().splitlines()[-1]
+  assert r.returncode == 2 and last.startswith("error:") and "--grabcut_band=0.6" in last, r.stderr
+
+
+def test_flip_averaged_predictor_is_the_mean_of_the_mask_and_its_mirrors():
+  from tests.test_evaluate import ramp_model  # pylint: disable=g-import-not-at-top
+  x = np.random.default_rng(0).random((2, 8, 8, 3)).astype(np.float32)
+  plain = export.predictor(ramp_model(8))(x)
+  np.testing.assert_allclose(plain[1, 2, :, 0], np.linspace(0, 1, 8), atol=1e-6)
+  np.testing.assert_allclose(export.predictor(ramp_model(8), flip_average=True)(x), 0.5, atol=1e-6)

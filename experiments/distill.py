@@ -162,7 +162,8 @@ def main(argv):
                       preset=FLAGS.preset, log_every=v["log_every"], save_every=v["save_every"],
                       eval_every=v["eval_every"], eval_count=FLAGS.eval_count,
                       max_to_keep=FLAGS.max_to_keep, grabcut_iters=FLAGS.grabcut_iters,
-                      flip_average_labels=FLAGS.flip_average_labels, raw_root=FLAGS.raw_root and os.path.abspath(FLAGS.raw_root),
+                      flip_average_labels=FLAGS.flip_average_labels,
+                      raw_root=FLAGS.raw_root and os.path.abspath(FLAGS.raw_root),
                       application="distill")
     training.set_determinism(FLAGS.seed, FLAGS.deterministic)
     strategy = training.make_strategy(FLAGS.strategy)

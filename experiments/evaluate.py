@@ -46,11 +46,10 @@ def predict(unet, images, size, flip_average=False):
   """Soft masks at the crops' own size for crops float32 [B, s, s, 3]; flip_average: the mean of the
   masks of the crops and of their mirror images (mirrored back)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf import segmenter  # pylint: disable=g-import-not-at-top
   s = images.shape[1]
   x = images if s == size else tf.image.resize(images, [size, size], antialias=True)
-  masks = unet(x, training=False)
-  if flip_average:
-    masks = (masks + tf.reverse(unet(tf.reverse(x, [2]), training=False), [2])) / 2.0
+  masks = segmenter.masks_of(unet, x, flip_average)
   return masks if s == size else tf.clip_by_value(tf.image.resize(masks, [s, s]), 0.0, 1.0)
 
 

@@ -18,7 +18,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ind_prior_tf import augment, composition, losses, networks, precision, providers, training
+from ind_prior_tf import (augment, composition, losses, networks, precision, providers, segmenter,
+                          training)
 
 
 @dataclasses.dataclass
@@ -122,14 +123,8 @@ def teacher_labels(teacher, images, out_size=None, batch_size=32, flip_average=F
   n, s = images.shape[0], images.shape[1]
   t_size = teacher.input_shape[1]
   out_size = out_size or s
-  def label(x):
-    x = resize_images(x, t_size)
-    m = teacher(x, training=False)
-    if flip_average:
-      m = (m + tf.reverse(teacher(tf.reverse(x, [2]), training=False), [2])) / 2.0
-    return resize_images(m, out_size)
-
-  predict = tf.function(label)
+  predict = tf.function(lambda x: resize_images(
+      segmenter.masks_of(teacher, resize_images(x, t_size), flip_average), out_size))
   out = np.zeros([n, out_size, out_size, 1], np.uint8)
   for i in range(0, n, batch_size):
     x = images[i:i + batch_size]

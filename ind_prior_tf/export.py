@@ -78,13 +78,7 @@ def cutout(image, mask):
 def predictor(model, flip_average=False):
   """A callable float32 [B, S, S, 3] in [0, 1] -> numpy masks [B, S, S, 1], traced once per shape.
   flip_average: the mean of the masks of the images and of their mirror images (mirrored back)."""
-  def masks(x):
-    m = model(x, training=False)
-    if flip_average:
-      m = (m + tf.reverse(model(tf.reverse(x, [2]), training=False), [2])) / 2.0
-    return m
-
-  fn = tf.function(masks, reduce_retracing=True)
+  fn = tf.function(lambda x: segmenter.masks_of(model, x, flip_average), reduce_retracing=True)
   return lambda x: fn(tf.convert_to_tensor(x, tf.float32)).numpy()
 
 

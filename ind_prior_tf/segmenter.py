@@ -16,6 +16,15 @@ from ind_prior_tf.training import RunError
 CKPT_SUBDIR = "ckpt"
 
 
+def masks_of(model, images, flip_average=False):
+  """The segmenter's soft masks of images [B, S, S, 3] (its input size); flip_average (not in the
+  paper): the mean of its masks of the images and of their mirror images, mirrored back."""
+  masks = model(images, training=False)
+  if flip_average:
+    masks = (masks + tf.reverse(model(tf.reverse(images, [2]), training=False), [2])) / 2.0
+  return masks
+
+
 def read_run_config(run_dir):
   path = os.path.join(run_dir, "flags.json")
   if not os.path.isfile(path):

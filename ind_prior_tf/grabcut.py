@@ -110,7 +110,7 @@ def refine_masks(records, masks, iterations=3, threshold=0.5, progress=None, ban
   return out
 
 
-def refine_labels(records, masks, iterations=3, threshold=0.5, progress=None, band=0.0):
+def refine_labels(records, masks, iterations=3, threshold=0.5, progress=None):
   """refine_masks for a teacher's uint8 labels [N, S, S, 1]: uint8 [N, S, S, 1]."""
-  cut = refine_masks(records, np.asarray(masks) / 255.0, iterations, threshold, progress, band)
+  cut = refine_masks(records, np.asarray(masks) / 255.0, iterations, threshold, progress)
   return np.round(cut * 255.0).astype(np.uint8)

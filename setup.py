@@ -20,5 +20,5 @@ setup(
         "scikit-image",  # offline sample images for the demos
         "opencv-python-headless",  # GrabCut refinement of labels (ind_prior_tf/grabcut.py)
     ],
-    extras_require={"test": ["pytest"]},
+    extras_require={"test": ["pytest", "pytest-xdist"]},  # make test runs 2 jobs
 )

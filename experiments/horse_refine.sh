@@ -22,7 +22,8 @@
 # GrabCut on the raw images (HORSE_ROOT) around their boxes, and the last student is scored after
 # GrabCut too (docs/fgseg.md).
 # FGSEG_ARGS and DISTILL_ARGS add flags to every call of each entry point (e.g. --jit=false);
-# REFINE_ARGS to the cycles' GAN runs only.
+# REFINE_ARGS to the cycles' GAN runs only; EVAL_ARGS to the last student's score (e.g.
+# --flip_average: its masks averaged with those of the mirrored crops).
 # Within an hour: ROUNDS=1 STUDENT_STEPS=1000 CYCLES=2 HARD_FROM=0 REFINE_STEPS="125 25" (~48 minutes;
 # 0.714 fg IoU, 0.751 with FGSEG_ARGS=--seed=2 DISTILL_ARGS=--seed=2). Without the last variable:
 # 0.677 (cycle 2's GAN run fails the check and the chain ends in 39 minutes) and 0.750; with
@@ -50,6 +51,7 @@ grabcut_args=()
 read -r -a fgseg_args <<< "${FGSEG_ARGS:-}"
 read -r -a distill_args <<< "${DISTILL_ARGS:-}"
 read -r -a refine_args <<< "${REFINE_ARGS:-}"
+read -r -a eval_args <<< "${EVAL_ARGS:-}"
 read -r -a refine_steps <<< "$REFINE_STEPS"
 HARD_ARGS=${HARD_ARGS-"--label_threshold=0.5 --recolor=0.5"}  # set but empty: none
 
@@ -109,4 +111,4 @@ for cycle in $(seq 1 "$CYCLES"); do
 done
 # With GRABCUT the last student's masks are scored after GrabCut as well (it prints both).
 "$PYTHON" -m experiments.evaluate --run_dir="$last" --prepared="$PREP_DIR/horse" --split=train \
-  ${grabcut_args[@]+"${grabcut_args[@]}"}
+  ${grabcut_args[@]+"${grabcut_args[@]}"} ${eval_args[@]+"${eval_args[@]}"}

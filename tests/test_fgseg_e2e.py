@@ -195,9 +195,10 @@ def test_horse_refine_chain_wires_teacher_students_and_refinement(cub, tmp_path)
   before, the refinement GAN starts from the latest student and is checked, the students from cycle
   HARD_FROM on get HARD_ARGS, and the last student is scored; with PICK_EVERY=1 each student learns
   from the GAN checkpoint experiments.consistency picked, and with GRABCUT=1 every student's labels
-  are refined by GrabCut on the raw images and the last one is scored after it as well. Run again with a check every GAN run
-  fails (MAX_DROP=-1) and no picking: the failed run is retried with the next seed (RETRIES=1), then
-  the cycles end and the last student before them is scored."""
+  are refined by GrabCut on the raw images and the last one is scored after it as well, with EVAL_ARGS
+  passed to that score. Run again with a check every GAN run fails (MAX_DROP=-1) and no picking: the
+  failed run is retried with the next seed (RETRIES=1), then the cycles end and the last student
+  before them is scored."""
   prep_dir = tmp_path / "prepared"
   prep_dir.mkdir()
   os.symlink(cub["prep"], prep_dir / "horse")
@@ -208,10 +209,10 @@ def test_horse_refine_chain_wires_teacher_students_and_refinement(cub, tmp_path)
              PREP_DIR=str(prep_dir), CHAIN=str(chain), IMAGE_SIZE="64", TEACHER_STEPS="3",
              STUDENT_STEPS="2", ROUNDS="1", REFINE_STEPS="2 1", CYCLES="2", HARD_FROM="2",
              RETRIES="1", MAX_DROP="1", PICK_EVERY="1", REFINE_ARGS="--recolor=0.5",
-             GRABCUT="1", HORSE_ROOT=cub["root"],
+             GRABCUT="1", HORSE_ROOT=cub["root"], EVAL_ARGS="--flip_average",
              FGSEG_ARGS="--width=0.125 --d_width=0.125 --batch_size=4 --progress=false "
-                        "--save_every=3 --eval_every=0",
-             DISTILL_ARGS="--batch_size=4 --progress=false --eval_every=0")
+                        "--save_every=3 --eval_every=0 --jit=false",
+             DISTILL_ARGS="--batch_size=4 --progress=false --eval_every=0 --jit=false")
   script = ["bash", os.path.join(REPO, "experiments", "horse_refine.sh")]
   p = subprocess.run(script, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
   assert p.returncode == 0, p.stderr[-3000:]
@@ -239,13 +240,15 @@ def test_horse_refine_chain_wires_teacher_students_and_refinement(cub, tmp_path)
   assert flags("refine2")["label_threshold"] == 0.5 and flags("refine2")["recolor"] == 0.5
   assert flags("student1")["label_threshold"] is None and flags("student1")["recolor"] == 0
   assert not os.path.exists(chain / "refine3")
-  assert f"{chain / 'refine2'} (ckpt-2) on 8 masked crops" in p.stdout
+  assert f"{chain / 'refine2'} (ckpt-2, flip-averaged) on 8 masked crops" in p.stdout
+  assert json.load(open(chain / "refine2" / "eval-train-flip-grabcut" / "scores.json"))[
+      "flip_average"] is True
   assert p.stdout.count("labels refined by GrabCut (1 iterations)") == 3
   assert {flags(s)["grabcut_iters"] for s in ("student1", "refine1", "refine2")} == {1}
   assert "after 1 GrabCut iterations; the network alone: fg IoU" in p.stdout
 
   # The finished stages are resumed as they are; now every check fails.
-  env.update(CYCLES="1", MAX_DROP="-1", PICK_EVERY="")
+  env.update(CYCLES="1", MAX_DROP="-1", PICK_EVERY="", EVAL_ARGS="")
   p = subprocess.run(script, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
   assert p.returncode == 0, p.stderr[-3000:]
   assert p.stdout.count("below the baseline by more than --max_drop=-1.0") == 2

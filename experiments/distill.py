@@ -180,6 +180,12 @@ def main(argv):
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
 
+  done, latest = training.saved_step(FLAGS.logdir)
+  if done >= config.steps:  # a rerun of a finished stage (make horse-refine): no labelling
+    print(training.finished_message(FLAGS.logdir, done, config.steps))
+    print(f"step {done}: checkpoint {latest}", flush=True)
+    return
+
   size = config.image_size
   images = data["images"]
   print(f"teacher {teacher_ckpt} ({teacher_flags.get('image_size')} px, width "

@@ -222,6 +222,19 @@ class ProgressBar:
       self.stream.flush()
 
 
+def saved_step(logdir):
+  """(step, prefix) of <logdir>/ckpt's latest checkpoint, or (0, None) when it has none: lets an
+  entry point skip costly preparation (a teacher labelling every image) for a finished run."""
+  latest = tf.train.latest_checkpoint(os.path.join(logdir, "ckpt"))
+  if latest is None:
+    return 0, None
+  return int(tf.train.load_variable(latest, "step/.ATTRIBUTES/VARIABLE_VALUE")), latest
+
+
+def finished_message(logdir, step, steps):
+  return f"{logdir} is already at step {step} of {steps}; raise --steps to train on"
+
+
 class TrainLoop:
   """What the training loops of every application share: resume from the latest checkpoint in
   <logdir>/ckpt, TensorBoard events in <logdir>/tb, one JSON line per record in <logdir>/metrics.jsonl,
@@ -245,7 +258,7 @@ class TrainLoop:
   def begin(self, log=print):
     """Says where the run stands; False when it is already at its last step (nothing to do)."""
     if self.finished:
-      log(f"{self.logdir} is already at step {self.start} of {self.steps}; raise --steps to train on")
+      log(finished_message(self.logdir, self.start, self.steps))
       return False
     if self.start:
       log(f"resuming from step {self.start} ({self.keeper.latest})")

@@ -203,6 +203,11 @@ def test_entry_point_writes_a_student_that_loads_like_a_teacher(tmp_path):
   unet, cfg, ckpt = segmenter.load_segmenter(str(tmp_path / "student"))
   assert (cfg["image_size"], cfg["width"], cfg["upsample"]) == (S, 0.0625, "deconv")
   assert ckpt.endswith("ckpt-2") and unet.output_shape == (None, S, S, 1)
+  # A rerun of the finished run says so and stops before the teacher labels anything.
+  r = run_entry(*common, "--steps=2")
+  assert r.returncode == 0, r.stderr[-2000:]
+  assert "is already at step 2 of 2" in r.stdout and "labelling" not in r.stdout
+  assert f"step 2: checkpoint {ckpt}" in r.stdout
   # Reusing the run directory with other flags is refused in one line; a missing file too.
   r = run_entry(*common, "--steps=2", "--lr=0.1")
   assert r.returncode == 2 and "--overwrite" in r.stderr and "Traceback" not in r.stderr

@@ -30,7 +30,7 @@ $(STAMP): setup.py
 # holds ~2.5 GB at its peak; TEST_JOBS=0 runs the tests in this process, one at a time.
 TEST_JOBS ?= 2
 test: install
-	$(PYTHON) -m pytest -q -n $(TEST_JOBS) --dist worksteal -m "not slow" tests
+	$(PYTHON) -m pytest -q -n $(TEST_JOBS) --dist worksteal --durations=15 -m "not slow" tests
 
 test-all: install
 	$(PYTHON) -m pytest -q -n $(TEST_JOBS) --dist worksteal tests

@@ -47,7 +47,7 @@ def latest_step(logdir):
 
 def test_resume_continues_from_saved_step(tmp_path):
   images, masks = separable_set(8)
-  cfg = fgseg_lib.FgSegConfig(**TINY)
+  cfg = fgseg_lib.FgSegConfig(**LOGIC)
   logdir = str(tmp_path / "run")
   r = fgseg_lib.train(cfg, batches(images, 4), green_pool(), logdir, 3, eval_data=(images, masks),
                       log_every=1, save_every=2, eval_every=3, progress=False)

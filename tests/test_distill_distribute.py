@@ -11,30 +11,17 @@ once saw 47% of the weights differ by more than 1e-5 after two Adam steps on a C
 Both sides run on TF kernels (no XLA), so the check is about the split alone.
 
 Logical devices must be configured before TensorFlow initialises its devices: a fresh process."""
-import json
-import os
-import subprocess
-import sys
 import textwrap
 
-import pytest
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from test_distribute import check_losses, run_script
 
 SCRIPT = textwrap.dedent("""
-    import json
     import keras
-    import numpy as np
-    import tensorflow as tf
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     from ind_prior_tf import distill_lib
     keras.utils.set_random_seed(0)
     cfg = distill_lib.DistillConfig(image_size=64, width=0.125, batch_size=4, jit=False)
     single, replicated = distill_lib.Distiller(cfg), distill_lib.Distiller(cfg, strategy=mirrored)
-    for a, b in zip(single.student.weights, replicated.student.weights):
-      b.assign(a)
+    copy_weights(single.student.weights, replicated.student.weights)
     for d in (single, replicated):
       with d.strategy.scope():
         d.opt = keras.optimizers.SGD(1e-2)
@@ -54,26 +41,13 @@ SCRIPT = textwrap.dedent("""
       b = replicated.train_step(*feed, tf.constant(pool))
       outs.append({k: [float(a[k]), float(b[k])] for k in a})
     assert "synchronized" in str(replicated.student.get_layer("enc2_bn").get_config())
-    diffs, updates, ulps = {}, {}, {}
-    for w0, a, b in zip(start, single.student.trainable_variables,
-                        replicated.student.trainable_variables):
-      diffs[b.path] = float(np.max(np.abs(a.numpy() - b.numpy())))
-      updates[b.path] = float(np.max(np.abs(a.numpy() - w0)))
-      ulps[b.path] = float(np.spacing(np.max(np.abs(a.numpy())).astype(np.float32)))
-    print("RESULT " + json.dumps(dict(outs=outs, diffs=diffs, updates=updates, ulps=ulps)))
+    report(start, single.student.trainable_variables, replicated.student.trainable_variables, outs)
 """)
 
 
 def test_mirrored_distillation_step_equals_single_device_step():
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT)
-  proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
-                        timeout=300, env=env, cwd=ROOT)
-  lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
-  assert proc.returncode == 0 and lines, proc.stderr[-3000:]
-  result = json.loads(lines[-1][len("RESULT "):])
-  for step in result["outs"]:
-    for name, (single, replicated) in step.items():
-      assert single == pytest.approx(replicated, rel=1e-4, abs=1e-5), (name, step)
+  result = run_script(SCRIPT)
+  check_losses(result)
   assert len(result["diffs"]) > 10
   for name, diff in result["diffs"].items():
     update = result["updates"][name]

@@ -36,14 +36,16 @@ PRELUDE = textwrap.dedent("""
         b.assign(a)
 
     def report(start, single, replicated, outs):
-      diffs, updates = {}, {}
+      # ulps: one float32 step at each variable's largest magnitude after the steps.
+      diffs, updates, ulps = {}, {}, {}
       for w0, a, b in zip(start, single, replicated):
         diffs[b.path] = float(np.max(np.abs(a.numpy() - b.numpy())))
         updates[b.path] = float(np.max(np.abs(a.numpy() - w0)))
+        ulps[b.path] = float(np.spacing(np.max(np.abs(a.numpy())).astype(np.float32)))
       off = np.concatenate([np.abs(a.numpy() - b.numpy()).ravel() > 1e-5
                             for a, b in zip(single, replicated)])
-      print("RESULT " + json.dumps(dict(diffs=diffs, updates=updates, off=float(off.mean()),
-                                        outs=outs)))
+      print("RESULT " + json.dumps(dict(diffs=diffs, updates=updates, ulps=ulps,
+                                        off=float(off.mean()), outs=outs)))
 """)
 
 FGSEG = textwrap.dedent("""

@@ -22,6 +22,10 @@ import sys
 
 from absl import flags
 
+# TensorFlow's C++ start-up INFO lines (CPU features, oneDNN, XLA service) are noise to a user;
+# TF_CPP_MIN_LOG_LEVEL=0 in the environment shows them again.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 from ind_prior_tf import choices
 from ind_prior_tf.errors import DataError, FlagError, NonFiniteLossError, RunError
 

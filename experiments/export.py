@@ -9,32 +9,26 @@ The .keras file loads with keras.models.load_model. See docs/use.md.
 """
 import sys
 
-from absl import app, flags
+from ind_prior_tf import cli
 
-flags.DEFINE_string("run_dir", None, "Run directory (flags.json + ckpt/).")
-flags.DEFINE_string("out_dir", None, "Output folder: saved_model/, <kind>.keras, export.json.")
-flags.DEFINE_enum("kind", "auto", ["auto", "segmenter", "generator"],
-                  "What the run holds; auto: a generator when flags.json has z_dim.")
-flags.DEFINE_boolean("overwrite", False, "Replace a non-empty --out_dir.")
+F = cli.Flags(__doc__)
+F.string("run_dir", None, "Run directory (flags.json + ckpt/).")
+F.string("out_dir", None, "Output folder: saved_model/, <kind>.keras, export.json.")
+F.enum("kind", "auto", ["auto", "segmenter", "generator"],
+       "What the run holds; auto: a generator when flags.json has z_dim.")
+F.boolean("overwrite", False, "Replace a non-empty --out_dir.")
 
-FLAGS = flags.FLAGS
 
-
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+def _main(F):
+  cli.require(F, "run_dir", "out_dir")
   from ind_prior_tf import export  # pylint: disable=g-import-not-at-top
-  try:
-    for name in ("run_dir", "out_dir"):
-      if not FLAGS[name].value:
-        raise ValueError(f"--{name}: required")
-    kind, ckpt, saved, keras_path = export.export_run(FLAGS.run_dir, FLAGS.out_dir, FLAGS.kind,
-                                                      FLAGS.overwrite)
-  except (ValueError, OSError) as e:  # RunError is a ValueError
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
+  kind, ckpt, saved, keras_path = export.export_run(F.run_dir, F.out_dir, F.kind, F.overwrite)
   print(f"exported the {kind} of {ckpt} to {saved} and {keras_path}")
 
 
+def main(argv=None):
+  return cli.run(_main, F, argv)
+
+
 if __name__ == "__main__":
-  app.run(main)
+  sys.exit(main())

@@ -12,18 +12,14 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from ind_prior_tf.errors import NonFiniteLossError, RunError  # pylint: disable=unused-import
+
 # Flags that may change between a run and its resumption without making it a different experiment.
 RESUMABLE_KEYS = frozenset({
     "steps", "log_every", "save_every", "image_every", "eval_every", "overwrite", "progress",
     "logdir", "strategy", "jit", "deterministic", "max_to_keep", "preset_info"})
 
 
-class RunError(ValueError):
-  """A problem with a run's configuration or directory, reported as one line."""
-
-
-class NonFiniteLossError(RuntimeError):
-  """A loss became NaN or Inf; the last good checkpoint is kept."""
 
 
 def make_strategy(name="default"):

@@ -1,0 +1,177 @@
+"""What every entry point shares: its own flag registry, preset resolution, and one wrapper that turns
+errors into exit codes. TensorFlow-free, so that a bad flag is reported before TensorFlow's import.
+
+An entry point (see experiments/export.py for the smallest) reads:
+
+    F = cli.Flags(__doc__)
+    F.string("run_dir", None, "Run directory.")
+    ...
+    def _main(flags): ...               # calls one library function, prints its result
+    def main(argv=None): return cli.run(_main, F, argv)
+    if __name__ == "__main__": sys.exit(main())
+
+Each entry point has its own `absl.flags.FlagValues`, not absl's global one, so that tests can import
+several entry points into one process and call `main([...])` directly (two modules defining --seed in
+the global registry would clash). Exit codes: 0 done; 2 a bad flag, file, data or run (one `error:`
+line naming it, nothing trained or overwritten); 1 a non-finite loss (the last good checkpoint kept);
+130 interrupted by Ctrl-C or SIGTERM (the current step saved by the training loop).
+"""
+import os
+import signal
+import sys
+
+from absl import flags
+
+# TensorFlow's C++ start-up INFO lines (CPU features, oneDNN, XLA service) are noise to a user;
+# TF_CPP_MIN_LOG_LEVEL=0 in the environment shows them again.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from ind_prior_tf import choices
+from ind_prior_tf.errors import DataError, FlagError, NonFiniteLossError, RunError
+
+EXIT_BAD_INPUT, EXIT_NON_FINITE, EXIT_INTERRUPTED = 2, 1, 130
+HELP_ARGS = ("-h", "--help", "--helpshort", "--helpfull", "-?")
+
+
+class Flags:
+  """One entry point's flags: absl's DEFINE_* bound to a FlagValues of its own. `F.name` reads a
+  parsed value, `F["name"].present` says whether it was given on the command line."""
+
+  def __init__(self, doc=""):
+    self.values = flags.FlagValues()
+    self.doc = (doc or "").strip()
+
+  def _define(self, definer, name, default, help_text, **kwargs):
+    definer(name, default, help_text, flag_values=self.values, **kwargs)
+
+  def string(self, name, default, help_text):
+    self._define(flags.DEFINE_string, name, default, help_text)
+
+  def integer(self, name, default, help_text, **kwargs):
+    self._define(flags.DEFINE_integer, name, default, help_text, **kwargs)
+
+  def float(self, name, default, help_text, **kwargs):
+    self._define(flags.DEFINE_float, name, default, help_text, **kwargs)
+
+  def boolean(self, name, default, help_text):
+    self._define(flags.DEFINE_boolean, name, default, help_text)
+
+  def enum(self, name, default, choices, help_text):
+    flags.DEFINE_enum(name, default, list(choices), help_text, flag_values=self.values)
+
+  def __getattr__(self, name):
+    if name in ("values", "doc"):
+      raise AttributeError(name)
+    return getattr(self.values, name)
+
+  def __getitem__(self, name):
+    return self.values[name]
+
+  def given(self, name):
+    """True when --name was on the command line (it then overrides a preset)."""
+    return self.values[name].present > 0
+
+  def help(self):
+    return f"{self.doc}\n\nflags:\n{self.values.get_help()}\n"
+
+
+def define_run_flags(F, *, save_every, overwrite_removes, networks="networks"):
+  """The run flags the three training entry points (fgseg, distill, hoc) share: --seed --jit
+  --mixed_precision --strategy --deterministic --overwrite --log_every --save_every --max_to_keep
+  --progress. overwrite_removes: what --overwrite deletes, for its help."""
+  F.integer("seed", 0, "Seed of every random generator.")
+  F.boolean("jit", True, "XLA-compile the train step.")
+  F.enum("mixed_precision", "float32", choices.POLICIES,
+         f"Keras dtype policy of the {networks} (see ind_prior_tf/precision.py); float32 on CPUs.")
+  F.enum("strategy", "default", choices.STRATEGIES, "tf.distribute strategy.")
+  F.boolean("deterministic", False, "Deterministic kernels (slower).")
+  F.boolean("overwrite", False, f"Start afresh in --logdir: delete its {overwrite_removes}.")
+  F.integer("log_every", 50, "Steps between loss checks, TensorBoard scalars and log lines.")
+  F.integer("save_every", save_every, "Steps between checkpoints.")
+  F.integer("max_to_keep", 3, "Checkpoints kept.")
+  F.boolean("progress", True, "Show a progress bar.")
+
+
+def resolve(F, presets, preset, names):
+  """{name: value} for `names` after a preset: a flag given on the command line wins, then the preset's
+  value, then the flag's default. An unknown preset is a FlagError naming --preset."""
+  if preset not in presets:
+    raise FlagError(f"--preset={preset}: expected one of {', '.join(presets)}")
+  chosen = presets[preset]
+  return {n: F[n].value if F.given(n) or n not in chosen else chosen[n] for n in names}
+
+
+def require(F, *names):
+  """FlagError for the first of `names` that was not given a value."""
+  for name in names:
+    if F[name].value in (None, ""):
+      raise FlagError(f"--{name}: required")
+
+
+def error(message):
+  print(f"error: {message}", file=sys.stderr, flush=True)
+
+
+def _os_message(e):
+  where = e.filename if e.filename is not None else ""
+  return f"{where}: {e.strerror or e}" if where else str(e.strerror or e)
+
+
+def _interrupt(signum, frame):  # pylint: disable=unused-argument
+  raise KeyboardInterrupt(f"signal {signum}")
+
+
+def run(fn, F, argv=None):
+  """Parses argv (default sys.argv) into F, calls fn(F) and returns the exit code: fn's return value
+  (None is 0), or the code of the error it raised. SIGTERM is handled like Ctrl-C while fn runs, so
+  that `timeout`, Slurm and Kubernetes stops save the current step as Ctrl-C does."""
+  argv = list(sys.argv if argv is None else argv)
+  if any(a in HELP_ARGS for a in argv[1:]):
+    print(F.help())
+    return 0
+  F.values.unparse_flags()  # a second call in one process (tests) starts from the defaults
+  try:
+    rest = F.values(argv)
+  except flags.Error as e:
+    error(e)
+    return EXIT_BAD_INPUT
+  if len(rest) > 1:
+    error(f"unexpected arguments {' '.join(rest[1:])!r}: every option is a --flag (see --help)")
+    return EXIT_BAD_INPUT
+  previous = None
+  try:
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+  except ValueError:  # not the main thread: leave signals alone
+    pass
+  try:
+    code = fn(F)
+    return 0 if code is None else int(code)
+  except (FlagError, RunError, DataError) as e:
+    error(e)
+    return EXIT_BAD_INPUT
+  except OSError as e:
+    error(_os_message(e))
+    return EXIT_BAD_INPUT
+  except NonFiniteLossError as e:
+    error(e)
+    return EXIT_NON_FINITE
+  except KeyboardInterrupt:
+    print("interrupted", file=sys.stderr, flush=True)
+    return EXIT_INTERRUPTED
+  finally:
+    if previous is not None:
+      signal.signal(signal.SIGTERM, previous)
+
+
+def finish_training(result, summary=""):
+  """The last line of a training entry point; 130 when the run was interrupted (its step saved)."""
+  if result["status"] == "interrupted":
+    print(f"interrupted at step {result['step']}; checkpoint {result['checkpoint']}", flush=True)
+    return EXIT_INTERRUPTED
+  print(f"step {result['step']}: checkpoint {result['checkpoint']}{summary}", flush=True)
+  return 0
+
+
+def default_logdir(name):
+  """$RUNS/<name> (RUNS=runs): where a run goes when --logdir is not given."""
+  return os.path.join(os.environ.get("RUNS") or "runs", name)

@@ -15,7 +15,7 @@ export PYTHON SHARED CUB_ROOT CELEBA_ROOT BG_DIR HORSE_ROOT PREP_DIR RUNS PRESET
 STAMP := .installed.stamp
 
 .PHONY: install test test-all demo bench cub-prep cub-train cub-eval cub-distill celeba-prep \
-        celeba-train horse-prep horse-train horse-eval horse-distill horse-refine hoc-demo hoc-train segment export clean
+        celeba-train horse-prep horse-train horse-eval horse-distill horse-refine cub-refine hoc-demo hoc-train segment export clean
 
 install: $(STAMP)
 $(STAMP): setup.py
@@ -61,8 +61,16 @@ horse-eval: install
 	bash experiments/horse_eval.sh
 horse-distill: install
 	bash experiments/horse_distill.sh
+# The refinement chain (ind_prior_tf/refine.py), by default the best recipe measured on the horses,
+# after make horse-prep / cub-prep. REFINE_ARGS adds flags of experiments.refine, e.g.
+# REFINE_ARGS="--seed=2" or REFINE_ARGS=--dry_run (print the commands only).
+REFINE_ARGS ?=
 horse-refine: install
-	bash experiments/horse_refine.sh
+	$(PYTHON) -m experiments.refine --dataset=horse --prep_dir=$(PREP_DIR) --runs=$(RUNS) \
+	  --raw_root=$(HORSE_ROOT) $(REFINE_ARGS)
+cub-refine: install
+	$(PYTHON) -m experiments.refine --dataset=cub --prep_dir=$(PREP_DIR) --runs=$(RUNS) \
+	  --raw_root=$(CUB_ROOT) $(REFINE_ARGS)
 hoc-demo: install
 	bash experiments/hoc_demo.sh
 hoc-train: install

@@ -190,35 +190,39 @@ def test_bad_inputs_are_one_line_errors(cub, tmp_path):
   assert_one_line_error(rc, err, "flags.json")
 
 
-def test_horse_refine_chain_wires_teacher_students_and_refinement(cub, tmp_path):
-  """make horse-refine's script at toy sizes: every stage is its own run, each learns from the one
-  before, the refinement GAN starts from the latest student and is checked, the students from cycle
-  HARD_FROM on get HARD_ARGS, and the last student is scored; with PICK_EVERY=1 each student learns
-  from the GAN checkpoint experiments.consistency picked, and with GRABCUT=1 every student's labels
-  are refined by GrabCut on the raw images and the last one is scored after it as well, with EVAL_ARGS
-  passed to that score. Run again with a check every GAN run fails (MAX_DROP=-1) and no picking: the
-  failed run is retried with the next seed (RETRIES=1), then the cycles end and the last student
-  before them is scored."""
+def test_refine_chain_wires_teacher_students_and_refinement(cub, tmp_path):
+  """make horse-refine's pipeline (experiments.refine) at toy sizes through the real entry points:
+  every stage is its own run, each learns from the one before, the refinement GAN starts from the
+  latest student and is checked, the students from cycle --hard_from on get the hard labels, and the
+  last student is scored; with --pick_every=1 each student learns from the GAN checkpoint
+  experiments.consistency picked, and with --grabcut=1 every student's labels are refined by GrabCut
+  on the raw images and the last one is scored after it as well, flip-averaged. Run again with a
+  check every GAN run fails (--max_drop=-1) and no picking: the finished stages resume as they are, the
+  failed run is retried with the next seed (--retries=1), then the cycles end and the last student
+  before them is scored. tests/test_refine.py checks the plan itself, stage by stage."""
   prep_dir = tmp_path / "prepared"
   prep_dir.mkdir()
   os.symlink(cub["prep"], prep_dir / "horse")
   for name in ("horse_bg.npz", "horse_bg_sharp.npz"):
     os.symlink(cub["pool"], prep_dir / name)
   chain = tmp_path / "chain"
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO, PYTHON=sys.executable,
-             PREP_DIR=str(prep_dir), CHAIN=str(chain), IMAGE_SIZE="64", TEACHER_STEPS="3",
-             STUDENT_STEPS="2", ROUNDS="1", REFINE_STEPS="2 1", CYCLES="2", HARD_FROM="2",
-             RETRIES="1", MAX_DROP="1", PICK_EVERY="1", REFINE_ARGS="--recolor=0.5",
-             GRABCUT="1", HORSE_ROOT=cub["root"], EVAL_ARGS="--flip_average",
-             FGSEG_ARGS="--width=0.125 --d_width=0.125 --batch_size=4 --progress=false "
-                        "--save_every=3 --eval_every=0 --jit=false",
-             DISTILL_ARGS="--batch_size=4 --progress=false --eval_every=0 --jit=false")
-  script = ["bash", os.path.join(REPO, "experiments", "horse_refine.sh")]
-  p = subprocess.run(script, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+  args = [f"--prep_dir={prep_dir}", f"--chain={chain}", "--image_size=64", "--teacher_steps=3",
+          "--student_steps=2", "--rounds=1", "--refine_steps=2,1", "--cycles=2", "--hard_from=2",
+          "--retries=1", "--max_drop=1", "--pick_every=1", "--gan_args=--recolor=0.5",
+          "--grabcut=1", f"--raw_root={cub['root']}",
+          "--fgseg_args=--width=0.125 --d_width=0.125 --batch_size=4 --progress=false "
+          "--save_every=3 --eval_every=0 --jit=false",
+          "--distill_args=--batch_size=4 --progress=false --eval_every=0 --jit=false"]
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
+  refine = lambda *more: subprocess.run(
+      [sys.executable, "-m", "experiments.refine", *args, *more], cwd=REPO, env=env,
+      capture_output=True, text=True, timeout=600)
+  p = refine()
   assert p.returncode == 0, p.stderr[-3000:]
   flags = lambda run: json.load(open(chain / run / "flags.json"))
   step = lambda run: open(chain / run / "ckpt" / "checkpoint").readline().split('"')[1]
   assert step("teacher") == "ckpt-3" and flags("teacher")["image_size"] == 64
+  assert f"[teacher] {sys.executable} -m experiments.fgseg --prepared={prep_dir}/horse" in p.stdout
   assert flags("teacher")["recolor"] == 0 and flags("refine1-gan")["recolor"] == 0.5
   assert flags("student1")["teacher"] == str(chain / "teacher")
   assert not os.path.exists(chain / "student2")
@@ -228,47 +232,39 @@ def test_horse_refine_chain_wires_teacher_students_and_refinement(cub, tmp_path)
   assert p.stdout.count("): mean flip consistency") == 2  # one check per cycle, both passed
   picked = lambda run: json.load(open(chain / run / "consistency.json"))
   assert [os.path.basename(c["checkpoint"]) for c in picked("refine1-gan")["checkpoints"]] == [
-      "ckpt-1", "ckpt-2"]  # PICK_EVERY=1: every step of the GAN run saved and scored
+      "ckpt-1", "ckpt-2"]  # --pick_every=1: every step of the GAN run saved and scored
   assert flags("refine1")["teacher_checkpoint"] == picked("refine1-gan")["checkpoint"]
   assert flags("refine2")["teacher_checkpoint"] == str(chain / "refine2-gan" / "ckpt" / "ckpt-1")
   assert not os.path.exists(chain / "refine1-gan-seed2")
   assert flags("refine1")["teacher"] == str(chain / "refine1-gan") and step("refine1") == "ckpt-2"
   assert flags("refine1")["label_threshold"] is None and flags("refine1")["recolor"] == 0
   assert flags("refine2-gan")["init_from"] == str(chain / "refine1")
-  assert step("refine2-gan") == "ckpt-1"  # REFINE_STEPS="2 1": one count per cycle
+  assert step("refine2-gan") == "ckpt-1"  # --refine_steps=2,1: one count per cycle
   assert flags("refine2")["teacher"] == str(chain / "refine2-gan")
   assert flags("refine2")["label_threshold"] == 0.5 and flags("refine2")["recolor"] == 0.5
   assert flags("student1")["label_threshold"] is None and flags("student1")["recolor"] == 0
+  assert {flags(s)["flip_average_labels"] for s in ("student1", "refine1", "refine2")} == {True}
   assert not os.path.exists(chain / "refine3")
   assert f"{chain / 'refine2'} (ckpt-2, flip-averaged) on 8 masked crops" in p.stdout
-  assert json.load(open(chain / "refine2" / "eval-train-flip-grabcut" / "scores.json"))[
-      "flip_average"] is True
+  scores = json.load(open(chain / "refine2" / "eval-train-flip-grabcut" / "scores.json"))
+  assert scores["flip_average"] is True
+  assert p.stdout.strip().splitlines()[-1] == (
+      f"the chain's result: {chain / 'refine2'}: fg IoU {scores['fg_iou']:.3f}, mIoU "
+      f"{scores['miou']:.3f}")
   assert p.stdout.count("labels refined by GrabCut (1 iterations)") == 3
   assert {flags(s)["grabcut_iters"] for s in ("student1", "refine1", "refine2")} == {1}
   assert "after 1 GrabCut iterations; the network alone: fg IoU" in p.stdout
 
   # The finished stages are resumed as they are; now every check fails.
-  env.update(CYCLES="1", MAX_DROP="-1", PICK_EVERY="", EVAL_ARGS="")
-  p = subprocess.run(script, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+  p = refine("--cycles=1", "--max_drop=-1", "--pick_every=0", "--noflip_average_score")
   assert p.returncode == 0, p.stderr[-3000:]
+  assert f"{chain / 'teacher'} is already at step 3 of 3" in p.stdout
   assert p.stdout.count("below the baseline by more than --max_drop=-1.0") == 2
   assert flags("refine1-gan-seed2")["seed"] == 2 and step("refine1-gan-seed2") == "ckpt-2"
   assert flags("refine1-gan-seed2")["init_from"] == str(chain / "student1")
   assert "checkpoints" not in picked("refine1-gan-seed2")  # only the last one, checked
-  assert not os.path.exists(chain / "refine1-gan-seed3")  # RETRIES=1: one rerun at most
+  assert not os.path.exists(chain / "refine1-gan-seed3")  # --retries=1: one rerun at most
+  assert "; running refine1-gan-seed2 instead" in p.stdout
   assert f"the chain ends with {chain / 'student1'}" in p.stdout
   assert flags("refine1")["teacher"] == str(chain / "refine1-gan")  # no student from a failed run
   assert f"{chain / 'student1'} (ckpt-2) on 8 masked crops" in p.stdout
-
-
-def test_horse_refine_refuses_a_bad_pick_every_or_grabcut(tmp_path):
-  bad_values = [("PICK_EVERY", "0", "expected a positive number of GAN steps, or nothing"),
-                ("PICK_EVERY", "25x", "expected a positive number of GAN steps, or nothing"),
-                ("GRABCUT", "-1", "expected a number of GrabCut iterations (0: none)"),
-                ("GRABCUT", "three", "expected a number of GrabCut iterations (0: none)")]
-  for name, bad, why in bad_values:
-    env = dict(os.environ, CHAIN=str(tmp_path / "chain"), PYTHON=sys.executable, **{name: bad})
-    p = subprocess.run(["bash", os.path.join(REPO, "experiments", "horse_refine.sh")], cwd=REPO,
-                       env=env, capture_output=True, text=True, timeout=60)
-    assert p.returncode == 2 and p.stderr.strip() == f"error: {name}={bad}: {why}"
-    assert not (tmp_path / "chain").exists()  # nothing ran

@@ -1,0 +1,119 @@
+"""The refinement chain: teacher, distillation rounds, refinement cycles with a check, the score.
+
+  python -m experiments.refine --dataset=horse            # make horse-refine: the best recipe
+  python -m experiments.refine --dataset=horse --seed=1 --dry_run   # print the commands only
+
+ind_prior_tf/refine.py explains the stages; every flag left out keeps RefineConfig's default (the
+best recipe on the horses). Each stage is its own run directory under --chain, so running the same
+command again resumes the stage that was cut and skips the finished ones.
+"""
+import shlex
+import sys
+
+from absl import flags
+
+from ind_prior_tf import refine
+
+F = flags.FlagValues()
+D = refine.RefineConfig()  # the defaults; a flag given on the command line overrides its field
+HELP = ("-h", "--help", "--helpshort", "--helpfull")
+
+flags.DEFINE_enum("dataset", "horse", list(refine.DATASETS), "Where the paths default to: the sets "
+                  "of make <dataset>-prep in --prep_dir, the raw set, <runs>/<dataset>-refine.",
+                  flag_values=F)
+flags.DEFINE_string("prep_dir", "prepared", "Folder of the prepared sets.", flag_values=F)
+flags.DEFINE_string("runs", "runs", "Folder of the runs.", flag_values=F)
+for _name, _help in [("prepared", "Prepared set."),
+                     ("backgrounds", "The teacher's and GAN runs' pool."),
+                     ("student_backgrounds", "The students' pool."),
+                     ("raw_root", "The raw set, for GrabCut."), ("chain", "The chain's folder."),
+                     ("teacher_preset", "experiments.fgseg preset."),
+                     ("student_preset", "experiments.distill preset."),
+                     ("score_split", "Crops scored at the end.")]:
+  flags.DEFINE_string(_name, None, _help + " Default: from --dataset.", flag_values=F)
+for _name, _help in [("image_size", "Teacher's size."), ("teacher_steps", "Teacher's steps."),
+                     ("rounds", "Distillation rounds."), ("student_steps", "Each student's steps."),
+                     ("cycles", "Refinement cycles."),
+                     ("hard_from", "First cycle whose student gets --hard_args (0: the rounds')."),
+                     ("grabcut", "GrabCut iterations on students' labels and the score (0: none)."),
+                     ("pick_every", "Save each GAN run every so many steps and teach the student "
+                                    "from the most flip-consistent checkpoint (0: the last)."),
+                     ("retries", "Reruns of a GAN run that fails the check, with the next seed."),
+                     ("seed", "The teacher's and students' seed (the GAN runs': 1, 2, ...).")]:
+  flags.DEFINE_integer(_name, getattr(D, _name), _help, flag_values=F)
+flags.DEFINE_list("refine_steps", list(map(str, D.refine_steps)),
+                  "GAN steps of each cycle (the last for the cycles after the list).",
+                  flag_values=F)
+flags.DEFINE_string("max_drop", str(D.max_drop), "Largest fall in flip consistency a GAN run may "
+                    "show ('none': no check).", flag_values=F)
+flags.DEFINE_boolean("flip_average_labels", D.flip_average_labels, "Flip-averaged teacher labels.",
+                     flag_values=F)
+flags.DEFINE_boolean("flip_average_score", D.flip_average_score,
+                     "Flip-averaged masks in the score.", flag_values=F)
+for _name, _help in [("hard_args", "Flags of the students from --hard_from on."),
+                     ("fgseg_args", "Extra flags of every experiments.fgseg run."),
+                     ("distill_args", "Extra flags of every student."),
+                     ("gan_args", "Extra flags of the cycles' GAN runs."),
+                     ("eval_args", "Extra flags of the score.")]:
+  flags.DEFINE_string(_name, shlex.join(getattr(D, _name)), _help, flag_values=F)
+flags.DEFINE_boolean("dry_run", False, "Print the commands (as if every check passed) and exit.",
+                     flag_values=F)
+
+
+def config_from_flags():
+  given = {n: F[n].value for n in F if F[n].present and hasattr(D, n)}
+  if "refine_steps" in given:
+    try:
+      given["refine_steps"] = tuple(int(s) for s in given["refine_steps"])
+    except ValueError:
+      raise refine.ConfigError(f"--refine_steps={F['refine_steps'].serialize()[15:]}: expected "
+                               "whole numbers separated by commas") from None
+  if "max_drop" in given:
+    try:
+      given["max_drop"] = None if given["max_drop"].lower() in ("", "none") else float(
+          given["max_drop"])
+    except ValueError:
+      raise refine.ConfigError(f"--max_drop={given['max_drop']}: expected a number, or none for "
+                               "no check") from None
+  for name in ("hard_args", "fgseg_args", "distill_args", "gan_args", "eval_args"):
+    if name in given:
+      try:
+        given[name] = tuple(shlex.split(given[name]))
+      except ValueError as e:
+        raise refine.ConfigError(f"--{name}={given[name]}: {e}") from None
+  return refine.for_dataset(F.dataset, F.prep_dir, F.runs, **given).validate()
+
+
+def main(argv=None):
+  argv = sys.argv if argv is None else argv
+  if any(a in HELP for a in argv[1:]):
+    print(f"{__doc__}\nflags:\n{F.get_help()}")
+    return 0
+  try:
+    F.unparse_flags()  # main may be called again in one process (the tests)
+    rest = F(argv)
+    if len(rest) > 1:
+      raise refine.ConfigError(f"unexpected arguments: {' '.join(rest[1:])}")
+    config = config_from_flags()
+  except (flags.Error, refine.ConfigError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  if F.dry_run:
+    for stage in refine.plan(config):
+      print(shlex.join(stage.command()))
+    return 0
+  try:
+    result = refine.run(config)
+  except refine.StageError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return e.returncode
+  except KeyboardInterrupt:
+    return 130
+  scores = result["scores"]
+  score = f": fg IoU {scores['fg_iou']:.3f}, mIoU {scores['miou']:.3f}" if scores else ""
+  print(f"the chain's result: {result['result']}{score}")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

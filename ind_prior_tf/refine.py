@@ -1,0 +1,331 @@
+"""The refinement chain (make horse-refine, make cub-refine) as a plan of stages and an executor.
+
+A chain improves a GAN teacher by distillation and short GAN runs (docs/fgseg.md):
+  1. teacher: experiments.fgseg from scratch;
+  2. `rounds` distillation rounds: student1 learns from the teacher, student2 from student1, ...;
+  3. `cycles` refinement cycles: a short GAN run from the latest student (--init_from; cycle i runs
+     refine_steps[i], the last count for the cycles after the list), checked without masks by
+     experiments.consistency, then a new student distilled from it. From cycle `hard_from` on the
+     students also get `hard_args` (0: the rounds' students too);
+  4. the score of the last student (experiments.evaluate).
+The check: a GAN run whose mean flip consistency falls below its start's by more than `max_drop` has
+lost the object; it is run again with the next seed up to `retries` times, and if no run passes the
+cycles end and the chain's result is the last student. With `pick_every` the GAN run saves every so
+many steps and its student learns from the most flip-consistent checkpoint instead of the last.
+
+`plan(config, checks)` is a pure function: the stages to run given the outcomes of the checks run so
+far (a check not yet run counts as passed, which is the plan --dry_run prints). `run` runs the
+first stage not yet run, reads a check's outcome from its consistency.json, plans again, and so on.
+Every stage is its own run directory under `config.chain` and every entry point resumes its run, so
+running the same chain again resumes the stage that was cut and lets the finished ones say so.
+TensorFlow-free: the stages are subprocesses.
+"""
+import dataclasses
+import json
+import math
+import os
+import shlex
+import subprocess
+import sys
+from typing import Optional
+
+FGSEG, DISTILL = "experiments.fgseg", "experiments.distill"
+CONSISTENCY, EVALUATE = "experiments.consistency", "experiments.evaluate"
+DROPPED = 3  # experiments.consistency's exit status for a run below its baseline by over --max_drop
+
+
+class ConfigError(ValueError):
+  """A bad value in a RefineConfig; the message starts with the flag that sets it."""
+
+
+class StageError(RuntimeError):
+  """A stage exited with a status other than success; the chain stops there."""
+
+  def __init__(self, stage, returncode):
+    super().__init__(f"{stage.name} ({stage.module}) exited with status {returncode}")
+    self.stage, self.returncode = stage, returncode
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+  """Where `make <name>-prep` puts a prepared set, relative to its folder, and how it is scored."""
+  prepared: str
+  backgrounds: str          # the teacher's and the GAN runs' pool
+  student_backgrounds: str  # the students' pool
+  teacher_preset: str
+  score_split: str          # the crops the last student is scored on (those with masks)
+  raw_root: str             # the raw set, for GrabCut
+
+
+DATASETS = {
+    "horse": Dataset("horse", "horse_bg.npz", "horse_bg_sharp.npz", "horse-cpu", "train",
+                     "../shared/data/weizmann_horse"),
+    # No chain was tuned on the birds: the horses' recipe with the paper's CPU preset as teacher.
+    "cub": Dataset("cub", "cub_bg.npz", "cub_bg.npz", "cpu", "all", "data/CUB_200_2011"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class RefineConfig:
+  """One chain. The defaults are the best recipe measured on the horses (docs/results.md): one
+  round, three cycles of 125 then 25 GAN steps, hard labels from the start, students' labels refined
+  by 3 GrabCut iterations, flip-averaged labels and score."""
+  prepared: str = "prepared/horse"
+  backgrounds: str = "prepared/horse_bg.npz"
+  student_backgrounds: str = "prepared/horse_bg_sharp.npz"
+  raw_root: str = "../shared/data/weizmann_horse"
+  chain: str = "runs/horse-refine"          # every stage's run directory goes under it
+  teacher_preset: str = "horse-cpu"
+  student_preset: str = "cpu"
+  score_split: str = "train"
+  image_size: int = 128
+  teacher_steps: int = 2000
+  rounds: int = 1
+  student_steps: int = 1000
+  cycles: int = 3
+  refine_steps: tuple = (125, 25)
+  hard_from: int = 0
+  hard_args: tuple = ("--label_threshold=0.5", "--recolor=0.5")
+  grabcut: int = 3                          # GrabCut iterations on students' labels and the score
+  pick_every: int = 0                       # 0: each student learns from its GAN run's last step
+  max_drop: Optional[float] = 0.13          # None: no check
+  retries: int = 0
+  # The teacher's and the students' seed. The GAN runs' seeds are 1, 2, ... (a retry takes the next)
+  # whatever this is, as in the chains recorded in docs/results.md.
+  seed: int = 0
+  flip_average_labels: bool = True
+  flip_average_score: bool = True
+  # Extra flags: every fgseg run (the teacher and GAN runs), every student, the GAN runs, the score.
+  fgseg_args: tuple = ()
+  distill_args: tuple = ()
+  gan_args: tuple = ()
+  eval_args: tuple = ()
+
+  def validate(self):
+    """Raises ConfigError naming the first bad field as its flag; returns self."""
+    for name in ("prepared", "backgrounds", "student_backgrounds", "chain", "teacher_preset",
+                 "student_preset", "score_split"):
+      if not getattr(self, name):
+        raise ConfigError(f"--{name}: required")
+    if self.grabcut and not self.raw_root:
+      raise ConfigError("--raw_root: required with --grabcut (GrabCut reads the raw images)")
+    minimum = dict(image_size=1, teacher_steps=1, rounds=0, student_steps=1, cycles=0, hard_from=0,
+                   grabcut=0, pick_every=0, retries=0, seed=0)
+    for name, low in minimum.items():
+      value = getattr(self, name)
+      if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise ConfigError(f"--{name}={value}: expected a whole number >= {low}")
+    if not self.refine_steps or not all(
+        isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in self.refine_steps):
+      steps = ",".join(map(str, self.refine_steps))
+      raise ConfigError(f"--refine_steps={steps}: expected GAN step counts > 0, one per cycle (the "
+                        "last for the cycles after the list)")
+    if self.max_drop is not None and not math.isfinite(self.max_drop):
+      raise ConfigError(f"--max_drop={self.max_drop}: expected a number, or none for no check")
+    for name in ("hard_args", "fgseg_args", "distill_args", "gan_args", "eval_args"):
+      if isinstance(getattr(self, name), str):
+        raise ConfigError(f"--{name}: expected a sequence of arguments, not a string")
+    return self
+
+
+def for_dataset(name, prep_dir="prepared", runs="runs", **overrides):
+  """The default chain on the prepared set of make <name>-prep in prep_dir, in
+  <runs>/<name>-refine; overrides set any RefineConfig field."""
+  if name not in DATASETS:
+    raise ConfigError(f"--dataset={name}: expected one of {', '.join(DATASETS)}")
+  d = DATASETS[name]
+  values = dict(prepared=os.path.join(prep_dir, d.prepared),
+                backgrounds=os.path.join(prep_dir, d.backgrounds),
+                student_backgrounds=os.path.join(prep_dir, d.student_backgrounds),
+                raw_root=d.raw_root, chain=os.path.join(runs, f"{name}-refine"),
+                teacher_preset=d.teacher_preset, score_split=d.score_split)
+  values.update(overrides)
+  return RefineConfig(**values)
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+  """One process of the chain: `python -m module *argv`, writing to (or, for a check, into) run_dir,
+  after the stages named in `after`, whose run directories it reads."""
+  name: str
+  module: str
+  argv: tuple
+  run_dir: str
+  after: tuple = ()
+
+  @property
+  def is_check(self):
+    return self.module == CONSISTENCY
+
+  def command(self, python=sys.executable):
+    return [python, "-m", self.module, *self.argv]
+
+  def flag(self, name):
+    """The value of the last --name=value in argv (as absl reads it), or None."""
+    values = [a.split("=", 1)[1] for a in self.argv if a.startswith(f"--{name}=")]
+    return values[-1] if values else None
+
+  def switch(self, name):
+    """The value of the boolean flag --name (--name, --noname, --name=true ...) as absl reads it."""
+    value = False
+    for a in self.argv:
+      if a in (f"--{name}", f"--no{name}"):
+        value = a == f"--{name}"
+      elif a.startswith(f"--{name}="):
+        value = a.split("=", 1)[1].lower() in ("true", "t", "1")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+  """What a check found: whether its GAN run kept its start's flip consistency, and the checkpoint
+  experiments.consistency picked (the latest one without --all_checkpoints)."""
+  passed: bool
+  checkpoint: Optional[str] = None
+  score: Optional[float] = None
+  baseline: Optional[float] = None
+
+
+def picked_placeholder(check_name):
+  return f"<picked by {check_name}>"
+
+
+def plan(config, checks=None):
+  """The stages of the chain, in order, given the outcomes of the checks run so far ({stage name:
+  Check}); a check without an outcome yet counts as passed."""
+  c, checks = config, checks or {}
+  chain = lambda run: os.path.join(c.chain, run)
+  grabcut = (f"--grabcut_iters={c.grabcut}", f"--raw_root={c.raw_root}") if c.grabcut else ()
+  fgseg_common = (f"--prepared={c.prepared}", "--split=all", f"--backgrounds={c.backgrounds}",
+                  f"--preset={c.teacher_preset}", f"--image_size={c.image_size}")
+  student_common = (f"--prepared={c.prepared}", "--split=all",
+                    f"--backgrounds={c.student_backgrounds}", f"--preset={c.student_preset}",
+                    f"--steps={c.student_steps}", *grabcut, f"--seed={c.seed}",
+                    *(("--flip_average_labels",) if c.flip_average_labels else ()), *c.distill_args)
+
+  def student(name, teacher, cycle, checkpoint=None):
+    picked = (f"--teacher_checkpoint={checkpoint}",) if checkpoint else ()
+    hard = c.hard_args if cycle >= c.hard_from else ()
+    return Stage(name, DISTILL, (*student_common, f"--teacher={teacher.run_dir}", *picked,
+                                 f"--logdir={chain(name)}", *hard), chain(name), (teacher.name,))
+
+  last = Stage("teacher", FGSEG, (*fgseg_common, f"--seed={c.seed}", *c.fgseg_args,
+                                  f"--steps={c.teacher_steps}", f"--logdir={chain('teacher')}"),
+               chain("teacher"))
+  stages = [last]
+  for r in range(1, c.rounds + 1):
+    last = student(f"student{r}", last, 0)
+    stages.append(last)
+  checking = c.max_drop is not None or c.pick_every > 0
+  for cycle in range(1, c.cycles + 1):
+    steps = c.refine_steps[min(cycle, len(c.refine_steps)) - 1]
+    save = (f"--save_every={steps}",)
+    if c.pick_every:
+      save = (f"--save_every={c.pick_every}", f"--max_to_keep={-(-steps // c.pick_every)}")
+    teacher = checkpoint = None
+    for attempt in range(c.retries + 1):
+      seed = attempt + 1
+      name = f"refine{cycle}-gan" + (f"-seed{seed}" if attempt else "")
+      gan = Stage(name, FGSEG, (*fgseg_common, *c.fgseg_args, f"--steps={steps}", *save,
+                                f"--seed={seed}", f"--init_from={last.run_dir}",
+                                f"--logdir={chain(name)}", *c.gan_args), chain(name), (last.name,))
+      stages.append(gan)
+      if not checking:
+        teacher = gan
+        break
+      baseline = (f"--baseline={last.run_dir}", f"--max_drop={c.max_drop}") \
+          if c.max_drop is not None else ()
+      check = Stage(f"{name}-check", CONSISTENCY,
+                    (f"--run_dir={gan.run_dir}", f"--prepared={c.prepared}",
+                     *(("--all_checkpoints",) if c.pick_every else ()), *baseline),
+                    gan.run_dir, (gan.name, last.name))
+      stages.append(check)
+      outcome = checks.get(check.name)
+      if outcome is None or outcome.passed:
+        teacher = gan
+        if c.pick_every:
+          checkpoint = outcome.checkpoint if outcome else picked_placeholder(check.name)
+        break
+    if teacher is None:  # no GAN run of this cycle passed: the cycles end with the last student
+      break
+    last = student(f"refine{cycle}", teacher, cycle, checkpoint)
+    stages.append(last)
+  stages.append(Stage("score", EVALUATE, (f"--run_dir={last.run_dir}", f"--prepared={c.prepared}",
+                                          f"--split={c.score_split}", *grabcut,
+                                          *(("--flip_average",) if c.flip_average_score else ()),
+                                          *c.eval_args), last.run_dir, (last.name,)))
+  return stages
+
+
+def read_check(stage, max_drop):
+  """The outcome of a check stage that ran, from <run_dir>/consistency.json: it fails when the GAN
+  run's mean flip consistency is below its baseline's by more than max_drop."""
+  with open(os.path.join(stage.run_dir, "consistency.json")) as f:
+    report = json.load(f)
+  score, base = report["flip_consistency"], report.get("baseline_flip_consistency")
+  passed = max_drop is None or base is None or not score < base - max_drop
+  return Check(passed, report["checkpoint"], score, base)
+
+
+def scores_path(stage):
+  """Where experiments.evaluate writes the score stage's scores.json."""
+  if stage.flag("out_dir"):
+    return os.path.join(stage.flag("out_dir"), "scores.json")
+  flip = "-flip" if stage.switch("flip_average") else ""
+  grabcut = "-grabcut" if (stage.flag("grabcut_iters") or "0") != "0" else ""
+  name = f"eval-{stage.flag('split') or 'all'}{flip}{grabcut}"
+  return os.path.join(stage.run_dir, name, "scores.json")
+
+
+def subprocess_runner(python=sys.executable, cwd=None, env=None):
+  """Runs a stage as `python -m module argv` in cwd with env (default: this process's), its output
+  going to this process's; returns its exit status."""
+  def run_stage(stage):
+    proc = subprocess.Popen(stage.command(python), cwd=cwd, env=env)
+    while True:
+      try:
+        return proc.wait()
+      except KeyboardInterrupt:  # the stage got Ctrl-C too: let it save its checkpoint and exit
+        continue
+  return run_stage
+
+
+def say(line):
+  print(line, flush=True)
+
+
+def run(config, runner=None, python=sys.executable, log=say):
+  """Runs (or resumes) the chain of `config`: each stage's command is logged before it runs. Returns
+  {"result": the scored run directory, "scores": its scores.json (None if absent), "stages": the
+  names of the stages run}. A stage that fails raises StageError (returncode: its exit status).
+  runner(stage) -> exit status runs one stage (default: subprocess_runner(python)); log(line)
+  reports."""
+  config.validate()
+  runner = runner or subprocess_runner(python)
+  checks, done = {}, []
+  while True:
+    stage = next((s for s in plan(config, checks) if s.name not in done), None)
+    if stage is None:
+      break
+    log(f"[{stage.name}] {shlex.join(stage.command(python))}")
+    returncode = runner(stage)
+    # A check is given --max_drop so that it prints its own verdict, and then exits with DROPPED
+    # when it fails; the decision is read_check's, from the report it wrote.
+    if returncode != 0 and not (stage.is_check and returncode == DROPPED):
+      raise StageError(stage, returncode)
+    done.append(stage.name)
+    if stage.is_check:
+      checks[stage.name] = outcome = read_check(stage, config.max_drop)
+      if not outcome.passed:
+        retry = [s for s in plan(config, checks) if s.name not in done][0]
+        then = (f"the chain ends with {stage.flag('baseline')}" if retry.name == "score" else
+                f"running {retry.name} instead")
+        log(f"{stage.name}: flip consistency {outcome.score:.3f}, below {stage.flag('baseline')}'s "
+            f"{outcome.baseline:.3f} by more than max_drop={config.max_drop}; {then}")
+  score = plan(config, checks)[-1]
+  path = scores_path(score)
+  scores = None
+  if os.path.isfile(path):
+    with open(path) as f:
+      scores = json.load(f)
+  return dict(result=score.run_dir, scores=scores, stages=done)

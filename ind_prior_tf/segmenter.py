@@ -3,8 +3,9 @@ its masks of images of any size.
 
 The contract every application keeps: a run directory holds `flags.json` (with at least `image_size`,
 `width` and `upsample`) and TF checkpoints under `ckpt/` in which the segmentation UNet is saved under
-the name `unet` (a HOC run: its instance generator under `generator`). Evaluation, distillation, segmentation
-and export all load and predict through here, so a student is scored exactly as a teacher is.
+the name `unet` (a HOC run: its instance generator under `generator`). Evaluation, distillation,
+segmentation and export all load and predict through here, so a student is scored exactly as a teacher
+is.
 """
 import json
 import os

@@ -40,28 +40,29 @@ FLAGS = flags.FLAGS
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  from ind_prior_tf import datasets  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.data import images, pools, raw  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.data.errors import DataError  # pylint: disable=g-import-not-at-top
   try:
     if not FLAGS.out:
-      raise datasets.DataError('--out: required')
+      raise DataError('--out: required')
     if FLAGS.source == 'folder':
       if not FLAGS.image_dir:
-        raise datasets.DataError('--image_dir: required with --source=folder')
-      paths = datasets.list_images(FLAGS.image_dir)
-      patches = datasets.background_patches(
+        raise DataError('--image_dir: required with --source=folder')
+      paths = images.list_images(FLAGS.image_dir)
+      patches = pools.background_patches(
           paths, FLAGS.size, FLAGS.count, FLAGS.seed,
           min_scale=FLAGS.min_scale, max_scale=FLAGS.max_scale)
       what = f'{len(paths)} images in {FLAGS.image_dir}'
     else:
       if not FLAGS.cub_root:
-        raise datasets.DataError('--cub_root: required with '
-                                 '--source=outside_boxes')
-      records = datasets.read_cub(FLAGS.cub_root)
-      patches = datasets.outside_box_patches(records, FLAGS.size, FLAGS.count,
-                                             FLAGS.seed, max_zoom=FLAGS.max_zoom)
+        raise DataError('--cub_root: required with '
+                        '--source=outside_boxes')
+      records = raw.read_cub(FLAGS.cub_root)
+      patches = pools.outside_box_patches(records, FLAGS.size, FLAGS.count,
+                                          FLAGS.seed, max_zoom=FLAGS.max_zoom)
       what = f'outside the boxes of {len(records)} images in {FLAGS.cub_root}'
-    datasets.save_pool(FLAGS.out, patches)
-  except datasets.DataError as e:
+    pools.save_pool(FLAGS.out, patches)
+  except DataError as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(2)
   print(f'wrote {patches.shape[0]} patches of {FLAGS.size}x{FLAGS.size} from '

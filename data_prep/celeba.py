@@ -26,27 +26,28 @@ FLAGS = flags.FLAGS
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  from ind_prior_tf import datasets  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.data import prepared, raw  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.data.errors import DataError  # pylint: disable=g-import-not-at-top
   try:
     if not FLAGS.celeba_root:
-      raise datasets.DataError('--celeba_root: required')
+      raise DataError('--celeba_root: required')
     if not FLAGS.out_dir:
-      raise datasets.DataError('--out_dir: required')
+      raise DataError('--out_dir: required')
     if FLAGS.size < 1:
-      raise datasets.DataError(f'--size={FLAGS.size}: must be >= 1')
+      raise DataError(f'--size={FLAGS.size}: must be >= 1')
     if FLAGS.max_images is not None and FLAGS.max_images < 1:
-      raise datasets.DataError(f'--max_images={FLAGS.max_images}: must be >= 1')
-    datasets.check_out_dir(FLAGS.out_dir, FLAGS.overwrite)
-    records = datasets.read_celeba(FLAGS.celeba_root)
+      raise DataError(f'--max_images={FLAGS.max_images}: must be >= 1')
+    prepared.check_out_dir(FLAGS.out_dir, FLAGS.overwrite)
+    records = raw.read_celeba(FLAGS.celeba_root)
     if FLAGS.max_images is not None and FLAGS.max_images < len(records):
       skipped = records.skipped
-      records = datasets.RecordList(records[:FLAGS.max_images])
+      records = raw.RecordList(records[:FLAGS.max_images])
       records.skipped.items = [s for s in skipped.items]
       records.skipped.total = len(records) + len(skipped)
-    meta = datasets.prepare_set(records, FLAGS.out_dir, FLAGS.size,
+    meta = prepared.prepare_set(records, FLAGS.out_dir, FLAGS.size,
                                 source=f'celeba:{FLAGS.celeba_root}',
                                 overwrite=FLAGS.overwrite)
-  except datasets.DataError as e:
+  except DataError as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(2)
   print(f"wrote {meta['count']} examples ({meta['splits']['train']} train, "

@@ -25,21 +25,22 @@ FLAGS = flags.FLAGS
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  from ind_prior_tf import datasets  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.data import prepared, raw  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.data.errors import DataError  # pylint: disable=g-import-not-at-top
   try:
     if not FLAGS.cub_root:
-      raise datasets.DataError('--cub_root: required')
+      raise DataError('--cub_root: required')
     if not FLAGS.out_dir:
-      raise datasets.DataError('--out_dir: required')
+      raise DataError('--out_dir: required')
     if FLAGS.size < 1:
-      raise datasets.DataError(f'--size={FLAGS.size}: must be >= 1')
-    datasets.check_out_dir(FLAGS.out_dir, FLAGS.overwrite)
-    records = datasets.read_cub(FLAGS.cub_root,
-                                require_masks=FLAGS.require_masks)
-    meta = datasets.prepare_set(records, FLAGS.out_dir, FLAGS.size,
+      raise DataError(f'--size={FLAGS.size}: must be >= 1')
+    prepared.check_out_dir(FLAGS.out_dir, FLAGS.overwrite)
+    records = raw.read_cub(FLAGS.cub_root,
+                           require_masks=FLAGS.require_masks)
+    meta = prepared.prepare_set(records, FLAGS.out_dir, FLAGS.size,
                                 source=f'cub:{FLAGS.cub_root}',
                                 overwrite=FLAGS.overwrite)
-  except datasets.DataError as e:
+  except DataError as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(2)
   print(f"wrote {meta['count']} examples ({meta['splits']['train']} train, "

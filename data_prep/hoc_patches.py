@@ -36,26 +36,27 @@ FLAGS = flags.FLAGS
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  from ind_prior_tf import datasets  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.data import images, pools  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.data.errors import DataError  # pylint: disable=g-import-not-at-top
   try:
     if not FLAGS.image:
-      raise datasets.DataError('--image: required (a path or skimage:coins)')
+      raise DataError('--image: required (a path or skimage:coins)')
     if FLAGS.window is None:
-      raise datasets.DataError('--window: required (px, ~1.5x the largest '
-                               'instance width)')
+      raise DataError('--window: required (px, ~1.5x the largest '
+                      'instance width)')
     if not FLAGS.out:
-      raise datasets.DataError('--out: required')
+      raise DataError('--out: required')
     stride = FLAGS.stride if FLAGS.stride is not None else max(1, FLAGS.window // 4)
-    image = datasets.load_image_spec(FLAGS.image)
-    patches = datasets.extract_patches(image, FLAGS.window, stride,
-                                       out_size=FLAGS.out_size,
-                                       hflip=FLAGS.hflip, vflip=FLAGS.vflip)
-    datasets.save_pool(FLAGS.out, patches)
+    image = images.load_image_spec(FLAGS.image)
+    patches = pools.extract_patches(image, FLAGS.window, stride,
+                                    out_size=FLAGS.out_size,
+                                    hflip=FLAGS.hflip, vflip=FLAGS.vflip)
+    pools.save_pool(FLAGS.out, patches)
     if FLAGS.backgrounds_out:
       radius = FLAGS.disk_radius if FLAGS.disk_radius >= 0 else None
-      datasets.save_pool(FLAGS.backgrounds_out,
-                         datasets.disk_backgrounds(patches, radius))
-  except datasets.DataError as e:
+      pools.save_pool(FLAGS.backgrounds_out,
+                      pools.disk_backgrounds(patches, radius))
+  except DataError as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(2)
   h, w = image.shape[:2]

@@ -242,7 +242,10 @@ def make_pipeline(tmp, size, count, in_memory=False):
   pipeline, as for sets over 1 GiB such as CelebA) or held in memory as uint8 (as for CUB and the
   horses: fgseg's --in_memory=auto)."""
   import numpy as np
-  from ind_prior_tf import datasets
+  try:
+    from ind_prior_tf.data import prepared as datasets
+  except ImportError:  # before ind_prior_tf/data existed
+    from ind_prior_tf import datasets
   s = SIZES[size]
   n, b = s["image_size"], s["batch_size"]
   rng = np.random.RandomState(0)
@@ -251,7 +254,12 @@ def make_pipeline(tmp, size, count, in_memory=False):
   prep = os.path.join(tmp, "prepared")
   datasets.write_prepared(prep, examples, n, source="bench")
   try:
-    from ind_prior_tf import fgseg_data
+    from ind_prior_tf.data import pipeline
+    return pipeline.training_dataset(prep, b, n, in_memory=in_memory)
+  except ImportError:
+    pass
+  try:
+    from ind_prior_tf import fgseg_data  # before ind_prior_tf/data existed
     return fgseg_data.training_dataset(prep, b, n, in_memory=in_memory)
   except ImportError:  # before fgseg_data existed: the same steps by hand
     import tensorflow as tf

@@ -39,8 +39,8 @@ DROPPED = 3  # exit status: below the baseline by more than --max_drop
 
 
 def mean_flip_consistency(run_dir, images, checkpoint=None):
-  from ind_prior_tf import distill_lib, export  # pylint: disable=g-import-not-at-top
-  unet, _, ckpt = export.load_run_segmenter(run_dir, checkpoint)
+  from ind_prior_tf import distill_lib, segmenter  # pylint: disable=g-import-not-at-top
+  unet, _, ckpt = segmenter.load_run_segmenter(run_dir, checkpoint)
   masks = distill_lib.teacher_labels(unet, images)
   return float(distill_lib.flip_consistency(unet, images, masks).mean()), ckpt
 
@@ -57,7 +57,8 @@ def kept_checkpoints(run_dir):
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  from ind_prior_tf import datasets, training  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf import training  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.data import prepared  # pylint: disable=g-import-not-at-top
   try:
     for name in ("run_dir", "prepared"):
       if not FLAGS[name].value:
@@ -68,7 +69,7 @@ def main(argv):
       run = FLAGS[name].value
       if run and not os.path.isfile(os.path.join(run, "flags.json")):
         raise ValueError(f"--{name}={run}: no flags.json; is it a training run directory?")
-    data = datasets.load_prepared_arrays(FLAGS.prepared, split=FLAGS.split)
+    data = prepared.load_prepared_arrays(FLAGS.prepared, split=FLAGS.split)
     if not len(data["images"]):
       raise ValueError(f"--prepared={FLAGS.prepared}: no images in split {FLAGS.split!r}")
     report = dict(run_dir=os.path.abspath(FLAGS.run_dir), prepared=os.path.abspath(FLAGS.prepared),

@@ -120,12 +120,13 @@ def main(argv):
   # Imported here so that --help and flag errors come back at once.
   import numpy as np
 
-  from ind_prior_tf import datasets, distill_lib, export, segmenter, training
+  from ind_prior_tf import distill_lib, segmenter, training
+  from ind_prior_tf.data import pools, prepared
   try:
     v = resolved()
     check_flags(v)
-    teacher, teacher_flags, teacher_ckpt = export.load_run_segmenter(FLAGS.teacher,
-                                                                          FLAGS.teacher_checkpoint)
+    teacher, teacher_flags, teacher_ckpt = segmenter.load_run_segmenter(FLAGS.teacher,
+                                                                             FLAGS.teacher_checkpoint)
     t_size, t_width, t_upsample = segmenter.unet_spec(teacher_flags)
     config = distill_lib.DistillConfig(
         image_size=FLAGS.image_size or t_size, width=FLAGS.width or t_width,
@@ -138,7 +139,7 @@ def main(argv):
       distill_lib.validate_config(config)
     except ValueError as e:
       raise ValueError(f"--{e}") from None
-    data = datasets.load_prepared_arrays(FLAGS.prepared, split=FLAGS.split)
+    data = prepared.load_prepared_arrays(FLAGS.prepared, split=FLAGS.split)
     if len(data["images"]) < 1:
       raise ValueError(f"--prepared={FLAGS.prepared}: no images in split {FLAGS.split!r}")
     records = None
@@ -146,10 +147,10 @@ def main(argv):
       try:
         from ind_prior_tf import grabcut  # pylint: disable=g-import-not-at-top
         grabcut.require_opencv()
-        records = datasets.raw_records(FLAGS.prepared, data["ids"], FLAGS.raw_root)
+        records = prepared.raw_records(FLAGS.prepared, data["ids"], FLAGS.raw_root)
       except (ImportError, ValueError) as e:
         raise ValueError(f"--grabcut_iters: {e}") from None
-    pool = datasets.load_pool(FLAGS.backgrounds)
+    pool = pools.load_pool(FLAGS.backgrounds)
     if pool.shape[1] < config.image_size:
       raise ValueError(f"--backgrounds={FLAGS.backgrounds}: patches are {pool.shape[1]}x"
                        f"{pool.shape[2]}, smaller than the student's {config.image_size}; "

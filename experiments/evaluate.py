@@ -42,17 +42,6 @@ flags.DEFINE_bool("flip_average", False,
 FLAGS = flags.FLAGS
 
 
-def predict(unet, images, size, flip_average=False):
-  """Soft masks at the crops' own size for crops float32 [B, s, s, 3]; flip_average: the mean of the
-  masks of the crops and of their mirror images (mirrored back)."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from ind_prior_tf import segmenter  # pylint: disable=g-import-not-at-top
-  s = images.shape[1]
-  x = images if s == size else tf.image.resize(images, [size, size], antialias=True)
-  masks = segmenter.masks_of(unet, x, flip_average)
-  return masks if s == size else tf.clip_by_value(tf.image.resize(masks, [s, s]), 0.0, 1.0)
-
-
 def cases_grid(images, gt, masks):
   """One row per case: input, ground truth, soft mask, carved foreground (all RGB)."""
   import numpy as np  # pylint: disable=g-import-not-at-top
@@ -63,7 +52,8 @@ def cases_grid(images, gt, masks):
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  from ind_prior_tf import datasets  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.data import prepared  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.data.errors import DataError  # pylint: disable=g-import-not-at-top
   try:  # the cheap checks first, before TensorFlow takes seconds to import
     for name in ("run_dir", "prepared"):
       if not FLAGS[name].value:
@@ -79,7 +69,7 @@ def main(argv):
     if not os.path.isfile(os.path.join(FLAGS.run_dir, "flags.json")):
       raise ValueError(f"{os.path.join(FLAGS.run_dir, 'flags.json')}: missing; is --run_dir a "
                        "training run directory?")
-    meta = datasets.read_meta(FLAGS.prepared)
+    meta = prepared.read_meta(FLAGS.prepared)
     if not meta.get("has_masks"):
       raise ValueError(f"{FLAGS.prepared}: the prepared set has no masks to score against")
     raw_index = None  # with --grabcut_iters: the raw set's records by id, read once
@@ -87,7 +77,7 @@ def main(argv):
       from ind_prior_tf import grabcut  # pylint: disable=g-import-not-at-top
       try:
         grabcut.require_opencv()
-        raw_index = datasets.raw_record_index(FLAGS.prepared, FLAGS.raw_root)
+        raw_index = prepared.raw_record_index(FLAGS.prepared, FLAGS.raw_root)
       except (ImportError, ValueError) as e:
         raise ValueError(f"--grabcut_iters: {e}") from None
   except ValueError as e:  # DataError is a ValueError
@@ -100,14 +90,15 @@ def main(argv):
   try:
     unet, config, ckpt = segmenter.load_segmenter(FLAGS.run_dir, FLAGS.checkpoint)
     size = segmenter.unet_spec(config)[0]
-    ds = datasets.prepared_dataset(FLAGS.prepared, FLAGS.split, only_with_masks=True)
+    ds = prepared.prepared_dataset(FLAGS.prepared, FLAGS.split, only_with_masks=True)
     counts, box, ids, ious = metrics.SegCounts(), metrics.SegCounts(), [], []
     network, refined = metrics.SegCounts(), {}  # with --grabcut_iters: the network's own masks
     for batch in ds.batch(FLAGS.batch_size).prefetch(2):
-      masks = predict(unet, batch["image"], size, FLAGS.flip_average).numpy()
+      masks = segmenter.predict(unet, batch["image"], flip_average=FLAGS.flip_average,
+                                clip_input=False).numpy()
       if FLAGS.grabcut_iters:
         network.update(masks, batch["mask"].numpy())
-        records = datasets.raw_records(FLAGS.prepared, batch["id"].numpy(), index=raw_index)
+        records = prepared.raw_records(FLAGS.prepared, batch["id"].numpy(), index=raw_index)
         masks = grabcut.refine_masks(records, masks, FLAGS.grabcut_iters, band=FLAGS.grabcut_band)
         refined.update(zip(batch["id"].numpy().tolist(), masks))
       counts.update(masks, batch["mask"].numpy())
@@ -115,8 +106,8 @@ def main(argv):
       ious.append(metrics.per_image_fg_iou(masks, batch["mask"].numpy()))
       ids.append(batch["id"].numpy())
     if not counts.images:
-      raise datasets.DataError(f"{FLAGS.prepared}: split {FLAGS.split!r} has no masked crops")
-  except (training.RunError, datasets.DataError) as e:
+      raise DataError(f"{FLAGS.prepared}: split {FLAGS.split!r} has no masked crops")
+  except (training.RunError, DataError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
   ids, ious = np.concatenate(ids), np.concatenate(ious)
@@ -147,7 +138,8 @@ def main(argv):
     found = {}
     sel = ds.filter(lambda e: tf.reduce_any(tf.equal(e["id"], wanted))).batch(len(chosen))
     for batch in sel:
-      masks = predict(unet, batch["image"], size, FLAGS.flip_average).numpy()
+      masks = segmenter.predict(unet, batch["image"], flip_average=FLAGS.flip_average,
+                                clip_input=False).numpy()
       if FLAGS.grabcut_iters:
         masks = [refined[int(i)] for i in batch["id"].numpy()]
       for i, x, g, m in zip(batch["id"].numpy(), batch["image"].numpy(), batch["mask"].numpy(),

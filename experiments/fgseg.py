@@ -179,7 +179,9 @@ def main(argv):
   except FlagError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
-  from ind_prior_tf import datasets, fgseg_data, fgseg_lib, training  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf import fgseg_lib, training  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.data import pipeline  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.data.errors import DataError  # pylint: disable=g-import-not-at-top
   try:
     logdir = FLAGS.logdir or os.path.join(os.environ.get("RUNS") or "runs", FLAGS.name)
     config = fgseg_lib.FgSegConfig(**{f.name: v.get(f.name, getattr(FLAGS, f.name, f.default))
@@ -206,12 +208,12 @@ def main(argv):
     training.prepare_logdir(logdir, flags_json, overwrite=FLAGS.overwrite,
                             defaults=dataclasses.asdict(fgseg_lib.FgSegConfig()))
     in_memory = {"auto": None, "yes": True, "no": False}[FLAGS.in_memory]
-    dataset = fgseg_data.training_dataset(FLAGS.prepared, config.batch_size, config.image_size,
-                                          FLAGS.split, seed=FLAGS.seed, flip=config.flip,
-                                          in_memory=in_memory)
-    pool = fgseg_data.load_pool(FLAGS.backgrounds, config.image_size)
-    eval_data = fgseg_data.eval_arrays(FLAGS.prepared, config.image_size, FLAGS.eval_count)
-    preview = None if eval_data[0] is not None else fgseg_data.preview_images(
+    dataset = pipeline.training_dataset(FLAGS.prepared, config.batch_size, config.image_size,
+                                        FLAGS.split, seed=FLAGS.seed, flip=config.flip,
+                                        in_memory=in_memory)
+    pool = pipeline.load_pool(FLAGS.backgrounds, config.image_size)
+    eval_data = pipeline.eval_arrays(FLAGS.prepared, config.image_size, FLAGS.eval_count)
+    preview = None if eval_data[0] is not None else pipeline.preview_images(
         FLAGS.prepared, config.image_size)
     print(f"training {FLAGS.preset} preset in {logdir}: {config.image_size}px, width "
           f"{config.width}/{config.d_width}, batch {config.batch_size}, area {config.area_form} "
@@ -221,7 +223,7 @@ def main(argv):
         eval_data=eval_data if eval_data[0] is not None else None, preview=preview,
         log_every=v["log_every"], save_every=v["save_every"], eval_every=v["eval_every"],
         max_to_keep=FLAGS.max_to_keep, progress=FLAGS.progress, init_unet=init_unet)
-  except (FlagError, training.RunError, datasets.DataError) as e:
+  except (FlagError, training.RunError, DataError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
   except training.NonFiniteLossError as e:

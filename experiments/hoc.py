@@ -100,11 +100,13 @@ def resolved(hoc_lib):
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  from ind_prior_tf import datasets, hoc_lib, training  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf import hoc_lib, training  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.data import images  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.data.errors import DataError  # pylint: disable=g-import-not-at-top
   try:
     v = resolved(hoc_lib)
     config = hoc_lib.HocConfig(**{n: v[n] for n in hoc_lib.config_fields()}).validate()
-    image = datasets.load_image_spec(v["image"])
+    image = images.load_image_spec(v["image"])
     real = hoc_lib.make_patches(image, v["window"], v["stride"], config.image_size, v["hflip"],
                                 v["vflip"])
     backgrounds = hoc_lib.make_backgrounds(real, config)
@@ -130,7 +132,7 @@ def main(argv):
                            log_every=v["log_every"], save_every=v["save_every"],
                            image_every=v["image_every"], max_to_keep=FLAGS.max_to_keep,
                            progress=FLAGS.progress)
-  except (FlagError, training.RunError, datasets.DataError) as e:
+  except (FlagError, training.RunError, DataError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
   except training.NonFiniteLossError as e:

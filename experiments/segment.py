@@ -44,7 +44,7 @@ FLAGS = flags.FLAGS
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  from ind_prior_tf import export, grabcut  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf import grabcut, segment_files, segmenter  # pylint: disable=g-import-not-at-top
   try:
     for name in ("run_dir", "images", "out_dir"):
       if not FLAGS[name].value:
@@ -64,18 +64,19 @@ def main(argv):
         raise ValueError(f"--grabcut_iters: {e}") from None
     if FLAGS.image_root and not os.path.isdir(FLAGS.image_root):
       raise ValueError(f"--image_root={FLAGS.image_root}: no such folder")
-    items = export.read_image_list(FLAGS.images, FLAGS.image_root)
-    boxes = export.read_boxes(FLAGS.boxes) if FLAGS.boxes else None
-    model, config, ckpt = export.load_run_segmenter(FLAGS.run_dir, FLAGS.checkpoint)
+    items = segment_files.read_image_list(FLAGS.images, FLAGS.image_root)
+    boxes = segment_files.read_boxes(FLAGS.boxes) if FLAGS.boxes else None
+    model, config, ckpt = segmenter.load_run_segmenter(FLAGS.run_dir, FLAGS.checkpoint)
   except (ValueError, OSError) as e:  # DataError and RunError are ValueErrors
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
   print(f"segmenting {len(items)} images with {ckpt} ({config.get('image_size')} px)"
         f"{' cropped by ' + FLAGS.boxes if boxes is not None else ''}", flush=True)
-  skipped = export.segment_files(model, items, FLAGS.out_dir, boxes=boxes,
-                                 threshold=FLAGS.threshold, batch_size=FLAGS.batch_size,
-                                 progress=FLAGS.progress, grabcut_iters=FLAGS.grabcut_iters,
-                                 grabcut_band=FLAGS.grabcut_band, flip_average=FLAGS.flip_average)
+  skipped = segment_files.segment_files(model, items, FLAGS.out_dir, boxes=boxes,
+                                        threshold=FLAGS.threshold, batch_size=FLAGS.batch_size,
+                                        progress=FLAGS.progress, grabcut_iters=FLAGS.grabcut_iters,
+                                        grabcut_band=FLAGS.grabcut_band,
+                                        flip_average=FLAGS.flip_average)
   done = len(items) - len(skipped)
   print(f"segmented {done} of {len(items)} images -> {FLAGS.out_dir}/masks, "
         f"{FLAGS.out_dir}/cutouts; {skipped.summary()}"

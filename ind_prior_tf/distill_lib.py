@@ -104,10 +104,7 @@ def validate_config(c):
 
 def resize_images(images, size):
   """Bilinear (antialiased) resize of float images in [0, 1] to size x size; a no-op at that size."""
-  images = tf.convert_to_tensor(images, tf.float32)
-  if images.shape[1] == size and images.shape[2] == size:
-    return images
-  return tf.clip_by_value(tf.image.resize(images, [size, size], antialias=True), 0.0, 1.0)
+  return segmenter.resize(images, size)
 
 
 def teacher_labels(teacher, images, out_size=None, batch_size=32, flip_average=False):
@@ -121,10 +118,9 @@ def teacher_labels(teacher, images, out_size=None, batch_size=32, flip_average=F
   """
   images = np.asarray(images)
   n, s = images.shape[0], images.shape[1]
-  t_size = teacher.input_shape[1]
   out_size = out_size or s
-  predict = tf.function(lambda x: resize_images(
-      segmenter.masks_of(teacher, resize_images(x, t_size), flip_average), out_size))
+  predict = tf.function(lambda x: segmenter.predict(teacher, x, out_size, flip_average,
+                                                     clip_input=True, mask_antialias=True))
   out = np.zeros([n, out_size, out_size, 1], np.uint8)
   for i in range(0, n, batch_size):
     x = images[i:i + batch_size]

@@ -265,7 +265,7 @@ def train(config, dataset, pool, logdir, steps, *, strategy=None, eval_data=None
           init_unet=None, stream=None, log=print):
   """Trains (or resumes) a FgSegGAN in `logdir` up to global step `steps`.
 
-  dataset: endless batches of crops (fgseg_data.training_dataset); pool: background patches, float32
+  dataset: endless batches of crops (data.pipeline.training_dataset); pool: background patches, float32
   [P, S, S, 3]; eval_data: (images, masks) arrays scored every eval_every steps (or None); preview:
   crops for the image grids (defaults to the eval images); init_unet: a checkpoint whose `unet` a fresh
   run starts from (FgSegGAN.warm_start; ignored when resuming). Checkpoints go to <logdir>/ckpt (the UNet

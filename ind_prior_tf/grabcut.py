@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 from ind_prior_tf import metrics
+from ind_prior_tf.data import boxes, images
 
 
 def require_opencv():
@@ -95,15 +96,14 @@ def refine_mask(image, region, crop_mask, iterations=3, threshold=0.5, context=0
 def refine_masks(records, masks, iterations=3, threshold=0.5, progress=None, band=0.0):
   """GrabCut-refined copies of crop masks in [0, 1], float32 [N, S, S, 1] (or [N, S, S]).
 
-  records: the raw Records (datasets.raw_records) the crops were cut from, in their order.
-  progress: an optional callable(done, total). An unreadable raw image -> datasets.DataError.
+  records: the raw Records (data.prepared.raw_records) the crops were cut from, in their order.
+  progress: an optional callable(done, total). An unreadable raw image -> data.errors.DataError.
   """
-  from ind_prior_tf import datasets, export  # pylint: disable=g-import-not-at-top
   masks = np.asarray(masks, np.float32)
   out = np.empty_like(masks)
   for i, (record, mask) in enumerate(zip(records, masks)):
-    image = datasets.load_image_rgb(record.image_path)
-    region = export.box_pixels(record.box, image.shape[1], image.shape[0], record.image_path)
+    image = images.load_image_rgb(record.image_path)
+    region = boxes.clip_box(record.box, image.shape[1], image.shape[0], record.image_path)
     out[i] = refine_mask(image, region, mask, iterations, threshold, band=band).reshape(mask.shape)
     if progress:
       progress(i + 1, len(masks))

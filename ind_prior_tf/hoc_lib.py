@@ -13,8 +13,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ind_prior_tf import (composition, datasets, layout, losses, networks, precision, providers,
+from ind_prior_tf import (composition, layout, losses, networks, precision, providers,
                           training)
+from ind_prior_tf.data import pools
 
 Q_INPUTS = ("carved", "composite")
 BACKGROUNDS = ("disk", "black")
@@ -104,13 +105,13 @@ def config_fields():
 
 def make_backgrounds(patches, config):
   """The background pool: the real patches with a black disk of config.disk_radius px in the centre
-  (datasets.disk_backgrounds), or all black."""
-  return datasets.disk_backgrounds(patches, config.disk_radius, mode=config.background)
+  (pools.disk_backgrounds), or all black."""
+  return pools.disk_backgrounds(patches, config.disk_radius, mode=config.background)
 
 
 def make_patches(image, window, stride, out_size=64, hflip=False, vflip=False):
-  """Real training patches uint8 [P, S, S, 3] (datasets.extract_patches; DataError on bad sizes)."""
-  return datasets.extract_patches(image, window, stride, out_size=out_size, hflip=hflip, vflip=vflip)
+  """Real training patches uint8 [P, S, S, 3] (pools.extract_patches; DataError on bad sizes)."""
+  return pools.extract_patches(image, window, stride, out_size=out_size, hflip=hflip, vflip=vflip)
 
 
 class HocGAN:

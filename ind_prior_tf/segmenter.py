@@ -1,13 +1,16 @@
-"""Loading a trained segmenter (a fgseg teacher or a distilled student) from its run directory.
+"""A trained segmenter (a fgseg teacher or a distilled student): loading it from its run directory, and
+its masks of images of any size.
 
 The contract every application keeps: a run directory holds `flags.json` (with at least `image_size`,
-`width` and `upsample`) and TF checkpoints under `ckpt/` in which the segmentation UNet is saved under the
-name `unet`. Evaluation, distillation, segmentation and export all load through here, so a student is
-scored exactly as a teacher is.
+`width` and `upsample`) and TF checkpoints under `ckpt/` in which the segmentation UNet is saved under
+the name `unet` (a HOC run: its instance generator under `generator`). Evaluation, distillation,
+segmentation and export all load and predict through here, so a student is scored exactly as a teacher
+is.
 """
 import json
 import os
 
+import numpy as np
 import tensorflow as tf
 
 from ind_prior_tf import networks
@@ -23,6 +26,44 @@ def masks_of(model, images, flip_average=False):
   if flip_average:
     masks = (masks + tf.reverse(model(tf.reverse(images, [2]), training=False), [2])) / 2.0
   return masks
+
+
+def resize(images, size, antialias=True, clip=True):
+  """Bilinear resize of float images [B, h, w, C] in [0, 1] to `size` (an int for a square, or
+  (height, width), which may be a tensor), clipped to [0, 1] unless clip=False; a no-op (nor clipped)
+  when their static shape is that size already."""
+  images = tf.convert_to_tensor(images, tf.float32)
+  hw = (size, size) if isinstance(size, (int, np.integer)) else size
+  if not tf.is_tensor(hw) and images.shape[1] == hw[0] and images.shape[2] == hw[1]:
+    return images
+  out = tf.image.resize(images, hw, antialias=antialias)
+  return tf.clip_by_value(out, 0.0, 1.0) if clip else out
+
+
+def predict(model, images, size=None, flip_average=False, clip_input=True, mask_antialias=False):
+  """The segmenter's soft masks of float images [B, h, w, 3] in [0, 1] of any size, at `size`.
+
+  The images are resized to the network's input (antialiased bilinear), masked (masks_of, with
+  flip_average), and the masks resized to `size` (an int, (height, width), or by default the images'
+  own size) and clipped to [0, 1]; either resize is skipped when the size already fits. Works eagerly
+  and inside tf.function. Callers differ in two details, kept so that their numbers do not move:
+  clip_input clips the resized images to [0, 1] (the teacher's labels and the serving signature do,
+  evaluation does not), and mask_antialias antialiases the masks' resize (the teacher's labels do;
+  evaluation and the serving signature resize them plainly).
+  """
+  images = tf.convert_to_tensor(images, tf.float32)
+  if size is None:
+    size = (tuple(images.shape[1:3]) if images.shape[1:3].is_fully_defined()
+            else tf.shape(images)[1:3])
+  x = resize(images, model.input_shape[1], antialias=True, clip=clip_input)
+  return resize(masks_of(model, x, flip_average), size, antialias=mask_antialias)
+
+
+def predictor(model, flip_average=False):
+  """predict as a compiled callable: numpy float32 [B, h, w, 3] in [0, 1] -> numpy masks [B, h, w, 1]
+  at the images' own size, traced once per input shape (reduce_retracing: batches of any size)."""
+  fn = tf.function(lambda x: predict(model, x, flip_average=flip_average), reduce_retracing=True)
+  return lambda x: fn(tf.convert_to_tensor(x, tf.float32)).numpy()
 
 
 def read_run_config(run_dir):
@@ -62,3 +103,42 @@ def load_segmenter(run_dir, checkpoint=None):
   path = checkpoint or latest_checkpoint(run_dir)
   tf.train.Checkpoint(unet=unet).restore(path).expect_partial().assert_existing_objects_matched()
   return unet, config, path
+
+
+def _restore_error(run_dir, e):
+  first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+  return RunError(f"{run_dir}: its checkpoint does not fit its flags.json ({first[:200]})")
+
+
+def load_run_segmenter(run_dir, checkpoint=None):
+  """load_segmenter, with a checkpoint that does not match flags.json (another width or size) or
+  cannot be read reported as one RunError line naming the run directory."""
+  try:
+    return load_segmenter(run_dir, checkpoint)
+  except RunError:
+    raise
+  except (ValueError, AssertionError, tf.errors.OpError) as e:
+    raise _restore_error(run_dir, e) from None
+
+
+def load_generator(run_dir, checkpoint=None):
+  """A HOC instance generator from its run directory: flags.json with z_dim, image_size, width and
+  upsample, and checkpoints under ckpt/ holding it as `generator`. Returns (generator, config, path)."""
+  config = read_run_config(run_dir)
+  if "z_dim" not in config:
+    raise RunError(f"{os.path.join(run_dir, 'flags.json')}: no z_dim; not a generator run")
+  generator = networks.instance_generator(int(config["z_dim"]), int(config.get("image_size", 64)),
+                                          float(config.get("width", 1.0)),
+                                          upsample=config.get("upsample", "deconv"))
+  path = checkpoint or latest_checkpoint(run_dir)
+  try:
+    tf.train.Checkpoint(generator=generator).restore(path).expect_partial() \
+        .assert_existing_objects_matched()
+  except (ValueError, AssertionError, tf.errors.OpError) as e:
+    raise _restore_error(run_dir, e) from None
+  return generator, config, path
+
+
+def run_kind(config):
+  """'generator' for HOC runs (flags.json has z_dim), 'segmenter' otherwise."""
+  return "generator" if "z_dim" in config else "segmenter"

@@ -8,10 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from ind_prior_tf import datasets as D
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_datasets import RED, make_celeba, make_cub  # pylint: disable=g-import-not-at-top,wrong-import-position
+from ind_prior_tf.data import images, pools, prepared
+from tests.data_fixtures import RED, make_celeba, make_cub
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -46,7 +44,7 @@ def test_cub_entry_point(tmp_path):
   assert meta['count'] == 6 and meta['size'] == 16 and meta['has_masks']
   assert meta['source'] == f'cub:{root}'
   assert len(open(os.path.join(out, 'skipped.txt')).readlines()) == 5
-  arr = D.load_prepared_arrays(out, only_with_masks=True)
+  arr = prepared.load_prepared_arrays(out, only_with_masks=True)
   assert sorted(arr['ids'].tolist()) == [1, 2]
 
   # Refusal to overwrite: one line, exit 2, output intact.
@@ -59,7 +57,7 @@ def test_cub_entry_point(tmp_path):
   rc, _, err = run('data_prep.cub', f'--cub_root={root}', f'--out_dir={out}',
                    '--size=8', '--overwrite')
   assert rc == 0, err
-  assert D.read_meta(out)['size'] == 8
+  assert prepared.read_meta(out)['size'] == 8
   assert not [p for p in os.listdir(tmp_path) if '.tmp-' in p or '.old-' in p]
 
 
@@ -104,7 +102,7 @@ def test_celeba_entry_point(tmp_path):
                         f'--out_dir={out}', '--size=16', '--max_images=3')
   assert rc == 0, err
   assert 'wrote 3 examples (3 train, 0 test)' in stdout
-  arr = D.load_prepared_arrays(out)
+  arr = prepared.load_prepared_arrays(out)
   assert sorted(arr['ids'].tolist()) == [1, 2, 3]
   assert np.abs(arr['images'].astype(int) - RED).max() <= 25
 
@@ -123,16 +121,16 @@ def test_backgrounds_entry_point(tmp_path):
                         f'--out={out}', '--size=8', '--count=10', '--seed=1')
   assert rc == 0, err
   assert 'wrote 10 patches of 8x8' in stdout
-  pool = D.load_pool(out)
+  pool = pools.load_pool(out)
   assert pool.shape == (10, 8, 8, 3) and pool.dtype == np.uint8
-  assert np.array_equal(pool, D.background_patches(D.list_images(folder), 8, 10,
+  assert np.array_equal(pool, pools.background_patches(images.list_images(folder), 8, 10,
                                                    seed=1))
   root = make_cub(tmp_path / 'cub')
   rc, stdout, err = run('data_prep.backgrounds', '--source=outside_boxes',
                         f'--cub_root={root}', f'--out={out}', '--size=8',
                         '--count=6')
   assert rc == 0, err
-  assert D.load_pool(out).shape == (6, 8, 8, 3)
+  assert pools.load_pool(out).shape == (6, 8, 8, 3)
   (tmp_path / 'empty').mkdir()
   rc, _, err = run('data_prep.backgrounds', f'--image_dir={tmp_path / "empty"}',
                    f'--out={out}')
@@ -150,10 +148,10 @@ def test_hoc_entry_point(tmp_path):
                         f'--backgrounds_out={bg}', '--disk_radius=4')
   assert rc == 0, err
   assert 'wrote 224 patches of 16x16' in stdout
-  patches = D.load_pool(out)
+  patches = pools.load_pool(out)
   assert patches.shape == (224, 16, 16, 3)
   assert np.array_equal(patches[..., 0], patches[..., 1])  # Gray -> 3 channels.
-  backgrounds = D.load_pool(bg)
+  backgrounds = pools.load_pool(bg)
   assert (backgrounds[:, 7:9, 7:9] == 0).all()
   assert np.array_equal(backgrounds[:, 0, 0], patches[:, 0, 0])
   rc, _, err = run('data_prep.hoc_patches', '--image=skimage:coins',

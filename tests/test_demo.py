@@ -6,7 +6,7 @@ import sys
 import numpy as np
 from PIL import Image
 
-from ind_prior_tf import datasets
+from ind_prior_tf.data import images, raw
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -19,12 +19,12 @@ def test_demo_set_is_a_valid_cub_layout_with_exact_boxes(tmp_path):
                      capture_output=True, text=True, timeout=120)
   assert p.returncode == 0, p.stderr
   assert "wrote 8 demo images" in p.stdout
-  records = datasets.read_cub(str(out / "cub"))
+  records = raw.read_cub(str(out / "cub"))
   assert len(records) == 8 and sum(r.is_train for r in records) == 6
   fractions = []
   for r in records:
-    image = datasets.load_image_rgb(r.image_path)
-    mask = datasets.load_mask(r.mask_path) > 0.5
+    image = images.load_image_rgb(r.image_path)
+    mask = images.load_mask(r.mask_path) > 0.5
     assert image.shape == (96, 96, 3) and mask.shape == (96, 96)
     ys, xs = np.nonzero(mask)
     assert r.box == (xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1)

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ind_prior_tf import augment, datasets, distill_lib, networks, segmenter, training
+from ind_prior_tf import augment, distill_lib, networks, segmenter, training
+from ind_prior_tf.data import pools, prepared
 
 S = 64
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -182,7 +183,7 @@ def test_bad_config_is_a_one_line_error():
 def write_prepared(path, images):
   examples = ({"image": im, "mask": None, "id": i + 1, "is_train": True}
               for i, im in enumerate(images))
-  datasets.write_prepared(str(path), examples, images.shape[1], "synthetic")
+  prepared.write_prepared(str(path), examples, images.shape[1], "synthetic")
 
 
 def run_entry(*args):
@@ -194,7 +195,7 @@ def run_entry(*args):
 def test_entry_point_writes_a_student_that_loads_like_a_teacher(tmp_path):
   make_teacher_run(str(tmp_path / "teacher"))
   write_prepared(tmp_path / "prep", random_images(6, seed=9))
-  datasets.save_pool(str(tmp_path / "bg.npz"), random_images(4, S, seed=10))
+  pools.save_pool(str(tmp_path / "bg.npz"), random_images(4, S, seed=10))
   common = [f"--teacher={tmp_path / 'teacher'}", f"--prepared={tmp_path / 'prep'}",
             f"--backgrounds={tmp_path / 'bg.npz'}", f"--logdir={tmp_path / 'student'}",
             "--batch_size=2", "--nojit", "--noprogress", "--width=0.0625"]
@@ -228,7 +229,7 @@ def test_teacher_checkpoint_picks_an_older_checkpoint_of_the_teacher(tmp_path):
   constant = say_foreground_everywhere(networks.unet(S, 0.125))
   training.CheckpointKeeper(os.path.join(teacher, "ckpt"), unet=constant).save(2)  # the latest
   write_prepared(tmp_path / "prep", images)
-  datasets.save_pool(str(tmp_path / "bg.npz"), random_images(4, S, seed=12))
+  pools.save_pool(str(tmp_path / "bg.npz"), random_images(4, S, seed=12))
   common = [f"--teacher={teacher}", f"--prepared={tmp_path / 'prep'}",
             f"--backgrounds={tmp_path / 'bg.npz'}", f"--logdir={tmp_path / 'student'}",
             "--batch_size=2", "--nojit", "--noprogress", "--steps=1", "--eval_every=0"]
@@ -331,7 +332,7 @@ def test_cosine_decay_halves_the_learning_rate_midway_and_ends_at_zero():
 
 
 def test_flip_averaged_labels_are_the_mean_of_the_mask_and_its_mirrors():
-  from tests.test_evaluate import ramp_model  # pylint: disable=g-import-not-at-top
+  from tests.test_segmenter import ramp_model  # pylint: disable=g-import-not-at-top
   images = np.random.default_rng(0).integers(0, 256, (3, 8, 8, 3), dtype=np.uint8)
   teacher = ramp_model(8)
   plain = distill_lib.teacher_labels(teacher, images)

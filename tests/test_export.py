@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ind_prior_tf import export, networks, training
+from ind_prior_tf import export, networks, segmenter, training
 
 sys.path.insert(0, os.path.dirname(__file__))
 from test_distill import ROOT, make_teacher_run  # noqa: E402  pylint: disable=g-import-not-at-top
@@ -101,7 +101,7 @@ def test_checkpoint_that_does_not_fit_flags_is_one_line_naming_the_run(tmp_path)
   with open(os.path.join(run, "flags.json"), "w") as f:
     json.dump(dict(image_size=64, width=0.25, upsample="deconv"), f)
   with pytest.raises(training.RunError, match="does not fit its flags.json") as e:
-    export.load_run_segmenter(run)
+    segmenter.load_run_segmenter(run)
   assert run in str(e.value) and "\n" not in str(e.value)
   with pytest.raises(training.RunError, match="flags.json: missing"):
-    export.load_run_segmenter(str(tmp_path / "nothing"))
+    segmenter.load_run_segmenter(str(tmp_path / "nothing"))

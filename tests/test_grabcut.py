@@ -1,5 +1,5 @@
 """GrabCut refinement of box-crop labels on the raw images (ind_prior_tf/grabcut.py), and the raw
-records of a prepared set it reads (datasets.raw_records)."""
+records of a prepared set it reads (data.prepared.raw_records)."""
 import json
 import os
 
@@ -11,7 +11,9 @@ import pytest
 pytest.importorskip("cv2")
 
 # pylint: disable=g-import-not-at-top
-from ind_prior_tf import datasets, export, grabcut, metrics, training
+from ind_prior_tf import grabcut, metrics, segment_files, training
+from ind_prior_tf.data import boxes, pools, prepared, raw
+from ind_prior_tf.data.errors import DataError
 from tests import test_distill
 from tests.test_fgseg_e2e import assert_one_line_error, make_cub, object_image, run
 
@@ -19,8 +21,8 @@ S = 64
 
 
 def crop_of(image, mask, box):
-  region = export.box_pixels(box, image.shape[1], image.shape[0])
-  crop, crop_mask = datasets.crop_box(image, box, S, mask.astype(np.float32))
+  region = boxes.clip_box(box, image.shape[1], image.shape[0])
+  crop, crop_mask = boxes.crop_box(image, box, S, mask.astype(np.float32))
   return region, crop, crop_mask
 
 
@@ -34,7 +36,7 @@ def prepared_cub(tmp_path, n):
   """A CUB-layout raw set of n images and the set prepared from it: (raw root, prepared dir)."""
   root = make_cub(str(tmp_path / "cub"), n=n)
   prep = str(tmp_path / "prep")
-  datasets.prepare_set(datasets.read_cub(root), prep, S, source=f"cub:{root}")
+  prepared.prepare_set(raw.read_cub(root), prep, S, source=f"cub:{root}")
   return root, prep
 
 
@@ -85,7 +87,7 @@ def test_a_band_bounds_how_far_the_edges_move():
 
 def test_nothing_to_cut_returns_the_thresholded_label():
   image, _, box = object_image(np.random.default_rng(1), 90, 80)
-  region = export.box_pixels(box, image.shape[1], image.shape[0])
+  region = boxes.clip_box(box, image.shape[1], image.shape[0])
   empty = np.full((S, S), 0.3, np.float32)  # no pixel above the threshold: no foreground seed
   np.testing.assert_array_equal(grabcut.refine_mask(image, region, empty), np.zeros((S, S)))
   # A full label over a box that is the whole image: no background seed anywhere.
@@ -105,8 +107,8 @@ def test_context_window_widens_the_box_and_stays_in_the_image():
 
 def test_refine_labels_follows_the_records_and_keeps_uint8(tmp_path):
   root, prep = prepared_cub(tmp_path, n=6)
-  data = datasets.load_prepared_arrays(prep, split="all")
-  records = datasets.raw_records(prep, data["ids"])
+  data = prepared.load_prepared_arrays(prep, split="all")
+  records = prepared.raw_records(prep, data["ids"])
   assert [r.id for r in records] == list(data["ids"])
   sloppy = np.zeros((len(records), S, S, 1), np.uint8)
   sloppy[:, 6:-6, 6:-6] = 255
@@ -124,25 +126,25 @@ def test_refine_labels_follows_the_records_and_keeps_uint8(tmp_path):
 
 def test_raw_records_errors_name_what_is_missing(tmp_path):
   root, prep = prepared_cub(tmp_path, n=5)
-  ids = datasets.load_prepared_arrays(prep, split="all")["ids"]
-  with pytest.raises(datasets.DataError, match="no image with id 99"):
-    datasets.raw_records(prep, [*ids, 99])
-  with pytest.raises(datasets.DataError, match="elsewhere: no such directory"):
-    datasets.raw_records(prep, ids, raw_root=os.path.join(str(tmp_path), "elsewhere"))
+  ids = prepared.load_prepared_arrays(prep, split="all")["ids"]
+  with pytest.raises(DataError, match="no image with id 99"):
+    prepared.raw_records(prep, [*ids, 99])
+  with pytest.raises(DataError, match="elsewhere: no such directory"):
+    prepared.raw_records(prep, ids, raw_root=os.path.join(str(tmp_path), "elsewhere"))
   other = str(tmp_path / "synthetic")
   examples = ({"image": np.zeros((S, S, 3), np.uint8), "mask": None, "id": 1, "is_train": True},)
-  datasets.write_prepared(other, examples, S, "synthetic")
-  with pytest.raises(datasets.DataError, match="not from raw CUB or CelebA"):
-    datasets.raw_records(other, [1])
+  prepared.write_prepared(other, examples, S, "synthetic")
+  with pytest.raises(DataError, match="not from raw CUB or CelebA"):
+    prepared.raw_records(other, [1])
   # An explicit root works for a set whose recorded source is not a raw one.
-  assert datasets.raw_records(other, [1], raw_root=root)[0].id == 1
+  assert prepared.raw_records(other, [1], raw_root=root)[0].id == 1
 
 
 def test_distill_refines_the_teachers_labels_and_refuses_a_set_without_raw_images(tmp_path):
   teacher = str(tmp_path / "teacher")
   foreground_everywhere_run(teacher)
   root, prep = prepared_cub(tmp_path, n=6)
-  datasets.save_pool(str(tmp_path / "bg.npz"), test_distill.random_images(4, S, seed=3))
+  pools.save_pool(str(tmp_path / "bg.npz"), test_distill.random_images(4, S, seed=3))
   common = [f"--teacher={teacher}", f"--backgrounds={tmp_path / 'bg.npz'}", "--batch_size=2",
             "--nojit", "--noprogress", "--steps=1", "--eval_every=0"]
   r = test_distill.run_entry(*common, f"--prepared={prep}", f"--logdir={tmp_path / 's'}",
@@ -173,13 +175,13 @@ def test_segment_files_cuts_a_whole_box_mask_down_to_the_object(tmp_path):
   image, mask, box = object_image(np.random.default_rng(4), 120, 100)
   os.makedirs(tmp_path / "img")
   Image.fromarray(image).save(tmp_path / "img" / "a.png")
-  items = export.read_image_list(str(tmp_path / "img"))
+  items = segment_files.read_image_list(str(tmp_path / "img"))
   inp = keras.Input((S, S, 3))
   box_everywhere = keras.Model(inp, keras.layers.Lambda(lambda x: x[..., :1] * 0 + 1)(inp))
   written = {}
   for iters in (0, 2):
     out = str(tmp_path / f"out{iters}")
-    export.segment_files(box_everywhere, items, out, boxes={"a.png": box}, progress=False,
+    segment_files.segment_files(box_everywhere, items, out, boxes={"a.png": box}, progress=False,
                          grabcut_iters=iters)
     written[iters] = np.asarray(Image.open(os.path.join(out, "masks", "a.png"))) > 127
   assert iou(written[0].astype(np.float32), mask.astype(np.float32)) < 0.85  # the whole box

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ind_prior_tf import datasets, hoc_lib, layout, training
+from ind_prior_tf import hoc_lib, layout, training
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 S = 32

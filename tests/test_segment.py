@@ -8,7 +8,9 @@ import keras
 import numpy as np
 from PIL import Image
 
-from ind_prior_tf import datasets, export
+from ind_prior_tf import segment_files, segmenter
+from ind_prior_tf.data import boxes
+from ind_prior_tf.data.errors import DataError, EmptyBoxError
 
 S = 64
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -33,31 +35,31 @@ BOX = (60, 40, 80, 60)  # x, y, w, h: columns 60-139, rows 40-99
 
 def test_mask_goes_back_to_the_box_in_the_original_image():
   image = scene()
-  predict = export.predictor(red_channel_segmenter())
-  mask = export.segment_image(predict, image, BOX, S)
+  predict = segmenter.predictor(red_channel_segmenter())
+  mask = segment_files.segment_image(predict, image, BOX, S)
   assert mask.shape == (150, 200) and mask.dtype == np.float32
   assert np.all(mask[42:98, 62:97] > 0.99)     # red part of the box
   assert np.all(mask[42:98, 104:140] < 0.01)   # black part of the box
   assert np.all(mask[:40] == 0) and np.all(mask[100:] == 0)   # outside the box: exactly 0
   assert np.all(mask[:, :60] == 0) and np.all(mask[:, 140:] == 0)
   # Without a box the whole image is segmented, the red patch outside the box included.
-  whole = export.segment_image(predict, image, None, S)
+  whole = segment_files.segment_image(predict, image, None, S)
   assert whole.shape == (150, 200) and np.all(whole[3:17, 3:27] > 0.9)
 
 
-def test_box_pixels_follow_the_crop_convention_and_reject_empty_boxes():
-  assert export.box_pixels((10.5, 3, 5, 7.2), 100, 50) == (10, 3, 16, 11)
-  assert export.box_pixels((-5, -5, 20, 1000), 100, 50) == (0, 0, 15, 50)
+def test_boxes_follow_the_crop_convention_and_reject_empty_boxes():
+  assert boxes.clip_box((10.5, 3, 5, 7.2), 100, 50) == (10, 3, 16, 11)
+  assert boxes.clip_box((-5, -5, 20, 1000), 100, 50) == (0, 0, 15, 50)
   for bad in [(10, 10, 0, 5), (200, 10, 5, 5), (-20, 0, 10, 10)]:
     try:
-      export.box_pixels(bad, 100, 50)
+      boxes.clip_box(bad, 100, 50)
       raise AssertionError(bad)
-    except datasets.EmptyBoxError as e:
+    except EmptyBoxError as e:
       assert "box" in str(e)
   # The crop the network sees is the one data preparation makes.
   image = np.random.RandomState(0).randint(0, 256, (50, 100, 3)).astype(np.uint8)
-  crop, region = export.crop_for_segmenter(image, (10.5, 3, 37, 29), S)
-  want, _ = datasets.crop_box(image, (10.5, 3, 37, 29), S)
+  crop, region = segment_files.crop_for_segmenter(image, (10.5, 3, 37, 29), S)
+  want, _ = boxes.crop_box(image, (10.5, 3, 37, 29), S)
   np.testing.assert_array_equal(crop, want)
   assert region == (10, 3, 48, 32)
 
@@ -72,10 +74,11 @@ def write_images(folder):
 
 def test_unreadable_file_is_skipped_and_the_others_written(tmp_path):
   write_images(tmp_path / "img")
-  items = export.read_image_list(str(tmp_path / "img"))
+  items = segment_files.read_image_list(str(tmp_path / "img"))
   assert [rel for _, rel, _ in items] == ["a.png", "b.png", "broken.jpg"]
   out = str(tmp_path / "out")
-  skipped = export.segment_files(red_channel_segmenter(), items, out, progress=False, batch_size=1)
+  skipped = segment_files.segment_files(red_channel_segmenter(), items, out, progress=False,
+                                        batch_size=1)
   assert len(skipped) == 1 and skipped.counts() == {"unreadable": 1}
   for name, shape in [("a.png", (150, 200)), ("b.png", (120, 160))]:
     mask = np.asarray(Image.open(os.path.join(out, "masks", name)))
@@ -95,12 +98,12 @@ def test_cub_list_and_boxes_with_binary_masks(tmp_path):
                                    "4 001.Red/missing.png\n")
   (root / "bounding_boxes.txt").write_text(f"1 {' '.join(map(str, BOX))}\n2 0 0 0 10\n"
                                            "3 0 0 5 5\n")
-  items = export.read_image_list(str(root / "images.txt"))
+  items = segment_files.read_image_list(str(root / "images.txt"))
   assert items[0] == (1, "001.Red/a.png", str(root / "images" / "001.Red" / "a.png"))
-  boxes = export.read_boxes(str(root / "bounding_boxes.txt"))
+  box_table = segment_files.read_boxes(str(root / "bounding_boxes.txt"))
   out = str(tmp_path / "out")
-  skipped = export.segment_files(red_channel_segmenter(), items, out, boxes=boxes, threshold=0.5,
-                                 progress=False)
+  skipped = segment_files.segment_files(red_channel_segmenter(), items, out, boxes=box_table,
+                                        threshold=0.5, progress=False)
   assert skipped.counts() == {"empty box": 1, "unreadable": 1, "not in boxes file": 1}
   mask = np.asarray(Image.open(os.path.join(out, "masks", "001.Red", "a.png")))
   assert set(np.unique(mask)) == {0, 255}
@@ -110,12 +113,12 @@ def test_cub_list_and_boxes_with_binary_masks(tmp_path):
 def test_boxes_by_file_name_and_bad_lines(tmp_path):
   path = tmp_path / "boxes.txt"
   path.write_text("# name x y w h\nmy photo.jpg 1 2 3 4\n7 0 0 10 10\n")
-  assert export.read_boxes(str(path)) == {"my photo.jpg": (1, 2, 3, 4), 7: (0, 0, 10, 10)}
+  assert segment_files.read_boxes(str(path)) == {"my photo.jpg": (1, 2, 3, 4), 7: (0, 0, 10, 10)}
   path.write_text("a.jpg 1 2 x 4\n")
   try:
-    export.read_boxes(str(path))
+    segment_files.read_boxes(str(path))
     raise AssertionError("bad numbers accepted")
-  except datasets.DataError as e:
+  except DataError as e:
     assert "boxes.txt:1" in str(e)
 
 
@@ -145,8 +148,8 @@ def test_entry_point(tmp_path):
 
 
 def test_flip_averaged_predictor_is_the_mean_of_the_mask_and_its_mirrors():
-  from tests.test_evaluate import ramp_model  # pylint: disable=g-import-not-at-top
+  from tests.test_segmenter import ramp_model  # pylint: disable=g-import-not-at-top
   x = np.random.default_rng(0).random((2, 8, 8, 3)).astype(np.float32)
-  plain = export.predictor(ramp_model(8))(x)
+  plain = segmenter.predictor(ramp_model(8))(x)
   np.testing.assert_allclose(plain[1, 2, :, 0], np.linspace(0, 1, 8), atol=1e-6)
-  np.testing.assert_allclose(export.predictor(ramp_model(8), flip_average=True)(x), 0.5, atol=1e-6)
+  np.testing.assert_allclose(segmenter.predictor(ramp_model(8), flip_average=True)(x), 0.5, atol=1e-6)

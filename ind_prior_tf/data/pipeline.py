@@ -9,7 +9,8 @@ horizontal flips), prefetch.
 import numpy as np
 import tensorflow as tf
 
-from ind_prior_tf import datasets
+from ind_prior_tf.data import pools, prepared
+from ind_prior_tf.data.errors import DataError
 
 IN_MEMORY_BYTES = 1 << 30  # prepared sets up to 1 GiB of uint8 pixels are cached in memory
 
@@ -29,7 +30,7 @@ def _to_float(images, image_size):
 
 def use_memory(prep_dir, split="all"):
   """True when the selected split of a prepared set fits the in-memory budget."""
-  meta = datasets.read_meta(prep_dir)
+  meta = prepared.read_meta(prep_dir)
   count = meta["count"] if split == "all" else meta["splits"][split]
   return count * meta["size"] ** 2 * 3 <= IN_MEMORY_BYTES
 
@@ -39,12 +40,12 @@ def training_dataset(prep_dir, batch_size, image_size, split="all", seed=0, flip
   """Endless batches of box crops, float32 [batch_size, image_size, image_size, 3] in [0, 1].
 
   in_memory: None chooses by size (see use_memory); True loads every crop once; False streams the
-  TFRecord shards. Raises datasets.DataError when the split holds fewer crops than one batch.
+  TFRecord shards. Raises DataError when the split holds fewer crops than one batch.
   """
   if in_memory is None:
     in_memory = use_memory(prep_dir, split)
   if in_memory:
-    images = datasets.load_prepared_arrays(prep_dir, split)["images"]
+    images = prepared.load_prepared_arrays(prep_dir, split)["images"]
     count = len(images)
     if count and images.shape[1] != image_size:  # resize once (in chunks), not every epoch
       images = np.concatenate([
@@ -53,13 +54,13 @@ def training_dataset(prep_dir, batch_size, image_size, split="all", seed=0, flip
     ds = tf.data.Dataset.from_tensor_slices(images)  # uint8: 4x less memory than float
     scale = 1.0 / 255.0
   else:
-    meta = datasets.read_meta(prep_dir)
+    meta = prepared.read_meta(prep_dir)
     count = meta["count"] if split == "all" else meta["splits"][split]
-    ds = datasets.prepared_dataset(prep_dir, split).map(lambda e: e["image"])
+    ds = prepared.prepared_dataset(prep_dir, split).map(lambda e: e["image"])
     scale = 1.0
   if count < batch_size:
-    raise datasets.DataError(f"{prep_dir}: split {split!r} holds {count} crops, fewer than one "
-                             f"batch of {batch_size}; lower --batch_size")
+    raise DataError(f"{prep_dir}: split {split!r} holds {count} crops, fewer than one "
+                    f"batch of {batch_size}; lower --batch_size")
   ds = ds.shuffle(min(count, shuffle_buffer), seed=seed, reshuffle_each_iteration=True).repeat()
   ds = ds.batch(batch_size, drop_remainder=True)
 
@@ -74,10 +75,10 @@ def training_dataset(prep_dir, batch_size, image_size, split="all", seed=0, flip
 def eval_arrays(prep_dir, image_size, count=256, split="all"):
   """A fixed set of up to `count` crops that have masks, at the training size: (images float32
   [n, S, S, 3], masks float32 [n, S, S, 1]), or (None, None) when the set has no masks."""
-  meta = datasets.read_meta(prep_dir)
+  meta = prepared.read_meta(prep_dir)
   if not meta.get("has_masks"):
     return None, None
-  ds = datasets.prepared_dataset(prep_dir, split, only_with_masks=True).take(count)
+  ds = prepared.prepared_dataset(prep_dir, split, only_with_masks=True).take(count)
   ds = ds.batch(count).map(lambda e: (_to_float(e["image"], image_size),
                                       _to_float(e["mask"], image_size)))
   for images, masks in ds.as_numpy_iterator():
@@ -87,16 +88,16 @@ def eval_arrays(prep_dir, image_size, count=256, split="all"):
 
 def preview_images(prep_dir, image_size, count=8, split="all"):
   """The first `count` crops, for the image grids of sets without masks: float32 [n, S, S, 3]."""
-  ds = datasets.prepared_dataset(prep_dir, split).take(count).batch(count)
+  ds = prepared.prepared_dataset(prep_dir, split).take(count).batch(count)
   for e in ds.as_numpy_iterator():
     return _to_float(e["image"], image_size).numpy()
-  raise datasets.DataError(f"{prep_dir}: split {split!r} is empty")
+  raise DataError(f"{prep_dir}: split {split!r} is empty")
 
 
 def load_pool(path, image_size):
   """The background pool as one float32 tensor [P, S, S, 3] in [0, 1], resized to the training size
   (so a background has the scale of a crop whatever size the pool was built at)."""
-  patches = datasets.load_pool(path)
+  patches = pools.load_pool(path)
   pool = tf.constant(patches, tf.float32) / 255.0
   if patches.shape[1] != image_size:
     pool = tf.clip_by_value(tf.image.resize(pool, [image_size, image_size], antialias=True), 0, 1)

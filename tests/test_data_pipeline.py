@@ -1,8 +1,10 @@
+"""ind_prior_tf.data.pipeline: the tf.data input pipelines of the first application."""
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from ind_prior_tf import datasets, fgseg_data
+from ind_prior_tf.data import pipeline, pools, prepared
+from ind_prior_tf.data.errors import DataError
 
 
 def write_set(path, n=10, size=16):
@@ -15,14 +17,14 @@ def write_set(path, n=10, size=16):
       mask[: size // 2] = 1.0
       yield {"image": image, "mask": mask if i % 2 == 0 else None, "id": i + 1,
              "is_train": i < 6}
-  datasets.write_prepared(str(path), examples(), size, source="test")
+  prepared.write_prepared(str(path), examples(), size, source="test")
   return str(path)
 
 
 @pytest.mark.parametrize("in_memory", [True, False])
 def test_training_batches_shuffled_flipped_endless(tmp_path, in_memory):
   prep = write_set(tmp_path / "prep")
-  ds = fgseg_data.training_dataset(prep, batch_size=4, image_size=16, seed=1, in_memory=in_memory)
+  ds = pipeline.training_dataset(prep, batch_size=4, image_size=16, seed=1, in_memory=in_memory)
   batches = [b.numpy() for b in ds.take(10)]  # 40 crops from a set of 10: it repeats
   assert all(b.shape == (4, 16, 16, 3) and b.dtype == np.float32 for b in batches)
   crops = np.concatenate(batches)
@@ -35,24 +37,24 @@ def test_training_batches_shuffled_flipped_endless(tmp_path, in_memory):
 
 def test_resize_split_and_batch_too_large(tmp_path):
   prep = write_set(tmp_path / "prep", size=16)
-  ds = fgseg_data.training_dataset(prep, batch_size=3, image_size=8, split="test", flip=False)
+  ds = pipeline.training_dataset(prep, batch_size=3, image_size=8, split="test", flip=False)
   b = next(iter(ds)).numpy()
   assert b.shape == (3, 8, 8, 3)
   assert set(np.round(b[:, 0, 4, 0] * 255 / 20).astype(int).tolist()) <= {6, 7, 8, 9}
-  with pytest.raises(datasets.DataError, match="fewer than one batch"):
-    fgseg_data.training_dataset(prep, batch_size=11, image_size=16)
+  with pytest.raises(DataError, match="fewer than one batch"):
+    pipeline.training_dataset(prep, batch_size=11, image_size=16)
 
 
 def test_eval_arrays_only_masked_crops_and_pool(tmp_path):
   prep = write_set(tmp_path / "prep")
-  images, masks = fgseg_data.eval_arrays(prep, 32, count=3)
+  images, masks = pipeline.eval_arrays(prep, 32, count=3)
   assert images.shape == (3, 32, 32, 3) and masks.shape == (3, 32, 32, 1)
   np.testing.assert_allclose(masks[:, :10].min(), 1.0)
   np.testing.assert_allclose(masks[:, 22:].max(), 0.0)
-  preview = fgseg_data.preview_images(prep, 16, count=4)
+  preview = pipeline.preview_images(prep, 16, count=4)
   assert preview.shape == (4, 16, 16, 3)
   pool_path = str(tmp_path / "pool.npz")
-  datasets.save_pool(pool_path, np.full((5, 24, 24, 3), 255, np.uint8))
-  pool = fgseg_data.load_pool(pool_path, 16)
+  pools.save_pool(pool_path, np.full((5, 24, 24, 3), 255, np.uint8))
+  pool = pipeline.load_pool(pool_path, 16)
   assert pool.shape == (5, 16, 16, 3) and pool.dtype == tf.float32
   np.testing.assert_allclose(pool.numpy(), 1.0, atol=1e-5)

@@ -1,0 +1,291 @@
+"""Background pools and HOC patches: uint8 [N, S, S, 3] patch arrays saved as .npz.
+
+* Background pools: ``background_patches`` (natural images), ``outside_box_patches`` (the dataset's
+  own images outside their boxes), ``save_pool``, ``load_pool``.
+* HOC patches (one image of a homogeneous object cluster): ``extract_patches``,
+  ``disk_backgrounds``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Optional, Sequence
+
+import numpy as np
+from PIL import Image
+
+from ind_prior_tf.data.boxes import clip_box, resize_rgb
+from ind_prior_tf.data.errors import DataError, EmptyBoxError, SkipLog, short_exc
+from ind_prior_tf.data.images import as_rgb_uint8, load_image_rgb
+from ind_prior_tf.data.raw import Record
+
+
+def _check_pool_args(size, count, min_scale, max_scale):
+  if int(size) < 1:
+    raise DataError(f'--size={size}: must be >= 1')
+  if int(count) < 1:
+    raise DataError(f'--count={count}: must be >= 1')
+  if not 0 < min_scale <= max_scale <= 1:
+    raise DataError(f'min_scale={min_scale}, max_scale={max_scale}: need '
+                    '0 < min_scale <= max_scale <= 1')
+
+
+def _fill_patches(sources, count: int, rng, sample_fn, loader, size: int,
+                  skipped: SkipLog) -> np.ndarray:
+  """Assigns `count` patches to sources at random; unreadable sources are
+  skipped and their patches reassigned.  sample_fn(image, rng) -> HxWx3."""
+  out = np.zeros((count, size, size, 3), np.uint8)
+  good = list(range(len(sources)))
+  todo = np.arange(count)
+  bad = set()
+  while len(todo):
+    if not good:
+      raise DataError(f'no readable images among {len(sources)} ({skipped.summary()})')
+    assign = np.asarray(good)[rng.integers(len(good), size=len(todo))]
+    failed = []
+    for src in np.unique(assign):
+      slots = todo[assign == src]
+      try:
+        image = loader(sources[src])
+      except DataError as e:
+        skipped.add(getattr(sources[src], 'image_path', sources[src]),
+                    'unreadable', str(e))
+        bad.add(int(src))
+        failed.extend(slots.tolist())
+        continue
+      for slot in slots:
+        out[slot] = sample_fn(src, image, rng)
+    good = [g for g in good if g not in bad]
+    todo = np.asarray(sorted(failed), dtype=np.int64)
+  return out
+
+
+def background_patches(image_paths: Sequence[str], size: int, count: int,
+                       seed: int, min_scale: float = 0.3,
+                       max_scale: float = 1.0) -> np.ndarray:
+  """Random square crops of natural images, resized: uint8 [count,size,size,3].
+
+  Each patch picks an image uniformly at random, a side of
+  uniform(min_scale, max_scale) * the image's short side and a uniform
+  position.  Unreadable files are skipped (counted warning); deterministic
+  for a seed.  No images / no readable image -> DataError.
+  """
+  image_paths = list(image_paths)
+  if not image_paths:
+    raise DataError('background_patches: no image paths given')
+  _check_pool_args(size, count, min_scale, max_scale)
+  rng = np.random.default_rng(seed)
+  skipped = SkipLog(total=len(image_paths))
+
+  def sample(_, image, rng):
+    h, w = image.shape[:2]
+    short = min(h, w)
+    side = max(1, int(round(rng.uniform(min_scale, max_scale) * short)))
+    y = int(rng.integers(0, h - side + 1))
+    x = int(rng.integers(0, w - side + 1))
+    return resize_rgb(np.ascontiguousarray(image[y:y + side, x:x + side]), size)
+
+  out = _fill_patches(image_paths, int(count), rng, sample, load_image_rgb,
+                      int(size), skipped)
+  if len(skipped):
+    skipped.log_summary('background images')
+  return out
+
+
+def _outside_regions(box, width: int, height: int, min_side: int):
+  """Rectangles (x0, y0, x1, y1) around the box with both sides >= min_side."""
+  x0, y0, x1, y1 = clip_box(box, width, height)
+  regions = [(0, 0, x0, height), (x1, 0, width, height),
+             (0, 0, width, y0), (0, y1, width, height)]
+  return [r for r in regions if r[2] - r[0] >= min_side and r[3] - r[1] >= min_side]
+
+
+def outside_box_patches(records: Sequence[Record], size: int, count: int,
+                        seed: int, max_zoom: Optional[float] = None) -> np.ndarray:
+  """Background patches from the dataset images outside their boxes.
+
+  Paper: "sample enough patches without any foreground region from the
+  original given images".  The candidate regions of an image are the four
+  strips left of / right of / above / below its box; a square patch of side
+  uniform in [min side, short side of the strip] is taken from a strip
+  (chosen with probability proportional to area) and resized to size.  The
+  min side is ceil(size/4) px, and with max_zoom at least (long side of the
+  box) / max_zoom: a patch is then magnified at most max_zoom times more than
+  its image's box crop is, so the pool is about as sharp as the crops (strips
+  beside tight boxes are thin: without it, Weizmann horse patches come out
+  ~6x blurrier than the crops, a cue that lets the discriminator ignore the
+  masks' shape).  A record whose box leaves no strip of at least the min side
+  is skipped (counted warning), as is a record with an empty box; no usable
+  record -> DataError.
+  """
+  records = list(records)
+  if not records:
+    raise DataError('outside_box_patches: no records given')
+  _check_pool_args(size, count, 0.5, 1.0)
+  if max_zoom is not None and not max_zoom > 0:
+    raise DataError(f'outside_box_patches: max_zoom={max_zoom} must be > 0')
+  size, count = int(size), int(count)
+  min_side = max(1, int(math.ceil(size / 4)))
+  rng = np.random.default_rng(seed)
+  skipped = SkipLog(total=len(records))
+  usable, regions, min_sides = [], [], []
+  for rec in records:
+    try:
+      with Image.open(rec.image_path) as im:
+        width, height = im.size
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+      skipped.add(rec.image_path, 'unreadable', short_exc(e))
+      continue
+    try:
+      need = min_side
+      if max_zoom is not None:
+        x0, y0, x1, y1 = clip_box(rec.box, width, height)
+        need = max(need, int(math.ceil(max(x1 - x0, y1 - y0) / max_zoom)))
+      r = _outside_regions(rec.box, width, height, need)
+    except EmptyBoxError as e:
+      skipped.add(rec.image_path, 'empty box', str(e))
+      continue
+    if not r:
+      skipped.add(rec.image_path, 'no background region',
+                  f'no strip of >= {need} px outside box {rec.box}')
+      continue
+    usable.append(rec)
+    regions.append(r)
+    min_sides.append(need)
+  if not usable:
+    zoom = f' (max_zoom {max_zoom})' if max_zoom is not None else ''
+    raise DataError(f'no image has a background region of >= {min_side} px{zoom} '
+                    f'outside its box ({skipped.summary()})')
+
+  def sample(src, image, rng):
+    rs = [r for r in regions[src]
+          if r[2] <= image.shape[1] and r[3] <= image.shape[0]] or regions[src]
+    areas = np.asarray([(r[2] - r[0]) * (r[3] - r[1]) for r in rs], np.float64)
+    x0, y0, x1, y1 = rs[int(rng.choice(len(rs), p=areas / areas.sum()))]
+    short = min(x1 - x0, y1 - y0)
+    side = int(rng.integers(min(min_sides[src], short), short + 1))
+    y = int(rng.integers(y0, y1 - side + 1))
+    x = int(rng.integers(x0, x1 - side + 1))
+    return resize_rgb(np.ascontiguousarray(image[y:y + side, x:x + side]), size)
+
+  out = _fill_patches(usable, count, rng, sample,
+                      lambda rec: load_image_rgb(rec.image_path), size, skipped)
+  if len(skipped):
+    skipped.log_summary('images')
+  return out
+
+
+def save_pool(path: str, patches: np.ndarray) -> None:
+  """Writes np.savez_compressed(path, patches=uint8 [N,S,S,3]) atomically."""
+  path = os.fspath(path)
+  patches = np.asarray(patches)
+  if patches.dtype != np.uint8 or patches.ndim != 4 or patches.shape[3] != 3 \
+      or patches.shape[0] < 1:
+    raise DataError(f'{path}: patches must be uint8 [N,S,S,3] with N >= 1, got '
+                    f'{patches.dtype} {patches.shape}')
+  parent = os.path.dirname(os.path.abspath(path))
+  if not os.path.isdir(parent):
+    raise DataError(f'{parent}: output directory does not exist')
+  tmp = f'{path}.tmp-{os.getpid()}'
+  try:
+    with open(tmp, 'wb') as f:
+      np.savez_compressed(f, patches=patches)
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
+
+
+def load_pool(path: str) -> np.ndarray:
+  """Reads a pool written by save_pool: uint8 [N,S,S,3] (DataError if bad)."""
+  path = os.fspath(path)
+  if not os.path.isfile(path):
+    raise DataError(f'{path}: missing patch pool; run `python -m '
+                    'data_prep.backgrounds` first')
+  try:
+    with np.load(path, allow_pickle=False) as z:
+      if 'patches' not in z.files:
+        raise DataError(f'{path}: no `patches` array (has {z.files})')
+      patches = z['patches']
+  except DataError:
+    raise
+  except Exception as e:  # zipfile.BadZipFile, OSError, ValueError, EOFError...
+    raise DataError(f'{path}: corrupt patch pool ({short_exc(e)})') from None
+  if patches.dtype != np.uint8 or patches.ndim != 4 or patches.shape[3] != 3 \
+      or patches.shape[0] < 1 or patches.shape[1] != patches.shape[2]:
+    raise DataError(f'{path}: expected uint8 [N,S,S,3] patches, got '
+                    f'{patches.dtype} {patches.shape}')
+  return patches
+
+
+# HOC patches (one image of a homogeneous object cluster).
+
+
+def _grid(length: int, window: int, stride: int) -> list:
+  starts = list(range(0, length - window + 1, stride))
+  if starts[-1] != length - window:
+    starts.append(length - window)  # Last window aligned to the border.
+  return starts
+
+
+def extract_patches(image: np.ndarray, window: int, stride: int,
+                    out_size: int = 64, hflip: bool = False,
+                    vflip: bool = False) -> np.ndarray:
+  """All window x window patches on a stride grid, resized to out_size.
+
+  Grid: starts 0, stride, 2*stride, ... <= L - window along each axis, plus
+  one extra start at L - window when the grid does not end there, so the
+  whole image is covered.  Count per axis: floor((L - window) / stride) + 1,
+  + 1 if (L - window) % stride != 0.  Row-major order (y, then x).
+  hflip appends left-right flipped copies of all patches (x2); vflip then
+  appends up-down flipped copies of everything so far (x2 again): order
+  [orig, h] + [v(orig), v(h)].  Returns uint8 [P, out_size, out_size, 3].
+  """
+  window, stride, out_size = int(window), int(stride), int(out_size)
+  if window < 4:
+    raise DataError(f'--window={window}: must be at least 4 px')
+  if stride < 1:
+    raise DataError(f'--stride={stride}: must be at least 1 px')
+  if out_size < 1:
+    raise DataError(f'--out_size={out_size}: must be at least 1 px')
+  image = as_rgb_uint8(image)
+  h, w = image.shape[:2]
+  if h < window or w < window:
+    raise DataError(f'--window={window}: larger than the image ({w}x{h} px, '
+                    'width x height)')
+  patches = [resize_rgb(np.ascontiguousarray(image[y:y + window, x:x + window]),
+                         out_size)
+             for y in _grid(h, window, stride) for x in _grid(w, window, stride)]
+  out = np.stack(patches)
+  if hflip:
+    out = np.concatenate([out, out[:, :, ::-1]])
+  if vflip:
+    out = np.concatenate([out, out[:, ::-1]])
+  return np.ascontiguousarray(out)
+
+
+def disk_backgrounds(patches: np.ndarray, radius: Optional[float] = 20,
+                     mode: str = 'disk') -> np.ndarray:
+  """HOC backgrounds: copies of patches with a black disk in the centre.
+
+  Pixels whose centre lies within `radius` (px, at the patch size) of the
+  patch centre ((S-1)/2, (S-1)/2) are set to 0; others keep the original.
+  radius=None or mode='black' -> all black.
+  """
+  patches = np.asarray(patches)
+  if patches.ndim != 4:
+    raise DataError(f'patches: expected [N,H,W,C], got {patches.shape}')
+  if mode not in ('disk', 'black'):
+    raise DataError(f"mode={mode!r}: expected 'disk' or 'black'")
+  if radius is None or mode == 'black':
+    return np.zeros_like(patches)
+  if radius < 0:
+    raise DataError(f'--disk_radius={radius}: must be >= 0')
+  h, w = patches.shape[1:3]
+  yy, xx = np.mgrid[0:h, 0:w]
+  inside = (yy - (h - 1) / 2.0) ** 2 + (xx - (w - 1) / 2.0) ** 2 <= radius ** 2
+  out = patches.copy()
+  out[:, inside] = 0
+  return out

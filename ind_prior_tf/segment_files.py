@@ -1,0 +1,209 @@
+"""Segmenting image files of any size: crop each by an optional box, resize it to the network's input,
+predict, and map the mask back to the image's own resolution and position; write 8-bit masks and RGBA
+cutouts (`segment_files`). The images come from a folder or a list file (`read_image_list`), the boxes
+from a CUB-style boxes file (`read_boxes`).
+"""
+import os
+import sys
+
+import numpy as np
+from PIL import Image
+
+from ind_prior_tf import grabcut, segmenter, training
+from ind_prior_tf.data import boxes as boxes_lib
+from ind_prior_tf.data import images as images_lib
+from ind_prior_tf.data.errors import DataError, EmptyBoxError, SkipLog
+
+
+def crop_for_segmenter(image, box, size, name="box"):
+  """uint8 [H, W, 3] -> (the box crop resized to size x size, uint8; its region (x0, y0, x1, y1)).
+
+  No box: the whole image. PIL bilinear, as the prepared sets were made.
+  """
+  h, w = image.shape[:2]
+  region = (0, 0, w, h) if box is None else boxes_lib.clip_box(box, w, h, name)
+  x0, y0, x1, y1 = region
+  return boxes_lib.resize_rgb(np.ascontiguousarray(image[y0:y1, x0:x1]), size), region
+
+
+def paste_mask(mask, region, image_shape):
+  """A network-size mask [S, S] (or [S, S, 1]) -> float32 [H, W]: resized onto region, 0 outside."""
+  mask = np.asarray(mask, np.float32)
+  if mask.ndim == 3:
+    mask = mask[..., 0]
+  x0, y0, x1, y1 = region
+  out = np.zeros(image_shape[:2], np.float32)
+  if mask.shape != (y1 - y0, x1 - x0):
+    mask = np.asarray(Image.fromarray(mask, "F").resize((x1 - x0, y1 - y0), Image.BILINEAR))
+  out[y0:y1, x0:x1] = np.clip(mask, 0.0, 1.0)
+  return out
+
+
+def cutout(image, mask):
+  """RGBA uint8 [H, W, 4]: the image with the mask as its alpha channel."""
+  alpha = np.round(np.clip(mask, 0.0, 1.0) * 255.0).astype(np.uint8)
+  return np.concatenate([image, alpha[..., None]], axis=-1)
+
+
+def segment_image(predict, image, box, size):
+  """One image (uint8 [H, W, 3]) -> its mask float32 [H, W] at the original resolution."""
+  crop, region = crop_for_segmenter(image, box, size)
+  return paste_mask(predict(crop[None] / np.float32(255.0))[0], region, image.shape)
+
+
+# Image lists and box files.
+
+
+def read_image_list(spec, image_root=None):
+  """Images to segment: a folder, or a list file. Returns [(key, relative path, path)].
+
+  A folder: every *.jpg/jpeg/png/bmp in it (key = the file name). A list file: one image per line,
+  either `<path>` or, as CUB's images.txt, `<image_id> <path>` (key = the id); blank lines and lines
+  starting with # are ignored. Relative paths are resolved against image_root; its default is the list
+  file's folder, or for `<id> <path>` lists its images/ subfolder when there is one (CUB layout).
+  """
+  if os.path.isdir(spec):
+    return [(os.path.basename(p), os.path.basename(p), p) for p in images_lib.list_images(spec)]
+  if not os.path.isfile(spec):
+    raise DataError(f"{spec}: no such image folder or list file")
+  entries = []
+  with open(spec, encoding="utf-8", errors="replace") as f:
+    for lineno, line in enumerate(f, 1):
+      line = line.strip()
+      if not line or line.startswith("#"):
+        continue
+      parts = line.split(maxsplit=1)
+      if len(parts) == 2 and parts[0].isdigit():
+        entries.append((int(parts[0]), parts[1].strip()))
+      else:
+        entries.append((None, line))
+  if not entries:
+    raise DataError(f"{spec}: no images listed")
+  if image_root is None:
+    image_root = os.path.dirname(os.path.abspath(spec))
+    cub_images = os.path.join(image_root, "images")
+    if all(k is not None for k, _ in entries) and os.path.isdir(cub_images):
+      image_root = cub_images
+  out = []
+  for key, rel in entries:
+    path = rel if os.path.isabs(rel) else os.path.join(image_root, rel)
+    out.append((rel if key is None else key, rel, path))
+  return out
+
+
+def read_boxes(path):
+  """A boxes file: lines `<key> <x> <y> <w> <h>` (pixels, CUB convention), key an image id (CUB's
+  bounding_boxes.txt) or an image's path as listed / file name. Returns {key: (x, y, w, h)}, integer
+  keys as ints."""
+  if not os.path.isfile(path):
+    raise DataError(f"{path}: missing boxes file")
+  boxes = {}
+  with open(path, encoding="utf-8", errors="replace") as f:
+    for lineno, line in enumerate(f, 1):
+      line = line.strip()
+      if not line or line.startswith("#"):
+        continue
+      parts = line.rsplit(maxsplit=4)
+      if len(parts) != 5:
+        raise DataError(f"{path}:{lineno}: expected `<key> x y w h`, got {line[:80]!r}")
+      try:
+        box = tuple(float(v) for v in parts[1:])
+      except ValueError:
+        raise DataError(f"{path}:{lineno}: bad numbers {parts[1:]}") from None
+      key = int(parts[0]) if parts[0].isdigit() else parts[0]
+      if key in boxes:
+        raise DataError(f"{path}:{lineno}: duplicate key {parts[0]!r}")
+      boxes[key] = box
+  return boxes
+
+
+def find_box(boxes, key, rel):
+  for k in (key, rel, os.path.basename(rel)):
+    if k in boxes:
+      return boxes[k]
+  return None
+
+
+def output_name(rel):
+  """masks/<rel without extension>.png: keeps sub-folders (CUB classes) and never escapes out_dir."""
+  rel = os.path.normpath(rel).lstrip(os.sep)
+  parts = [p for p in rel.split(os.sep) if p not in ("", ".", "..")]
+  return os.path.splitext(os.path.join(*parts))[0] + ".png"
+
+
+def _write_png(path, array, mode):
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  tmp = f"{path}.tmp-{os.getpid()}"
+  Image.fromarray(array, mode).save(tmp, format="PNG")
+  os.replace(tmp, path)
+
+
+def segment_files(model, items, out_dir, boxes=None, threshold=None, batch_size=16,
+                  progress=True, grabcut_iters=0, grabcut_band=0.0, flip_average=False):
+  """Segments every (key, rel, path) of items; writes <out_dir>/masks/<rel>.png (8-bit masks) and
+  <out_dir>/cutouts/<rel>.png (RGBA, alpha = mask) at each image's original size.
+
+  With boxes ({key: (x, y, w, h)}, see read_boxes) each image is cropped by its box first and its mask
+  is 0 outside the box; an image without a box, an empty box, or an unreadable file is reported,
+  counted and skipped, and the rest are still done. threshold: None writes soft masks, a value in
+  (0, 1) binary ones. grabcut_iters > 0: each mask is refined by that many GrabCut iterations on the
+  image around its box (grabcut.refine_mask, with its band=grabcut_band; binary). flip_average: the
+  network's mask is the mean of its masks of the crop and its mirror. Returns a SkipLog
+  (also written to <out_dir>/skipped.txt).
+  """
+  size = model.input_shape[1]
+  predict = segmenter.predictor(model, flip_average)
+  skipped = SkipLog(len(items))
+  bar = training.ProgressBar(len(items), every=max(1, len(items) // 20), enabled=progress)
+  pending = []  # (rel, image, crop, region)
+
+  def flush():
+    if not pending:
+      return
+    masks = predict(np.stack([p[2] for p in pending]) / np.float32(255.0))
+    for (rel, image, _, region), mask in zip(pending, masks):
+      if grabcut_iters:
+        mask = grabcut.refine_mask(image, region, mask, grabcut_iters, band=grabcut_band)
+      full = paste_mask(mask, region, image.shape)
+      if threshold is not None:
+        full = (full > threshold).astype(np.float32)
+      name = output_name(rel)
+      _write_png(os.path.join(out_dir, "masks", name),
+                 np.round(full * 255.0).astype(np.uint8), "L")
+      _write_png(os.path.join(out_dir, "cutouts", name), cutout(image, full), "RGBA")
+    pending.clear()
+
+  counted = [0]
+
+  def advance(i):
+    for n in range(counted[0] + 1, i + 1):  # every count, so a log file gets its every-k lines
+      bar.update(n)
+    counted[0] = max(counted[0], i)
+
+  os.makedirs(out_dir, exist_ok=True)
+  for i, (key, rel, path) in enumerate(items, 1):
+    try:
+      box = None
+      if boxes is not None:
+        box = find_box(boxes, key, rel)
+        if box is None:
+          raise DataError(f"{path}: not in the boxes file")
+      image = images_lib.load_image_rgb(path)
+      crop, region = crop_for_segmenter(image, box, size, name=f"{path}: box")
+    except DataError as e:  # EmptyBoxError is one
+      reason = ("empty box" if isinstance(e, EmptyBoxError) else
+                "not in boxes file" if box is None and boxes is not None else "unreadable")
+      skipped.add(path, reason, str(e))
+      print(("\n" if bar.tty else "") + f"skipping {e}", file=sys.stderr, flush=True)
+      if not pending:
+        advance(i)
+      continue
+    pending.append((rel, image, crop, region))
+    if len(pending) >= batch_size:
+      flush()
+      advance(i)  # images are counted once written
+  flush()
+  advance(len(items))
+  bar.close()
+  skipped.write(os.path.join(out_dir, "skipped.txt"))
+  return skipped

@@ -1,0 +1,109 @@
+"""Tiny image sets in the real file layouts (CUB-200-2011, CelebA) for the data tests."""
+
+import os
+
+import numpy as np
+from PIL import Image
+
+RED = (220, 30, 40)
+
+
+def rect_image(w, h, box, color=RED, bg=(20, 120, 20)):
+  """Background `bg`, a filled rectangle of `color` over box (x, y, w, h)."""
+  a = np.empty((h, w, 3), np.uint8)
+  a[:] = bg
+  x, y, bw, bh = box
+  a[y:y + bh, x:x + bw] = color
+  return a
+
+
+def save(path, array_or_image, **kw):
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  im = (array_or_image if isinstance(array_or_image, Image.Image)
+        else Image.fromarray(array_or_image))
+  im.save(path, **kw)
+
+
+def make_cub(root):
+  """A CUB-200-2011 layout with good and bad items.
+
+  id  file                     problem
+  1   001.A/rgb.jpg            ok, mask
+  2   001.A/gray.jpg           grayscale JPEG, mask
+  3   001.A/cmyk.jpg           CMYK JPEG
+  4   002.B/wide.png           16-bit grayscale PNG
+  5   002.B/rgba.png           RGBA PNG
+  6   002.B/trunc.jpg          truncated JPEG         -> unreadable
+  7   002.B/random.jpg         random bytes           -> unreadable
+  8   002.B/border.jpg         box exceeds the border (clipped), test split
+  9   002.B/zero.jpg           zero-area box           -> empty box
+  10  002.B/nobox.jpg          id missing from bounding_boxes.txt
+  11  002.B/outside.jpg        box fully outside the image -> empty box
+  """
+  root = str(root)
+  img = os.path.join(root, 'images')
+  seg = os.path.join(root, 'segmentations')
+  box = (8, 6, 16, 12)  # x, y, w, h
+  rgb = rect_image(40, 30, box)
+  save(os.path.join(img, '001.A/rgb.jpg'), rgb, quality=95, subsampling=0)
+  mask = np.zeros((30, 40), np.uint8)
+  mask[9:15, 12:20] = 255  # Inside the box: rows 3..8, cols 4..11 of the crop.
+  save(os.path.join(seg, '001.A/rgb.png'), mask)
+  gray = np.full((30, 40), 50, np.uint8)
+  gray[6:18, 8:24] = 200
+  save(os.path.join(img, '001.A/gray.jpg'), gray, quality=95, subsampling=0)
+  save(os.path.join(seg, '001.A/gray.png'), mask)
+  save(os.path.join(img, '001.A/cmyk.jpg'),
+        Image.fromarray(rgb).convert('CMYK'), quality=95, subsampling=0)
+  wide = np.full((30, 40), 1000, np.uint16)
+  wide[6:18, 8:24] = 65535
+  save(os.path.join(img, '002.B/wide.png'), wide)
+  rgba = np.concatenate([rgb, np.full((30, 40, 1), 255, np.uint8)], axis=2)
+  save(os.path.join(img, '002.B/rgba.png'), rgba)
+  good_jpg = os.path.join(img, '002.B/trunc.jpg')
+  save(good_jpg, rect_image(64, 64, (4, 4, 40, 40)), quality=95, subsampling=0)
+  data = open(good_jpg, 'rb').read()
+  with open(good_jpg, 'wb') as f:
+    f.write(data[:len(data) // 2])
+  with open(os.path.join(img, '002.B/random.jpg'), 'wb') as f:
+    f.write(np.random.default_rng(0).bytes(500))
+  save(os.path.join(img, '002.B/border.jpg'),
+        rect_image(40, 30, (30, 20, 10, 10)), quality=95, subsampling=0)
+  for name in ('zero', 'nobox', 'outside'):
+    save(os.path.join(img, f'002.B/{name}.jpg'), rgb, quality=95, subsampling=0)
+
+  files = ['001.A/rgb.jpg', '001.A/gray.jpg', '001.A/cmyk.jpg', '002.B/wide.png',
+           '002.B/rgba.png', '002.B/trunc.jpg', '002.B/random.jpg',
+           '002.B/border.jpg', '002.B/zero.jpg', '002.B/nobox.jpg',
+           '002.B/outside.jpg']
+  boxes = {i: '8 6 16 12' for i in range(1, 12)}
+  boxes[8] = '30.0 20.0 25.0 25.0'  # Exceeds right/bottom border.
+  boxes[9] = '10 10 0 5'
+  boxes[11] = '100 100 10 10'
+  del boxes[10]
+  with open(os.path.join(root, 'images.txt'), 'w') as f:
+    f.writelines(f'{i} {p}\n' for i, p in enumerate(files, 1))
+  with open(os.path.join(root, 'bounding_boxes.txt'), 'w') as f:
+    f.writelines(f'{i} {b}\n' for i, b in boxes.items())
+  with open(os.path.join(root, 'train_test_split.txt'), 'w') as f:
+    f.writelines(f'{i} {0 if i == 8 else 1}\n' for i in range(1, 12))
+  return root
+
+
+def make_celeba(root, n=5, partition=True):
+  root = str(root)
+  os.makedirs(os.path.join(root, 'img_celeba'))
+  lines = [f'{n}\n', 'image_id x_1 y_1 width height\n']
+  for i in range(1, n + 1):
+    name = f'{i:06d}.jpg'
+    box = (5 + i, 4, 20, 24)
+    save(os.path.join(root, 'img_celeba', name), rect_image(48, 40, box),
+          quality=95, subsampling=0)
+    lines.append(f'{name} {box[0]} {box[1]} {box[2]} {box[3]}\n')
+  with open(os.path.join(root, 'list_bbox_celeba.txt'), 'w') as f:
+    f.writelines(lines)
+  if partition:
+    with open(os.path.join(root, 'list_eval_partition.txt'), 'w') as f:
+      f.writelines(f'{i:06d}.jpg {[0, 0, 0, 1, 2][(i - 1) % 5]}\n'
+                   for i in range(1, n + 1))
+  return root

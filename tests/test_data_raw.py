@@ -1,0 +1,90 @@
+"""ind_prior_tf.data.raw: the CUB and CelebA readers on tiny sets in their layouts."""
+
+import os
+
+import pytest
+
+from ind_prior_tf.data import raw
+from ind_prior_tf.data.errors import DataError
+from tests.data_fixtures import make_celeba, make_cub
+
+
+def test_read_cub(tmp_path):
+  root = make_cub(tmp_path / 'cub')
+  recs = raw.read_cub(root)
+  assert [r.id for r in recs] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 11]
+  assert recs.skipped.counts() == {'not in bounding_boxes.txt': 1}
+  assert recs.skipped.total == 11
+  r1 = recs[0]
+  assert r1.box == (8.0, 6.0, 16.0, 12.0) and r1.is_train
+  assert r1.image_path == os.path.join(root, 'images', '001.A/rgb.jpg')
+  assert r1.mask_path == os.path.join(root, 'segmentations', '001.A/rgb.png')
+  assert recs[2].mask_path is None
+  assert not [r for r in recs if r.id == 8][0].is_train
+  with_masks = raw.read_cub(root, require_masks=True)
+  assert [r.id for r in with_masks] == [1, 2]
+  assert with_masks.skipped.counts()['no mask'] == 8
+
+
+@pytest.mark.parametrize('missing', ['images.txt', 'bounding_boxes.txt',
+                                     'train_test_split.txt'])
+def test_read_cub_missing_list(tmp_path, missing):
+  root = make_cub(tmp_path / 'cub')
+  os.remove(os.path.join(root, missing))
+  with pytest.raises(DataError) as e:
+    raw.read_cub(root)
+  msg = str(e.value)
+  assert msg.startswith(os.path.join(root, missing) + ': missing')
+  assert 'CUB-200-2011 layout' in msg and '\n' not in msg
+
+
+def test_read_cub_bad_files(tmp_path):
+  with pytest.raises(DataError, match='missing directory'):
+    raw.read_cub(tmp_path / 'nothing')
+  root = make_cub(tmp_path / 'cub')
+  with open(os.path.join(root, 'bounding_boxes.txt'), 'a') as f:
+    f.write('12 1 2 3\n')
+  with pytest.raises(DataError, match=r'bounding_boxes.txt:11: expected 5'):
+    raw.read_cub(root)
+  root = make_cub(tmp_path / 'cub2')
+  with open(os.path.join(root, 'train_test_split.txt'), 'a') as f:
+    f.write('1 1\n')
+  with pytest.raises(DataError, match='duplicate image id 1'):
+    raw.read_cub(root)
+  empty = tmp_path / 'empty'
+  (empty / 'images').mkdir(parents=True)
+  for n in ('images.txt', 'bounding_boxes.txt', 'train_test_split.txt'):
+    (empty / n).write_text('')
+  with pytest.raises(DataError, match='images.txt: no images listed'):
+    raw.read_cub(empty)
+
+
+def test_read_cub_missing_image_file_is_skip(tmp_path):
+  root = make_cub(tmp_path / 'cub')
+  os.remove(os.path.join(root, 'images', '001.A/cmyk.jpg'))
+  recs = raw.read_cub(root)
+  assert 3 not in [r.id for r in recs]
+  assert recs.skipped.counts()['missing file'] == 1
+
+
+def test_read_celeba(tmp_path):
+  root = make_celeba(tmp_path / 'celeba')
+  recs = raw.read_celeba(root)
+  assert [r.id for r in recs] == [1, 2, 3, 4, 5]
+  assert [r.is_train for r in recs] == [True, True, True, False, False]
+  assert recs[0].box == (6.0, 4.0, 20.0, 24.0) and recs[0].mask_path is None
+  assert recs[0].image_path == os.path.join(root, 'img_celeba', '000001.jpg')
+  root2 = make_celeba(tmp_path / 'celeba2', partition=False)
+  assert all(r.is_train for r in raw.read_celeba(root2))
+  os.remove(os.path.join(root2, 'list_bbox_celeba.txt'))
+  with pytest.raises(DataError, match='list_bbox_celeba.txt: missing'):
+    raw.read_celeba(root2)
+
+
+def test_read_celeba_bad_header(tmp_path):
+  root = make_celeba(tmp_path / 'celeba', n=2)
+  p = os.path.join(root, 'list_bbox_celeba.txt')
+  lines = open(p).read().splitlines()
+  open(p, 'w').write('\n'.join([lines[0], 'foo bar'] + lines[2:]) + '\n')
+  with pytest.raises(DataError, match=r'list_bbox_celeba.txt:2: expected header'):
+    raw.read_celeba(root)

@@ -41,7 +41,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   from ind_prior_tf.data import images, pools, raw  # pylint: disable=g-import-not-at-top
-  from ind_prior_tf.data.errors import DataError  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.errors import DataError  # pylint: disable=g-import-not-at-top
   try:
     if not FLAGS.out:
       raise DataError('--out: required')

@@ -26,7 +26,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   from ind_prior_tf.data import prepared, raw  # pylint: disable=g-import-not-at-top
-  from ind_prior_tf.data.errors import DataError  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.errors import DataError  # pylint: disable=g-import-not-at-top
   try:
     if not FLAGS.cub_root:
       raise DataError('--cub_root: required')

@@ -37,7 +37,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   from ind_prior_tf.data import images, pools  # pylint: disable=g-import-not-at-top
-  from ind_prior_tf.data.errors import DataError  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.errors import DataError  # pylint: disable=g-import-not-at-top
   try:
     if not FLAGS.image:
       raise DataError('--image: required (a path or skimage:coins)')

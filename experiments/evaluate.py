@@ -53,7 +53,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   from ind_prior_tf.data import prepared  # pylint: disable=g-import-not-at-top
-  from ind_prior_tf.data.errors import DataError  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.errors import DataError  # pylint: disable=g-import-not-at-top
   try:  # the cheap checks first, before TensorFlow takes seconds to import
     for name in ("run_dir", "prepared"):
       if not FLAGS[name].value:

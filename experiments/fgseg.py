@@ -181,7 +181,7 @@ def main(argv):
     sys.exit(2)
   from ind_prior_tf import fgseg_lib, training  # pylint: disable=g-import-not-at-top
   from ind_prior_tf.data import pipeline  # pylint: disable=g-import-not-at-top
-  from ind_prior_tf.data.errors import DataError  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.errors import DataError  # pylint: disable=g-import-not-at-top
   try:
     logdir = FLAGS.logdir or os.path.join(os.environ.get("RUNS") or "runs", FLAGS.name)
     config = fgseg_lib.FgSegConfig(**{f.name: v.get(f.name, getattr(FLAGS, f.name, f.default))

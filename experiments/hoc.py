@@ -102,7 +102,7 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   from ind_prior_tf import hoc_lib, training  # pylint: disable=g-import-not-at-top
   from ind_prior_tf.data import images  # pylint: disable=g-import-not-at-top
-  from ind_prior_tf.data.errors import DataError  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.errors import DataError  # pylint: disable=g-import-not-at-top
   try:
     v = resolved(hoc_lib)
     config = hoc_lib.HocConfig(**{n: v[n] for n in hoc_lib.config_fields()}).validate()

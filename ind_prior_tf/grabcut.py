@@ -97,7 +97,7 @@ def refine_masks(records, masks, iterations=3, threshold=0.5, progress=None, ban
   """GrabCut-refined copies of crop masks in [0, 1], float32 [N, S, S, 1] (or [N, S, S]).
 
   records: the raw Records (data.prepared.raw_records) the crops were cut from, in their order.
-  progress: an optional callable(done, total). An unreadable raw image -> data.errors.DataError.
+  progress: an optional callable(done, total). An unreadable raw image -> errors.DataError.
   """
   masks = np.asarray(masks, np.float32)
   out = np.empty_like(masks)

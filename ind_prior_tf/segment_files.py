@@ -12,7 +12,8 @@ from PIL import Image
 from ind_prior_tf import grabcut, segmenter, training
 from ind_prior_tf.data import boxes as boxes_lib
 from ind_prior_tf.data import images as images_lib
-from ind_prior_tf.data.errors import DataError, EmptyBoxError, SkipLog
+from ind_prior_tf.errors import DataError, EmptyBoxError
+from ind_prior_tf.data.skips import SkipLog
 
 
 def crop_for_segmenter(image, box, size, name="box"):

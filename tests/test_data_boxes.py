@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from ind_prior_tf.data import boxes
-from ind_prior_tf.data.errors import DataError, EmptyBoxError
+from ind_prior_tf.errors import DataError, EmptyBoxError
 from tests.data_fixtures import RED, rect_image
 
 

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from ind_prior_tf.data import images
-from ind_prior_tf.data.errors import DataError
+from ind_prior_tf.errors import DataError
 from tests.data_fixtures import RED, make_cub, rect_image, save
 
 

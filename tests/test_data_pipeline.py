@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 from ind_prior_tf.data import pipeline, pools, prepared
-from ind_prior_tf.data.errors import DataError
+from ind_prior_tf.errors import DataError
 
 
 def write_set(path, n=10, size=16):

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from ind_prior_tf.data import images, pools, raw
-from ind_prior_tf.data.errors import DataError
+from ind_prior_tf.errors import DataError
 from tests.data_fixtures import make_cub, save
 
 

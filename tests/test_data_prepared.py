@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ind_prior_tf.data import prepared, raw
-from ind_prior_tf.data.errors import DataError
+from ind_prior_tf.errors import DataError
 from tests.data_fixtures import RED, make_celeba, make_cub
 
 

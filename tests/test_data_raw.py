@@ -5,7 +5,7 @@ import os
 import pytest
 
 from ind_prior_tf.data import raw
-from ind_prior_tf.data.errors import DataError
+from ind_prior_tf.errors import DataError
 from tests.data_fixtures import make_celeba, make_cub
 
 

@@ -13,7 +13,7 @@ pytest.importorskip("cv2")
 # pylint: disable=g-import-not-at-top
 from ind_prior_tf import grabcut, metrics, segment_files, training
 from ind_prior_tf.data import boxes, pools, prepared, raw
-from ind_prior_tf.data.errors import DataError
+from ind_prior_tf.errors import DataError
 from tests import test_distill
 from tests.test_fgseg_e2e import assert_one_line_error, make_cub, object_image, run
 

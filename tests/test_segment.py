@@ -10,7 +10,7 @@ from PIL import Image
 
 from ind_prior_tf import segment_files, segmenter
 from ind_prior_tf.data import boxes
-from ind_prior_tf.data.errors import DataError, EmptyBoxError
+from ind_prior_tf.errors import DataError, EmptyBoxError
 
 S = 64
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -1,6 +1,6 @@
 """Data on disk, one module per job; import the module you need (`from ind_prior_tf.data import prepared`).
 
-* errors: DataError (bad input, one line naming the file or flag), EmptyBoxError, SkipLog.
+* skips: SkipLog, the count of skipped items (DataError and EmptyBoxError are ind_prior_tf.errors').
 * images: decoding image and mask files, arrays to uint8 RGB, image folders.
 * boxes: the one clip of a box to an image; box crops resized to a square.
 * raw: the raw annotated sets (CUB-200-2011 and its layout, CelebA) as Records.
@@ -8,7 +8,7 @@
 * pools: background patch pools; HOC patches and disk backgrounds.
 * pipeline: the tf.data input pipelines of the first application.
 
-Only errors, images, boxes, raw and pools are free of TensorFlow (prepared imports it lazily), so that
+Only skips, images, boxes, raw and pools are free of TensorFlow (prepared imports it lazily), so that
 the data_prep entry points answer --help and flag errors at once.
 """
-from ind_prior_tf.data.errors import DataError, EmptyBoxError  # noqa: F401
+from ind_prior_tf.errors import DataError, EmptyBoxError  # noqa: F401

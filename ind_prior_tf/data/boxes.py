@@ -12,7 +12,8 @@ from typing import Iterable, Iterator, Optional
 import numpy as np
 from PIL import Image
 
-from ind_prior_tf.data.errors import DataError, EmptyBoxError, SkipLog
+from ind_prior_tf.errors import DataError, EmptyBoxError
+from ind_prior_tf.data.skips import SkipLog
 from ind_prior_tf.data.images import load_image_rgb, load_mask
 from ind_prior_tf.data.raw import Record
 

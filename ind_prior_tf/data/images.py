@@ -10,7 +10,8 @@ import os
 import numpy as np
 from PIL import Image
 
-from ind_prior_tf.data.errors import DataError, short_exc
+from ind_prior_tf.errors import DataError
+from ind_prior_tf.data.skips import short_exc
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp')
 

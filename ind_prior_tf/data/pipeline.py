@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from ind_prior_tf.data import pools, prepared
-from ind_prior_tf.data.errors import DataError
+from ind_prior_tf.errors import DataError
 
 IN_MEMORY_BYTES = 1 << 30  # prepared sets up to 1 GiB of uint8 pixels are cached in memory
 

@@ -16,7 +16,8 @@ import numpy as np
 from PIL import Image
 
 from ind_prior_tf.data.boxes import clip_box, resize_rgb
-from ind_prior_tf.data.errors import DataError, EmptyBoxError, SkipLog, short_exc
+from ind_prior_tf.errors import DataError, EmptyBoxError
+from ind_prior_tf.data.skips import SkipLog, short_exc
 from ind_prior_tf.data.images import as_rgb_uint8, load_image_rgb
 from ind_prior_tf.data.raw import Record
 

@@ -20,7 +20,8 @@ import numpy as np
 from PIL import Image
 
 from ind_prior_tf.data.boxes import crop_examples
-from ind_prior_tf.data.errors import DataError, SkipLog, short_exc
+from ind_prior_tf.errors import DataError
+from ind_prior_tf.data.skips import SkipLog, short_exc
 from ind_prior_tf.data.raw import Record, read_celeba, read_cub
 
 SHARD_SIZE = 1000

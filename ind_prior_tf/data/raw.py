@@ -13,7 +13,8 @@ from typing import Optional
 
 from absl import logging
 
-from ind_prior_tf.data.errors import DataError, SkipLog
+from ind_prior_tf.errors import DataError
+from ind_prior_tf.data.skips import SkipLog
 
 
 @dataclasses.dataclass(frozen=True)

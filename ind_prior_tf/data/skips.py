@@ -1,4 +1,4 @@
-"""Bad input data: raised as DataError, or skipped and counted in a SkipLog.
+"""Bad input data: raised as DataError (ind_prior_tf/errors.py), or skipped and counted in a SkipLog.
 
 Every bad-input problem of the data modules raises ``DataError`` (a ``ValueError``) with a one-line
 message naming the file or flag. Per-item problems that can be skipped are recorded in a ``SkipLog``
@@ -12,12 +12,7 @@ import collections
 from absl import logging
 
 
-class DataError(ValueError):
-  """Bad input data or flags; the message is one line naming the file."""
-
-
-class EmptyBoxError(DataError):
-  """A box is outside the image or has zero area after clipping."""
+from ind_prior_tf.errors import DataError, EmptyBoxError  # pylint: disable=unused-import
 
 
 class SkipLog:

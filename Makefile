@@ -10,6 +10,7 @@ PREP_DIR ?= prepared
 RUNS ?= runs
 PRESET ?=
 HOC_IMAGE ?= skimage:coins
+GPU ?=
 export PYTHON SHARED CUB_ROOT CELEBA_ROOT BG_DIR HORSE_ROOT PREP_DIR RUNS PRESET HOC_IMAGE
 
 STAMP := .installed.stamp
@@ -18,10 +19,14 @@ STAMP := .installed.stamp
         celeba-train horse-prep horse-train horse-eval horse-distill horse-refine cub-refine hoc-demo hoc-train segment export clean
 
 install: $(STAMP)
-$(STAMP): setup.py
-	@$(PYTHON) -c "import tensorflow, keras, tensorboard, numpy, PIL, absl, skimage, cv2, pytest, xdist" 2>/dev/null \
+# TensorFlow first, the build tools/tf_requirement.py names: tensorflow[and-cuda] where an NVIDIA
+# driver answers (or GPU=1), tensorflow-cpu elsewhere (or GPU=0); then the package and its tools.
+$(STAMP): setup.py tools/tf_requirement.py
+	@GPU=$(GPU) $(PYTHON) tools/tf_requirement.py --check \
+	  || $(PYTHON) -m pip install -q "$$(GPU=$(GPU) $(PYTHON) tools/tf_requirement.py)"
+	@$(PYTHON) -c "import keras, tensorboard, numpy, PIL, absl, skimage, cv2, pytest, xdist" 2>/dev/null \
 	  || $(PYTHON) -m pip install -q -e ".[test]"
-	@$(PYTHON) -c "import ind_prior_tf" 2>/dev/null || $(PYTHON) -m pip install -q --no-deps -e .
+	@$(PYTHON) -m pip install -q --no-deps -e .  # the package and its ind-prior-* console scripts
 	@touch $(STAMP)
 
 # The suite that CI runs (tests marked slow are left out; `make test-all` runs them too), in

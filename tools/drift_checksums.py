@@ -1,8 +1,8 @@
 """Drift guard for a refactor that must not change what the code computes (issue 18).
 
 Builds a tiny prepared set and background pool with the project's own entry points, trains tiny
-`--deterministic` runs of the three applications (fgseg, distill, HOC) and scores the fgseg run with
-experiments.evaluate, every step a subprocess with the command line a user would type. Then prints
+`--deterministic` runs of the three applications (fgseg, distill, HOC) and scores, segments and
+checks the segmenters, every step a subprocess with the command line a user would type. Then prints
 one JSON object (also written to --out) of sha256 digests:
 
   raw, prepared           the demo raw set's and the prepared set's files (temp paths masked out)
@@ -25,8 +25,10 @@ checkpoint keys without changing a number.
 
 Only flags that exist before the redesign are used, and the redesign keeps flag names, so the same
 commands run on both sides. HOC runs with --jit=false: the redesign moves HOC's random draws out of
-its replica step (one draw per global batch), which is the same numbers without XLA but may change
-how XLA fuses the step; without XLA the digest checks the arithmetic, not the compiler's choices.
+its replica step (one draw per global batch); drawn in the same order they are the same numbers, but
+XLA may fuse the new step differently, and without XLA the digest checks the arithmetic rather than
+the compiler's choices. After 20 steps the masks are noise, so GrabCut falls back to them: its
+plumbing (raw records, boxes) runs, its cut does not.
 """
 import argparse
 import concurrent.futures

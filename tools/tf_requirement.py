@@ -13,6 +13,9 @@ import shutil
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from ind_prior_tf import devices  # pylint: disable=wrong-import-position  (TensorFlow-free)
+
 VERSION = "2.21.0"
 GPU_REQUIREMENT = f"tensorflow[and-cuda]=={VERSION}"
 CPU_REQUIREMENT = f"tensorflow-cpu=={VERSION}"  # x86-64 Linux; installs fastest
@@ -22,15 +25,7 @@ GENERIC_REQUIREMENT = f"tensorflow=={VERSION}"  # other platforms (aarch64, macO
 def nvidia_driver_present(which=shutil.which, run=subprocess.run, exists=os.path.exists):
   """True when an NVIDIA kernel driver answers: /proc/driver/nvidia, or `nvidia-smi -L` listing a
   GPU."""
-  if exists("/proc/driver/nvidia/version"):
-    return True
-  if which("nvidia-smi") is None:
-    return False
-  try:
-    out = run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
-  except (OSError, subprocess.SubprocessError):
-    return False
-  return out.returncode == 0 and "GPU" in out.stdout
+  return exists("/proc/driver/nvidia/version") or bool(devices.nvidia_gpus(which, run))
 
 
 def wants_gpu(gpu_setting, probe=nvidia_driver_present):

@@ -8,82 +8,60 @@
 (`<key> x y w h` per line, key an image id of the list or an image's listed path or file name) each
 image is cropped by its box, as in training, and its mask is mapped back to the box's place in the
 original image (0 outside). Writes <out_dir>/masks/<name>.png (8-bit masks) and
-<out_dir>/cutouts/<name>.png (RGBA, alpha = mask) at each image's original resolution; unreadable
-images are reported, skipped and listed in <out_dir>/skipped.txt.
+<out_dir>/cutouts/<name>.png (RGBA, alpha = mask) at each image's original resolution; two images that
+would share a name (a.jpg beside a.png) keep their extension (a.jpg.png). Unreadable images are
+reported, skipped and listed in <out_dir>/skipped.txt. The work is ind_prior_tf/segment_files.py's.
 """
+import dataclasses
 import os
 import sys
 
-from absl import app, flags
+from ind_prior_tf import cli
+from ind_prior_tf.apply_config import SegmentConfig
 
-flags.DEFINE_string("run_dir", None, "Run directory of a segmenter (flags.json + ckpt/).")
-flags.DEFINE_string("checkpoint", None, "A checkpoint of the run (default: its latest).")
-flags.DEFINE_string("images", None, "Folder of images, or a list file of image paths.")
-flags.DEFINE_string("image_root", None,
-                    "Folder that relative paths of a list file start from (default: the list's "
-                    "folder, or its images/ subfolder for a CUB images.txt).")
-flags.DEFINE_string("boxes", None, "Optional boxes file: `<image_id or name> x y w h` per line.")
-flags.DEFINE_string("out_dir", None, "Where masks/ and cutouts/ are written.")
-flags.DEFINE_float("threshold", None, "Write binary masks (mask > threshold) instead of soft ones.")
-flags.DEFINE_integer("batch_size", 16, "Images per forward pass.")
-flags.DEFINE_integer("grabcut_iters", 0,
-                     "Not in the paper: > 0 refines each mask with this many iterations of GrabCut on "
-                     "the image around its box, seeded by the mask (binary masks; needs OpenCV). On "
-                     "the horses it lifts our networks' fg IoU by 0.02-0.12 (docs/fgseg.md).")
-flags.DEFINE_float("grabcut_band", 0.0,
-                   "With --grabcut_iters: > 0 lets GrabCut move the mask's edges by at most this "
-                   "fraction of the box's longer side; 0: anywhere in the box.")
-flags.DEFINE_boolean("flip_average", False,
-                     "Not in the paper: each mask is the mean of the network's masks of the crop and "
-                     "of its mirror image (before GrabCut, with --grabcut_iters).")
-flags.DEFINE_boolean("progress", True, "Show a progress bar.")
+F = cli.Flags(__doc__)
+F.string("run_dir", None, "Run directory of a segmenter (flags.json + ckpt/).")
+F.string("checkpoint", None, "A checkpoint of the run (default: its latest).")
+F.string("images", None, "Folder of images, or a list file of image paths.")
+F.string("image_root", None,
+         "Folder that relative paths of a list file start from (default: the list's "
+         "folder, or its images/ subfolder for a CUB images.txt).")
+F.string("boxes", None, "Optional boxes file: `<image_id or name> x y w h` per line.")
+F.string("out_dir", None, "Where masks/ and cutouts/ are written.")
+F.float("threshold", None, "Write binary masks (mask > threshold) instead of soft ones.")
+F.integer("batch_size", 16, "Images per forward pass.")
+F.integer("grabcut_iters", 0,
+          "Not in the paper: > 0 refines each mask with this many iterations of GrabCut on "
+          "the image around its box, seeded by the mask (binary masks; needs OpenCV; "
+          "docs/fgseg.md).")
+F.float("grabcut_band", 0.0,
+        "With --grabcut_iters: > 0 lets GrabCut move the mask's edges by at most this "
+        "fraction of the box's longer side; 0: anywhere in the box.")
+F.boolean("flip_average", False,
+          "Not in the paper: each mask is the mean of the network's masks of the crop and "
+          "of its mirror image (before GrabCut, with --grabcut_iters).")
+F.boolean("progress", True, "Show a progress bar.")
 
-FLAGS = flags.FLAGS
+
+def _main(F):
+  config = SegmentConfig(**{f.name: F[f.name].value for f in dataclasses.fields(SegmentConfig)})
+  config.validate().check_files()  # before the seconds-long TensorFlow import
+  from ind_prior_tf import segment_files  # pylint: disable=g-import-not-at-top
+  result = segment_files.segment_run(config, log=lambda line: print(line, flush=True))
+  if result.renamed:
+    shown = ", ".join(f"{rel} -> {name}" for rel, name in result.renamed[:3])
+    more = f" and {len(result.renamed) - 3} more" if len(result.renamed) > 3 else ""
+    print(f"images that share a name keep their extension: {shown}{more}")
+  out = config.out_dir
+  print(f"segmented {result.done} of {result.listed} images -> {out}/masks, {out}/cutouts; "
+        f"{result.skipped.summary()}"
+        + (f" (listed in {os.path.join(out, 'skipped.txt')})" if len(result.skipped) else ""))
+  return 1 if result.done == 0 else None
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  from ind_prior_tf import grabcut, segment_files, segmenter  # pylint: disable=g-import-not-at-top
-  try:
-    for name in ("run_dir", "images", "out_dir"):
-      if not FLAGS[name].value:
-        raise ValueError(f"--{name}: required")
-    if FLAGS.threshold is not None and not 0 < FLAGS.threshold < 1:
-      raise ValueError(f"--threshold={FLAGS.threshold}: must be in (0, 1)")
-    if FLAGS.batch_size < 1:
-      raise ValueError(f"--batch_size={FLAGS.batch_size}: must be >= 1")
-    if FLAGS.grabcut_iters < 0:
-      raise ValueError(f"--grabcut_iters={FLAGS.grabcut_iters}: must be >= 0")
-    if not 0.0 <= FLAGS.grabcut_band < 0.5:
-      raise ValueError(f"--grabcut_band={FLAGS.grabcut_band}: must be in [0, 0.5)")
-    if FLAGS.grabcut_iters:
-      try:
-        grabcut.require_opencv()
-      except ImportError as e:
-        raise ValueError(f"--grabcut_iters: {e}") from None
-    if FLAGS.image_root and not os.path.isdir(FLAGS.image_root):
-      raise ValueError(f"--image_root={FLAGS.image_root}: no such folder")
-    items = segment_files.read_image_list(FLAGS.images, FLAGS.image_root)
-    boxes = segment_files.read_boxes(FLAGS.boxes) if FLAGS.boxes else None
-    model, config, ckpt = segmenter.load_run_segmenter(FLAGS.run_dir, FLAGS.checkpoint)
-  except (ValueError, OSError) as e:  # DataError and RunError are ValueErrors
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
-  print(f"segmenting {len(items)} images with {ckpt} ({config.get('image_size')} px)"
-        f"{' cropped by ' + FLAGS.boxes if boxes is not None else ''}", flush=True)
-  skipped = segment_files.segment_files(model, items, FLAGS.out_dir, boxes=boxes,
-                                        threshold=FLAGS.threshold, batch_size=FLAGS.batch_size,
-                                        progress=FLAGS.progress, grabcut_iters=FLAGS.grabcut_iters,
-                                        grabcut_band=FLAGS.grabcut_band,
-                                        flip_average=FLAGS.flip_average)
-  done = len(items) - len(skipped)
-  print(f"segmented {done} of {len(items)} images -> {FLAGS.out_dir}/masks, "
-        f"{FLAGS.out_dir}/cutouts; {skipped.summary()}"
-        + (f" (listed in {os.path.join(FLAGS.out_dir, 'skipped.txt')})" if len(skipped) else ""))
-  if done == 0:
-    sys.exit(1)
+def main(argv=None):
+  return cli.run(_main, F, argv)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  sys.exit(main())

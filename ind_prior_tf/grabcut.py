@@ -5,7 +5,7 @@ background, the latter also from the pixels around the box, which no crop shows,
 image's edges. Seeded with a segmenter's mask (probable foreground where the mask exceeds a threshold,
 probable background elsewhere in the box, sure background outside it), it keeps the mask where the
 colours agree with it and moves its edges onto the image's. The method itself needs only the boxes,
-and so does this step. docs/fgseg.md gives its numbers on the horses.
+and so does this step. What it scores on the horses is in docs/results.md.
 """
 import numpy as np
 from PIL import Image
@@ -40,10 +40,10 @@ def refine_mask(image, region, crop_mask, iterations=3, threshold=0.5, context=0
   `max_side`. The result is the cut mapped back onto the crop (bilinear, as the prepared masks are
   made). Where GrabCut has nothing to work with (a mask empty or full over a box that fills the image)
   the thresholded mask comes back unchanged, and so it does where the cut agrees with it by an IoU
-  below `min_agreement`: there GrabCut's colour models have lost the object (on the horses it cut 3 of
-  200 masks to nothing) rather than corrected its edges. band > 0 lets GrabCut move the mask's edges
-  by at most `band` times the box's longer side: the mask eroded by that much is sure foreground and
-  the box beyond the mask dilated by it sure background (a trimap); 0 leaves the whole box to it.
+  below `min_agreement`: there GrabCut's colour models have lost the object rather than corrected its
+  edges. band > 0 lets GrabCut move the mask's edges by at most `band` times the box's longer side:
+  the mask eroded by that much is sure foreground and the box beyond the mask dilated by it sure
+  background (a trimap); 0 leaves the whole box to it.
   """
   cv2 = require_opencv()
   if not 0.0 <= band < 0.5:

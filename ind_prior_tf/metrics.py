@@ -1,7 +1,7 @@
 """Foreground segmentation scores on box crops (numpy, threshold 0.5).
 
-The protocol of the README: predicted soft masks and ground-truth masks are both binarised at 0.5 on the
-box crops, then
+The protocol of docs/fgseg.md (Evaluation): predicted soft masks and ground-truth masks are both
+binarised at 0.5 on the box crops, then
   * mean per-image foreground IoU: the IoU of every image's foreground, averaged over images (an image
     whose ground truth and prediction are both empty scores 1);
   * dataset mIoU: foreground and background IoU, each from intersections and unions summed over the whole

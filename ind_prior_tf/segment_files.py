@@ -1,8 +1,10 @@
 """Segmenting image files of any size: crop each by an optional box, resize it to the network's input,
 predict, and map the mask back to the image's own resolution and position; write 8-bit masks and RGBA
-cutouts (`segment_files`). The images come from a folder or a list file (`read_image_list`), the boxes
-from a CUB-style boxes file (`read_boxes`).
+cutouts (`segment_files`; `segment_run` for experiments.segment's whole job). The images come from a
+folder or a list file (`read_image_list`), the boxes from a CUB-style boxes file (`read_boxes`).
 """
+import collections
+import dataclasses
 import os
 import sys
 
@@ -12,7 +14,7 @@ from PIL import Image
 from ind_prior_tf import grabcut, segmenter, training
 from ind_prior_tf.data import boxes as boxes_lib
 from ind_prior_tf.data import images as images_lib
-from ind_prior_tf.errors import DataError, EmptyBoxError
+from ind_prior_tf.errors import DataError, EmptyBoxError, FlagError
 from ind_prior_tf.data.skips import SkipLog
 
 
@@ -132,6 +134,26 @@ def output_name(rel):
   return os.path.splitext(os.path.join(*parts))[0] + ".png"
 
 
+def output_names(rels):
+  """Unique output names (output_name) for images listed by rels, in their order, so that no mask
+  overwrites another: where two images would share a name (a.jpg beside a.png) the one that is not a
+  PNG keeps its extension (a.jpg.png), and any name still taken gets -1, -2 ... Names are compared
+  case-insensitively, as some file systems do."""
+  base = [output_name(rel) for rel in rels]
+  shared = collections.Counter(name.lower() for name in base)
+  names, used = [], set()
+  for rel, name in zip(rels, base):
+    if shared[name.lower()] > 1 and not rel.lower().endswith(".png"):
+      name = output_name(rel + ".png")
+    stem, n = name[:-len(".png")], 0
+    while name.lower() in used:
+      n += 1
+      name = f"{stem}-{n}.png"
+    used.add(name.lower())
+    names.append(name)
+  return names
+
+
 def _write_png(path, array, mode):
   os.makedirs(os.path.dirname(path), exist_ok=True)
   tmp = f"{path}.tmp-{os.getpid()}"
@@ -153,22 +175,22 @@ def segment_files(model, items, out_dir, boxes=None, threshold=None, batch_size=
   (also written to <out_dir>/skipped.txt).
   """
   size = model.input_shape[1]
+  names = output_names([rel for _, rel, _ in items])
   predict = segmenter.predictor(model, flip_average)
   skipped = SkipLog(len(items))
   bar = training.ProgressBar(len(items), every=max(1, len(items) // 20), enabled=progress)
-  pending = []  # (rel, image, crop, region)
+  pending = []  # (output name, image, crop, region)
 
   def flush():
     if not pending:
       return
     masks = predict(np.stack([p[2] for p in pending]) / np.float32(255.0))
-    for (rel, image, _, region), mask in zip(pending, masks):
+    for (name, image, _, region), mask in zip(pending, masks):
       if grabcut_iters:
         mask = grabcut.refine_mask(image, region, mask, grabcut_iters, band=grabcut_band)
       full = paste_mask(mask, region, image.shape)
       if threshold is not None:
         full = (full > threshold).astype(np.float32)
-      name = output_name(rel)
       _write_png(os.path.join(out_dir, "masks", name),
                  np.round(full * 255.0).astype(np.uint8), "L")
       _write_png(os.path.join(out_dir, "cutouts", name), cutout(image, full), "RGBA")
@@ -182,7 +204,7 @@ def segment_files(model, items, out_dir, boxes=None, threshold=None, batch_size=
     counted[0] = max(counted[0], i)
 
   os.makedirs(out_dir, exist_ok=True)
-  for i, (key, rel, path) in enumerate(items, 1):
+  for i, ((key, rel, path), name) in enumerate(zip(items, names), 1):
     try:
       box = None
       if boxes is not None:
@@ -199,7 +221,7 @@ def segment_files(model, items, out_dir, boxes=None, threshold=None, batch_size=
       if not pending:
         advance(i)
       continue
-    pending.append((rel, image, crop, region))
+    pending.append((name, image, crop, region))
     if len(pending) >= batch_size:
       flush()
       advance(i)  # images are counted once written
@@ -208,3 +230,39 @@ def segment_files(model, items, out_dir, boxes=None, threshold=None, batch_size=
   bar.close()
   skipped.write(os.path.join(out_dir, "skipped.txt"))
   return skipped
+
+
+@dataclasses.dataclass
+class Segmented:
+  """What segment_run returns: how many images were listed and written, the SkipLog of the rest, the
+  checkpoint used, and the images whose output name keeps their extension ((rel, name): a.jpg beside
+  a.png writes a.jpg.png)."""
+  listed: int
+  done: int
+  skipped: SkipLog
+  checkpoint: str
+  renamed: list
+
+
+def segment_run(config, log=print):
+  """Segments config.images with config.run_dir's segmenter (an apply_config.SegmentConfig): checks
+  every flag and file first (nothing is written before), logs one line saying what it segments, then
+  writes <out_dir>/masks, cutouts and skipped.txt (segment_files). Returns a Segmented."""
+  config.validate().check_files()
+  if config.grabcut_iters:
+    try:
+      grabcut.require_opencv()
+    except ImportError as e:
+      raise FlagError(f"--grabcut_iters: {e}") from None
+  items = read_image_list(config.images, config.image_root)
+  boxes = read_boxes(config.boxes) if config.boxes else None
+  model, run_config, ckpt = segmenter.load_run_segmenter(config.run_dir, config.checkpoint)
+  log(f"segmenting {len(items)} images with {ckpt} ({run_config.get('image_size')} px)"
+      f"{' cropped by ' + config.boxes if boxes is not None else ''}")
+  skipped = segment_files(model, items, config.out_dir, boxes=boxes, threshold=config.threshold,
+                          batch_size=config.batch_size, progress=config.progress,
+                          grabcut_iters=config.grabcut_iters, grabcut_band=config.grabcut_band,
+                          flip_average=config.flip_average)
+  names = output_names([rel for _, rel, _ in items])
+  renamed = [(rel, name) for (_, rel, _), name in zip(items, names) if name != output_name(rel)]
+  return Segmented(len(items), len(items) - len(skipped), skipped, ckpt, renamed)

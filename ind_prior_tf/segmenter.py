@@ -97,8 +97,12 @@ def latest_checkpoint(run_dir):
 
 
 def load_segmenter(run_dir, checkpoint=None):
-  """Returns (unet, config, checkpoint path) with the weights of the latest (or given) checkpoint."""
+  """Returns (unet, config, checkpoint path) with the weights of the latest (or given) checkpoint.
+  A HOC run is a RunError saying so (its checkpoint holds no `unet` to restore)."""
   config = read_run_config(run_dir)
+  if run_kind(config) == "generator":
+    raise RunError(f"{run_dir}: a HOC run (its flags.json has z_dim), not a segmenter; its "
+                   "generator exports with experiments.export")
   unet = build_segmenter(config)
   path = checkpoint or latest_checkpoint(run_dir)
   tf.train.Checkpoint(unet=unet).restore(path).expect_partial().assert_existing_objects_matched()

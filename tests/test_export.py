@@ -2,8 +2,6 @@
 outputs of the trained model."""
 import json
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -12,8 +10,8 @@ import tensorflow as tf
 
 from ind_prior_tf import export, networks, segmenter, training
 
-sys.path.insert(0, os.path.dirname(__file__))
-from test_distill import ROOT, make_teacher_run  # noqa: E402  pylint: disable=g-import-not-at-top
+from tests import entry
+from tests.test_distill import make_teacher_run
 
 
 def trained_looking(model, seed=0):
@@ -82,17 +80,28 @@ def test_any_keras_model_and_refusal_to_overwrite(tmp_path):
 
 def test_entry_point(tmp_path):
   make_teacher_run(str(tmp_path / "run"))
-  env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
-  cmd = [sys.executable, "-m", "experiments.export", f"--run_dir={tmp_path / 'run'}",
-         f"--out_dir={tmp_path / 'out'}"]
-  r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-  assert r.returncode == 0, r.stderr[-2000:]
+  args = [f"--run_dir={tmp_path / 'run'}", f"--out_dir={tmp_path / 'out'}"]
+  r = entry.call("experiments.export", *args).ok()
+  assert r.out.startswith("exported the segmenter of ")
   assert os.path.isfile(tmp_path / "out" / "segmenter.keras")
   assert os.path.isfile(tmp_path / "out" / "saved_model" / "saved_model.pb")
-  r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-  last = r.stderr.strip().splitlines()[-1]
-  assert r.returncode == 2 and last.startswith("error:") and "--overwrite" in last
-  assert "Traceback" not in r.stderr
+  entry.call("experiments.export", *args).failed(2, "--overwrite")
+
+
+def test_wrong_kind_of_run_and_bad_out_dir_are_one_line_errors(tmp_path):
+  hoc = str(tmp_path / "hoc")
+  make_generator_run(hoc)
+  make_teacher_run(str(tmp_path / "run"))
+  a_file = tmp_path / "a_file"
+  a_file.write_text("x")
+  out = tmp_path / "out"
+  entry.call("experiments.export", f"--run_dir={hoc}", f"--out_dir={out}",
+             "--kind=segmenter").failed(2, "HOC run", "z_dim")
+  entry.call("experiments.export", f"--run_dir={tmp_path / 'run'}", f"--out_dir={out}",
+             "--kind=generator").failed(2, "no z_dim")
+  entry.call("experiments.export", f"--run_dir={hoc}", f"--out_dir={a_file}/x").failed(
+      2, "--out_dir", "not a directory")
+  assert not os.path.exists(out)
 
 
 def test_checkpoint_that_does_not_fit_flags_is_one_line_naming_the_run(tmp_path):

@@ -11,11 +11,13 @@ import pytest
 pytest.importorskip("cv2")
 
 # pylint: disable=g-import-not-at-top
-from ind_prior_tf import grabcut, metrics, segment_files, training
+from ind_prior_tf import (distill_lib, evaluation, grabcut, metrics, segment_files, segmenter,
+                          training)
+from ind_prior_tf.apply_config import EvalConfig
 from ind_prior_tf.data import boxes, pools, prepared, raw
 from ind_prior_tf.errors import DataError
-from tests import test_distill
-from tests.test_fgseg_e2e import assert_one_line_error, make_cub, object_image, run
+from tests import entry, test_distill
+from tests.test_fgseg_e2e import make_cub, object_image
 
 S = 64
 
@@ -144,31 +146,37 @@ def test_distill_refines_the_teachers_labels_and_refuses_a_set_without_raw_image
   teacher = str(tmp_path / "teacher")
   foreground_everywhere_run(teacher)
   root, prep = prepared_cub(tmp_path, n=6)
+  # What distill does with --grabcut_iters=2 --flip_average_labels: the teacher labels every pixel
+  # (its mirror too); GrabCut cuts each box down to its ellipse.
+  unet, _, _ = segmenter.load_run_segmenter(teacher)
+  data = prepared.load_prepared_arrays(prep, split="all")
+  labels = distill_lib.teacher_labels(unet, data["images"], out_size=S, flip_average=True)
+  refined = grabcut.refine_labels(prepared.raw_records(prep, data["ids"]), labels, 2)
+  before, after = labels.mean() / 255.0, refined.mean() / 255.0
+  assert before > 0.95 and 0.3 < after < 0.9, (before, after)
+  # The entry point does it (its line reports the areas) and records the flags.
   pools.save_pool(str(tmp_path / "bg.npz"), test_distill.random_images(4, S, seed=3))
   common = [f"--teacher={teacher}", f"--backgrounds={tmp_path / 'bg.npz'}", "--batch_size=2",
             "--nojit", "--noprogress", "--steps=1", "--eval_every=0"]
-  r = test_distill.run_entry(*common, f"--prepared={prep}", f"--logdir={tmp_path / 's'}",
-                             "--grabcut_iters=2", "--flip_average_labels")
-  assert r.returncode == 0, r.stderr[-2000:]
-  # The teacher labels every pixel (its mirror too); GrabCut cuts each box down to its ellipse.
-  line = [l for l in r.stdout.splitlines() if l.startswith("labels refined by GrabCut")]
-  assert len(line) == 1, r.stdout
-  before, after = (float(v) for v in line[0].rsplit(" ", 3)[-3::2])
-  assert before > 0.95 and 0.3 < after < 0.9, line
+  r = entry.spawn("experiments.distill", *common, f"--prepared={prep}", f"--logdir={tmp_path / 's'}",
+                  "--grabcut_iters=2", "--flip_average_labels").ok()
+  line = [l for l in r.out.splitlines() if l.startswith("labels refined by GrabCut")]
+  assert len(line) == 1 and line[0].endswith(f"{before:.3f} -> {after:.3f}"), (line, before, after)
   saved = json.load(open(tmp_path / "s" / "flags.json"))
   assert saved["grabcut_iters"] == 2 and saved["raw_root"] is None and saved["flip_average_labels"]
   # A prepared set made from no raw files, a bad count, a missing raw root: one-line errors.
   test_distill.write_prepared(tmp_path / "synthetic", test_distill.random_images(3))
-  r = test_distill.run_entry(*common, f"--prepared={tmp_path / 'synthetic'}",
-                             f"--logdir={tmp_path / 's2'}", "--grabcut_iters=1")
-  assert_one_line_error(r.returncode, r.stderr, "--grabcut_iters", "meta.json", "synthetic")
+  r = entry.spawn("experiments.distill", *common, f"--prepared={tmp_path / 'synthetic'}",
+                  f"--logdir={tmp_path / 's2'}", "--grabcut_iters=1")
+  r.failed(2, "--grabcut_iters", "meta.json", "synthetic")
   assert not os.path.exists(tmp_path / "s2" / "ckpt")
-  r = test_distill.run_entry(*common, f"--prepared={prep}", f"--logdir={tmp_path / 's3'}",
-                             "--grabcut_iters=-1")
-  assert_one_line_error(r.returncode, r.stderr, "--grabcut_iters=-1")
-  r = test_distill.run_entry(*common, f"--prepared={prep}", f"--logdir={tmp_path / 's4'}",
-                             "--grabcut_iters=1", f"--raw_root={tmp_path / 'gone'}")
-  assert_one_line_error(r.returncode, r.stderr, "--raw_root", "gone")
+  r = entry.spawn("experiments.distill", *common, f"--prepared={prep}",
+                  f"--logdir={tmp_path / 's3'}", "--grabcut_iters=-1")
+  r.failed(2, "--grabcut_iters=-1")
+  r = entry.spawn("experiments.distill", *common, f"--prepared={prep}",
+                  f"--logdir={tmp_path / 's4'}", "--grabcut_iters=1",
+                  f"--raw_root={tmp_path / 'gone'}")
+  r.failed(2, "--raw_root", "gone")
 
 
 def test_segment_files_cuts_a_whole_box_mask_down_to_the_object(tmp_path):
@@ -193,27 +201,27 @@ def test_evaluate_scores_the_refined_masks_beside_the_networks(tmp_path):
   run_dir = str(tmp_path / "teacher")
   foreground_everywhere_run(run_dir)
   root, prep = prepared_cub(tmp_path, n=6)
-  common = ["experiments.evaluate", f"--run_dir={run_dir}", f"--prepared={prep}", "--split=train"]
-  rc, out, err = run(*common, "--grabcut_iters=2")
-  assert rc == 0, err[-2000:]
-  report = json.load(open(os.path.join(run_dir, "eval-train-grabcut", "scores.json")))
+  config = EvalConfig(run_dir=run_dir, prepared=prep, split="train", grabcut_iters=2)
+  result = evaluation.evaluate(config)
+  report = result.report
+  assert report == json.load(open(os.path.join(run_dir, "eval-train-grabcut", "scores.json")))
   assert report["grabcut_iters"] == 2
   # The network draws the whole box; the cut is the ellipse.
   assert abs(report["network"]["fg_iou"] - report["whole_box_fg_iou"]) < 1e-6
   assert report["fg_iou"] > 0.9 > report["network"]["fg_iou"] + 0.1, report
-  assert f"the network alone: fg IoU {report['network']['fg_iou']:.3f}" in out
-  rc, _, err = run(*common, "--grabcut_iters=1", f"--raw_root={tmp_path / 'gone'}")
-  assert_one_line_error(rc, err, "--raw_root", "gone")
+  assert (f"the network alone: fg IoU {report['network']['fg_iou']:.3f}"
+          in evaluation.summary_lines(config, result)[1])
+  common = ["experiments.evaluate", f"--run_dir={run_dir}", f"--prepared={prep}", "--split=train"]
+  entry.call(*common, "--grabcut_iters=1", f"--raw_root={tmp_path / 'gone'}").failed(
+      2, "--raw_root", "gone")
   assert os.path.isfile(os.path.join(run_dir, "eval-train-grabcut", "scores.json"))  # kept
   # A band around the network's whole-box mask leaves GrabCut nothing to move (the box's edges are
   # the object's, so the core reaches them); flip averaging changes nothing here (the network's mask
   # is the same either way) but names the output directory and the report.
-  rc, out, err = run(*common, "--grabcut_iters=2", "--grabcut_band=0.03", "--flip_average")
-  assert rc == 0, err[-2000:]
+  r = entry.call(*common, "--grabcut_iters=2", "--grabcut_band=0.03", "--flip_average").ok()
   banded = json.load(open(os.path.join(run_dir, "eval-train-flip-grabcut", "scores.json")))
   assert banded["grabcut_band"] == 0.03 and banded["flip_average"] is True
   assert banded["network"] == report["network"]
   assert abs(banded["fg_iou"] - report["network"]["fg_iou"]) < 1e-6, (banded, report)
-  assert "(band 0.03)" in out and "flip-averaged" in out
-  rc, _, err = run(*common, "--grabcut_iters=1", "--grabcut_band=0.6")
-  assert_one_line_error(rc, err, "--grabcut_band=0.6")
+  assert "(band 0.03)" in r.out and "flip-averaged" in r.out
+  entry.call(*common, "--grabcut_iters=1", "--grabcut_band=0.6").failed(2, "--grabcut_band=0.6")

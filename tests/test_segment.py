@@ -1,8 +1,6 @@
 """Applying a segmenter to images of any size: masks go back to the right place of the original
 image given a box, unreadable files are skipped while the others are written, CUB lists work."""
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -11,9 +9,12 @@ from PIL import Image
 from ind_prior_tf import segment_files, segmenter
 from ind_prior_tf.data import boxes
 from ind_prior_tf.errors import DataError, EmptyBoxError
+from tests import entry
+from tests.test_distill import make_teacher_run
+from tests.test_export import make_generator_run
+from tests.test_segmenter import ramp_model
 
 S = 64
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def red_channel_segmenter(size=S):
@@ -123,32 +124,68 @@ def test_boxes_by_file_name_and_bad_lines(tmp_path):
 
 
 def test_entry_point(tmp_path):
-  sys.path.insert(0, os.path.dirname(__file__))
-  from test_distill import make_teacher_run  # pylint: disable=g-import-not-at-top
   make_teacher_run(str(tmp_path / "run"))
   write_images(tmp_path / "img")
-  env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
-  cmd = [sys.executable, "-m", "experiments.segment", f"--run_dir={tmp_path / 'run'}",
-         f"--images={tmp_path / 'img'}", f"--out_dir={tmp_path / 'out'}", "--noprogress",
-         "--flip_average"]
-  r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-  assert r.returncode == 0, r.stderr[-2000:]
-  assert "segmented 2 of 3 images" in r.stdout and "broken.jpg" in r.stderr
-  assert "Traceback" not in r.stderr
+  args = [f"--run_dir={tmp_path / 'run'}", f"--images={tmp_path / 'img'}",
+          f"--out_dir={tmp_path / 'out'}", "--noprogress", "--flip_average"]
+  r = entry.call("experiments.segment", *args).ok()
+  assert "segmented 2 of 3 images" in r.out and "broken.jpg" in r.err
+  assert "Traceback" not in r.err
   assert np.asarray(Image.open(tmp_path / "out" / "masks" / "b.png")).shape == (120, 160)
-  r = subprocess.run(cmd[:4] + [f"--images={tmp_path / 'nothing'}"] + cmd[5:], cwd=ROOT, env=env,
-                     capture_output=True, text=True, timeout=300)
-  last = r.stderr.strip().splitlines()[-1]
-  assert r.returncode == 2 and last.startswith("error:") and "nothing" in last, r.stderr
-  assert "Traceback" not in r.stderr
-  r = subprocess.run(cmd + ["--grabcut_iters=1", "--grabcut_band=0.6"], cwd=ROOT, env=env,
-                     capture_output=True, text=True, timeout=300)
-  last = r.stderr.strip().splitlines()[-1]
-  assert r.returncode == 2 and last.startswith("error:") and "--grabcut_band=0.6" in last, r.stderr
+  entry.call("experiments.segment", *args, f"--images={tmp_path / 'nothing'}").failed(2, "nothing")
+  entry.call("experiments.segment", *args, "--grabcut_iters=1", "--grabcut_band=0.6").failed(
+      2, "--grabcut_band=0.6")
+  # Nothing segmented: status 1.
+  (tmp_path / "junk").mkdir()
+  (tmp_path / "junk" / "x.jpg").write_bytes(os.urandom(100))
+  r = entry.call("experiments.segment", *args, f"--images={tmp_path / 'junk'}",
+                 f"--out_dir={tmp_path / 'out_junk'}")
+  assert r.code == 1 and "segmented 0 of 1 images" in r.out, (r.out, r.err)
+
+
+def test_images_that_share_a_name_get_a_mask_each(tmp_path):
+  """a.jpg beside a.png: two masks (a.png, a.jpg.png), reported; no mask overwrites another."""
+  assert segment_files.output_names(["a.png", "a.jpg", "b.jpg", "c.JPG", "c.jpeg", "sub/a.jpg",
+                                     "d.png", "d.PNG", "e.bmp", "e.jpg"]) == [
+                                         "a.png", "a.jpg.png", "b.png", "c.JPG.png", "c.jpeg.png",
+                                         "sub/a.png", "d.png", "d-1.png", "e.bmp.png", "e.jpg.png"]
+  make_teacher_run(str(tmp_path / "run"))
+  folder = tmp_path / "img"
+  folder.mkdir()
+  Image.fromarray(scene()).save(folder / "a.png")
+  Image.fromarray(scene(120, 160)).save(folder / "a.jpg")
+  r = entry.call("experiments.segment", f"--run_dir={tmp_path / 'run'}", f"--images={folder}",
+                 f"--out_dir={tmp_path / 'out'}", "--noprogress").ok()
+  assert "segmented 2 of 2 images" in r.out and "a.jpg -> a.jpg.png" in r.out
+  assert sorted(os.listdir(tmp_path / "out" / "masks")) == ["a.jpg.png", "a.png"]
+  assert np.asarray(Image.open(tmp_path / "out" / "masks" / "a.png")).shape == (150, 200)
+  assert np.asarray(Image.open(tmp_path / "out" / "masks" / "a.jpg.png")).shape == (120, 160)
+
+
+def test_bad_runs_and_paths_are_one_line_errors_and_write_nothing(tmp_path):
+  run = str(tmp_path / "run")
+  make_teacher_run(run)
+  hoc = str(tmp_path / "hoc")
+  make_generator_run(hoc)
+  write_images(tmp_path / "img")
+  a_file = tmp_path / "a_file"
+  a_file.write_text("x")
+  out = tmp_path / "out"
+  base = [f"--run_dir={run}", f"--images={tmp_path / 'img'}", f"--out_dir={out}", "--noprogress"]
+  for extra, needles in [([f"--out_dir={a_file}/x"], ("--out_dir", "not a directory")),
+                         (["--checkpoint=/nonexist/ckpt-1"], ("--checkpoint=/nonexist/ckpt-1",)),
+                         ([f"--run_dir={hoc}"], ("HOC run", "z_dim")),
+                         ([f"--run_dir={tmp_path}"], ("flags.json", "missing")),
+                         (["--threshold=1"], ("--threshold=1",)),
+                         (["--batch_size=0"], ("--batch_size=0",)),
+                         ([f"--image_root={tmp_path / 'gone'}"], ("--image_root",)),
+                         ([f"--boxes={tmp_path / 'gone.txt'}"], ("gone.txt",))]:
+    entry.call("experiments.segment", *base, *extra).failed(2, *needles)
+    assert not os.path.exists(out), extra
+  entry.call("experiments.segment", *base[1:]).failed(2, "--run_dir: required")
 
 
 def test_flip_averaged_predictor_is_the_mean_of_the_mask_and_its_mirrors():
-  from tests.test_segmenter import ramp_model  # pylint: disable=g-import-not-at-top
   x = np.random.default_rng(0).random((2, 8, 8, 3)).astype(np.float32)
   plain = segmenter.predictor(ramp_model(8))(x)
   np.testing.assert_allclose(plain[1, 2, :, 0], np.linspace(0, 1, 8), atol=1e-6)

@@ -1,0 +1,133 @@
+"""The configs of the programs that apply a trained segmenter: evaluation (`EvalConfig`) and file
+segmentation (`SegmentConfig`), with the checks of their values and files. TensorFlow-free, so that the
+entry points report a bad flag or a missing file before the seconds-long TensorFlow import.
+
+Every check raises FlagError whose message names the flag (`--grabcut_band=0.6: must be in [0, 0.5)`),
+so that `cli.run` reports it as one `error:` line with status 2 before anything is written.
+"""
+import dataclasses
+import os
+from typing import Optional
+
+from ind_prior_tf import choices
+from ind_prior_tf.errors import FlagError
+
+
+def check_out_dir(path, flag="--out_dir"):
+  """FlagError unless `path` is a directory or can be made one (its nearest existing ancestor is a
+  writable directory): checked before minutes of work rather than at the first write."""
+  probe = os.path.abspath(path)
+  while not os.path.exists(probe):
+    parent = os.path.dirname(probe)
+    if parent == probe:
+      break
+    probe = parent
+  if not os.path.isdir(probe):
+    raise FlagError(f"{flag}={path}: {probe} is not a directory")
+  if not os.access(probe, os.W_OK | os.X_OK):
+    raise FlagError(f"{flag}={path}: {probe} is not writable")
+
+
+def check_checkpoint(path, flag="--checkpoint"):
+  """FlagError unless `path` is a TF checkpoint prefix (its .index file exists)."""
+  if path and not os.path.isfile(f"{path}.index"):
+    raise FlagError(f"{flag}={path}: no such checkpoint (no {path}.index); give a prefix such as "
+                    "<run_dir>/ckpt/ckpt-3, or leave it out for the latest")
+
+
+def check_run_dir(run_dir, flag="--run_dir"):
+  path = os.path.join(run_dir, "flags.json")
+  if not os.path.isfile(path):
+    raise FlagError(f"{path}: missing; is {flag} a training run directory?")
+
+
+def _check_grabcut(iters, band):
+  if iters < 0:
+    raise FlagError(f"--grabcut_iters={iters}: must be >= 0")
+  if not 0.0 <= band < 0.5:
+    raise FlagError(f"--grabcut_band={band}: must be in [0, 0.5)")
+
+
+def _require(config, *names):
+  for name in names:
+    if not getattr(config, name):
+      raise FlagError(f"--{name}: required")
+
+
+@dataclasses.dataclass
+class EvalConfig:
+  """What experiments.evaluate scores (see its flags for each field)."""
+  run_dir: Optional[str] = None
+  prepared: Optional[str] = None
+  checkpoint: Optional[str] = None
+  split: str = "all"
+  out_dir: Optional[str] = None
+  cases: int = 8
+  batch_size: int = 64
+  grabcut_iters: int = 0
+  grabcut_band: float = 0.0
+  raw_root: Optional[str] = None
+  flip_average: bool = False
+
+  def validate(self):
+    """The flags' values alone (no file is read)."""
+    _require(self, "run_dir", "prepared")
+    if self.split not in choices.SPLITS:
+      raise FlagError(f"--split={self.split}: expected one of {', '.join(choices.SPLITS)}")
+    if self.cases < 0:
+      raise FlagError(f"--cases={self.cases}: must be >= 0")
+    if self.batch_size < 1:
+      raise FlagError(f"--batch_size={self.batch_size}: must be >= 1")
+    _check_grabcut(self.grabcut_iters, self.grabcut_band)
+    return self
+
+  def check_files(self):
+    """The flags' paths: the run, the checkpoint, the raw root and where the output goes."""
+    if self.raw_root and not os.path.isdir(self.raw_root):
+      raise FlagError(f"--raw_root={self.raw_root}: no such directory")
+    check_run_dir(self.run_dir)
+    check_checkpoint(self.checkpoint)
+    check_out_dir(self.output_dir())
+    return self
+
+  def output_dir(self):
+    """--out_dir, by default <run_dir>/eval-<split>[-flip][-grabcut]."""
+    return self.out_dir or os.path.join(
+        self.run_dir, f"eval-{self.split}" + ("-flip" if self.flip_average else "")
+        + ("-grabcut" if self.grabcut_iters else ""))
+
+
+@dataclasses.dataclass
+class SegmentConfig:
+  """What experiments.segment segments (see its flags for each field)."""
+  run_dir: Optional[str] = None
+  images: Optional[str] = None
+  out_dir: Optional[str] = None
+  checkpoint: Optional[str] = None
+  image_root: Optional[str] = None
+  boxes: Optional[str] = None
+  threshold: Optional[float] = None
+  batch_size: int = 16
+  grabcut_iters: int = 0
+  grabcut_band: float = 0.0
+  flip_average: bool = False
+  progress: bool = True
+
+  def validate(self):
+    """The flags' values alone (no file is read)."""
+    _require(self, "run_dir", "images", "out_dir")
+    if self.threshold is not None and not 0 < self.threshold < 1:
+      raise FlagError(f"--threshold={self.threshold}: must be in (0, 1)")
+    if self.batch_size < 1:
+      raise FlagError(f"--batch_size={self.batch_size}: must be >= 1")
+    _check_grabcut(self.grabcut_iters, self.grabcut_band)
+    return self
+
+  def check_files(self):
+    """The flags' paths that need no image read: the image root, the checkpoint and the output
+    folder (the run itself: segmenter.load_run_segmenter)."""
+    if self.image_root and not os.path.isdir(self.image_root):
+      raise FlagError(f"--image_root={self.image_root}: no such folder")
+    check_checkpoint(self.checkpoint)
+    check_out_dir(self.out_dir)
+    return self

@@ -1,0 +1,153 @@
+"""Scoring a trained segmenter (a fgseg teacher or a distilled student) on the masks of a prepared set:
+`evaluate(config)` returns the report it writes.
+
+Protocol (docs/fgseg.md, Evaluation): the crops of the prepared set (box crops, resized to its size)
+go through the segmenter at its training size; its soft masks are resized back to the crops' size and
+binarised at 0.5, as are the ground-truth masks (metrics.py). Beside the segmenter's scores the report
+gives the whole-box baseline (every pixel of the box foreground), and with GrabCut the network's own
+scores before the cut. <out_dir> gets scores.json (the report), per_image.csv (each crop's foreground
+IoU) and cases.png (the best cases left, the worst right; each input / ground truth / soft mask /
+carved foreground).
+"""
+import dataclasses
+import json
+import os
+from typing import Optional
+
+import numpy as np
+import tensorflow as tf
+
+from ind_prior_tf import grabcut, metrics, segmenter, training
+from ind_prior_tf.data import prepared
+from ind_prior_tf.errors import DataError, FlagError
+
+
+@dataclasses.dataclass
+class Evaluation:
+  """What evaluate returns: the report (as scores.json holds it), each crop's foreground IoU by id,
+  and where the files went (picture: cases.png, None when no case was drawn)."""
+  report: dict
+  ids: np.ndarray
+  ious: np.ndarray
+  out_dir: str
+  scores_path: str
+  picture: Optional[str]
+
+
+def cases_grid(images, gt, masks):
+  """One row per case: input, ground truth, soft mask, carved foreground (all RGB)."""
+  rgb = lambda m: np.repeat(m, 3, axis=-1)
+  return [np.stack([x, rgb(g), rgb(m), x * m]) for x, g, m in zip(images, gt, masks)]
+
+
+def check_inputs(config):
+  """The config's flags and files, before any TensorFlow work: returns (meta of the prepared set,
+  the raw set's records by id for GrabCut or None)."""
+  config.validate().check_files()
+  meta = prepared.read_meta(config.prepared)
+  if not meta.get("has_masks"):
+    raise DataError(f"{config.prepared}: the prepared set has no masks to score against")
+  raw_index = None  # with GrabCut: the raw set's records by id, read once
+  if config.grabcut_iters:
+    try:
+      grabcut.require_opencv()
+      raw_index = prepared.raw_record_index(config.prepared, config.raw_root)
+    except (ImportError, ValueError) as e:
+      raise FlagError(f"--grabcut_iters: {e}") from None
+  return meta, raw_index
+
+
+def _score(config, unet, ds, raw_index):
+  """One pass over the masked crops: (counts, whole-box counts, network counts, ids, ious, GrabCut
+  masks by id)."""
+  counts, box, ids, ious = metrics.SegCounts(), metrics.SegCounts(), [], []
+  network, refined = metrics.SegCounts(), {}  # with GrabCut: the network's own masks
+  for batch in ds.batch(config.batch_size).prefetch(2):
+    masks = segmenter.predict(unet, batch["image"], flip_average=config.flip_average,
+                              clip_input=False).numpy()
+    if config.grabcut_iters:
+      network.update(masks, batch["mask"].numpy())
+      records = prepared.raw_records(config.prepared, batch["id"].numpy(), index=raw_index)
+      masks = grabcut.refine_masks(records, masks, config.grabcut_iters, band=config.grabcut_band)
+      refined.update(zip(batch["id"].numpy().tolist(), masks))
+    counts.update(masks, batch["mask"].numpy())
+    box.update(np.ones_like(masks), batch["mask"].numpy())  # the whole-box baseline
+    ious.append(metrics.per_image_fg_iou(masks, batch["mask"].numpy()))
+    ids.append(batch["id"].numpy())
+  if not counts.images:
+    raise DataError(f"{config.prepared}: split {config.split!r} has no masked crops")
+  return counts, box, network, np.concatenate(ids), np.concatenate(ious), refined
+
+
+def _draw_cases(config, unet, ds, ids, ious, refined, path):
+  """cases.png: the best `config.cases` crops left, the worst right; None when there are none. A
+  second pass fetches only the crops shown."""
+  k = min(config.cases, len(ids) // 2 if len(ids) > 1 else len(ids))
+  if not k:
+    return None
+  order = np.argsort(ious, kind="stable")
+  chosen = np.concatenate([order[::-1][:k], order[:k]])
+  wanted = tf.constant(ids[chosen], tf.int64)
+  found = {}
+  sel = ds.filter(lambda e: tf.reduce_any(tf.equal(e["id"], wanted))).batch(len(chosen))
+  for batch in sel:
+    masks = segmenter.predict(unet, batch["image"], flip_average=config.flip_average,
+                              clip_input=False).numpy()
+    if config.grabcut_iters:
+      masks = [refined[int(i)] for i in batch["id"].numpy()]
+    for i, x, g, m in zip(batch["id"].numpy(), batch["image"].numpy(), batch["mask"].numpy(),
+                          masks):
+      found[int(i)] = cases_grid([x], [g], [m])[0]
+  rows = [np.concatenate([found[int(ids[b])], found[int(ids[w])]])
+          for b, w in zip(chosen[:k], chosen[k:])]
+  training.save_png(path, training.image_grid(rows))
+  return path
+
+
+def evaluate(config):
+  """Scores config.run_dir's segmenter (an EvalConfig) on config.prepared's masked crops of
+  config.split; writes scores.json, per_image.csv and cases.png under config.output_dir() and
+  returns an Evaluation. Nothing is written unless every check passed and some crop was scored."""
+  meta, raw_index = check_inputs(config)
+  unet, run_config, ckpt = segmenter.load_run_segmenter(config.run_dir, config.checkpoint)
+  size = segmenter.unet_spec(run_config)[0]
+  ds = prepared.prepared_dataset(config.prepared, config.split, only_with_masks=True)
+  counts, box, network, ids, ious, refined = _score(config, unet, ds, raw_index)
+  scores = counts.scores()
+  out_dir = config.output_dir()
+  os.makedirs(out_dir, exist_ok=True)
+  # The keys' order is scores.json's, which the drift guard compares byte for byte.
+  report = dict(scores, whole_box_fg_iou=box.scores()["fg_iou"], threshold=metrics.THRESHOLD,
+                run_dir=os.path.abspath(config.run_dir),
+                checkpoint=ckpt, prepared=os.path.abspath(config.prepared), split=config.split,
+                crop_size=int(meta["size"]), model_size=size, flip_average=config.flip_average)
+  if config.grabcut_iters:
+    report.update(grabcut_iters=config.grabcut_iters, grabcut_band=config.grabcut_band,
+                  network={k: v for k, v in network.scores().items() if k != "images"})
+  scores_path = os.path.join(out_dir, "scores.json")
+  training.atomic_write_text(scores_path, json.dumps(report, indent=2) + "\n")
+  training.atomic_write_text(os.path.join(out_dir, "per_image.csv"), "id,fg_iou\n" + "".join(
+      f"{i},{v:.4f}\n" for i, v in zip(ids, ious)))
+  picture = _draw_cases(config, unet, ds, ids, ious, refined, os.path.join(out_dir, "cases.png"))
+  return Evaluation(report, ids, ious, out_dir, scores_path, picture)
+
+
+def summary_lines(config, result):
+  """What experiments.evaluate prints for a result: the scores, GrabCut's and the network's, and
+  where the files went."""
+  report = result.report
+  flip = ", flip-averaged" if config.flip_average else ""
+  lines = [f"{config.run_dir} ({os.path.basename(report['checkpoint'])}{flip}) on "
+           f"{report['images']} masked crops of {config.prepared} [{config.split}]: fg IoU "
+           f"{report['fg_iou']:.3f}  mIoU {report['miou']:.3f}  pixel acc "
+           f"{report['pixel_acc']:.3f}  (whole box: fg IoU {report['whole_box_fg_iou']:.3f})"]
+  if config.grabcut_iters:
+    band = f" (band {config.grabcut_band:g})" if config.grabcut_band else ""
+    net = report["network"]
+    lines.append(f"  after {config.grabcut_iters} GrabCut iterations{band}; the network alone: "
+                 f"fg IoU {net['fg_iou']:.3f}  mIoU {net['miou']:.3f}  pixel acc "
+                 f"{net['pixel_acc']:.3f}")
+  lines.append(f"wrote {result.scores_path}")
+  if result.picture:
+    lines.append(f"best (left) and worst (right) cases: {result.picture}")
+  return lines

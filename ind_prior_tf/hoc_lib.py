@@ -144,7 +144,7 @@ class HocGAN:
                                                      upsample=c.upsample, sync_bn=sync,
                                                      name="generator")
         self.discriminator = networks.sn_discriminator(c.image_size, c.d_width, last_channels=1024)
-        self.q_network = networks.q_network(q_codes, c.image_size, c.width)
+        self.q_network = networks.q_network(q_codes, c.image_size, c.width, sync_bn=sync)
       adam = lambda lr: keras.optimizers.Adam(lr, beta_1=c.beta1, beta_2=c.beta2)
       self.opt_g = precision.wrap_optimizer(adam(c.lr_g), c.mixed_precision)  # G and Q
       self.opt_d = precision.wrap_optimizer(adam(c.lr_d), c.mixed_precision)

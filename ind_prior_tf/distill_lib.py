@@ -172,7 +172,7 @@ class Distiller:
       # Slots now: variables cannot be created inside the replicated, XLA-compiled step.
       self.opt.build(self.student.trainable_variables)
       self.rng = tf.random.Generator.from_seed(c.seed)
-    self._step = None
+    self._step = training.ReplicatedStep(self.strategy, self._replica_step, self.draw, jit=c.jit)
 
   def checkpoint_objects(self):
     # The student is saved as `unet`, so segmenter.load_segmenter reads a student like a teacher.
@@ -215,12 +215,10 @@ class Distiller:
     H, W >= S), and their labels: (inputs [B, S, S, 3], labels [B, S, S, 1])."""
     return self.compose(images, teacher_masks, *self.draw(tf.shape(images)[0], pool, rng))
 
-  def _replica_step(self, images, teacher_masks, backgrounds, flips, real, tint, split_images):
+  def _replica_step(self, images, teacher_masks, backgrounds, flips, real, tint):
+    """One replica's step on its rows of the batch and of the draws (see draw)."""
     scale = 1.0 / self.strategy.num_replicas_in_sync
-    if split_images:
-      images, teacher_masks = training.replica_slice(images), training.replica_slice(teacher_masks)
-    inputs, labels = self.compose(images, teacher_masks,
-                                  *map(training.replica_slice, (backgrounds, flips, real, tint)))
+    inputs, labels = self.compose(images, teacher_masks, backgrounds, flips, real, tint)
     with tf.GradientTape() as tape:
       predicted = self.student(inputs, training=True)
       loss = losses.distillation_loss(predicted, labels)
@@ -234,22 +232,7 @@ class Distiller:
   def train_step(self, images, teacher_masks, pool):
     """One step on a global batch (tensors) or a distributed one (per-replica values); returns the
     mean loss and mask areas."""
-    if self._step is None:
-      replica = tf.function(self._replica_step,
-                            jit_compile=training.use_jit(self.config.jit, self.strategy))
-
-      def step(images, teacher_masks, pool):
-        # The randomness is drawn here, once for the global batch, and split by replica: R replicas
-        # see exactly the composites one device would, and the pool is not copied to every replica.
-        split_images = not isinstance(images, tf.distribute.DistributedValues)
-        batch = training.global_batch_size(images, self.strategy)
-        drawn = self.draw(batch, pool)
-        out = self.strategy.run(replica, args=(images, teacher_masks, *drawn, split_images))
-        return {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
-                for k, v in out.items()}
-
-      self._step = tf.function(step)
-    return self._step(images, teacher_masks, pool)
+    return self._step((images, teacher_masks), pool)
 
   @tf.function
   def predict_masks(self, images):
@@ -356,25 +339,14 @@ def train(distiller, images, teacher_masks, pool, logdir, steps=None, *, eval_da
         tf.summary.scalar(f"eval/teacher_{k}", teacher[k])
     loop.log_line(dict(step=0, teacher=teacher))
 
-  def train_step(step):
-    out = distiller.train_step(*next(batches), pool)
-    last = step == steps
-    if loop.is_log_step(step):
-      loop.shown["loss"] = loop.log_losses(step, out)["loss"]
-    if eval_every and (step % eval_every == 0 or last):
-      with loop.writer.as_default(step=step):
-        if eval_data is not None:
-          scores = evaluate(distiller, *eval_data)
-          for k in ("fg_iou", "miou", "pixel_acc", "mask_area", "iou_vs_teacher"):
-            tf.summary.scalar(f"eval/{k}", scores[k])
-          loop.shown["iou"] = scores["fg_iou"]
-          loop.result["eval"] = scores
-          loop.log_line(dict(step=step, eval=scores))
-        grid = preview_grid(distiller, view_x, view_m, pool, seed=c.seed + 1)
-        tf.summary.image("preview/composite_label_student__real_teacher_student", grid,
-                         max_outputs=1)
-      training.save_png(os.path.join(samples, f"{step:07d}.png"), grid)
-      loop.writer.flush()
-    return out
+  def on_eval(step):
+    if eval_data is not None:
+      loop.log_eval(step, evaluate(distiller, *eval_data),
+                    ("fg_iou", "miou", "pixel_acc", "mask_area", "iou_vs_teacher"))
+    grid = preview_grid(distiller, view_x, view_m, pool, seed=c.seed + 1)
+    tf.summary.image("preview/composite_label_student__real_teacher_student", grid, max_outputs=1)
+    training.save_png(os.path.join(samples, f"{step:07d}.png"), grid)
 
-  return loop.run(train_step, distiller.student.variables)
+  return loop.run(lambda step: distiller.train_step(*next(batches), pool),
+                  distiller.student.variables, show=("loss",), evaluate=on_eval,
+                  eval_every=eval_every)

@@ -101,7 +101,10 @@ class FgSegGAN:
         self.opt_bg = precision.wrap_optimizer(adam(c.lr_d), c.mixed_precision)
         self.opt_bg.build(self.bg_discriminator.trainable_variables)
       self.rng = tf.random.Generator.from_seed(c.seed)
-    self._step = None
+    # The moving average is updated in cross-replica context: every replica's copy gets the same one.
+    self._step = training.ReplicatedStep(
+        self.strategy, self._replica_step, self.draw, jit=c.jit,
+        after_fn=self._update_ema if self.unet_ema is not None else None)
 
   @property
   def segmenter(self):
@@ -143,15 +146,22 @@ class FgSegGAN:
     bg = tf.concat([backgrounds, tf.ones_like(backgrounds[..., :1])], -1)
     return composition.alpha_composite([bg, fg]), fg[..., 3:]
 
-  def _replica_step(self, images, backgrounds, tint, split_images):
+  def draw(self, batch, pool):
+    """The randomness of a global batch: the background patches the composites go over, the tints
+    (augment.draw_tints), and with the removal term two more sets of patches, its fill and its reals."""
+    c = self.config
+    bg = providers.patch_provider(pool, self.rng, batch, c.image_size, flip=c.flip)[..., :3]
+    more = ()
+    if self.bg_discriminator is not None:
+      more = providers.patch_provider(pool, self.rng, 2 * batch, c.image_size, flip=c.flip)
+      more = tuple(tf.split(more[..., :3], 2))
+    return (bg, augment.draw_tints(self.rng, batch, c.recolor)) + more
+
+  def _replica_step(self, images, bg, tint, fill=None, bg_other=None):
+    """One replica's D step then G step on its rows of the batch and of the draws (see draw)."""
     c = self.config
     scale = 1.0 / self.strategy.num_replicas_in_sync
-    images = training.replica_slice(images) if split_images else images
-    bg = training.replica_slice(backgrounds)
-    if self.bg_discriminator is not None:  # three draws: composite, removal fill, removal reals
-      bg, fill, bg_other = tf.split(bg, 3, axis=-1)
     if c.recolor:  # a crop and the patch it is composited over share a tint: colour is no cue to D
-      tint = training.replica_slice(tint)
       images, bg = augment.recolor(images, tint), augment.recolor(bg, tint)
     # One UNet forward serves both steps (D's update does not change the UNet): the G tape records it
     # here and resumes for the G step, the D step reads the composites without gradient.
@@ -210,29 +220,9 @@ class FgSegGAN:
     return c.area_lambda * tf.minimum(1.0, ramp)
 
   def train_step(self, images, pool):
-    """One D step then one G step on a global batch of box crops; returns the mean losses."""
-    if self._step is None:
-      c = self.config
-      replica = tf.function(self._replica_step, jit_compile=training.use_jit(c.jit, self.strategy))
-
-      def step(images, pool):
-        # The randomness is drawn here, once for the global batch, and split by replica: R replicas
-        # see exactly the backgrounds one device would, and the pool is not copied to every replica.
-        split_images = not isinstance(images, tf.distribute.DistributedValues)
-        batch = training.global_batch_size(images, self.strategy)
-        bg = providers.patch_provider(pool, self.rng, batch, c.image_size, flip=c.flip)[..., :3]
-        if self.bg_discriminator is not None:  # stacked on channels: replica_slice splits the batch
-          more = providers.patch_provider(pool, self.rng, 2 * batch, c.image_size, flip=c.flip)
-          bg = tf.concat([bg] + tf.split(more[..., :3], 2), axis=-1)
-        tint = augment.draw_tints(self.rng, batch, c.recolor)
-        out = self.strategy.run(replica, args=(images, bg, tint, split_images))
-        if self.unet_ema is not None:
-          self._update_ema()  # cross-replica context: every replica's copy gets the same average
-        return {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
-                for k, v in out.items()}
-
-      self._step = tf.function(step)
-    return self._step(images, pool)
+    """One D step then one G step on a global batch of box crops (a tensor, or per-replica values);
+    returns the mean losses."""
+    return self._step((images,), pool)
 
   @tf.function
   def predict_masks(self, images):
@@ -305,22 +295,15 @@ def train(config, dataset, pool, logdir, steps, *, strategy=None, eval_data=None
     # Reading the losses every step costs little (a CPU step is synchronous anyway) and a NaN is
     # then reported at the step where it appears.
     training.check_finite(step, out, loop.keeper)
-    if loop.is_log_step(step):
-      losses = loop.log_losses(step, out)
-      loop.shown.update((k, losses[k]) for k in ("d_loss", "g_loss", "mask_area"))
-    if eval_every and (step % eval_every == 0 or step == steps):
-      with loop.writer.as_default(step=step):
-        if eval_data is not None:
-          scores = evaluate_masks(gan, *eval_data)
-          for k in ("fg_iou", "miou", "pixel_acc", "mask_area"):
-            tf.summary.scalar(f"eval/{k}", scores[k])
-          loop.shown["iou"] = scores["fg_iou"]
-          loop.result["eval"] = scores
-          loop.log_line(dict(step=step, eval=scores))
-        if preview is not None:
-          tf.summary.image("preview/input_mask_carved_composite",
-                           preview_grid(gan, preview, preview_bg), max_outputs=1)
-      loop.writer.flush()
     return out
 
-  return loop.run(train_step, weights)
+  def on_eval(step):
+    if eval_data is not None:
+      loop.log_eval(step, evaluate_masks(gan, *eval_data),
+                    ("fg_iou", "miou", "pixel_acc", "mask_area"))
+    if preview is not None:
+      tf.summary.image("preview/input_mask_carved_composite",
+                       preview_grid(gan, preview, preview_bg), max_outputs=1)
+
+  return loop.run(train_step, weights, show=("d_loss", "g_loss", "mask_area"), evaluate=on_eval,
+                  eval_every=eval_every)

@@ -145,7 +145,7 @@ class HocGAN:
                                                      upsample=c.upsample, sync_bn=sync,
                                                      name="generator")
         self.discriminator = networks.sn_discriminator(c.image_size, c.d_width, last_channels=1024)
-        self.q_network = networks.q_network(q_codes, c.image_size, c.width)
+        self.q_network = networks.q_network(q_codes, c.image_size, c.width, sync_bn=sync)
       adam = lambda lr: keras.optimizers.Adam(lr, beta_1=c.beta1, beta_2=c.beta2)
       self.opt_g = precision.wrap_optimizer(adam(c.lr_g), c.mixed_precision)  # G and Q
       self.opt_d = precision.wrap_optimizer(adam(c.lr_d), c.mixed_precision)
@@ -153,7 +153,8 @@ class HocGAN:
       # Build the optimizer slots now, so that a checkpoint restores them at once (no deferred restore).
       self.opt_g.build(self.generator.trainable_variables + self.q_network.trainable_variables)
       self.opt_d.build(self.discriminator.trainable_variables)
-    self._step = None
+    self._step = training.ReplicatedStep(self.strategy, self._replica_step, self.draw, jit=c.jit,
+                                         jit_draw=True, batch_size=c.batch_size)
 
   def checkpoint_objects(self):
     return dict(generator=self.generator, discriminator=self.discriminator, q_network=self.q_network,
@@ -169,14 +170,32 @@ class HocGAN:
       return tf.zeros([batch, size, size, 3])
     return providers.patch_provider(bg_pool, rng, batch, size, flip=False)[..., :3]
 
-  def generate(self, codes, backgrounds, rng, training):
+  def layout_offsets(self, rng, batch):
+    """Each layer's random shift: where the pad-and-random-crop layout (layout.pad_and_random_crop)
+    crops it from its padded canvas, [B, N, 2] (row, column) integers as float; zeros without pad."""
+    c = self.config
+    if not c.pad:
+      return tf.zeros([batch, c.n_layers, 2])
+    count = batch * c.n_layers
+    rows = layout.random_offsets(rng, count, 2 * c.pad)
+    cols = layout.random_offsets(rng, count, 2 * c.pad)
+    return tf.reshape(tf.stack([rows, cols], -1), [batch, c.n_layers, 2])
+
+  def generate(self, codes, backgrounds, rng, training, offsets=None):
     """codes [B, N, z] -> dict of instances [B, N, S, S, 4] (before layout), layers (after layout)
-    and the composite [B, S, S, 3]. Every layer gets its own random shift."""
+    and the composite [B, S, S, 3]. Every layer gets its own random shift: `offsets`
+    (layout_offsets), or drawn from rng."""
     c = self.config
     instances = providers.noise_provider(self.generator, codes, training=training)
     s = c.image_size
     flat = tf.reshape(instances, [-1, s, s, 4])
-    placed = layout.pad_and_random_crop(flat, c.pad, rng) if c.pad else flat
+    placed = flat
+    if c.pad:
+      if offsets is None:
+        offsets = self.layout_offsets(rng, tf.shape(codes)[0])
+      offsets = tf.reshape(offsets, [-1, 2])
+      padded = tf.pad(flat, [[0, 0], [c.pad, c.pad], [c.pad, c.pad], [0, 0]])
+      placed = layout.crop_at(padded, offsets[:, 0], offsets[:, 1], (s, s))
     layers = tf.reshape(placed, tf.shape(instances))
     return dict(instances=instances, layers=layers,
                 composite=composition.alpha_composite(layers, backgrounds))
@@ -190,18 +209,24 @@ class HocGAN:
     predicted = self.q_network(out["composite"], training=True)
     return losses.info_loss(tf.reshape(codes, [-1, c.n_layers * c.z_dim]), predicted)
 
-  def _replica_step(self, real_pool, bg_pool):
+  def draw(self, batch, real_pool, bg_pool):
+    """The randomness of a global batch: real patches, background patches, codes and each layer's
+    layout offsets (real, bg, codes, offsets), drawn in this order from self.rng."""
     c = self.config
-    scale = 1.0 / self.strategy.num_replicas_in_sync
-    batch = c.batch_size // self.strategy.num_replicas_in_sync
     real = providers.patch_provider(real_pool, self.rng, batch, c.image_size, flip=False)[..., :3]
     bg = self.backgrounds(bg_pool, self.rng, batch)
     codes = providers.sample_codes(self.rng, batch, c.n_layers, c.z_dim)
+    return real, bg, codes, self.layout_offsets(self.rng, batch)
+
+  def _replica_step(self, real, bg, codes, offsets):
+    """One replica's D step then G(+Q) step on its rows of the draws (see draw)."""
+    c = self.config
+    scale = 1.0 / self.strategy.num_replicas_in_sync
     g_vars = self.generator.trainable_variables + self.q_network.trainable_variables
     with tf.GradientTape() as g_tape:
       # One generator pass serves both steps: D learns on it (no gradient to G), then G is judged by
       # the updated D. Same as regenerating with the same noise, one G forward cheaper.
-      out = self.generate(codes, bg, self.rng, training=True)
+      out = self.generate(codes, bg, None, training=True, offsets=offsets)
       with g_tape.stop_recording():
         with tf.GradientTape() as d_tape:
           real_logits = self.discriminator(real, training=True)
@@ -226,17 +251,9 @@ class HocGAN:
 
   def train_step(self, real_pool, bg_pool):
     """One D step then one G(+Q) step. real_pool: the real patches, bg_pool: make_backgrounds of them,
-    both [P, S, S, 3] uint8 (or float in [0, 1]), sampled inside the step. Returns the mean losses."""
-    if self._step is None:
-      replica = tf.function(self._replica_step, jit_compile=self.config.jit)
-
-      def step(real_pool, bg_pool):
-        out = self.strategy.run(replica, args=(real_pool, bg_pool))
-        return {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
-                for k, v in out.items()}
-
-      self._step = tf.function(step)
-    return self._step(real_pool, bg_pool)
+    both [P, S, S, 3] uint8 (or float in [0, 1]), sampled for the global batch (draw) and split by
+    replica. Returns the mean losses."""
+    return self._step((), real_pool, bg_pool)
 
   # -- pictures -------------------------------------------------------------------------------------
 
@@ -382,17 +399,13 @@ def train(config, real_pool, bg_pool, logdir, steps, *, strategy=None, log_every
   weights = gan.generator.variables + gan.discriminator.variables + gan.q_network.variables
   t0 = time.time()
 
-  def train_step(step):
-    out = gan.train_step(real_pool, bg_pool)
-    if loop.is_log_step(step):
-      losses = loop.log_losses(step, out, seconds=round(time.time() - t0, 1))
-      loop.shown.update((k, losses[k]) for k in ("d_loss", "adv_loss", "info_loss", "mask_area"))
-    if image_every and (step % image_every == 0 or step == steps):
-      result["figures"] = write_figures(gan, real_pool, bg_pool, logdir, step, loop.writer)
-      loop.writer.flush()
-    return out
+  def on_figures(step):
+    result["figures"] = write_figures(gan, real_pool, bg_pool, logdir, step, loop.writer)
 
-  loop.run(train_step, weights)
+  loop.run(lambda step: gan.train_step(real_pool, bg_pool), weights,
+           show=("d_loss", "adv_loss", "info_loss", "mask_area"),
+           log_extra=lambda: dict(seconds=round(time.time() - t0, 1)), evaluate=on_figures,
+           eval_every=image_every)
   result["seconds"] = time.time() - t0
   if not result["figures"]:
     result["figures"] = write_figures(gan, real_pool, bg_pool, logdir, result["step"])

@@ -122,7 +122,7 @@ def instance_generator(z_dim=6, image_size=64, width=1.0, upsample="deconv", syn
   return keras.Model(inp, x, name=name)
 
 
-def q_network(code_dim, image_size=64, width=1.0, name="q_network"):
+def q_network(code_dim, image_size=64, width=1.0, sync_bn=False, name="q_network"):
   """The InfoGAN Q network (our choice; the paper does not describe it).
 
   Reads a composite and regresses the codes of all its layers (code_dim = layers * dim z). A plain
@@ -134,7 +134,7 @@ def q_network(code_dim, image_size=64, width=1.0, name="q_network"):
   for i, c in enumerate((64, 128, 256)):
     x = layers.Conv2D(scaled(c, width), 4, strides=2, padding="same", name=f"conv{i + 1}")(x)
     if i:
-      x = layers.BatchNormalization(name=f"conv{i + 1}_bn")(x)
+      x = _bn(sync_bn, f"conv{i + 1}_bn")(x)
     x = layers.LeakyReLU(LEAK)(x)
   x = layers.GlobalAveragePooling2D()(x)
   x = layers.Dense(code_dim, dtype="float32", name="codes")(x)

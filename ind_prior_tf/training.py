@@ -71,6 +71,58 @@ def use_jit(jit, strategy):
   return jit
 
 
+class ReplicatedStep:
+  """The train step of every application, compiled once: the step's randomness is drawn for the
+  global batch, each replica runs the step on its rows, and the replicas' losses are averaged.
+
+  Drawing outside strategy.run (in cross-replica context) and splitting by replica (replica_slice)
+  makes a step on R replicas equal a step on one device on the same global batch, and keeps the pools
+  the draws read from off the replicas.
+
+  replica_fn(*inputs, *drawn): one replica's step on its rows of the inputs and of the draws (already
+    sliced; on one replica the whole batch); returns a dict of scalars. Replicas' gradients are summed,
+    so it scales its loss by 1 / num_replicas_in_sync.
+  draw_fn(batch, *context): the step's randomness for a global batch of `batch`, a tuple of tensors
+    with the batch first; `context` is what the step is called with besides its inputs (pools).
+  after_fn(): optional, runs in cross-replica context after the replicas (a moving average).
+  jit: XLA for the replica step where it can run (use_jit). jit_draw: XLA for the draws too. XLA's
+    random bits are not the TF kernels', so an application whose draws ran inside the XLA replica
+    step before they moved out of it (HOC) compiles them to keep drawing the same numbers.
+  batch_size: the global batch of a step without inputs (HOC generates all it trains on).
+  """
+
+  def __init__(self, strategy, replica_fn, draw_fn, *, jit, jit_draw=False, after_fn=None,
+               batch_size=None):
+    self.strategy = strategy
+    self.jit = use_jit(jit, strategy)
+    self.batch_size = batch_size
+    self._replica_fn, self._after_fn = replica_fn, after_fn
+    self._replica = tf.function(self._replica_rows, jit_compile=self.jit)
+    self._draw = tf.function(draw_fn, jit_compile=True) if jit_draw and self.jit else draw_fn
+    self._step = tf.function(self._global_step)
+
+  def __call__(self, inputs, *context):
+    """One step. inputs: a tuple of global-batch tensors, or of per-replica values (equal local
+    batches, from experimental_distribute_dataset); context: passed to draw_fn. Returns the mean of
+    each of replica_fn's outputs over the replicas."""
+    return self._step(tuple(inputs), *context)
+
+  def _replica_rows(self, inputs, drawn, distributed):
+    if not distributed:
+      inputs = [replica_slice(x) for x in inputs]
+    return self._replica_fn(*inputs, *[replica_slice(x) for x in drawn])
+
+  def _global_step(self, inputs, *context):
+    distributed = any(isinstance(x, tf.distribute.DistributedValues) for x in inputs)
+    batch = global_batch_size(inputs[0], self.strategy) if inputs else self.batch_size
+    drawn = tuple(self._draw(batch, *context))
+    out = self.strategy.run(self._replica, args=(inputs, drawn, distributed))
+    if self._after_fn is not None:
+      self._after_fn()
+    return {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
+            for k, v in out.items()}
+
+
 def set_determinism(seed, deterministic):
   """Seeds every generator; with `deterministic`, also asks TF for deterministic kernels.
 
@@ -235,7 +287,8 @@ class TrainLoop:
   """What the training loops of every application share: resume from the latest checkpoint in
   <logdir>/ckpt, TensorBoard events in <logdir>/tb, one JSON line per record in <logdir>/metrics.jsonl,
   the progress bar, and saving: every `save_every` steps and at the last one, never non-finite weights,
-  and at the last finished step on Ctrl-C. The application's step function does the rest."""
+  and at the last finished step on Ctrl-C; `run` also logs the losses and calls the application's
+  evaluation hook. The application's step function runs the step itself."""
 
   def __init__(self, logdir, steps, objects, *, max_to_keep=3, log_every=50, save_every=1000,
                progress=True, stream=None):
@@ -283,20 +336,45 @@ class TrainLoop:
     self.log_line(dict(step=step, **extra, **losses))
     return losses
 
+  def log_eval(self, step, scores, keys):
+    """A step's eval scores: eval/<key> scalars for `keys`, the fg IoU on the progress bar,
+    result['eval'] and a metrics.jsonl line."""
+    with self.writer.as_default(step=step):
+      for k in keys:
+        tf.summary.scalar(f"eval/{k}", scores[k])
+    self.shown["iou"] = scores["fg_iou"]
+    self.result["eval"] = scores
+    self.log_line(dict(step=step, eval=scores))
+
   def save(self, step, out, weights):
     losses = {k: float(v) for k, v in out.items()}
     self.result["checkpoint"] = self.keeper.save_if_finite(step, losses, weights)
 
-  def run(self, train_step, weights):
-    """Calls train_step(step) for each step left; it runs the step and its logging and returns the
-    step's losses. Returns self.result with the last finished step and status 'done' or
-    'interrupted'."""
+  def is_eval_step(self, step, every):
+    return bool(every) and (step % every == 0 or step == self.steps)
+
+  def run(self, train_step, weights, *, show=(), log_extra=None, evaluate=None, eval_every=0):
+    """Calls train_step(step) for each step left; it runs the step and returns its losses.
+
+    At log steps the losses are logged (log_losses, plus the fields of log_extra() when given) and
+    those named in `show` go on the progress bar. Every `eval_every` steps and at the last one,
+    evaluate(step) runs with the TensorBoard writer as default at that step (so its summaries land
+    there; log_eval records scores), and the events are flushed. Returns self.result with the last
+    finished step and status 'done' or 'interrupted'.
+    """
     bar = ProgressBar(self.steps, self.start, **self._bar_options)
     done, saved, out = self.start, self.start, None
     try:
       for step in range(self.start + 1, self.steps + 1):
         out = train_step(step)
         done = step
+        if self.is_log_step(step):
+          losses = self.log_losses(step, out, **(log_extra() if log_extra else {}))
+          self.shown.update((k, losses[k]) for k in show)
+        if evaluate is not None and self.is_eval_step(step, eval_every):
+          with self.writer.as_default(step=step):
+            evaluate(step)
+          self.writer.flush()
         if step % self.save_every == 0 or step == self.steps:
           self.save(step, out, weights)
           saved = step

@@ -30,10 +30,7 @@ def counting_loop(logdir, steps):
     if s == fail_at:
       raise KeyboardInterrupt
     w.assign_add(1.0)
-    loss = float("nan") if s == nan_at else float(s)
-    if loop.is_log_step(s) and s != nan_at:
-      loop.log_losses(s, {"loss": tf.constant(loss)})
-    return {"loss": tf.constant(loss)}
+    return {"loss": tf.constant(float("nan") if s == nan_at else float(s))}
   return loop, w, step
 
 
@@ -79,3 +76,48 @@ def test_train_loop_never_saves_a_nan(tmp_path):
   with pytest.raises(training.NonFiniteLossError, match=r"weights became non-finite.*ckpt-3"):
     loop.run(step, [w])
   assert saved_steps(tmp_path) == [3]
+
+
+def test_train_loop_logs_and_evaluates_every_n_steps_and_at_the_last(tmp_path):
+  loop, w, step = counting_loop(tmp_path, 7)
+  seen = []
+
+  def on_eval(s):  # runs with the TensorBoard writer at its step
+    seen.append((s, int(tf.summary.experimental.get_step())))
+    loop.log_eval(s, dict(fg_iou=s / 10, miou=0.5), ("fg_iou", "miou"))
+
+  r = loop.run(step, [w], show=("loss",), log_extra=lambda: dict(seconds=1.5), evaluate=on_eval,
+               eval_every=3)
+  assert seen == [(3, 3), (6, 6), (7, 7)]
+  assert r["eval"] == dict(fg_iou=0.7, miou=0.5) and loop.shown == dict(loss=7.0, iou=0.7)
+  lines = [json.loads(l) for l in open(tmp_path / "metrics.jsonl")]
+  assert [l for l in lines if "loss" in l] == [dict(step=s, seconds=1.5, loss=float(s))
+                                               for s in (2, 4, 6, 7)]
+  assert [(l["step"], l["eval"]["fg_iou"]) for l in lines if "eval" in l] == [
+      (3, 0.3), (6, 0.6), (7, 0.7)]
+
+
+def test_replicated_step_draws_once_per_global_batch():
+  strategy = tf.distribute.get_strategy()
+  rng = tf.random.Generator.from_seed(4)
+  seen, after = tf.Variable(tf.zeros([3])), tf.Variable(0)
+
+  def draw(batch, scale):
+    return rng.uniform([batch]) * scale, tf.ones([batch, 2])
+
+  def replica(x, noise, ones):
+    seen.assign(noise)
+    return dict(total=tf.reduce_sum(x + noise), rows=tf.cast(tf.shape(ones)[0], tf.float32))
+
+  step = training.ReplicatedStep(strategy, replica, draw, jit=False,
+                                 after_fn=lambda: after.assign_add(1))
+  out = step((tf.ones([3]),), tf.constant(2.0))
+  noise = tf.random.Generator.from_seed(4).uniform([3]).numpy() * 2.0
+  assert seen.numpy().tolist() == noise.tolist() and int(after.numpy()) == 1
+  assert float(out["total"]) == pytest.approx(3 + noise.sum()) and float(out["rows"]) == 3
+  step((tf.ones([3]),), tf.constant(2.0))
+  assert int(after.numpy()) == 2 and not (seen.numpy() == noise).any()  # the stream moves on
+  # A step without inputs (HOC) draws its batch of batch_size; XLA for the replica and the draws.
+  free = training.ReplicatedStep(strategy, lambda noise, ones: dict(n=tf.reduce_sum(ones)), draw,
+                                 jit=True, jit_draw=True, batch_size=5)
+  assert free.jit and float(free((), tf.constant(1.0))["n"]) == 10.0

@@ -57,7 +57,7 @@ def kept_checkpoints(run_dir):
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  from ind_prior_tf import training  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf import rundir  # pylint: disable=g-import-not-at-top
   from ind_prior_tf.data import prepared  # pylint: disable=g-import-not-at-top
   try:
     for name in ("run_dir", "prepared"):
@@ -95,7 +95,7 @@ def main(argv):
   except ValueError as e:  # DataError and RunError are ValueErrors
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
-  training.atomic_write_text(os.path.join(FLAGS.run_dir, "consistency.json"),
+  rundir.atomic_write_text(os.path.join(FLAGS.run_dir, "consistency.json"),
                              json.dumps(report, indent=2) + "\n")
   print(line, flush=True)
   if FLAGS.max_drop is not None and score < report["baseline_flip_consistency"] - FLAGS.max_drop:

@@ -120,7 +120,7 @@ def main(argv):
   # Imported here so that --help and flag errors come back at once.
   import numpy as np
 
-  from ind_prior_tf import distill_lib, segmenter, training
+  from ind_prior_tf import distill_lib, progress, rundir, segmenter, training
   from ind_prior_tf.data import pools, prepared
   try:
     v = resolved()
@@ -173,7 +173,7 @@ def main(argv):
                        f"{strategy.num_replicas_in_sync} replicas")
     if FLAGS.overwrite:
       run_flags.fresh_start(FLAGS.logdir, ("ckpt", "tb", "samples"))
-    training.prepare_logdir(FLAGS.logdir, flags_json, overwrite=FLAGS.overwrite,
+    rundir.prepare_logdir(FLAGS.logdir, flags_json, overwrite=FLAGS.overwrite,
                             defaults=dict(dataclasses.asdict(distill_lib.DistillConfig()),
                                           grabcut_iters=0, flip_average_labels=False,
                                           raw_root=None))
@@ -181,9 +181,9 @@ def main(argv):
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
 
-  done, latest = training.saved_step(FLAGS.logdir)
+  done, latest = rundir.saved_step(FLAGS.logdir)
   if done >= config.steps:  # a rerun of a finished stage (make horse-refine): no labelling
-    print(training.finished_message(FLAGS.logdir, done, config.steps))
+    print(rundir.finished_message(FLAGS.logdir, done, config.steps))
     print(f"step {done}: checkpoint {latest}", flush=True)
     return
 
@@ -195,7 +195,7 @@ def main(argv):
                                      flip_average=FLAGS.flip_average_labels)
   if records is not None:
     start, before = time.time(), masks.mean() / 255.0
-    bar = training.ProgressBar(len(masks), every=50, enabled=FLAGS.progress)
+    bar = progress.ProgressBar(len(masks), every=50, enabled=FLAGS.progress)
     try:
       masks = grabcut.refine_labels(records, masks, FLAGS.grabcut_iters,
                                     progress=lambda done, _: bar.update(done))

@@ -179,7 +179,7 @@ def main(argv):
   except FlagError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
-  from ind_prior_tf import fgseg_lib, training  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf import fgseg_lib, rundir, training  # pylint: disable=g-import-not-at-top
   from ind_prior_tf.data import pipeline  # pylint: disable=g-import-not-at-top
   from ind_prior_tf.errors import DataError  # pylint: disable=g-import-not-at-top
   try:
@@ -205,7 +205,7 @@ def main(argv):
                       **({"init_from": os.path.abspath(FLAGS.init_from)} if init_unet else {}))
     if FLAGS.overwrite:
       run_flags.fresh_start(logdir, ("ckpt", "tb"))
-    training.prepare_logdir(logdir, flags_json, overwrite=FLAGS.overwrite,
+    rundir.prepare_logdir(logdir, flags_json, overwrite=FLAGS.overwrite,
                             defaults=dataclasses.asdict(fgseg_lib.FgSegConfig()))
     in_memory = {"auto": None, "yes": True, "no": False}[FLAGS.in_memory]
     dataset = pipeline.training_dataset(FLAGS.prepared, config.batch_size, config.image_size,

@@ -101,6 +101,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   from ind_prior_tf import hoc_lib, training  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf import rundir  # pylint: disable=g-import-not-at-top
   from ind_prior_tf.data import images  # pylint: disable=g-import-not-at-top
   from ind_prior_tf.errors import DataError  # pylint: disable=g-import-not-at-top
   try:
@@ -121,7 +122,7 @@ def main(argv):
                       logdir=logdir, patches=len(real))
     if FLAGS.overwrite:
       run_flags.fresh_start(logdir, ("ckpt", "tb", "figures"), ("metrics.jsonl", "eval.json"))
-    training.prepare_logdir(logdir, flags_json, overwrite=FLAGS.overwrite,
+    rundir.prepare_logdir(logdir, flags_json, overwrite=FLAGS.overwrite,
                             defaults=dataclasses.asdict(hoc_lib.HocConfig()))
     print(f"hoc {FLAGS.preset} in {logdir}: {len(real)} patches of {v['window']} px from "
           f"{v['image']} ({image.shape[1]}x{image.shape[0]}), N={config.n_layers} dim z="

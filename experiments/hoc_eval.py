@@ -54,6 +54,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   from ind_prior_tf import hoc_lib, training  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf import pictures, rundir  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   try:
@@ -83,15 +84,15 @@ def main(argv):
   result = dict(step=step, checkpoint=latest, threshold=FLAGS.threshold, min_speck=FLAGS.min_speck,
                 coin_area_px=[lo, hi], coin_area_fraction=[lo / patch_area, hi / patch_area],
                 size_source=source, **stats)
-  training.atomic_write_text(os.path.join(FLAGS.logdir, "eval.json"),
+  rundir.atomic_write_text(os.path.join(FLAGS.logdir, "eval.json"),
                              json.dumps(result, indent=2))
   # The first 16 layers: appearance, soft mask, thresholded mask.
   rgba = gan.generator(tf.random.Generator.from_seed(FLAGS.seed).uniform(
       [16, config.z_dim], -1.0, 1.0), training=False).numpy()
-  grid = training.image_grid([rgba[..., :3], rgba[..., 3:],
+  grid = pictures.image_grid([rgba[..., :3], rgba[..., 3:],
                               (rgba[..., 3:] > FLAGS.threshold).astype(np.float32)])
   os.makedirs(os.path.join(FLAGS.logdir, "figures"), exist_ok=True)
-  training.save_png(os.path.join(FLAGS.logdir, "figures", "eval_masks.png"), grid)
+  pictures.save_png(os.path.join(FLAGS.logdir, "figures", "eval_masks.png"), grid)
   print(f"step {step}, {stats['layers']} layers: one blob {stats['one_blob_share']:.3f}, one blob "
         f"of coin size {stats['one_coin_blob_share']:.3f} (size {lo:.0f}-{hi:.0f} px of "
         f"{patch_area}), empty {stats['empty_share']:.3f}, mean blobs {stats['mean_blobs']:.2f}, "

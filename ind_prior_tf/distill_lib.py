@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from ind_prior_tf import (augment, composition, losses, networks, precision, providers, segmenter,
                           training)
+from ind_prior_tf import pictures
 
 
 @dataclasses.dataclass
@@ -256,7 +257,7 @@ def preview_grid(distiller, images, teacher_masks, pool, seed=1):
   real = to_float(images)
   rows = [inputs, labels, distiller.predict_masks(inputs), real, distiller.labels(teacher_masks),
           distiller.predict_masks(real)]
-  return training.image_grid([r.numpy() for r in rows])
+  return pictures.image_grid([r.numpy() for r in rows])
 
 
 def evaluate(distiller, images, masks, teacher_masks=None, batch_size=64):
@@ -345,7 +346,7 @@ def train(distiller, images, teacher_masks, pool, logdir, steps=None, *, eval_da
                     ("fg_iou", "miou", "pixel_acc", "mask_area", "iou_vs_teacher"))
     grid = preview_grid(distiller, view_x, view_m, pool, seed=c.seed + 1)
     tf.summary.image("preview/composite_label_student__real_teacher_student", grid, max_outputs=1)
-    training.save_png(os.path.join(samples, f"{step:07d}.png"), grid)
+    pictures.save_png(os.path.join(samples, f"{step:07d}.png"), grid)
 
   return loop.run(lambda step: distiller.train_step(*next(batches), pool),
                   distiller.student.variables, show=("loss",), evaluate=on_eval,

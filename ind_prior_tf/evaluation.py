@@ -17,7 +17,8 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
-from ind_prior_tf import grabcut, metrics, segmenter, training
+from ind_prior_tf import grabcut, metrics, segmenter
+from ind_prior_tf import pictures, rundir
 from ind_prior_tf.data import prepared
 from ind_prior_tf.errors import DataError, FlagError
 
@@ -100,7 +101,7 @@ def _draw_cases(config, unet, ds, ids, ious, refined, path):
       found[int(i)] = cases_grid([x], [g], [m])[0]
   rows = [np.concatenate([found[int(ids[b])], found[int(ids[w])]])
           for b, w in zip(chosen[:k], chosen[k:])]
-  training.save_png(path, training.image_grid(rows))
+  pictures.save_png(path, pictures.image_grid(rows))
   return path
 
 
@@ -125,8 +126,8 @@ def evaluate(config):
     report.update(grabcut_iters=config.grabcut_iters, grabcut_band=config.grabcut_band,
                   network={k: v for k, v in network.scores().items() if k != "images"})
   scores_path = os.path.join(out_dir, "scores.json")
-  training.atomic_write_text(scores_path, json.dumps(report, indent=2) + "\n")
-  training.atomic_write_text(os.path.join(out_dir, "per_image.csv"), "id,fg_iou\n" + "".join(
+  rundir.atomic_write_text(scores_path, json.dumps(report, indent=2) + "\n")
+  rundir.atomic_write_text(os.path.join(out_dir, "per_image.csv"), "id,fg_iou\n" + "".join(
       f"{i},{v:.4f}\n" for i, v in zip(ids, ious)))
   picture = _draw_cases(config, unet, ds, ids, ious, refined, os.path.join(out_dir, "cases.png"))
   return Evaluation(report, ids, ious, out_dir, scores_path, picture)

@@ -9,8 +9,9 @@ import shutil
 
 import tensorflow as tf
 
-from ind_prior_tf import segmenter, training
-from ind_prior_tf.training import RunError
+from ind_prior_tf import segmenter
+from ind_prior_tf import rundir
+from ind_prior_tf.errors import RunError
 
 
 # Input and output names of the serving signatures; any other Keras model is exported as "model".
@@ -67,7 +68,7 @@ Writes <out_dir>/saved_model (signatures serving_default, and for segmenters seg
   input_name, output_name = SIGNATURE_NAMES[kind]
   info["usage"] = (f"tf.saved_model.load('{saved}').signatures['serving_default']"
                    f"({input_name}=x)['{output_name}'], x float32 {info['input_shape']}")
-  training.atomic_write_text(os.path.join(out_dir, "export.json"),
+  rundir.atomic_write_text(os.path.join(out_dir, "export.json"),
                              json.dumps(info, indent=2, default=str))
   return saved, keras_path
 

@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 
 from ind_prior_tf import augment, composition, losses, metrics, networks, precision, providers, training
+from ind_prior_tf import pictures
 
 
 @dataclasses.dataclass
@@ -247,7 +248,7 @@ def preview_grid(gan, images, backgrounds):
   images = tf.constant(images)
   composite, masks = gan.fake_images(images, tf.constant(backgrounds), training=False)
   carved = composition.carve(tf.concat([images, masks], -1))
-  return training.image_grid([images, masks, carved, composite])
+  return pictures.image_grid([images, masks, carved, composite])
 
 
 def train(config, dataset, pool, logdir, steps, *, strategy=None, eval_data=None, preview=None,

@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from ind_prior_tf import (composition, layout, losses, networks, precision, providers,
                           training)
+from ind_prior_tf import pictures
 from ind_prior_tf.data import pools
 
 Q_INPUTS = ("carved", "composite")
@@ -293,15 +294,15 @@ def figure_grids(t, max_cols=8, max_layer_rows=4):
   """
   n = min(max_cols, t["real"].shape[0])
   top = t["appearance"].shape[1] - 1
-  overview = training.image_grid([t["real"][:n], t["composite"][:n], t["appearance"][:n, top],
+  overview = pictures.image_grid([t["real"][:n], t["composite"][:n], t["appearance"][:n, top],
                                   t["mask"][:n, top]])
   n_layers = t["carved"].shape[1]
   rows = [t["carved"][:n, i] for i in range(max(0, n_layers - max_layer_rows), n_layers)]
   rows += [t["composite"][:n], t["appearance"][:n, top], t["mask"][:n, top]]
-  layer_grid = training.image_grid(rows)
+  layer_grid = pictures.image_grid(rows)
   # One sample's N layers side by side: appearance, mask, carved.
   k = min(n_layers, max_cols * 2)
-  per_layer = training.image_grid([t["appearance"][0, :k], t["mask"][0, :k], t["carved"][0, :k]])
+  per_layer = pictures.image_grid([t["appearance"][0, :k], t["mask"][0, :k], t["carved"][0, :k]])
   return dict(overview=overview, layers=layer_grid, one_sample=per_layer)
 
 
@@ -362,7 +363,7 @@ def write_figures(gan, real_pool, bg_pool, logdir, step, writer=None):
   paths = {}
   for name, grid in grids.items():
     paths[name] = os.path.join(folder, f"{name}.png")
-    training.save_png(paths[name], grid)
+    pictures.save_png(paths[name], grid)
   if writer is not None:
     with writer.as_default(step=step):
       tf.summary.image("figures/overview_real_composite_appearance_mask", grids["overview"],

@@ -11,7 +11,8 @@ import sys
 import numpy as np
 from PIL import Image
 
-from ind_prior_tf import grabcut, segmenter, training
+from ind_prior_tf import grabcut, segmenter
+from ind_prior_tf.progress import ProgressBar
 from ind_prior_tf.data import boxes as boxes_lib
 from ind_prior_tf.data import images as images_lib
 from ind_prior_tf.errors import DataError, EmptyBoxError, FlagError
@@ -178,7 +179,7 @@ def segment_files(model, items, out_dir, boxes=None, threshold=None, batch_size=
   names = output_names([rel for _, rel, _ in items])
   predict = segmenter.predictor(model, flip_average)
   skipped = SkipLog(len(items))
-  bar = training.ProgressBar(len(items), every=max(1, len(items) // 20), enabled=progress)
+  bar = ProgressBar(len(items), every=max(1, len(items) // 20), enabled=progress)
   pending = []  # (output name, image, crop, region)
 
   def flush():

@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from ind_prior_tf import networks
-from ind_prior_tf.training import RunError
+from ind_prior_tf.errors import RunError
 
 CKPT_SUBDIR = "ckpt"
 

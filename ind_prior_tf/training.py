@@ -1,25 +1,17 @@
-"""Run-time plumbing shared by every application: strategies, run directories, checkpoints that
-survive kills, a finite-loss guard, a terminal progress bar and image grids for TensorBoard.
+"""Run-time plumbing shared by every application: strategies, the replicated train step, checkpoints
+that survive kills, a finite-loss guard and the training loop (run directories: rundir.py; the
+progress bar: progress.py; image grids: pictures.py).
 
 Nothing here reads flags: entry points pass plain values.
 """
-import json
 import math
 import os
-import sys
-import time
 
-import numpy as np
 import tensorflow as tf
 
+from ind_prior_tf import rundir
 from ind_prior_tf.errors import NonFiniteLossError, RunError  # pylint: disable=unused-import
-
-# Flags that may change between a run and its resumption without making it a different experiment.
-RESUMABLE_KEYS = frozenset({
-    "steps", "log_every", "save_every", "image_every", "eval_every", "overwrite", "progress",
-    "logdir", "strategy", "jit", "deterministic", "max_to_keep", "preset_info"})
-
-
+from ind_prior_tf.progress import ProgressBar
 
 
 def make_strategy(name="default"):
@@ -138,45 +130,6 @@ def set_determinism(seed, deterministic):
       pass
 
 
-def prepare_logdir(logdir, config, overwrite=False, filename="flags.json", defaults=None):
-  """Creates logdir and writes the config as JSON beside the checkpoints.
-
-  Reusing a directory whose saved config differs (outside RESUMABLE_KEYS) is refused unless
-  `overwrite`, so that a resumed run is always the experiment it claims to be. A key missing from the
-  saved config (a flag added after the run began) counts as its value in `defaults`, so that runs
-  written by an older version still resume. With overwrite the old checkpoints are NOT deleted here;
-  callers pass a fresh directory or remove it deliberately.
-  """
-  os.makedirs(logdir, exist_ok=True)
-  path = os.path.join(logdir, filename)
-  config = {k: v for k, v in config.items()}
-  if os.path.exists(path) and not overwrite:
-    try:
-      with open(path) as f:
-        old = json.load(f)
-    except (OSError, ValueError) as e:
-      raise RunError(f"{path}: unreadable ({e}); pass --overwrite to replace it") from None
-    old = {**(defaults or {}), **old}
-    diff = sorted(k for k in set(old) | set(config)
-                  if k not in RESUMABLE_KEYS and old.get(k) != config.get(k))
-    if diff:
-      shown = ", ".join(f"{k}: {old.get(k)!r} -> {config.get(k)!r}" for k in diff[:4])
-      raise RunError(f"{logdir} holds a run with other flags ({shown}); use another --logdir "
-                     "or pass --overwrite")
-  atomic_write_text(path, json.dumps(config, indent=2, sort_keys=True, default=str))
-  return path
-
-
-def atomic_write_text(path, text):
-  """Writes via a temporary file and a rename, so a kill never leaves half a file."""
-  tmp = f"{path}.tmp-{os.getpid()}"
-  with open(tmp, "w") as f:
-    f.write(text)
-    f.flush()
-    os.fsync(f.fileno())
-  os.replace(tmp, path)
-
-
 class CheckpointKeeper:
   """tf.train.CheckpointManager with resume.
 
@@ -218,12 +171,6 @@ def all_finite(variables):
   return bool(tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in variables]))
 
 
-def append_jsonl(path, record):
-  """One JSON line per record (metrics.jsonl): appended, so a resumed run continues the file."""
-  with open(path, "a") as f:
-    f.write(json.dumps(record) + "\n")
-
-
 def check_finite(step, losses, keeper=None):
   """Raises NonFiniteLossError naming the step and the loss if any value is NaN or Inf."""
   for name, value in losses.items():
@@ -232,55 +179,6 @@ def check_finite(step, losses, keeper=None):
       kept = keeper.latest if keeper is not None else None
       where = f"; last good checkpoint kept: {kept}" if kept else "; no checkpoint was written"
       raise NonFiniteLossError(f"step {step}: loss {name} is {value}{where}")
-
-
-class ProgressBar:
-  """One line with step, rate and ETA: redrawn in place on a terminal, printed every `every`
-  updates otherwise (log files and CI)."""
-
-  def __init__(self, total, start=0, every=50, stream=None, enabled=True):
-    self.total, self.start, self.every = total, start, max(1, every)
-    self.stream = stream or sys.stderr
-    self.enabled = enabled
-    self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-    self.t0 = time.time()
-    self.last = start
-
-  def update(self, step, **values):
-    self.last = step
-    if not self.enabled or (not self.tty and step % self.every and step != self.total):
-      return
-    done = step - self.start
-    elapsed = max(time.time() - self.t0, 1e-9)
-    rate = done / elapsed
-    eta = (self.total - step) / rate if rate > 0 else float("inf")
-    frac = step / max(self.total, 1)
-    bar = "#" * int(frac * 20)
-    extra = " ".join(f"{k}={float(v):.3f}" for k, v in values.items())
-    line = (f"[{bar:<20}] {step}/{self.total} {rate:.2f} it/s eta {format_seconds(eta)} {extra}")
-    if self.tty:
-      self.stream.write("\r" + line[:150].ljust(150))
-    else:
-      self.stream.write(line + "\n")
-    self.stream.flush()
-
-  def close(self):
-    if self.enabled and self.tty:
-      self.stream.write("\n")
-      self.stream.flush()
-
-
-def saved_step(logdir):
-  """(step, prefix) of <logdir>/ckpt's latest checkpoint, or (0, None) when it has none: lets an
-  entry point skip costly preparation (a teacher labelling every image) for a finished run."""
-  latest = tf.train.latest_checkpoint(os.path.join(logdir, "ckpt"))
-  if latest is None:
-    return 0, None
-  return int(tf.train.load_variable(latest, "step/.ATTRIBUTES/VARIABLE_VALUE")), latest
-
-
-def finished_message(logdir, step, steps):
-  return f"{logdir} is already at step {step} of {steps}; raise --steps to train on"
 
 
 class TrainLoop:
@@ -307,7 +205,7 @@ class TrainLoop:
   def begin(self, log=print):
     """Says where the run stands; False when it is already at its last step (nothing to do)."""
     if self.finished:
-      log(finished_message(self.logdir, self.start, self.steps))
+      log(rundir.finished_message(self.logdir, self.start, self.steps))
       return False
     if self.start:
       log(f"resuming from step {self.start} ({self.keeper.latest})")
@@ -323,7 +221,7 @@ class TrainLoop:
     return step % self.log_every == 0 or step == self.steps
 
   def log_line(self, record):
-    append_jsonl(os.path.join(self.logdir, "metrics.jsonl"), record)
+    rundir.append_jsonl(os.path.join(self.logdir, "metrics.jsonl"), record)
 
   def log_losses(self, step, out, **extra):
     """The step's losses as floats, checked finite, as train/* scalars and a metrics.jsonl line."""
@@ -391,34 +289,3 @@ class TrainLoop:
     return self.result
 
 
-def format_seconds(s):
-  if not math.isfinite(s):
-    return "?"
-  s = int(s)
-  return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
-
-
-def image_grid(rows, pad=2):
-  """Tiles a list of same-length image batches [n, H, W, C] into one [1, rows*H, n*W, 3] picture.
-
-  Each entry of `rows` is one row of the picture; single-channel batches are shown in grey.
-  """
-  tiles = []
-  for images in rows:
-    images = np.asarray(images, np.float32)
-    if images.shape[-1] == 1:
-      images = np.repeat(images, 3, axis=-1)
-    images = np.pad(images, [(0, 0), (pad, pad), (pad, pad), (0, 0)], constant_values=1.0)
-    tiles.append(np.concatenate(list(images), axis=1))
-  return np.clip(np.concatenate(tiles, axis=0)[None], 0.0, 1.0)
-
-
-def save_png(path, grid):
-  """Writes an image_grid (or any [H, W, 3] float image in [0, 1]) to a PNG file."""
-  grid = np.asarray(grid)
-  if grid.ndim == 4:
-    grid = grid[0]
-  data = tf.io.encode_png(tf.cast(tf.round(np.clip(grid, 0, 1) * 255), tf.uint8))
-  tmp = f"{path}.tmp-{os.getpid()}"
-  tf.io.write_file(tmp, data)
-  os.replace(tmp, path)

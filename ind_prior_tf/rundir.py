@@ -1,0 +1,82 @@
+"""Run directories: flags.json beside the checkpoints (a resumed run is the experiment it claims to be),
+files written atomically, metrics.jsonl, where a run stands, and --overwrite's clean-up."""
+import json
+import os
+import shutil
+
+from ind_prior_tf.errors import RunError
+
+# Flags that may change between a run and its resumption without making it a different experiment.
+RESUMABLE_KEYS = frozenset({
+    "steps", "log_every", "save_every", "image_every", "eval_every", "overwrite", "progress",
+    "logdir", "strategy", "jit", "deterministic", "max_to_keep", "preset_info"})
+
+
+def prepare_logdir(logdir, config, overwrite=False, filename="flags.json", defaults=None):
+  """Creates logdir and writes the config as JSON beside the checkpoints.
+
+  Reusing a directory whose saved config differs (outside RESUMABLE_KEYS) is refused unless
+  `overwrite`, so that a resumed run is always the experiment it claims to be. A key missing from the
+  saved config (a flag added after the run began) counts as its value in `defaults`, so that runs
+  written by an older version still resume. With overwrite the old checkpoints are NOT deleted here;
+  callers pass a fresh directory or remove it deliberately.
+  """
+  os.makedirs(logdir, exist_ok=True)
+  path = os.path.join(logdir, filename)
+  config = {k: v for k, v in config.items()}
+  if os.path.exists(path) and not overwrite:
+    try:
+      with open(path) as f:
+        old = json.load(f)
+    except (OSError, ValueError) as e:
+      raise RunError(f"{path}: unreadable ({e}); pass --overwrite to replace it") from None
+    old = {**(defaults or {}), **old}
+    diff = sorted(k for k in set(old) | set(config)
+                  if k not in RESUMABLE_KEYS and old.get(k) != config.get(k))
+    if diff:
+      shown = ", ".join(f"{k}: {old.get(k)!r} -> {config.get(k)!r}" for k in diff[:4])
+      raise RunError(f"{logdir} holds a run with other flags ({shown}); use another --logdir "
+                     "or pass --overwrite")
+  atomic_write_text(path, json.dumps(config, indent=2, sort_keys=True, default=str))
+  return path
+
+
+def atomic_write_text(path, text):
+  """Writes via a temporary file and a rename, so a kill never leaves half a file."""
+  tmp = f"{path}.tmp-{os.getpid()}"
+  with open(tmp, "w") as f:
+    f.write(text)
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(tmp, path)
+
+
+def append_jsonl(path, record):
+  """One JSON line per record (metrics.jsonl): appended, so a resumed run continues the file."""
+  with open(path, "a") as f:
+    f.write(json.dumps(record) + "\n")
+
+
+def fresh_start(logdir, subdirs, files=("metrics.jsonl",)):
+  """--overwrite: removes what an earlier run left in logdir (these subdirectories and files), so
+  nothing of it is resumed. flags.json stays until the new run rewrites it."""
+  for sub in subdirs:
+    shutil.rmtree(os.path.join(logdir, sub), ignore_errors=True)
+  for name in files:
+    path = os.path.join(logdir, name)
+    if os.path.exists(path):
+      os.remove(path)
+
+
+def saved_step(logdir):
+  """(step, prefix) of <logdir>/ckpt's latest checkpoint, or (0, None) when it has none: lets an
+  entry point skip costly preparation (a teacher labelling every image) for a finished run."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top  (the rest of the module is TF-free)
+  latest = tf.train.latest_checkpoint(os.path.join(logdir, "ckpt"))
+  if latest is None:
+    return 0, None
+  return int(tf.train.load_variable(latest, "step/.ATTRIBUTES/VARIABLE_VALUE")), latest
+
+
+def finished_message(logdir, step, steps):
+  return f"{logdir} is already at step {step} of {steps}; raise --steps to train on"

@@ -2,106 +2,22 @@
 structure-free pad-and-random-crop layout, alpha-composited over a background, trained against the
 Table 2 discriminator with the area penalty (eq. 7) and an InfoGAN information term.
 
-Also: the Table 4 presets, the figure grids of Figures 8-11
-and the blob benchmark (how many learned masks are exactly one object of the right size).
+Its settings and presets: hoc_config.py; its pictures: hoc_figures.py; its blob score:
+hoc_eval_lib.py. `train_run` is experiments.hoc's whole run: patches, backgrounds, flags.json, the
+header line, training.
 """
 import dataclasses
-import os
 import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from ind_prior_tf import (composition, layout, losses, networks, precision, providers,
-                          training)
-from ind_prior_tf import pictures
-from ind_prior_tf.data import pools
-
-Q_INPUTS = ("carved", "composite")
-BACKGROUNDS = ("disk", "black")
-
-# Table 4, plus the offline coins presets. Data keys (window, stride, flips) describe the patches; the
-# rest are HocConfig fields. The paper's images are not distributed: crowd/fruit/seed take --image and
-# --window (about 1.5x the width of the largest instance, in px of the image).
-PRESETS = {
-    "crowd": dict(n_layers=8, area_lambda=1000.0, z_dim=6, area_target=0.1, beta=50.0, pad=30,
-                  hflip=False, vflip=False, steps=30000),
-    "fruit": dict(n_layers=10, area_lambda=1000.0, z_dim=5, area_target=0.25, beta=50.0, pad=32,
-                  hflip=True, vflip=True, steps=30000),
-    "seed": dict(n_layers=12, area_lambda=1000.0, z_dim=2, area_target=0.25, beta=50.0, pad=26,
-                 hflip=True, vflip=True, steps=30000),
-    # skimage.data.coins(): 24 coins of 35-65 px on a dark table. Window 96 = 1.5x the largest coin
-    # (65 px); at 64/96 scale the coins cover 0.12-0.34 of a patch (mean 0.18), hence a = 0.18.
-    # Coins are isotropic, so both flips are fair augmentation.
-    "coins": dict(image="skimage:coins", window=96, stride=8, hflip=True, vflip=True, n_layers=5,
-                  z_dim=4, area_lambda=1000.0, area_target=0.18, beta=50.0, pad=32, steps=20000),
-    # A quarter-width version for 2 CPU cores (about 5 minutes): resize-conv upsampling, because with
-    # Table 2's transposed convs the masks stayed diffuse, checkered clouds (0% single blobs after 3000
-    # steps), and 6 layers of dim z 5 (90% single coin-size blobs at step 1000; 4 layers: 45%).
-    "coins_cpu": dict(image="skimage:coins", window=96, stride=8, hflip=True, vflip=True, n_layers=6,
-                      z_dim=5, area_lambda=1000.0, area_target=0.18, beta=50.0, pad=32, width=0.25,
-                      d_width=0.25, batch_size=16, upsample="resize", steps=1000),
-}
-
-
-@dataclasses.dataclass
-class HocConfig:
-  n_layers: int = 8           # Table 4
-  z_dim: int = 6              # Table 4 (Table 2's generator input is 1x1x6)
-  area_lambda: float = 1000.0  # Table 4
-  area_target: float = 0.1    # a, Table 4
-  area_form: str = "squared"  # eq. 7 as printed: mean over the N masks of (area - a)^2
-  beta: float = 50.0          # weight of the information term, Table 4
-  q_input: str = "carved"     # what Q reads: each carved instance, or the composite (see HocGAN)
-  pad: int = 30               # layout padding P
-  image_size: int = 64        # Table 2
-  width: float = 1.0          # generator (and Q) width multiplier
-  d_width: float = 1.0        # discriminator width multiplier
-  batch_size: int = 64        # global batch of composites; the paper does not say
-  lr_d: float = 2e-4
-  lr_g: float = 4e-4
-  beta1: float = 0.5
-  beta2: float = 0.999
-  upsample: str = "deconv"    # Table 2; "resize" removes checkerboard artifacts
-  background: str = "disk"    # real patches with a black centre disk, or pure black
-  disk_radius: float = 20.0   # px at image_size
-  jit: bool = True
-  mixed_precision: str = "float32"  # or mixed_bfloat16 / mixed_float16 (GPUs): see precision.py
-  seed: int = 0
-
-  def validate(self):
-    """Raises training.RunError with a one-line message naming the bad field."""
-    def need(ok, msg):
-      if not ok:
-        raise training.RunError(msg)
-    need(self.n_layers >= 1, f"--n_layers={self.n_layers}: must be at least 1")
-    need(self.z_dim >= 1, f"--z_dim={self.z_dim}: must be at least 1")
-    need(self.image_size >= 16 and self.image_size % 16 == 0,
-         f"--image_size={self.image_size}: must be a positive multiple of 16 (the discriminator)")
-    need(self.pad >= 0, f"--pad={self.pad}: must be >= 0")
-    need(self.width > 0 and self.d_width > 0, "--width and --d_width must be > 0")
-    need(self.batch_size >= 1, f"--batch_size={self.batch_size}: must be at least 1")
-    need(0.0 <= self.area_target <= 1.0,
-         f"--area_target={self.area_target}: a mask area fraction, in [0, 1]")
-    need(self.area_lambda >= 0 and self.beta >= 0, "--area_lambda and --beta must be >= 0")
-    need(self.area_form in losses.AREA_FORMS,
-         f"--area_form={self.area_form!r}: expected one of {', '.join(losses.AREA_FORMS)}")
-    need(self.q_input in Q_INPUTS, f"--q_input={self.q_input!r}: expected one of {Q_INPUTS}")
-    need(self.background in BACKGROUNDS,
-         f"--background={self.background!r}: expected one of {BACKGROUNDS}")
-    need(0 <= self.disk_radius, f"--disk_radius={self.disk_radius}: must be >= 0")
-    need(self.upsample in ("deconv", "resize"),
-         f"--upsample={self.upsample!r}: expected deconv or resize")
-    need(self.lr_d > 0 and self.lr_g > 0, "--lr_d and --lr_g must be > 0")
-    need(self.mixed_precision in precision.POLICIES,
-         f"--mixed_precision={self.mixed_precision!r}: expected one of "
-         f"{', '.join(precision.POLICIES)}")
-    return self
-
-
-def config_fields():
-  return [f.name for f in dataclasses.fields(HocConfig)]
+from ind_prior_tf import (composition, devices, hoc_figures, layout, losses, networks, precision,
+                          providers, rundir, training)
+from ind_prior_tf.data import images, pools
+from ind_prior_tf.errors import RunError
+from ind_prior_tf.hoc_config import HocConfig, PRESETS, config_fields  # pylint: disable=unused-import
 
 
 def make_backgrounds(patches, config):
@@ -113,6 +29,13 @@ def make_backgrounds(patches, config):
 def make_patches(image, window, stride, out_size=64, hflip=False, vflip=False):
   """Real training patches uint8 [P, S, S, 3] (pools.extract_patches; DataError on bad sizes)."""
   return pools.extract_patches(image, window, stride, out_size=out_size, hflip=hflip, vflip=vflip)
+
+
+def check_replicas(config, strategy):
+  """RunError unless the global batch splits evenly over the strategy's replicas."""
+  replicas = strategy.num_replicas_in_sync
+  if config.batch_size % replicas:
+    raise RunError(f"--batch_size={config.batch_size}: must divide evenly over {replicas} replicas")
 
 
 class HocGAN:
@@ -132,11 +55,8 @@ class HocGAN:
   def __init__(self, config, strategy=None):
     self.config = c = config.validate()
     self.strategy = strategy or tf.distribute.get_strategy()
-    replicas = self.strategy.num_replicas_in_sync
-    if c.batch_size % replicas:
-      raise training.RunError(f"--batch_size={c.batch_size}: must divide evenly over "
-                              f"{replicas} replicas")
-    sync = replicas > 1
+    check_replicas(c, self.strategy)
+    sync = self.strategy.num_replicas_in_sync > 1
     q_codes = c.z_dim if c.q_input == "carved" else c.n_layers * c.z_dim
     with self.strategy.scope():
       # Under a mixed policy the convs run in bf16/fp16; the generator's sigmoid, the layout, the
@@ -285,96 +205,6 @@ class HocGAN:
     return np.concatenate(out)
 
 
-def figure_grids(t, max_cols=8, max_layer_rows=4):
-  """Image grids like the paper's figures from figure_tensors output.
-
-  overview (Fig. 8): real patches / composites / the top layer's appearance / its soft mask.
-  layers (Figs. 9-11): the carved instances of the last `max_layer_rows` layers (one row per layer,
-  top layer last), then the composite, then all appearances and masks of the first sample.
-  """
-  n = min(max_cols, t["real"].shape[0])
-  top = t["appearance"].shape[1] - 1
-  overview = pictures.image_grid([t["real"][:n], t["composite"][:n], t["appearance"][:n, top],
-                                  t["mask"][:n, top]])
-  n_layers = t["carved"].shape[1]
-  rows = [t["carved"][:n, i] for i in range(max(0, n_layers - max_layer_rows), n_layers)]
-  rows += [t["composite"][:n], t["appearance"][:n, top], t["mask"][:n, top]]
-  layer_grid = pictures.image_grid(rows)
-  # One sample's N layers side by side: appearance, mask, carved.
-  k = min(n_layers, max_cols * 2)
-  per_layer = pictures.image_grid([t["appearance"][0, :k], t["mask"][0, :k], t["carved"][0, :k]])
-  return dict(overview=overview, layers=layer_grid, one_sample=per_layer)
-
-
-# -- the blob benchmark ---------------------------------------------------------------------------
-
-def coins_reference_areas(gray=None, min_area=400):
-  """Areas (px of the full image) of the coins in skimage.data.coins().
-
-  The region-based segmentation of scikit-image's coins gallery example: watershed of the Sobel
-  elevation map from markers < 30 (table) and > 150 (coin), holes filled. Finds the 24 coins.
-  """
-  from scipy import ndimage  # pylint: disable=g-import-not-at-top
-  from skimage import data, filters, measure, segmentation  # pylint: disable=g-import-not-at-top
-  gray = data.coins() if gray is None else gray
-  markers = np.zeros(gray.shape, np.int32)
-  markers[gray < 30] = 1
-  markers[gray > 150] = 2
-  regions = segmentation.watershed(filters.sobel(gray), markers) == 2
-  labels = measure.label(ndimage.binary_fill_holes(regions))
-  areas = np.array([r.area for r in measure.regionprops(labels)], np.float64)
-  return areas[areas >= min_area]
-
-
-def blob_stats(masks, area_range, threshold=0.5, min_speck=0):
-  """Which masks are exactly one connected blob (8-connectivity) with an area in area_range.
-
-  masks: [M, S, S, 1] soft masks; area_range: (lo, hi) in px at mask scale. Components smaller than
-  min_speck px are ignored (0: strict, every component counts). Returns a dict of shares and means.
-  """
-  from skimage import measure  # pylint: disable=g-import-not-at-top
-  lo, hi = area_range
-  binary = np.asarray(masks)[..., 0] > threshold
-  one, sized, counts = 0, 0, []
-  for m in binary:
-    labels = measure.label(m, connectivity=2)
-    areas = np.bincount(labels.ravel())[1:]
-    areas = areas[areas >= max(min_speck, 1)]
-    counts.append(len(areas))
-    if len(areas) == 1:
-      one += 1
-      sized += int(lo <= areas[0] <= hi)
-  total = max(len(binary), 1)
-  soft = np.asarray(masks, np.float64)
-  return dict(layers=len(binary), one_blob_share=one / total, one_coin_blob_share=sized / total,
-              mean_blobs=float(np.mean(counts)) if counts else 0.0,
-              empty_share=float(np.mean(np.array(counts) == 0)) if counts else 0.0,
-              mean_soft_area=float(soft.mean()) if soft.size else 0.0,
-              mean_binary_area=float(binary.mean()) if binary.size else 0.0)
-
-
-# -- the training loop ----------------------------------------------------------------------------
-
-def write_figures(gan, real_pool, bg_pool, logdir, step, writer=None):
-  """Figures 8-11 as PNG files in <logdir>/figures (the latest step) and in TensorBoard."""
-  grids = figure_grids(gan.figure_tensors(real_pool, bg_pool))
-  folder = os.path.join(logdir, "figures")
-  os.makedirs(folder, exist_ok=True)
-  paths = {}
-  for name, grid in grids.items():
-    paths[name] = os.path.join(folder, f"{name}.png")
-    pictures.save_png(paths[name], grid)
-  if writer is not None:
-    with writer.as_default(step=step):
-      tf.summary.image("figures/overview_real_composite_appearance_mask", grids["overview"],
-                       max_outputs=1)
-      tf.summary.image("figures/layers_carved_composite_appearance_mask", grids["layers"],
-                       max_outputs=1)
-      tf.summary.image("figures/one_sample_appearances_masks_carved", grids["one_sample"],
-                       max_outputs=1)
-  return paths
-
-
 def train(config, real_pool, bg_pool, logdir, steps, *, strategy=None, log_every=50,
           save_every=1000, image_every=500, max_to_keep=3, progress=True, stream=None):
   """Trains (or resumes) a HocGAN in `logdir` up to global step `steps`.
@@ -395,13 +225,13 @@ def train(config, real_pool, bg_pool, logdir, steps, *, strategy=None, log_every
   result = loop.result
   result.update(figures={}, seconds=0.0)
   if loop.finished:
-    result["figures"] = write_figures(gan, real_pool, bg_pool, logdir, loop.start)
+    result["figures"] = hoc_figures.write_figures(gan, real_pool, bg_pool, logdir, loop.start)
     return result
   weights = gan.generator.variables + gan.discriminator.variables + gan.q_network.variables
   t0 = time.time()
 
   def on_figures(step):
-    result["figures"] = write_figures(gan, real_pool, bg_pool, logdir, step, loop.writer)
+    result["figures"] = hoc_figures.write_figures(gan, real_pool, bg_pool, logdir, step, loop.writer)
 
   loop.run(lambda step: gan.train_step(real_pool, bg_pool), weights,
            show=("d_loss", "adv_loss", "info_loss", "mask_area"),
@@ -409,5 +239,33 @@ def train(config, real_pool, bg_pool, logdir, steps, *, strategy=None, log_every
            eval_every=image_every)
   result["seconds"] = time.time() - t0
   if not result["figures"]:
-    result["figures"] = write_figures(gan, real_pool, bg_pool, logdir, result["step"])
+    result["figures"] = hoc_figures.write_figures(gan, real_pool, bg_pool, logdir, result["step"])
   return result
+
+
+def train_run(run, log=print):
+  """experiments.hoc's run (run: a validated hoc_config.HocRun): reads the image, cuts the patches
+  and their backgrounds, then writes flags.json (refusing a logdir that holds a run with other flags
+  unless run.overwrite), run.json and the header line (through `log`), and trains. Nothing is written
+  before every check has passed. Returns train's result dict."""
+  config, logdir = run.config, run.run_dir()
+  image = images.load_image_spec(run.image)
+  real = make_patches(image, run.window, run.stride, config.image_size, run.hflip, run.vflip)
+  backgrounds = make_backgrounds(real, config)
+  training.set_determinism(config.seed, run.deterministic)
+  strategy = training.make_strategy(run.strategy)
+  check_replicas(config, strategy)
+  if run.overwrite:
+    rundir.fresh_start(logdir, ("ckpt", "tb", "figures"), ("metrics.jsonl", "eval.json"))
+  rundir.prepare_logdir(logdir, run.flags_json(len(real)), overwrite=run.overwrite,
+                        defaults=dataclasses.asdict(HocConfig()))
+  where = devices.announce(logdir, strategy, config.mixed_precision,
+                           training.use_jit(config.jit, strategy), log=log)
+  log(f"hoc {run.preset} in {logdir}: {len(real)} patches of {run.window} px from "
+      f"{run.image} ({image.shape[1]}x{image.shape[0]}), N={config.n_layers} dim z="
+      f"{config.z_dim} a={config.area_target} lambda={config.area_lambda} beta={config.beta} "
+      f"pad={config.pad}, width {config.width}/{config.d_width}, batch {config.batch_size}, "
+      f"{run.steps} steps, {where}")
+  return train(config, real, backgrounds, logdir, run.steps, strategy=strategy,
+               log_every=run.log_every, save_every=run.save_every, image_every=run.image_every,
+               max_to_keep=run.max_to_keep, progress=run.progress)

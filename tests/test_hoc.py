@@ -1,17 +1,18 @@
-"""Application 2 (one image of a homogeneous object cluster): the model, the loop and the entry point.
-Tiny: 32 px patches, width 0.125, a few steps."""
+"""Application 2 (one image of a homogeneous object cluster): the model, the loop, the blob score and
+the entry points (in process). Tiny: 32 px patches, width 0.125, a few steps, no XLA where it is not
+the point."""
 import json
 import os
-import subprocess
-import sys
+import shutil
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from ind_prior_tf import hoc_lib, layout, training
+from ind_prior_tf import devices, hoc_config, hoc_eval_lib, hoc_figures, hoc_lib, training
+from ind_prior_tf.errors import FlagError
+from tests import entry
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 S = 32
 
 
@@ -116,7 +117,7 @@ def test_figure_grids_have_the_paper_rows(pools):
   t = gan.figure_tensors(*pools, n=3)
   assert t["appearance"].shape == (3, 5, S, S, 3) and t["mask"].shape == (3, 5, S, S, 1)
   assert t["carved"].shape == (3, 5, S, S, 3) and t["composite"].shape == (3, S, S, 3)
-  grids = hoc_lib.figure_grids(t)
+  grids = hoc_figures.figure_grids(t)
   tile = S + 4
   assert grids["overview"].shape == (1, 4 * tile, 3 * tile, 3)  # real, composite, appearance, mask
   assert grids["layers"].shape == (1, 7 * tile, 3 * tile, 3)  # 4 carved layers + 3 rows
@@ -129,13 +130,13 @@ def test_blob_stats_counts_single_blobs_of_the_right_size():
                     disk(8, 8, 4) + disk(24, 24, 4),     # two blobs
                     np.zeros((S, S)),                    # empty
                     disk(16, 16, 15)])[..., None] * 0.9  # one blob, too big
-  stats = hoc_lib.blob_stats(masks, (60, 300))
+  stats = hoc_eval_lib.blob_stats(masks, (60, 300))
   assert stats["layers"] == 4 and stats["one_blob_share"] == 0.5
   assert stats["one_coin_blob_share"] == 0.25 and stats["empty_share"] == 0.25
 
 
 def test_coins_reference_finds_the_24_coins():
-  areas = hoc_lib.coins_reference_areas()
+  areas = hoc_eval_lib.coins_reference_areas()
   assert len(areas) == 24 and 900 < areas.min() < areas.max() < 3500
 
 
@@ -149,37 +150,132 @@ def test_presets_follow_table_4():
       == (12, 2, 0.25, 26)
   for name in ("crowd", "fruit", "seed"):
     assert p[name]["area_lambda"] == 1000 and p[name]["beta"] == 50
-  with pytest.raises(training.RunError, match="n_layers"):
+  assert hoc_lib.PRESETS is hoc_config.PRESETS and hoc_lib.HocConfig is hoc_config.HocConfig
+  with pytest.raises(FlagError, match="n_layers"):
     hoc_lib.HocConfig(n_layers=0).validate()
 
 
-def run_hoc(*args):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-  return subprocess.run([sys.executable, "-m", "experiments.hoc", *args], cwd=ROOT, env=env,
-                        capture_output=True, text=True, timeout=300)
+def test_config_errors_name_one_flag():
+  for bad, flag in [(dict(width=0), "--width=0"), (dict(d_width=-1), "--d_width=-1"),
+                    (dict(lr_g=0), "--lr_g=0"), (dict(beta=-1), "--beta=-1"),
+                    (dict(area_lambda=-1), "--area_lambda=-1"), (dict(disk_radius=33), "--disk_radius=33")]:
+    with pytest.raises(FlagError) as e:
+      hoc_config.HocConfig(**bad).validate()
+    assert str(e.value).startswith(flag) and str(e.value).count("--") <= 2, e.value
+  # The disk fits in the patch (a radius of half the patch at most); black backgrounds have none.
+  hoc_config.HocConfig(disk_radius=32).validate()
+  hoc_config.HocConfig(disk_radius=100, background="black").validate()
+
+
+
+TRAIN_ARGS = ("--preset=coins_cpu", "--window=150", "--stride=60", f"--image_size={S}",
+              "--width=0.125", "--d_width=0.125", "--batch_size=4", "--n_layers=2", "--disk_radius=8",
+              "--steps=2", "--log_every=1", "--noprogress", "--nojit")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+  """A two-step coins run made by the entry point: (logdir, Result)."""
+  logdir = str(tmp_path_factory.mktemp("hoc") / "run")
+  return logdir, entry.call("experiments.hoc", *TRAIN_ARGS, f"--logdir={logdir}").ok()
+
+
+def test_entry_point_trains_and_writes_the_run(trained):
+  logdir, r = trained
+  saved = json.load(open(os.path.join(logdir, "flags.json")))
+  assert saved["n_layers"] == 2 and saved["pad"] == 32 and saved["hflip"] and saved["window"] == 150
+  # flags.json keeps the keys old runs resume with.
+  assert set(saved) == set(hoc_config.config_fields()) | {
+      "preset", "image", "window", "stride", "hflip", "vflip", "steps", "log_every", "save_every",
+      "image_every", "strategy", "deterministic", "max_to_keep", "logdir", "patches"}
+  assert os.path.isfile(os.path.join(logdir, "ckpt", "checkpoint"))
+  assert os.path.isfile(os.path.join(logdir, "figures", "layers.png"))
+  assert "figures in" in r.out and r.out.rstrip().splitlines()[-1].startswith("step 2 (")
+  # The header says where it trains, and run.json records it.
+  header = next(l for l in r.out.splitlines() if l.startswith("hoc coins_cpu in "))
+  assert header.endswith(devices.describe(policy="float32", jit=False)), header
+  run_json = json.load(open(os.path.join(logdir, "run.json")))
+  assert run_json["devices"] in header and run_json["tensorflow"] == tf.__version__
+
+
+def test_entry_point_refuses_a_logdir_with_another_run(trained):
+  logdir, _ = trained
+  before = open(os.path.join(logdir, "flags.json")).read()
+  entry.call("experiments.hoc", *TRAIN_ARGS, "--n_layers=3", f"--logdir={logdir}").failed(
+      2, "other flags", "n_layers")
+  assert open(os.path.join(logdir, "flags.json")).read() == before
 
 
 @pytest.mark.parametrize("args,message", [
     (["--image=/no/such/photo.jpg", "--window=50"], "/no/such/photo.jpg"),
     (["--image=skimage:coins", "--window=400"], "--window=400"),
+    (["--preset=crowd"], "--image=<your photo>"),
+    (["--preset=fruit", "--image=skimage:coins"], "--window: required"),
+    (["--preset=nope"], "--preset=nope"),
+    (["--preset=coins_cpu", "--steps=abc"], "--steps"),
+    (["--preset=coins_cpu", "--stride=0"], "--stride=0"),
+    # One flag per message (was "--image_every must be >= 0 and --max_to_keep >= 1").
+    (["--preset=coins_cpu", "--image_every=-1"], "--image_every=-1"),
+    (["--preset=coins_cpu", "--max_to_keep=0"], "--max_to_keep=0"),
+    # A disk wider than the 64 px patch is a flag error, not a run on black backgrounds.
+    (["--preset=coins_cpu", "--disk_radius=100"], "--disk_radius=100"),
+    (["--preset=coins_cpu", "--width=0"], "--width=0"),
 ])
 def test_entry_point_bad_input_is_one_line(tmp_path, args, message):
-  proc = run_hoc(*args, f"--logdir={tmp_path}/run")
-  assert proc.returncode == 2, proc.stderr[-2000:]
-  errors = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
-  assert len(errors) == 1 and message in errors[0], proc.stderr[-2000:]
-  assert "Traceback" not in proc.stderr
-
-
-def test_entry_point_trains_and_writes_the_run(tmp_path):
   logdir = tmp_path / "run"
-  proc = run_hoc("--preset=coins_cpu", "--window=150", "--stride=60", f"--image_size={S}",
-                 "--width=0.125", "--d_width=0.125", "--batch_size=4", "--n_layers=2",
-                 "--disk_radius=8", "--steps=2", "--log_every=1", "--noprogress", "--nojit",
-                 f"--logdir={logdir}")
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  saved = json.load(open(logdir / "flags.json"))
-  assert saved["n_layers"] == 2 and saved["pad"] == 32 and saved["hflip"] and saved["window"] == 150
-  assert os.path.isfile(logdir / "ckpt" / "checkpoint")
-  assert os.path.isfile(logdir / "figures" / "layers.png")
-  assert "figures in" in proc.stdout
+  error = entry.call("experiments.hoc", *args, f"--logdir={logdir}").failed(2, message)
+  assert error.count("--") <= 2 or "--image=<your photo>" in error, error
+  assert not logdir.exists()  # nothing written before every check passed
+
+
+def test_entry_point_logdir_that_cannot_be_a_directory(tmp_path):
+  a_file = tmp_path / "a_file"
+  a_file.write_text("x")
+  for logdir in (a_file / "x", a_file):
+    entry.call("experiments.hoc", "--preset=coins_cpu", f"--logdir={logdir}").failed(
+        2, f"--logdir={logdir}", "not a directory")
+  assert a_file.read_text() == "x"
+
+
+def test_hoc_eval_scores_a_run(trained, tmp_path):
+  logdir, _ = trained
+  r = entry.call("experiments.hoc_eval", f"--logdir={logdir}", "--samples=8").ok()
+  report = json.load(open(os.path.join(logdir, "eval.json")))
+  assert report["step"] == 2 and report["layers"] == 8 and report["checkpoint"].endswith("ckpt-2")
+  assert report["size_source"].startswith("24 coins of skimage:coins")
+  lo, hi = report["coin_area_px"]
+  assert 0 < lo < hi and report["coin_area_fraction"] == [lo / S ** 2, hi / S ** 2]
+  assert f"step 2, 8 layers: one blob {report['one_blob_share']:.3f}" in r.out
+  assert r.out.rstrip().endswith(os.path.join(logdir, "eval.json"))
+  assert os.path.isfile(os.path.join(logdir, "figures", "eval_masks.png"))
+  # The library returns what eval.json holds; a given size range replaces the coins'.
+  config = hoc_config.HocEvalConfig(logdir=logdir, samples=4, area_range="10,20", min_speck=2)
+  score = hoc_eval_lib.evaluate(config.validate())
+  assert score.report == json.load(open(score.eval_json))
+  assert score.report["size_source"] == "--area_range" and score.report["coin_area_px"] == [10, 20]
+  assert score.report["min_speck"] == 2 and score.patch_area == S ** 2
+
+
+def test_hoc_eval_bad_input_is_one_line(trained, tmp_path):
+  logdir, _ = trained
+  call = lambda *a: entry.call("experiments.hoc_eval", *a)
+  call().failed(2, "--logdir: required")
+  call(f"--logdir={tmp_path}").failed(2, "flags.json: missing")
+  call(f"--logdir={logdir}", "--samples=0").failed(2, "--samples=0")
+  call(f"--logdir={logdir}", "--threshold=1.5").failed(2, "--threshold=1.5")
+  call(f"--logdir={logdir}", "--area_range=5").failed(2, "--area_range=5")
+  call(f"--logdir={logdir}", "--area_range=9,3").failed(2, "--area_range=9,3")
+  # A segmenter run (no z_dim) is not scored with random weights.
+  other = tmp_path / "fgseg"
+  other.mkdir()
+  (other / "flags.json").write_text(json.dumps(dict(image_size=64, width=0.25)))
+  call(f"--logdir={other}").failed(2, "not a hoc.py run")
+  # A HOC run of another image needs the size range; one without checkpoints says so.
+  bare = tmp_path / "bare"
+  bare.mkdir()
+  saved = json.load(open(os.path.join(logdir, "flags.json")))
+  (bare / "flags.json").write_text(json.dumps(dict(saved, image="/my/fruit.jpg")))
+  call(f"--logdir={bare}").failed(2, "--area_range=lo,hi: required")
+  shutil.copy(os.path.join(logdir, "flags.json"), bare / "flags.json")
+  call(f"--logdir={bare}").failed(2, "ckpt: no checkpoint yet")
+  assert sorted(os.listdir(bare)) == ["flags.json"]

@@ -127,7 +127,10 @@ def run(fn, F, argv=None):
   that `timeout`, Slurm and Kubernetes stops save the current step as Ctrl-C does."""
   argv = list(sys.argv if argv is None else argv)
   if any(a in HELP_ARGS for a in argv[1:]):
-    print(F.help())
+    try:
+      print(F.help(), flush=True)
+    except BrokenPipeError:  # `--help | head`: the reader has what it wanted
+      sys.stdout = open(os.devnull, "w")  # pylint: disable=consider-using-with
     return 0
   F.values.unparse_flags()  # a second call in one process (tests) starts from the defaults
   try:

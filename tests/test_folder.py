@@ -1,7 +1,6 @@
 """Your own category from a plain folder of photos (issue 19 item 14): data_prep.folder writes a prepared
 set and a background pool from a folder with EXIF-rotated photos, a webp, a tif in a subfolder, a
 broken link and a note; segmenting the same folder keeps its subfolders and counts what it skips."""
-import json
 import os
 import shutil
 import subprocess
@@ -11,6 +10,7 @@ import pytest
 from PIL import Image
 
 from ind_prior_tf.data import boxes, images, prepared, raw
+from ind_prior_tf.errors import DataError
 from tests import entry
 from tests.data_fixtures import rect_image
 
@@ -81,7 +81,7 @@ def test_folder_reader_orients_boxes_masks_and_counts_skips(tmp_path):
   assert b.shape == (H, W, 3) and np.abs(b.astype(int) - upright(2)).mean() < 8
   # Nothing named in a boxes file is an image of the folder: one line saying so.
   (tmp_path / "wrong.txt").write_text("x.jpg 1 2 3 4\n")
-  with pytest.raises(raw.DataError, match="none of its 1 names is an image"):
+  with pytest.raises(DataError, match="none of its 1 names is an image"):
     raw.read_folder(photos, str(tmp_path / "wrong.txt"))
 
 

@@ -16,7 +16,8 @@ export PYTHON SHARED CUB_ROOT CELEBA_ROOT BG_DIR HORSE_ROOT PREP_DIR RUNS PRESET
 STAMP := .installed.stamp
 
 .PHONY: install test test-all demo bench cub-prep cub-train cub-eval cub-distill celeba-prep \
-        celeba-train horse-prep horse-train horse-eval horse-distill horse-refine cub-refine hoc-demo hoc-train segment export clean
+        celeba-train horse-prep horse-train horse-eval horse-distill horse-refine cub-refine hoc-demo hoc-train segment export \
+        folder-prep folder-train folder-segment clean
 
 install: $(STAMP)
 # TensorFlow first, the build tools/tf_requirement.py names: tensorflow[and-cuda] where an NVIDIA
@@ -82,6 +83,24 @@ hoc-train: install
 	bash experiments/hoc_train.sh
 segment: install
 	bash experiments/segment.sh
+
+# Your own category (docs/use.md): a folder of photos IMAGES=... [BOXES=<csv or CUB-style boxes>]
+# [MASKS=<folder of masks, for scoring>] -> $(PREP_DIR)/$(FOLDER), its background pool from outside
+# the boxes (or, without BOXES, from BG_DIR), a run $(RUNS)/$(FOLDER), masks of IMAGES in OUT_DIR.
+FOLDER ?= folder
+FOLDER_PRESET ?= horse-cpu
+FOLDER_ARGS ?=
+folder-prep: install
+	@test -n "$(IMAGES)" || { echo "error: IMAGES=<folder of photos> is required, e.g. make folder-prep IMAGES=photos/ [BOXES=boxes.csv] [MASKS=masks/]" >&2; exit 2; }
+	@mkdir -p "$(PREP_DIR)"
+	$(PYTHON) -m data_prep.folder --images="$(IMAGES)" $(if $(BOXES),--boxes="$(BOXES)",--backgrounds="$(BG_DIR)") \
+	  $(if $(MASKS),--masks="$(MASKS)") --out_dir="$(PREP_DIR)/$(FOLDER)" --size=128 $(FOLDER_ARGS)
+folder-train: install
+	$(PYTHON) -m experiments.fgseg --prepared="$(PREP_DIR)/$(FOLDER)" --split=all \
+	  --backgrounds="$(PREP_DIR)/$(FOLDER)_bg.npz" --preset=$(or $(PRESET),$(FOLDER_PRESET)) \
+	  --logdir="$(RUNS)/$(FOLDER)" $(FOLDER_ARGS)
+folder-segment: install
+	RUN_DIR="$(or $(RUN_DIR),$(RUNS)/$(FOLDER))" bash experiments/segment.sh $(FOLDER_ARGS)
 export: install
 	bash experiments/export.sh
 

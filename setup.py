@@ -9,7 +9,7 @@ SCRIPTS = {
     "export": "experiments.export", "hoc": "experiments.hoc", "hoc-eval": "experiments.hoc_eval",
     "bench": "experiments.bench", "prep-cub": "data_prep.cub", "prep-celeba": "data_prep.celeba",
     "prep-backgrounds": "data_prep.backgrounds", "prep-hoc-patches": "data_prep.hoc_patches",
-    "prep-demo": "data_prep.demo",
+    "prep-demo": "data_prep.demo", "prep-folder": "data_prep.folder",
 }
 
 setup(

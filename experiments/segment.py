@@ -1,16 +1,18 @@
 """Apply a trained segmenter (a teacher or a distilled student) to your own images.
 
   python -m experiments.segment --run_dir=runs/horse-distill --images=photos/ --out_dir=masks
+  python -m experiments.segment --runs=runs --images='photos/*.webp' --out_dir=masks
   python -m experiments.segment --run_dir=runs/cub --images=$CUB/images.txt \
       --boxes=$CUB/bounding_boxes.txt --out_dir=out/cub
 
---images is a folder or a list file (`<path>` or CUB's `<image_id> <path>` per line). With --boxes
-(`<key> x y w h` per line, key an image id of the list or an image's listed path or file name) each
-image is cropped by its box, as in training, and its mask is mapped back to the box's place in the
-original image (0 outside). Writes <out_dir>/masks/<name>.png (8-bit masks) and
+--images is one image, a folder (with its subfolders), a glob pattern (quoted) or a list file (`<path>`
+or CUB's `<image_id> <path>` per line): any format Pillow reads, EXIF orientation applied. With --boxes
+(`<key> x y w h` per line, key an image id of the list or an image's listed path or file name; or CSV
+`name,x,y,w,h`) each image is cropped by its box, as in training, and its mask is mapped back to the
+box's place in the original image (0 outside). Writes <out_dir>/masks/<name>.png (8-bit masks) and
 <out_dir>/cutouts/<name>.png (RGBA, alpha = mask) at each image's original resolution; two images that
 would share a name (a.jpg beside a.png) keep their extension (a.jpg.png). Unreadable images are
-reported, skipped and listed in <out_dir>/skipped.txt. The work is ind_prior_tf/segment_files.py's.
+reported, skipped and listed in <out_dir>/skipped.txt, as are broken links. The work is ind_prior_tf/segment_files.py's.
 """
 import dataclasses
 import os
@@ -21,12 +23,18 @@ from ind_prior_tf.apply_config import SegmentConfig
 
 F = cli.Flags(__doc__)
 F.string("run_dir", None, "Run directory of a segmenter (flags.json + ckpt/).")
+F.string("runs", None,
+         "Without --run_dir: use the newest segmenter run (by its last checkpoint) in this "
+         "folder of runs (`make segment` passes $RUNS).")
 F.string("checkpoint", None, "A checkpoint of the run (default: its latest).")
-F.string("images", None, "Folder of images, or a list file of image paths.")
+F.string("images", None,
+         "One image, a folder of images (subfolders included), a quoted glob pattern, or a "
+         "list file of image paths.")
 F.string("image_root", None,
          "Folder that relative paths of a list file start from (default: the list's "
          "folder, or its images/ subfolder for a CUB images.txt).")
-F.string("boxes", None, "Optional boxes file: `<image_id or name> x y w h` per line.")
+F.string("boxes", None, "Optional boxes file: `<image_id or name> x y w h` per line, or CSV "
+         "`name,x,y,w,h`.")
 F.string("out_dir", None, "Where masks/ and cutouts/ are written.")
 F.float("threshold", None, "Write binary masks (mask > threshold) instead of soft ones.")
 F.integer("batch_size", 16, "Images per forward pass.")
@@ -46,6 +54,8 @@ F.boolean("progress", True, "Show a progress bar.")
 def _main(F):
   config = SegmentConfig(**{f.name: F[f.name].value for f in dataclasses.fields(SegmentConfig)})
   config.validate().check_files()  # before the seconds-long TensorFlow import
+  if not F.run_dir:
+    print(f"--run_dir={config.run_dir}: the newest segmenter run in {config.runs}", flush=True)
   from ind_prior_tf import segment_files  # pylint: disable=g-import-not-at-top
   result = segment_files.segment_run(config, log=lambda line: print(line, flush=True))
   if result.renamed:

@@ -6,6 +6,7 @@ Every check raises FlagError whose message names the flag (`--grabcut_band=0.6: 
 so that `cli.run` reports it as one `error:` line with status 2 before anything is written.
 """
 import dataclasses
+import json
 import os
 from typing import Optional
 
@@ -39,6 +40,40 @@ def check_run_dir(run_dir, flag="--run_dir"):
   path = os.path.join(run_dir, "flags.json")
   if not os.path.isfile(path):
     raise FlagError(f"{path}: missing; is {flag} a training run directory?")
+
+
+def _run_time(run_dir):
+  """When a run last saved: its checkpoint index's time (TF rewrites ckpt/checkpoint at each save),
+  or None when it is not a segmenter run (no flags.json or ckpt/checkpoint, or a HOC run)."""
+  index = os.path.join(run_dir, "ckpt", "checkpoint")
+  try:
+    with open(os.path.join(run_dir, "flags.json")) as f:
+      flags = json.load(f)
+    if not isinstance(flags, dict) or "z_dim" in flags:  # a HOC run (segmenter.run_kind)
+      return None
+    return os.path.getmtime(index)
+  except (OSError, ValueError):
+    return None
+
+
+def newest_segmenter_run(root, flag="--runs"):
+  """The segmenter run (flags.json + ckpt/ with a checkpoint, not a HOC run) under `root` that saved
+  last, searched in every subfolder (a run's own subfolders excepted: refinement chains nest runs).
+  FlagError naming `flag` when there is none."""
+  if not os.path.isdir(root):
+    raise FlagError(f"{flag}={root}: no such folder of runs")
+  best = None
+  for dirpath, dirnames, filenames in os.walk(root):
+    dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+    if "flags.json" in filenames and "ckpt" in dirnames:
+      dirnames[:] = []
+      when = _run_time(dirpath)
+      if when is not None and (best is None or when > best[0]):
+        best = (when, dirpath)
+  if best is None:
+    raise FlagError(f"{flag}={root}: no segmenter run in it (a folder with flags.json and a "
+                    "checkpoint under ckpt/, not a HOC run); train one or give --run_dir")
+  return best[1]
 
 
 def _check_grabcut(iters, band):
@@ -99,8 +134,10 @@ class EvalConfig:
 
 @dataclasses.dataclass
 class SegmentConfig:
-  """What experiments.segment segments (see its flags for each field)."""
+  """What experiments.segment segments (see its flags for each field). Without run_dir, `runs` names
+  a folder whose newest segmenter run is used (check_files picks it)."""
   run_dir: Optional[str] = None
+  runs: Optional[str] = None
   images: Optional[str] = None
   out_dir: Optional[str] = None
   checkpoint: Optional[str] = None
@@ -115,7 +152,9 @@ class SegmentConfig:
 
   def validate(self):
     """The flags' values alone (no file is read)."""
-    _require(self, "run_dir", "images", "out_dir")
+    if not self.runs:
+      _require(self, "run_dir")
+    _require(self, "images", "out_dir")
     if self.threshold is not None and not 0 < self.threshold < 1:
       raise FlagError(f"--threshold={self.threshold}: must be in (0, 1)")
     if self.batch_size < 1:
@@ -124,8 +163,11 @@ class SegmentConfig:
     return self
 
   def check_files(self):
-    """The flags' paths that need no image read: the image root, the checkpoint and the output
-    folder (the run itself: segmenter.load_run_segmenter)."""
+    """The flags' paths that need no image read: the run (its newest under --runs when --run_dir is
+    not given: then set here), the image root, the checkpoint and the output folder (the run's
+    weights: segmenter.load_run_segmenter)."""
+    if not self.run_dir:
+      self.run_dir = newest_segmenter_run(self.runs)
     if self.image_root and not os.path.isdir(self.image_root):
       raise FlagError(f"--image_root={self.image_root}: no such folder")
     check_checkpoint(self.checkpoint)

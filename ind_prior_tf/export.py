@@ -9,14 +9,34 @@ import shutil
 
 import tensorflow as tf
 
-from ind_prior_tf import segmenter
-from ind_prior_tf import rundir
+from ind_prior_tf import rundir, segmenter
 from ind_prior_tf.errors import RunError
 
 
 # Input and output names of the serving signatures; any other Keras model is exported as "model".
 SIGNATURE_NAMES = {"segmenter": ("images", "mask"), "generator": ("z", "rgba"),
                    "model": ("inputs", "outputs")}
+
+
+def _checked_images(images, size):
+  """Serving input -> float32 [N, H, W, 3] in [0, 1]: uint8 is divided by 255; anything else than
+  [N, H, W, 3] RGB, or float values far above 1 (0..255 pixels not divided), fails with a message
+  saying what is expected rather than a kernel's shape error deep in the network."""
+  expects = (f"images: expected [N, H, W, 3] RGB, float32 in [0, 1] or uint8 in [0, 255], of any "
+             f"height and width (the network sees {size} x {size})")
+  shape = tf.shape(images)
+  dims = tf.concat([shape, tf.zeros([4], tf.int32)], 0)[:4]  # safe to index whatever the rank
+  rgb = tf.logical_and(tf.equal(tf.size(shape), 4), tf.equal(dims[3], 3))
+  with tf.control_dependencies([tf.debugging.assert_equal(rgb, True, message=expects)]):
+    if images.dtype == tf.uint8:
+      x = tf.cast(images, tf.float32) / 255.0
+    else:
+      x = tf.identity(images)
+      # 1.5: far above any resampling overshoot of [0, 1] images, far below 0..255 pixels.
+      with tf.control_dependencies([tf.debugging.assert_less_equal(
+          tf.reduce_max(x), 1.5, message=expects + "; got float values above 1: divide by 255")]):
+        x = tf.identity(x)
+  return tf.ensure_shape(x, [None, None, None, 3])
 
 
 class _Serving(tf.Module):
@@ -27,17 +47,34 @@ class _Serving(tf.Module):
     self.model = model
     shape = list(model.input_shape)
     input_name, output_name = SIGNATURE_NAMES[kind]
-    spec = tf.TensorSpec([None] + shape[1:], tf.float32, name=input_name)
+    if kind != "segmenter":
+      spec = tf.TensorSpec([None] + shape[1:], tf.float32, name=input_name)
+      self.serve = tf.function(lambda x: {output_name: self.model(x, training=False)},
+                               input_signature=[spec])
+    else:
+      size = shape[1]
 
-    def serve(x):
-      return {output_name: self.model(x, training=False)}
+      def segment(images):
+        # The network's own size goes straight in (the very numbers model(x) gives); any other size
+        # is resized in and out as segment_any_size does.
+        x = _checked_images(images, size)
+        hw = tf.shape(x)[1:3]
+        return {"mask": tf.cond(
+            tf.reduce_all(tf.equal(hw, size)),
+            lambda: self.model(tf.ensure_shape(x, [None, size, size, 3]), training=False),
+            lambda: segmenter.predict(self.model, x, size=hw))}
 
-    self.serve = tf.function(serve, input_signature=[spec])
-    if kind == "segmenter":
       def segment_any_size(images):
         # Whole images of any size: resized to the network's input, masks resized back.
         return {"mask": segmenter.predict(self.model, images)}
 
+      # One function for both input types: restored, `loaded.segment(x)` takes either.
+      self.segment = tf.function(segment)
+      # Any shape: checked inside, with a message (_checked_images).
+      self.serve = self.segment.get_concrete_function(
+          tf.TensorSpec(None, tf.float32, name=input_name))
+      self.serve_uint8 = self.segment.get_concrete_function(
+          tf.TensorSpec(None, tf.uint8, name=input_name))
       self.segment_any_size = tf.function(
           segment_any_size,
           input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name="images")])
@@ -46,8 +83,11 @@ class _Serving(tf.Module):
 def export_model(model, out_dir, kind="segmenter", metadata=None, overwrite=False):
   """kind: segmenter, generator, or model (any Keras model with one input).
 
-Writes <out_dir>/saved_model (signatures serving_default, and for segmenters segment_any_size)
-  and <out_dir>/<kind>.keras, plus export.json describing the inputs. Returns the two paths."""
+  Writes <out_dir>/saved_model and <out_dir>/<kind>.keras, plus export.json describing the inputs.
+  A segmenter's SavedModel answers images of any size: signatures serving_default (float32 in
+  [0, 1]), serving_uint8 (uint8 in [0, 255]) and segment_any_size (float32, always resized), and the
+  function `segment` taking either type; at the network's own size serving_default gives exactly
+  the model's masks. Returns the two paths."""
   if kind not in SIGNATURE_NAMES:
     raise RunError(f"kind={kind!r}: expected one of {sorted(SIGNATURE_NAMES)}")
   if os.path.isdir(out_dir) and os.listdir(out_dir):
@@ -59,6 +99,7 @@ Writes <out_dir>/saved_model (signatures serving_default, and for segmenters seg
   module = _Serving(model, kind)
   signatures = {"serving_default": module.serve}
   if kind == "segmenter":
+    signatures["serving_uint8"] = module.serve_uint8
     signatures["segment_any_size"] = module.segment_any_size
   tf.saved_model.save(module, saved, signatures=signatures)
   keras_path = os.path.join(out_dir, f"{kind}.keras")
@@ -68,6 +109,12 @@ Writes <out_dir>/saved_model (signatures serving_default, and for segmenters seg
   input_name, output_name = SIGNATURE_NAMES[kind]
   info["usage"] = (f"tf.saved_model.load('{saved}').signatures['serving_default']"
                    f"({input_name}=x)['{output_name}'], x float32 {info['input_shape']}")
+  if kind == "segmenter":
+    info["usage"] = (f"tf.saved_model.load('{saved}').signatures['serving_default']"
+                     f"(images=x)['mask'], x float32 [N, H, W, 3] in [0, 1] of any size (the "
+                     f"network's input is {info['input_shape'][1]} px; other sizes are resized in "
+                     "and the masks back); signature serving_uint8 for uint8 [0, 255] images, or "
+                     "loaded.segment(x) for either")
   rundir.atomic_write_text(os.path.join(out_dir, "export.json"),
                              json.dumps(info, indent=2, default=str))
   return saved, keras_path

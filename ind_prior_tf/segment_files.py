@@ -1,10 +1,12 @@
 """Segmenting image files of any size: crop each by an optional box, resize it to the network's input,
 predict, and map the mask back to the image's own resolution and position; write 8-bit masks and RGBA
-cutouts (`segment_files`; `segment_run` for experiments.segment's whole job). The images come from a
-folder or a list file (`read_image_list`), the boxes from a CUB-style boxes file (`read_boxes`).
+cutouts (`segment_files`; `segment_run` for experiments.segment's whole job). The images come from one
+image, a folder, a glob pattern or a list file (`read_image_list`), the boxes from a CUB-style or CSV
+boxes file (`read_boxes`).
 """
 import collections
 import dataclasses
+import glob
 import os
 import sys
 
@@ -15,6 +17,7 @@ from ind_prior_tf import grabcut, segmenter
 from ind_prior_tf.progress import ProgressBar
 from ind_prior_tf.data import boxes as boxes_lib
 from ind_prior_tf.data import images as images_lib
+from ind_prior_tf.data import raw
 from ind_prior_tf.errors import DataError, EmptyBoxError, FlagError
 from ind_prior_tf.data.skips import SkipLog
 
@@ -58,21 +61,77 @@ def segment_image(predict, image, box, size):
 # Image lists and box files.
 
 
-def read_image_list(spec, image_root=None):
-  """Images to segment: a folder, or a list file. Returns [(key, relative path, path)].
+class ImageList(list):
+  """[(key, relative path, path)] of the images to segment, with `what`: how they were found (the
+  header line's words, e.g. 'the folder photos and 2 subfolders')."""
 
-  A folder: every *.jpg/jpeg/png/bmp in it (key = the file name). A list file: one image per line,
-  either `<path>` or, as CUB's images.txt, `<image_id> <path>` (key = the id); blank lines and lines
-  starting with # are ignored. Relative paths are resolved against image_root; its default is the list
-  file's folder, or for `<id> <path>` lists its images/ subfolder when there is one (CUB layout).
-  """
-  if os.path.isdir(spec):
-    return [(os.path.basename(p), os.path.basename(p), p) for p in images_lib.list_images(spec)]
-  if not os.path.isfile(spec):
-    raise DataError(f"{spec}: no such image folder or list file")
+  def __init__(self, items, what):
+    super().__init__(items)
+    self.what = what
+
+
+def _is_image_file(path):
+  """True when the name is an image's, or Pillow recognises the file's header (a photo without its
+  extension): such a file is one image, never a list of paths."""
+  if images_lib.is_image_name(path):
+    return True
+  try:
+    with Image.open(path):
+      return True
+  except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+    return False
+
+
+def _glob_root(spec):
+  """The folder a glob's matches are named from: its leading components without wildcards."""
+  parts = spec.split(os.sep)
+  fixed = []
+  for part in parts[:-1]:
+    if glob.has_magic(part):
+      break
+    fixed.append(part)
+  return os.sep.join(fixed) or ("/" if spec.startswith(os.sep) else ".")
+
+
+def _from_folder(folder):
+  scan = images_lib.scan_images(folder, recursive=True)
+  rels = sorted(scan.images + scan.broken_links)
+  what = f"the folder {folder}" + (
+      f" and {scan.subfolders} subfolder{'s' if scan.subfolders > 1 else ''}" if scan.subfolders
+      else "")
+  ignored = scan.ignored_summary()
+  if not rels:
+    raise DataError(f"{folder}: no images (files Pillow reads: *.jpg, *.png, *.webp, *.tif, ...)"
+                    + (f"; {ignored}" if ignored else ""))
+  return ImageList([(rel, rel, os.path.join(folder, rel)) for rel in rels],
+                   what + (f"; {ignored}" if ignored else ""))
+
+
+def _from_glob(spec):
+  root = _glob_root(spec)
+  matches = sorted(glob.glob(spec, recursive=True))
+  # Broken links are kept (glob lists them): they are reported as skipped, not dropped.
+  found = [p for p in matches if images_lib.is_image_name(p) and
+           (os.path.isfile(p) or not os.path.exists(p))]
+  if not found:
+    raise DataError(f"--images={spec}: the pattern matches no images ({len(matches)} matches)")
+  others = len(matches) - len(found)
+  return ImageList([(rel, rel, p) for p in found for rel in [os.path.relpath(p, root)]],
+                   f"the pattern {spec}" + (f"; ignored {others} other matches" if others else ""))
+
+
+def _from_list_file(spec, image_root):
+  with open(spec, "rb") as f:
+    head = f.read(8192)
+  try:
+    if b"\0" in head:
+      raise UnicodeDecodeError("utf-8", head, 0, 1, "NUL byte")
+    head.decode("utf-8", errors="strict")
+  except UnicodeDecodeError:
+    raise DataError(f"{spec}: neither an image Pillow reads nor a text list of images") from None
   entries = []
   with open(spec, encoding="utf-8", errors="replace") as f:
-    for lineno, line in enumerate(f, 1):
+    for line in f:
       line = line.strip()
       if not line or line.startswith("#"):
         continue
@@ -92,33 +151,41 @@ def read_image_list(spec, image_root=None):
   for key, rel in entries:
     path = rel if os.path.isabs(rel) else os.path.join(image_root, rel)
     out.append((rel if key is None else key, rel, path))
-  return out
+  return ImageList(out, f"the list file {spec}")
+
+
+def read_image_list(spec, image_root=None):
+  """Images to segment: one image, a folder, a glob pattern or a list file. Returns an ImageList of
+  (key, relative path, path); its `what` says which of the four `spec` was.
+
+  An image: a file named as one Pillow reads (images.IMAGE_EXTENSIONS) or whose header Pillow
+  recognises (key = relative path = its file name). A folder: every image in it and in its
+  subfolders (key = the path relative to the folder, which the outputs keep); broken links are listed
+  (to be reported as skipped), other files are named in `what`. A pattern (`photos/*.jpg`,
+  `photos/**/*.png`; quote it in a shell): its matches that are images, named relative to the
+  pattern's folder. A list file: one image per line, either `<path>` or, as CUB's images.txt,
+  `<image_id> <path>` (key = the id); blank lines and lines starting with # are ignored. Relative
+  paths are resolved against image_root; its default is the list file's folder, or for `<id> <path>`
+  lists its images/ subfolder when there is one (CUB layout).
+  """
+  spec = os.fspath(spec)
+  if os.path.isdir(spec):
+    return _from_folder(spec)
+  if os.path.isfile(spec):
+    if _is_image_file(spec):
+      name = os.path.basename(spec)
+      return ImageList([(name, name, spec)], f"the image {spec}")
+    return _from_list_file(spec, image_root)
+  if glob.has_magic(spec):
+    return _from_glob(spec)
+  raise DataError(f"{spec}: no such image, folder, pattern or list file")
 
 
 def read_boxes(path):
-  """A boxes file: lines `<key> <x> <y> <w> <h>` (pixels, CUB convention), key an image id (CUB's
-  bounding_boxes.txt) or an image's path as listed / file name. Returns {key: (x, y, w, h)}, integer
-  keys as ints."""
-  if not os.path.isfile(path):
-    raise DataError(f"{path}: missing boxes file")
-  boxes = {}
-  with open(path, encoding="utf-8", errors="replace") as f:
-    for lineno, line in enumerate(f, 1):
-      line = line.strip()
-      if not line or line.startswith("#"):
-        continue
-      parts = line.rsplit(maxsplit=4)
-      if len(parts) != 5:
-        raise DataError(f"{path}:{lineno}: expected `<key> x y w h`, got {line[:80]!r}")
-      try:
-        box = tuple(float(v) for v in parts[1:])
-      except ValueError:
-        raise DataError(f"{path}:{lineno}: bad numbers {parts[1:]}") from None
-      key = int(parts[0]) if parts[0].isdigit() else parts[0]
-      if key in boxes:
-        raise DataError(f"{path}:{lineno}: duplicate key {parts[0]!r}")
-      boxes[key] = box
-  return boxes
+  """A boxes file (ind_prior_tf.data.raw.read_box_file): CUB-style lines `<key> <x> <y> <w> <h>`
+  (pixels), key an image id (CUB's bounding_boxes.txt) or an image's path as listed / file name, or a
+  CSV file with the header `name,x,y,w,h`. Returns {key: (x, y, w, h)}, integer keys as ints."""
+  return raw.read_box_file(path)
 
 
 def find_box(boxes, key, rel):
@@ -216,7 +283,9 @@ def segment_files(model, items, out_dir, boxes=None, threshold=None, batch_size=
       crop, region = crop_for_segmenter(image, box, size, name=f"{path}: box")
     except DataError as e:  # EmptyBoxError is one
       reason = ("empty box" if isinstance(e, EmptyBoxError) else
-                "not in boxes file" if box is None and boxes is not None else "unreadable")
+                "not in boxes file" if box is None and boxes is not None else
+                "broken link" if os.path.islink(path) and not os.path.exists(path) else
+                "unreadable")
       skipped.add(path, reason, str(e))
       print(("\n" if bar.tty else "") + f"skipping {e}", file=sys.stderr, flush=True)
       if not pending:
@@ -258,8 +327,8 @@ def segment_run(config, log=print):
   items = read_image_list(config.images, config.image_root)
   boxes = read_boxes(config.boxes) if config.boxes else None
   model, run_config, ckpt = segmenter.load_run_segmenter(config.run_dir, config.checkpoint)
-  log(f"segmenting {len(items)} images with {ckpt} ({run_config.get('image_size')} px)"
-      f"{' cropped by ' + config.boxes if boxes is not None else ''}")
+  log(f"segmenting {len(items)} image{'s' if len(items) != 1 else ''} ({items.what}) with {ckpt} "
+      f"({run_config.get('image_size')} px){' cropped by ' + config.boxes if boxes is not None else ''}")
   skipped = segment_files(model, items, config.out_dir, boxes=boxes, threshold=config.threshold,
                           batch_size=config.batch_size, progress=config.progress,
                           grabcut_iters=config.grabcut_iters, grabcut_band=config.grabcut_band,

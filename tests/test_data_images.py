@@ -87,3 +87,70 @@ def test_list_images(tmp_path):
     images.list_images(tmp_path / 'e')
   with pytest.raises(DataError, match='missing image directory'):
     images.list_images(tmp_path / 'f')
+
+
+def test_formats_pillow_reads(tmp_path):
+  """Issue 19 item 10: webp, tif and the first frame of a gif are images too."""
+  a = rect_image(12, 8, (2, 2, 4, 4))
+  Image.fromarray(a).save(tmp_path / 'x.webp', lossless=True)
+  Image.fromarray(a).save(tmp_path / 'x.tif')
+  frames = [Image.fromarray(a).convert('P', palette=Image.Palette.ADAPTIVE), Image.new('P', (12, 8))]
+  frames[0].save(tmp_path / 'x.gif', save_all=True, append_images=frames[1:])
+  for name in ('x.webp', 'x.tif', 'x.gif'):
+    out = images.load_image_rgb(tmp_path / name)
+    assert out.shape == (8, 12, 3), name
+    np.testing.assert_array_equal(out, a, err_msg=name)  # the gif: its first frame
+  for ext in ('.webp', '.tif', '.tiff', '.gif', '.jpg', '.png', '.bmp'):
+    assert images.is_image_name('photo' + ext.upper()), ext
+  assert not images.is_image_name('notes.txt')
+
+
+@pytest.mark.parametrize('orientation,turn', [(3, 2), (6, 1), (8, -1)])
+def test_exif_orientation_is_applied(tmp_path, orientation, turn):
+  """A phone photo stored turned, with an EXIF tag saying how to show it, decodes upright, masks too;
+  image_size gives the upright size from the header."""
+  a = rect_image(12, 8, (1, 2, 3, 4))
+  exif = Image.Exif()
+  exif[0x0112] = orientation
+  Image.fromarray(np.ascontiguousarray(np.rot90(a, turn))).save(tmp_path / 'p.png', exif=exif)
+  np.testing.assert_array_equal(images.load_image_rgb(tmp_path / 'p.png'), a)
+  assert images.image_size(tmp_path / 'p.png') == (12, 8)
+  m = np.zeros((8, 12), np.uint8)
+  m[0, :3] = 255
+  Image.fromarray(np.ascontiguousarray(np.rot90(m, turn))).save(tmp_path / 'm.png', exif=exif)
+  np.testing.assert_array_equal(images.load_mask(tmp_path / 'm.png'), m / 255.0)
+
+
+def test_no_orientation_tag_changes_nothing(tmp_path):
+  """Images without an orientation (or with tag 1) decode exactly as stored, as before."""
+  a = np.random.default_rng(0).integers(0, 256, (9, 13, 3)).astype(np.uint8)
+  exif = Image.Exif()
+  exif[0x0112] = 1
+  Image.fromarray(a).save(tmp_path / 'one.png', exif=exif)
+  Image.fromarray(a).save(tmp_path / 'none.jpg', quality=90)
+  np.testing.assert_array_equal(images.load_image_rgb(tmp_path / 'one.png'), a)
+  with Image.open(tmp_path / 'none.jpg') as im:
+    stored = np.asarray(im.convert('RGB'))
+  np.testing.assert_array_equal(images.load_image_rgb(tmp_path / 'none.jpg'), stored)
+  assert images.image_size(tmp_path / 'none.jpg') == (13, 9)
+
+
+def test_scan_images_recurses_and_names_what_it_leaves(tmp_path):
+  """Subfolders are read (relative paths kept), broken links and other files are named, not
+  dropped without a word; list_images stays flat unless asked."""
+  for rel in ('b.JPG', 'sub/c.webp', 'sub/deeper/d.tif', 'notes.txt', '.DS_Store', '._b.jpg',
+              '.hidden/e.png'):
+    os.makedirs(os.path.dirname(tmp_path / rel), exist_ok=True)
+    (tmp_path / rel).write_bytes(b'x')
+  os.symlink(tmp_path / 'nowhere.png', tmp_path / 'gone.png')
+  os.symlink(tmp_path, tmp_path / 'sub' / 'loop')  # a link back up: each folder once
+  scan = images.scan_images(tmp_path)
+  assert scan.images == ['b.JPG', os.path.join('sub', 'c.webp'),
+                         os.path.join('sub', 'deeper', 'd.tif')]
+  assert scan.broken_links == ['gone.png'] and scan.subfolders == 2
+  assert sorted(scan.others) == sorted(['.DS_Store', '._b.jpg', '.hidden' + os.sep, 'notes.txt'])
+  assert scan.ignored_summary().startswith('ignored 4 other files: ')
+  assert [os.path.basename(p) for p in images.list_images(tmp_path)] == ['b.JPG']
+  assert len(images.list_images(tmp_path, recursive=True)) == 3
+  flat = images.scan_images(tmp_path, recursive=False)
+  assert 'sub' + os.sep in flat.others

@@ -88,3 +88,41 @@ def test_read_celeba_bad_header(tmp_path):
   open(p, 'w').write('\n'.join([lines[0], 'foo bar'] + lines[2:]) + '\n')
   with pytest.raises(DataError, match=r'list_bbox_celeba.txt:2: expected header'):
     raw.read_celeba(root)
+
+
+def test_read_box_file_csv_and_cub_style(tmp_path):
+  """Issue 19 item 14: boxes as CSV `name,x,y,w,h` (header optional, names may hold commas when
+  quoted) or CUB-style `<name> x y w h` lines (names may hold spaces)."""
+  p = tmp_path / 'boxes.csv'
+  p.write_text('name,x,y,w,h\na.jpg,1,2,3,4\n"sub/b, old.png",5,6,7.5,8\n# a comment\n\n')
+  assert raw.read_box_file(p) == {'a.jpg': (1, 2, 3, 4), 'sub/b, old.png': (5, 6, 7.5, 8)}
+  p.write_text('a.jpg,1,2,3,4\n7,0,0,1,1\n')
+  assert raw.read_box_file(p) == {'a.jpg': (1, 2, 3, 4), 7: (0, 0, 1, 1)}
+  p = tmp_path / 'bounding_boxes.txt'
+  p.write_text('1 10 20 30 40\nmy photo.jpg 1 2 3 4\n')
+  assert raw.read_box_file(p) == {1: (10, 20, 30, 40), 'my photo.jpg': (1, 2, 3, 4)}
+  for text, needle in [('name,x,y,w,h\na.jpg,1,2,3\n', r'boxes.txt:2: expected `name,x,y,w,h`'),
+                       ('a.jpg,1,2,x,4\n', r'boxes.txt:1: bad numbers'),
+                       ('a.jpg 1 2 3 4\na.jpg 1 2 3 4\n', r"boxes.txt:2: duplicate key 'a.jpg'"),
+                       ('a.jpg 1 2\n', r'boxes.txt:1: expected `<key> x y w h`')]:
+    (tmp_path / 'boxes.txt').write_text(text)
+    with pytest.raises(DataError, match=needle):
+      raw.read_box_file(tmp_path / 'boxes.txt')
+  with pytest.raises(DataError, match='missing boxes file'):
+    raw.read_box_file(tmp_path / 'gone.csv')
+
+
+def test_read_folder_without_boxes_or_masks(tmp_path):
+  """Every image whole, all train; an unreadable file is a counted skip; no image is an error."""
+  from tests.data_fixtures import rect_image, save  # pylint: disable=g-import-not-at-top
+  save(str(tmp_path / 'p' / 'x.jpg'), rect_image(40, 30, (1, 1, 5, 5)))
+  (tmp_path / 'p' / 'y.png').write_bytes(b'not an image')
+  recs = raw.read_folder(tmp_path / 'p')
+  assert [(r.id, r.box, r.is_train, r.mask_path) for r in recs] == [(1, (0, 0, 40, 30), True, None)]
+  assert recs.skipped.counts() == {'unreadable': 1}
+  (tmp_path / 'e').mkdir()
+  (tmp_path / 'e' / 'notes.txt').write_text('x')
+  with pytest.raises(DataError, match='no images .*ignored 1 other file: notes.txt'):
+    raw.read_folder(tmp_path / 'e')
+  with pytest.raises(DataError, match='missing masks directory'):
+    raw.read_folder(tmp_path / 'p', masks_dir=str(tmp_path / 'gone'))

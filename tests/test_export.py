@@ -2,6 +2,7 @@
 outputs of the trained model."""
 import json
 import os
+import re
 
 import keras
 import numpy as np
@@ -114,3 +115,36 @@ def test_checkpoint_that_does_not_fit_flags_is_one_line_naming_the_run(tmp_path)
   assert run in str(e.value) and "\n" not in str(e.value)
   with pytest.raises(training.RunError, match="flags.json: missing"):
     segmenter.load_run_segmenter(str(tmp_path / "nothing"))
+
+
+def test_serving_takes_uint8_and_any_size_or_says_what_it_expects(tmp_path):
+  """Issue 19 item 17: uint8 images (scaled to [0, 1]) and any size, in the serving signatures and
+  in `loaded.segment`; other shapes and unscaled floats fail with a message naming what it expects."""
+  run = str(tmp_path / "run")
+  unet = make_teacher_run(run)
+  trained_looking(unet)
+  training.CheckpointKeeper(os.path.join(run, "ckpt"), unet=unet).save(2)
+  _, _, saved, _ = export.export_run(run, str(tmp_path / "out"))
+  loaded = tf.saved_model.load(saved)
+  serve, serve_uint8 = loaded.signatures["serving_default"], loaded.signatures["serving_uint8"]
+  pixels = np.random.RandomState(3).randint(0, 256, (2, 64, 64, 3)).astype(np.uint8)
+  want = unet(pixels / np.float32(255.0), training=False).numpy()
+  np.testing.assert_allclose(serve_uint8(images=tf.constant(pixels))["mask"].numpy(), want,
+                             atol=1e-6)
+  np.testing.assert_allclose(loaded.segment(tf.constant(pixels))["mask"].numpy(), want, atol=1e-6)
+  # Another size: resized in and out, as segment_any_size does.
+  odd = np.random.RandomState(4).randint(0, 256, (1, 90, 70, 3)).astype(np.uint8)
+  got = serve_uint8(images=tf.constant(odd))["mask"].numpy()
+  assert got.shape == (1, 90, 70, 1)
+  np.testing.assert_allclose(
+      got, loaded.signatures["segment_any_size"](images=tf.constant(odd / np.float32(255.0)))[
+          "mask"].numpy(), atol=1e-6)
+  assert serve(images=tf.constant(odd / np.float32(255.0)))["mask"].shape == (1, 90, 70, 1)
+  for bad, needle in [(np.zeros([1, 64, 64, 4], np.float32), "expected [N, H, W, 3] RGB"),
+                      (np.zeros([64, 64, 3], np.float32), "expected [N, H, W, 3] RGB"),
+                      (np.full([1, 64, 64, 3], 200.0, np.float32), "divide by 255")]:
+    with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(needle)) as e:
+      serve(images=tf.constant(bad))
+    assert "float32 in [0, 1] or uint8 in [0, 255]" in str(e.value)
+  info = json.load(open(tmp_path / "out" / "export.json"))
+  assert "serving_uint8" in info["usage"] and "any size" in info["usage"]

@@ -1,15 +1,18 @@
 """Applying a segmenter to images of any size: masks go back to the right place of the original
 image given a box, unreadable files are skipped while the others are written, CUB lists work."""
 import os
+import shutil
+import subprocess
 
 import keras
 import numpy as np
+import pytest
 from PIL import Image
 
-from ind_prior_tf import segment_files, segmenter
+from ind_prior_tf import apply_config, segment_files, segmenter
 from ind_prior_tf.data import boxes
-from ind_prior_tf.errors import DataError, EmptyBoxError
-from tests import entry
+from ind_prior_tf.errors import DataError, EmptyBoxError, FlagError
+from tests import entry, test_folder
 from tests.test_distill import make_teacher_run
 from tests.test_export import make_generator_run
 from tests.test_segmenter import ramp_model
@@ -190,3 +193,95 @@ def test_flip_averaged_predictor_is_the_mean_of_the_mask_and_its_mirrors():
   plain = segmenter.predictor(ramp_model(8))(x)
   np.testing.assert_allclose(plain[1, 2, :, 0], np.linspace(0, 1, 8), atol=1e-6)
   np.testing.assert_allclose(segmenter.predictor(ramp_model(8), flip_average=True)(x), 0.5, atol=1e-6)
+
+
+def test_images_is_one_image_a_folder_a_pattern_or_a_list(tmp_path):
+  """Issue 19 item 9: --images=one.jpg is one image (not a list of paths); a pattern, a folder with
+  subfolders and a list file work too, and `what` says which."""
+  write_images(tmp_path / "img")
+  write_images(tmp_path / "img" / "sub")
+  one = segment_files.read_image_list(str(tmp_path / "img" / "a.png"))
+  assert list(one) == [("a.png", "a.png", str(tmp_path / "img" / "a.png"))]
+  assert one.what == f"the image {tmp_path / 'img' / 'a.png'}"
+  shutil.copy(tmp_path / "img" / "a.png", tmp_path / "no_extension")  # recognised by its header
+  assert segment_files.read_image_list(str(tmp_path / "no_extension")).what.startswith("the image")
+  folder = segment_files.read_image_list(str(tmp_path / "img"))
+  assert [rel for _, rel, _ in folder] == ["a.png", "b.png", "broken.jpg", "sub/a.png", "sub/b.png",
+                                           "sub/broken.jpg"]
+  assert folder.what == f"the folder {tmp_path / 'img'} and 1 subfolder"
+  pattern = segment_files.read_image_list(str(tmp_path / "img" / "**" / "a.png"))
+  assert [rel for _, rel, _ in pattern] == ["a.png", "sub/a.png"]
+  assert pattern.what.startswith("the pattern ")
+  with pytest.raises(DataError, match="matches no images"):
+    segment_files.read_image_list(str(tmp_path / "img" / "*.webp"))
+  (tmp_path / "list.txt").write_text("img/a.png\nimg/sub/b.png\n")
+  listed = segment_files.read_image_list(str(tmp_path / "list.txt"))
+  assert [rel for _, rel, _ in listed] == ["img/a.png", "img/sub/b.png"]
+  assert listed.what == f"the list file {tmp_path / 'list.txt'}"
+  (tmp_path / "blob.bin").write_bytes(b"\x00\x01binary" * 20)
+  with pytest.raises(DataError, match="neither an image Pillow reads nor a text list"):
+    segment_files.read_image_list(str(tmp_path / "blob.bin"))
+  make_teacher_run(str(tmp_path / "run"))
+  r = entry.call("experiments.segment", f"--run_dir={tmp_path / 'run'}", "--noprogress",
+                 f"--images={tmp_path / 'img' / 'b.png'}", f"--out_dir={tmp_path / 'out'}").ok()
+  assert f"segmenting 1 image (the image {tmp_path / 'img' / 'b.png'})" in r.out
+  assert "segmented 1 of 1 images" in r.out
+  assert os.listdir(tmp_path / "out" / "masks") == ["b.png"]
+
+
+def test_a_folder_of_phone_photos(tmp_path):
+  """Issue 19 item 10: webp, tif, gif and subfolders are segmented (outputs keep the subfolders),
+  EXIF-rotated photos come out upright, a broken link and a note are counted, not dropped silently."""
+  photos = test_folder.make_photo_folder(tmp_path)
+  make_teacher_run(str(tmp_path / "run"))
+  out = tmp_path / "out"
+  r = entry.call("experiments.segment", f"--run_dir={tmp_path / 'run'}", f"--images={photos}",
+                 f"--out_dir={out}", "--noprogress").ok()
+  assert (f"segmenting 6 images (the folder {photos} and 1 subfolder; ignored 1 other file: "
+          "notes.txt)") in r.out, r.out
+  assert "segmented 5 of 6 images" in r.out and "1 broken link" in r.out
+  assert "broken.jpg\tbroken link" in open(out / "skipped.txt").read()
+  names = sorted(os.path.relpath(os.path.join(d, f), out / "masks")
+                 for d, _, fs in os.walk(out / "masks") for f in fs)
+  assert names == ["a.png", "b.png", "c.png", "sub/d.png", "sub/e.png"]
+  for name in names:  # every mask and cut-out upright: 40 wide, 30 high
+    assert np.asarray(Image.open(out / "masks" / name)).shape == (test_folder.H, test_folder.W)
+  cut = np.asarray(Image.open(out / "cutouts" / "a.png"))
+  np.testing.assert_array_equal(cut[..., :3], test_folder.upright(1))
+
+
+def test_without_run_dir_the_newest_segmenter_run_is_used(tmp_path):
+  """Issue 19 item 13: `make segment` after `make demo` finds runs/demo; HOC runs, runs without a
+  checkpoint and other folders are passed over; nested runs (refinement chains) are found."""
+  runs = tmp_path / "runs"
+  make_teacher_run(str(runs / "old"))
+  make_teacher_run(str(runs / "chain" / "student"))
+  make_generator_run(str(runs / "hoc"))
+  (runs / "nockpt" / "ckpt").mkdir(parents=True)
+  (runs / "nockpt" / "flags.json").write_text("{}")
+  for age, run in enumerate(["chain/student", "old", "hoc", "nockpt"]):
+    index = runs / run / "ckpt" / "checkpoint"
+    if index.exists():
+      os.utime(index, (1e9 + 100 * age, 1e9 + 100 * age))
+  assert apply_config.newest_segmenter_run(str(runs)) == str(runs / "old")
+  os.utime(runs / "chain" / "student" / "ckpt" / "checkpoint", (2e9, 2e9))
+  assert apply_config.newest_segmenter_run(str(runs)) == str(runs / "chain" / "student")
+  with pytest.raises(FlagError, match="no segmenter run in it"):
+    apply_config.newest_segmenter_run(str(runs / "hoc"))
+  write_images(tmp_path / "img")
+  r = entry.call("experiments.segment", f"--runs={runs}", f"--images={tmp_path / 'img'}",
+                 f"--out_dir={tmp_path / 'out'}", "--noprogress").ok()
+  assert r.out.startswith(f"--run_dir={runs / 'chain' / 'student'}: the newest segmenter run in ")
+  entry.call("experiments.segment", f"--runs={tmp_path / 'gone'}", f"--images={tmp_path / 'img'}",
+             f"--out_dir={tmp_path / 'out2'}").failed(2, "--runs=", "no such folder of runs")
+  assert not os.path.exists(tmp_path / "out2")
+  # make segment: RUN_DIR when given, else --runs=$RUNS (what the script runs, with PYTHON=echo).
+  script = os.path.join(entry.ROOT, "experiments", "segment.sh")
+  env = dict(os.environ, PYTHON="echo", RUNS="myruns", IMAGES="p/*.jpg")
+  env.pop("RUN_DIR", None)
+  line = subprocess.run(["bash", script], env=env, capture_output=True, text=True).stdout
+  assert line.split() == ["-m", "experiments.segment", "--runs=myruns", "--images=p/*.jpg",
+                          "--out_dir=segmented"], line
+  line = subprocess.run(["bash", script], env=dict(env, RUN_DIR="runs/x"), capture_output=True,
+                        text=True).stdout
+  assert "--run_dir=runs/x" in line and "--runs" not in line

@@ -7,6 +7,7 @@
 * prepared: prepared sets (TFRecord shards + meta.json): writing, reading, their raw records.
 * pools: background patch pools; HOC patches and disk backgrounds.
 * pipeline: the tf.data input pipelines of the first application.
+* folder_prep: a plain folder of photos (optional boxes and masks) -> a prepared set and a pool.
 
 Only skips, images, boxes, raw and pools are free of TensorFlow (prepared imports it lazily), so that
 the data_prep entry points answer --help and flag errors at once.

@@ -1,6 +1,9 @@
 """Images and masks on disk and in memory (pure numpy / PIL, no TensorFlow).
 
-Conventions: images in memory are uint8 HxWx3 RGB; masks are float32 HxW in [0, 1].
+Conventions: images in memory are uint8 HxWx3 RGB; masks are float32 HxW in [0, 1]. Every file is
+decoded as it is displayed: its EXIF orientation applied (a phone photo stored sideways comes out
+upright), so boxes and masks refer to the upright image. Files without an orientation tag (or tag 1)
+are decoded exactly as stored.
 """
 
 from __future__ import annotations
@@ -8,24 +11,66 @@ from __future__ import annotations
 import os
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from ind_prior_tf.errors import DataError
 from ind_prior_tf.data.skips import short_exc
 
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp')
+_ORIENTATION = 0x0112  # the EXIF tag
+# Formats Pillow only identifies (stubs needing other libraries, Windows-only or video): not photos.
+_NOT_PHOTOS = {'BUFR', 'GRIB', 'HDF5', 'WMF', 'MPEG', 'EPS'}
+
+
+def _readable_extensions() -> tuple:
+  Image.init()
+  return tuple(sorted(ext for ext, fmt in Image.registered_extensions().items()
+                      if fmt in Image.OPEN and fmt not in _NOT_PHOTOS))
+
+
+# File name endings of the images Pillow reads (jpg, png, bmp, webp, tif, gif, ...), lower case.
+IMAGE_EXTENSIONS = _readable_extensions()
+
+
+def is_image_name(name: str) -> bool:
+  return os.fspath(name).lower().endswith(IMAGE_EXTENSIONS)
+
+
+def _orientation(im: Image.Image) -> int:
+  try:
+    return int(im.getexif().get(_ORIENTATION, 1) or 1)
+  except (OSError, SyntaxError, ValueError, TypeError, KeyError):
+    return 1  # a malformed EXIF block: the pixels as stored
 
 
 def _open_image(path: str) -> Image.Image:
+  """The decoded image (first frame of an animation), EXIF orientation applied."""
   if not os.path.isfile(path):
-    raise DataError(f'{path}: missing image file')
+    what = 'broken link' if os.path.islink(path) else 'missing image file'
+    raise DataError(f'{path}: {what}')
   try:
     im = Image.open(path)
     im.load()  # Raises on truncated files (LOAD_TRUNCATED_IMAGES is False).
+    if _orientation(im) in range(2, 9):
+      # Only for a real rotation or mirror: any other image stays the very object decoded.
+      im = ImageOps.exif_transpose(im)
   except (OSError, SyntaxError, ValueError, Image.DecompressionBombError,
           EOFError) as e:
     raise DataError(f'{path}: unreadable image ({short_exc(e)})') from None
   return im
+
+
+def image_size(path: str) -> tuple:
+  """(width, height) of an image file as displayed (EXIF orientation applied), read from its header
+  only. Raises DataError when the file is missing or not an image."""
+  path = os.fspath(path)
+  try:
+    with Image.open(path) as im:
+      width, height = im.size
+      if _orientation(im) in (5, 6, 7, 8):  # a quarter turn (or transpose) swaps the sides
+        width, height = height, width
+  except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+    raise DataError(f'{path}: unreadable image ({short_exc(e)})') from None
+  return width, height
 
 
 def _wide_to_uint8(im: Image.Image) -> np.ndarray:
@@ -65,10 +110,10 @@ def load_image_rgb(path: str) -> np.ndarray:
   Grayscale (L, 1), palette (P), CMYK, YCbCr -> RGB by PIL; images with
   alpha (RGBA, LA, P with transparency) are composited on black and the alpha
   is dropped; 16-bit grayscale ('I;16') is scaled by the 16-bit range
-  (value / 257), other 32-bit modes by their min..max range.  EXIF
-  orientation is NOT applied (annotation boxes refer to stored pixels).
-  Truncated files and non-image bytes raise DataError("<path>: unreadable
-  image (...)").
+  (value / 257), other 32-bit modes by their min..max range.  Any format
+  Pillow reads (webp, tif, the first frame of a gif ...); EXIF orientation
+  applied (see the module's docstring).  Truncated files and non-image
+  bytes raise DataError("<path>: unreadable image (...)").
   """
   path = os.fspath(path)
   im = _open_image(path)
@@ -84,7 +129,8 @@ def load_image_rgb(path: str) -> np.ndarray:
 def load_mask(path: str) -> np.ndarray:
   """Reads a mask image ({0,255} PNG) as float32 HxW in [0, 1] (no threshold).
 
-  Color masks are converted to grayscale; an alpha channel is ignored.
+  Color masks are converted to grayscale; an alpha channel is ignored; EXIF
+  orientation is applied as to images.
   """
   path = os.fspath(path)
   im = _open_image(path)
@@ -149,14 +195,72 @@ def as_rgb_uint8(image: np.ndarray, name: str = 'image') -> np.ndarray:
   return np.clip(np.round(a), 0, 255).astype(np.uint8)
 
 
-def list_images(folder: str) -> list:
-  """Sorted paths of *.jpg/jpeg/png/bmp (case-insensitive) directly in folder."""
+def list_images(folder: str, recursive: bool = False) -> list:
+  """Sorted paths of the images (IMAGE_EXTENSIONS, case-insensitive) in folder; with recursive, in
+  its subfolders too (see scan_images). Broken links are left out."""
+  scan = scan_images(folder, recursive)
+  paths = [os.path.join(scan.folder, rel) for rel in scan.images]
+  if not paths:
+    ignored = scan.ignored_summary()
+    raise DataError(f'{folder}: no images (files Pillow reads: *.jpg, *.png, *.webp, *.tif, ...)'
+                    + (f'; {ignored}' if ignored else ''))
+  return paths
+
+
+class FolderScan:
+  """What scan_images found: `images` (relative paths, sorted), `broken_links` (relative paths of
+  links to nothing that are named as images), `others` (relative paths of the files that are not
+  images by their name, hidden files and folders included), `subfolders` (how many held images)."""
+
+  def __init__(self, folder):
+    self.folder = folder
+    self.images, self.broken_links, self.others = [], [], []
+    self.subfolders = 0
+
+  def ignored_summary(self) -> str:
+    """'' or e.g. 'ignored 2 other files: notes.txt, .DS_Store' (for the header lines)."""
+    if not self.others:
+      return ''
+    shown = ', '.join(self.others[:3]) + (', ...' if len(self.others) > 3 else '')
+    return f'ignored {len(self.others)} other file{"s" if len(self.others) > 1 else ""}: {shown}'
+
+
+def scan_images(folder: str, recursive: bool = True) -> FolderScan:
+  """The images of a folder, by their names: every file Pillow reads (IMAGE_EXTENSIONS), with
+  recursive in every subfolder too (followed links included, each real folder once). Hidden files
+  and folders (names starting with '.', such as macOS's ._IMG_1.jpg) are not images; they are listed
+  among `others` so that nothing is left out without a word. Nothing is decoded here."""
   folder = os.fspath(folder)
   if not os.path.isdir(folder):
     raise DataError(f'{folder}: missing image directory')
-  paths = sorted(os.path.join(folder, n) for n in os.listdir(folder)
-                 if n.lower().endswith(IMAGE_EXTENSIONS) and
-                 os.path.isfile(os.path.join(folder, n)))
-  if not paths:
-    raise DataError(f'{folder}: no images (*.jpg, *.jpeg, *.png, *.bmp)')
-  return paths
+  scan = FolderScan(folder)
+  seen = set()
+  dirs_with_images = set()
+  for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+    real = os.path.realpath(dirpath)
+    if real in seen:  # a link back up the tree
+      dirnames[:] = []
+      continue
+    seen.add(real)
+    rel_dir = os.path.relpath(dirpath, folder)
+    rel = (lambda n: n) if rel_dir == '.' else (lambda n: os.path.join(rel_dir, n))
+    # Hidden folders (and, not recursive, every subfolder) are named among the others, so that a
+    # user learns why their images were not read.
+    skipped = sorted(d for d in dirnames if d.startswith('.') or not recursive)
+    scan.others.extend(rel(d) + os.sep for d in skipped)
+    dirnames[:] = sorted(set(dirnames) - set(skipped))
+    for name in sorted(filenames):
+      path = os.path.join(dirpath, name)
+      if name.startswith('.') or not is_image_name(name):
+        scan.others.append(rel(name))
+      elif not os.path.exists(path):
+        scan.broken_links.append(rel(name))
+      elif os.path.isfile(path):
+        scan.images.append(rel(name))
+        dirs_with_images.add(rel_dir)
+      else:
+        scan.others.append(rel(name))
+  scan.images.sort()
+  scan.broken_links.sort()
+  scan.subfolders = len(dirs_with_images - {'.'})
+  return scan

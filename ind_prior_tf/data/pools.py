@@ -13,12 +13,11 @@ import os
 from typing import Optional, Sequence
 
 import numpy as np
-from PIL import Image
 
 from ind_prior_tf.data.boxes import clip_box, resize_rgb
 from ind_prior_tf.errors import DataError, EmptyBoxError
 from ind_prior_tf.data.skips import SkipLog, short_exc
-from ind_prior_tf.data.images import as_rgb_uint8, load_image_rgb
+from ind_prior_tf.data.images import as_rgb_uint8, image_size, load_image_rgb
 from ind_prior_tf.data.raw import Record
 
 
@@ -133,10 +132,9 @@ def outside_box_patches(records: Sequence[Record], size: int, count: int,
   usable, regions, min_sides = [], [], []
   for rec in records:
     try:
-      with Image.open(rec.image_path) as im:
-        width, height = im.size
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-      skipped.add(rec.image_path, 'unreadable', short_exc(e))
+      width, height = image_size(rec.image_path)  # as decoded: EXIF orientation applied
+    except DataError as e:
+      skipped.add(rec.image_path, 'unreadable', str(e))
       continue
     try:
       need = min_side

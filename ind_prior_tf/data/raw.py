@@ -1,11 +1,14 @@
-"""Raw annotated sets: CUB-200-2011 (also the Weizmann horses in its layout) and CelebA.
+"""Raw annotated sets: CUB-200-2011 (also the Weizmann horses in its layout), CelebA, and a plain
+folder of photos of one category (optionally with a boxes file and a masks folder).
 
-Both readers return a RecordList (Records: image path, box, split, mask path) with the per-image
-problems they skipped attached.
+Every reader returns a RecordList (Records: image path, box, split, mask path) with the per-image
+problems it skipped attached.
 """
 
 from __future__ import annotations
 
+import collections
+import csv
 import dataclasses
 import math
 import os
@@ -14,6 +17,7 @@ from typing import Optional
 from absl import logging
 
 from ind_prior_tf.errors import DataError
+from ind_prior_tf.data import images as images_lib
 from ind_prior_tf.data.skips import SkipLog
 
 
@@ -234,4 +238,120 @@ def read_celeba(root: str) -> RecordList:
     skipped.log_summary('images')
   if not records:
     raise DataError(f'{root}: no usable images ({skipped.summary()})')
+  return RecordList(records, skipped)
+
+
+# A folder of photos of one category.
+
+
+def _box_numbers(path, lineno, values):
+  try:
+    return tuple(float(v) for v in values)
+  except ValueError:
+    raise DataError(f'{path}:{lineno}: bad numbers {list(values)}') from None
+
+
+def _add_box(boxes, path, lineno, name, box):
+  name = name.strip()
+  key = int(name) if name.isdigit() else name
+  if key in boxes:
+    raise DataError(f'{path}:{lineno}: duplicate key {name!r}')
+  boxes[key] = box
+
+
+def read_box_file(path: str) -> dict:
+  """A boxes file -> {key: (x, y, w, h)} (pixels, CUB convention; integer keys as ints).
+
+  Two forms: CUB's bounding_boxes.txt style, lines `<key> <x> <y> <w> <h>` (the key an image id, or an
+  image's path or file name, which may hold spaces: the last four fields are the numbers); or CSV,
+  `name,x,y,w,h` per row after an optional header row of that form (told apart by a comma on the first
+  line). Blank lines and lines starting with # are comments.
+  """
+  path = os.fspath(path)
+  if not os.path.isfile(path):
+    raise DataError(f'{path}: missing boxes file')
+  with open(path, encoding='utf-8-sig', errors='replace') as f:
+    lines = [(n, line.strip()) for n, line in enumerate(f, 1)]
+  lines = [(n, line) for n, line in lines if line and not line.startswith('#')]
+  boxes = {}
+  if lines and ',' in lines[0][1]:
+    rows = list(csv.reader([line for _, line in lines]))
+    for (lineno, line), row in zip(lines, rows):
+      if len(row) != 5:
+        raise DataError(f'{path}:{lineno}: expected `name,x,y,w,h`, got {line[:80]!r}')
+      if lineno == lines[0][0] and [c.strip().lower() for c in row[1:]] == ['x', 'y', 'w', 'h']:
+        continue  # the header
+      _add_box(boxes, path, lineno, row[0], _box_numbers(path, lineno, row[1:]))
+    return boxes
+  for lineno, line in lines:
+    parts = line.rsplit(maxsplit=4)
+    if len(parts) != 5:
+      raise DataError(f'{path}:{lineno}: expected `<key> x y w h`, got {line[:80]!r}')
+    _add_box(boxes, path, lineno, parts[0], _box_numbers(path, lineno, parts[1:]))
+  return boxes
+
+
+def _mask_index(masks_dir: str) -> dict:
+  """{relative path without extension: mask path} of the images in a masks folder (and of their
+  file names' stems, where no two masks share one)."""
+  scan = images_lib.scan_images(masks_dir, recursive=True)
+  index = {os.path.splitext(rel)[0]: os.path.join(masks_dir, rel) for rel in scan.images}
+  stems = collections.Counter(os.path.basename(k) for k in index)
+  for key, mask in list(index.items()):
+    stem = os.path.basename(key)
+    if stems[stem] == 1:
+      index.setdefault(stem, mask)
+  return index
+
+
+def read_folder(images_dir: str, boxes_path: Optional[str] = None,
+                masks_dir: Optional[str] = None) -> RecordList:
+  """Reads a folder of photos of one category (and its subfolders) as Records, all in the train split
+  (the method needs no labels; images with a mask can still be scored).
+
+  Ids are 1, 2, ... in the order of the images' relative paths, whatever is skipped. The box of an
+  image is its entry in the boxes file (read_box_file; keyed by the path relative to the folder or
+  the file name), else the whole image. Its mask is the image of the same relative path (or file
+  name) without extension in masks_dir, when there is one. Boxes and masks refer to the images as
+  displayed (EXIF orientation applied). Broken links and files whose header is unreadable are
+  counted skips; a boxes file none of whose keys names an image, or a folder without images, is a
+  DataError.
+  """
+  images_dir = os.fspath(images_dir)
+  scan = images_lib.scan_images(images_dir, recursive=True)
+  rels = sorted(scan.images + scan.broken_links)
+  if not rels:
+    raise DataError(f'{images_dir}: no images (files Pillow reads: *.jpg, *.png, *.webp, *.tif, '
+                    '...)' + (f'; {scan.ignored_summary()}' if scan.others else ''))
+  boxes = read_box_file(boxes_path) if boxes_path else {}
+  if boxes:
+    names = set(rels) | {os.path.basename(r) for r in rels}
+    if not any(str(k) in names for k in boxes):
+      raise DataError(f'{boxes_path}: none of its {len(boxes)} names is an image of {images_dir} '
+                      f'(e.g. {next(iter(boxes))!r}); name images by their path in the folder')
+  if masks_dir is not None and not os.path.isdir(masks_dir):
+    raise DataError(f'{masks_dir}: missing masks directory')
+  masks = _mask_index(masks_dir) if masks_dir else {}
+  skipped = SkipLog(total=len(rels))
+  records = []
+  for key, rel in enumerate(rels, 1):
+    path = os.path.join(images_dir, rel)
+    if rel in scan.broken_links:
+      skipped.add(path, 'broken link')
+      continue
+    box = boxes.get(rel, boxes.get(os.path.basename(rel)))
+    if box is None:
+      try:
+        width, height = images_lib.image_size(path)
+      except DataError as e:
+        skipped.add(path, 'unreadable', str(e))
+        continue
+      box = (0.0, 0.0, float(width), float(height))
+    stem = os.path.splitext(rel)[0]
+    mask = masks.get(stem, masks.get(os.path.basename(stem)))
+    records.append(Record(id=key, image_path=path, box=box, is_train=True, mask_path=mask))
+  if len(skipped):
+    skipped.log_summary('images')
+  if not records:
+    raise DataError(f'{images_dir}: no usable images ({skipped.summary()})')
   return RecordList(records, skipped)

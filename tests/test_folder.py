@@ -1,0 +1,158 @@
+"""Your own category from a plain folder of photos (issue 19 item 14): data_prep.folder writes a prepared
+set and a background pool from a folder with EXIF-rotated photos, a webp, a tif in a subfolder, a
+broken link and a note; segmenting the same folder keeps its subfolders and counts what it skips."""
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ind_prior_tf.data import boxes, images, prepared, raw
+from ind_prior_tf.errors import DataError
+from tests import entry
+from tests.data_fixtures import rect_image
+
+W, H = 40, 30
+BOX = (8, 6, 16, 12)  # x, y, w, h in the upright image
+ORIENTATION = 0x0112
+
+
+def upright(seed=0):
+  """A 40x30 photo: a red rectangle on the box over green, a little noise so that crops differ."""
+  a = rect_image(W, H, BOX).astype(np.int16)
+  a += np.random.default_rng(seed).integers(-10, 11, a.shape).astype(np.int16)
+  return np.clip(a, 0, 255).astype(np.uint8)
+
+
+def save_rotated(path, image, orientation):
+  """Saves `image` as a camera would: the pixels stored turned, an EXIF tag saying how to show them."""
+  stored = {6: np.rot90(image, 1), 8: np.rot90(image, -1), 3: np.rot90(image, 2)}[orientation]
+  exif = Image.Exif()
+  exif[ORIENTATION] = orientation
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  Image.fromarray(np.ascontiguousarray(stored)).save(path, exif=exif)
+
+
+def make_photo_folder(root):
+  """photos/: a.png (EXIF 6), b.jpg (EXIF 8), c.webp, broken.jpg (a link to nothing), notes.txt,
+  sub/d.tif, sub/e.gif; masks/ for a and sub/d; boxes.csv for a and sub/d (the others: whole)."""
+  root = str(root)
+  photos = os.path.join(root, "photos")
+  save_rotated(os.path.join(photos, "a.png"), upright(1), 6)
+  save_rotated(os.path.join(photos, "b.jpg"), upright(2), 8)
+  Image.fromarray(upright(3)).save(os.path.join(photos, "c.webp"), lossless=True)
+  os.makedirs(os.path.join(photos, "sub"))
+  Image.fromarray(upright(4)).save(os.path.join(photos, "sub", "d.tif"))
+  Image.fromarray(upright(5)).save(os.path.join(photos, "sub", "e.gif"))
+  os.symlink(os.path.join(root, "nowhere.jpg"), os.path.join(photos, "broken.jpg"))
+  with open(os.path.join(photos, "notes.txt"), "w") as f:
+    f.write("taken in the park\n")
+  mask = np.zeros((H, W), np.uint8)
+  mask[BOX[1]:BOX[1] + BOX[3], BOX[0]:BOX[0] + BOX[2]] = 255
+  masks = os.path.join(root, "masks")
+  os.makedirs(os.path.join(masks, "sub"))
+  Image.fromarray(mask).save(os.path.join(masks, "a.png"))
+  Image.fromarray(mask).save(os.path.join(masks, "sub", "d.png"))
+  with open(os.path.join(root, "boxes.csv"), "w") as f:
+    f.write("name,x,y,w,h\n" + "".join(f"{n},{','.join(map(str, BOX))}\n"
+                                      for n in ("a.png", "sub/d.tif")))
+  return photos
+
+
+def test_folder_reader_orients_boxes_masks_and_counts_skips(tmp_path):
+  photos = make_photo_folder(tmp_path)
+  recs = raw.read_folder(photos, str(tmp_path / "boxes.csv"), str(tmp_path / "masks"))
+  assert [os.path.relpath(r.image_path, photos) for r in recs] == [
+      "a.png", "b.jpg", "c.webp", os.path.join("sub", "d.tif"), os.path.join("sub", "e.gif")]
+  assert [r.id for r in recs] == [1, 2, 4, 5, 6]  # ids by relative path, the broken link's (3) kept
+  assert all(r.is_train for r in recs)
+  assert recs.skipped.counts() == {"broken link": 1}
+  by_name = {os.path.basename(r.image_path): r for r in recs}
+  assert by_name["a.png"].box == BOX and by_name["d.tif"].box == BOX
+  assert by_name["b.jpg"].box == (0, 0, W, H)  # no box: the whole image, as displayed
+  assert by_name["a.png"].mask_path == str(tmp_path / "masks" / "a.png")
+  assert by_name["d.tif"].mask_path == str(tmp_path / "masks" / "sub" / "d.png")
+  assert by_name["c.webp"].mask_path is None
+  # The EXIF-rotated photos decode upright, exactly (PNG) or nearly (JPEG).
+  np.testing.assert_array_equal(images.load_image_rgb(by_name["a.png"].image_path), upright(1))
+  b = images.load_image_rgb(by_name["b.jpg"].image_path)
+  assert b.shape == (H, W, 3) and np.abs(b.astype(int) - upright(2)).mean() < 8
+  # Nothing named in a boxes file is an image of the folder: one line saying so.
+  (tmp_path / "wrong.txt").write_text("x.jpg 1 2 3 4\n")
+  with pytest.raises(DataError, match="none of its 1 names is an image"):
+    raw.read_folder(photos, str(tmp_path / "wrong.txt"))
+
+
+def test_prep_entry_point_writes_the_set_and_the_pool(tmp_path):
+  photos = make_photo_folder(tmp_path)
+  out = tmp_path / "prep" / "mine"
+  (tmp_path / "prep").mkdir()
+  args = [f"--images={photos}", f"--boxes={tmp_path / 'boxes.csv'}", f"--masks={tmp_path / 'masks'}",
+          f"--out_dir={out}", "--size=16", "--count=20"]
+  r = entry.call("data_prep.folder", *args).ok()
+  assert "wrote 5 examples (5 train, 0 test, 2 with masks)" in r.out, r.out
+  assert "skipped 1 of 6 images: 1 broken link" in r.out
+  assert "20 background patches of 16x16 from outside the boxes" in r.out
+  meta = prepared.read_meta(str(out))
+  assert meta["source"] == f"folder:{photos}" and meta["count"] == 5
+  arrays = prepared.load_prepared_arrays(str(out))
+  assert list(arrays["ids"]) == [1, 2, 4, 5, 6] and list(arrays["has_mask"]) == [
+      True, False, False, True, False]
+  # a.png's crop is the crop of the upright photo by its box, its mask the box: all foreground.
+  want, _ = boxes.crop_box(upright(1), BOX, 16)
+  np.testing.assert_array_equal(arrays["images"][0], want)
+  assert arrays["masks"][0].min() == 1.0
+  pool = np.load(str(out) + "_bg.npz")["patches"]
+  assert pool.shape == (20, 16, 16, 3)
+  assert "broken.jpg\tbroken link" in open(out / "skipped.txt").read()
+  # Again: refused (nothing replaced) unless --overwrite; a bad flag is one line, nothing written.
+  entry.call("data_prep.folder", *args).failed(2, "--overwrite")
+  entry.call("data_prep.folder", *args, "--overwrite").ok()
+  other = tmp_path / "prep" / "other"
+  entry.call("data_prep.folder", f"--images={photos}", f"--out_dir={other}").failed(
+      2, "--backgrounds: required without --boxes")
+  entry.call("data_prep.folder", *args[:3], f"--out_dir={other}", "--size=0").failed(2, "--size=0")
+  entry.call("data_prep.folder", f"--images={tmp_path / 'gone'}", f"--out_dir={other}",
+             f"--backgrounds={photos}").failed(2, "--images=", "no such folder")
+  assert not os.path.exists(other) and not os.path.exists(str(other) + "_bg.npz")
+
+
+def test_prep_without_boxes_takes_the_pool_from_a_backgrounds_folder(tmp_path):
+  photos = make_photo_folder(tmp_path)
+  land = tmp_path / "land"
+  land.mkdir()
+  Image.fromarray(rect_image(50, 40, (0, 0, 1, 1), bg=(10, 90, 200))).save(land / "sky.webp")
+  out = tmp_path / "mine"
+  r = entry.call("data_prep.folder", f"--images={photos}", f"--backgrounds={land}",
+                 f"--out_dir={out}", "--size=16", "--count=5").ok()
+  assert "wrote 5 examples (5 train, 0 test, 0 with masks)" in r.out
+  assert "from 1 photos in" in r.out
+  arrays = prepared.load_prepared_arrays(str(out))
+  # a.png without a box: the whole upright photo.
+  np.testing.assert_array_equal(arrays["images"][0], boxes.resize_rgb(upright(1), 16))
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="no make")
+def test_make_targets_pass_the_folder_on(tmp_path):
+  """folder-prep / folder-train / folder-segment, as `make -n` prints them (nothing runs)."""
+  root = entry.ROOT
+
+  def dry(*args):
+    p = subprocess.run(["make", "-n", "-o", ".installed.stamp", *args], cwd=root,
+                       capture_output=True, text=True, timeout=60)
+    return p.returncode, p.stdout + p.stderr
+
+  code, out = dry("folder-prep", "IMAGES=my photos/", "BOXES=b.csv", "PREP_DIR=p")
+  assert code == 0 and "data_prep.folder" in out and '--images="my photos/"' in out, out
+  assert '--boxes="b.csv"' in out and '--out_dir="p/folder"' in out and "--backgrounds" not in out
+  code, out = dry("folder-prep", "IMAGES=x", "PREP_DIR=p", "BG_DIR=land")
+  assert '--backgrounds="land"' in out, out
+  code, out = dry("folder-train", "PREP_DIR=p", "RUNS=r")
+  assert "experiments.fgseg" in out and '--prepared="p/folder"' in out, out
+  assert '--backgrounds="p/folder_bg.npz"' in out and '--logdir="r/folder"' in out
+  code, out = dry("folder-segment", "IMAGES=x", "RUNS=r")
+  assert 'RUN_DIR="r/folder"' in out and "segment.sh" in out, out
+  code, out = dry("folder-prep")
+  assert "IMAGES=" in out

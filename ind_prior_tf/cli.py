@@ -132,6 +132,10 @@ def run(fn, F, argv=None):
     except BrokenPipeError:  # `--help | head`: the reader has what it wanted
       sys.stdout = open(os.devnull, "w")  # pylint: disable=consider-using-with
     return 0
+  if "--version" in argv[1:]:
+    from ind_prior_tf import __version__  # pylint: disable=g-import-not-at-top
+    print(f"ind-prior-tf {__version__}")
+    return 0
   F.values.unparse_flags()  # a second call in one process (tests) starts from the defaults
   try:
     rest = F.values(argv)

@@ -57,6 +57,25 @@ def append_jsonl(path, record):
     f.write(json.dumps(record) + "\n")
 
 
+def truncate_jsonl(path, last_step):
+  """Drops the lines of a metrics.jsonl whose step is past `last_step` (a resumed run trains those
+  steps again); a missing file or one with nothing to drop is left alone."""
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    lines = f.readlines()
+  kept = []
+  for line in lines:
+    try:
+      step = json.loads(line).get("step", 0)
+    except ValueError:  # a line cut short by a kill
+      continue
+    if step <= last_step:
+      kept.append(line if line.endswith("\n") else line + "\n")
+  if len(kept) != len(lines):
+    atomic_write_text(path, "".join(kept))
+
+
 def fresh_start(logdir, subdirs, files=("metrics.jsonl",)):
   """--overwrite: removes what an earlier run left in logdir (these subdirectories and files), so
   nothing of it is resumed. flags.json stays until the new run rewrites it."""

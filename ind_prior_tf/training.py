@@ -4,9 +4,12 @@ progress bar: progress.py; image grids: pictures.py).
 
 Nothing here reads flags: entry points pass plain values.
 """
+import json
 import math
 import os
+import time
 
+import keras
 import tensorflow as tf
 
 from ind_prior_tf import rundir
@@ -193,10 +196,15 @@ class TrainLoop:
     self.logdir, self.steps, self.log_every, self.save_every = logdir, steps, log_every, save_every
     self.keeper = CheckpointKeeper(os.path.join(logdir, "ckpt"), max_to_keep=max_to_keep, **objects)
     self.start = self.keeper.restore()
+    # A run killed after its last checkpoint logged steps that it will now train again: drop them,
+    # so that metrics.jsonl holds each step once.
+    rundir.truncate_jsonl(os.path.join(logdir, "metrics.jsonl"), self.start)
     self.result = dict(step=self.start, status="done", losses={}, checkpoint=self.keeper.latest)
     self.shown = {}  # what the progress bar shows after each step; the step function updates it
     self._bar_options = dict(every=log_every, stream=stream, enabled=progress)
     self._writer = None
+    self._optimizers = {k: v for k, v in objects.items() if isinstance(v, keras.optimizers.Optimizer)}
+    self._clock = None  # (step, time) of the last log step: the steps/s scalar
 
   @property
   def finished(self):
@@ -227,9 +235,15 @@ class TrainLoop:
     """The step's losses as floats, checked finite, as train/* scalars and a metrics.jsonl line."""
     losses = {k: float(v) for k, v in out.items()}
     check_finite(step, losses, self.keeper)
+    now = time.perf_counter()
     with self.writer.as_default(step=step):
       for k, v in losses.items():
         tf.summary.scalar(f"train/{k}", v)
+      if self._clock is not None and step > self._clock[0]:
+        tf.summary.scalar("speed/steps_per_sec", (step - self._clock[0]) / (now - self._clock[1]))
+      for name, opt in self._optimizers.items():
+        tf.summary.scalar(f"lr/{name}", float(keras.ops.convert_to_numpy(opt.learning_rate)))
+    self._clock = (step, now)
     self.result["losses"] = losses
     self.log_line(dict(step=step, **extra, **losses))
     return losses
@@ -243,6 +257,19 @@ class TrainLoop:
     self.shown["iou"] = scores["fg_iou"]
     self.result["eval"] = scores
     self.log_line(dict(step=step, eval=scores))
+
+  def write_hparams(self):
+    """The run's flags.json as TensorBoard hparams, so runs can be compared in its HParams tab."""
+    path = os.path.join(self.logdir, "flags.json")
+    if not os.path.isfile(path):
+      return
+    with open(path) as f:
+      flags = json.load(f)
+    from tensorboard.plugins.hparams import api as hp  # pylint: disable=g-import-not-at-top
+    values = {k: v for k, v in flags.items() if isinstance(v, (bool, int, float, str))
+              and k not in rundir.RESUMABLE_KEYS}
+    with self.writer.as_default():
+      hp.hparams(values)
 
   def save(self, step, out, weights):
     losses = {k: float(v) for k, v in out.items()}
@@ -262,6 +289,9 @@ class TrainLoop:
     """
     bar = ProgressBar(self.steps, self.start, **self._bar_options)
     done, saved, out = self.start, self.start, None
+    if self.start == 0:
+      self.write_hparams()
+    self._clock = (self.start, time.perf_counter())
     try:
       for step in range(self.start + 1, self.steps + 1):
         out = train_step(step)

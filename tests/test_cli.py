@@ -106,3 +106,9 @@ def test_require_names_the_missing_flag():
   cli.run(lambda f: None, F, ["toy"])
   with pytest.raises(FlagError, match="--name: required"):
     cli.require(F, "steps", "name")
+
+
+def test_version(capsys):
+  from ind_prior_tf import __version__  # pylint: disable=g-import-not-at-top
+  assert run(lambda f: 1, "--version")[0] == 0
+  assert capsys.readouterr().out.strip() == f"ind-prior-tf {__version__}"

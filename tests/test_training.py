@@ -122,3 +122,39 @@ def test_replicated_step_draws_once_per_global_batch():
   free = training.ReplicatedStep(strategy, lambda noise, ones: dict(n=tf.reduce_sum(ones)), draw,
                                  jit=True, jit_draw=True, batch_size=5)
   assert free.jit and float(free((), tf.constant(1.0))["n"]) == 10.0
+
+
+def test_a_resumed_run_drops_the_metrics_lines_past_its_checkpoint(tmp_path):
+  loop, w, step = counting_loop(tmp_path, 7)
+  loop.run(step, [w])  # checkpoints 3, 6, 7; lines at steps 2, 4, 6, 7
+  with open(tmp_path / "metrics.jsonl", "a") as f:  # a SIGKILL after step 8 was logged, before saving
+    f.write(json.dumps(dict(step=8, loss=8.0)) + "\n" + '{"step": 9, "lo')
+  loop, w, step = counting_loop(tmp_path, 10)
+  assert loop.start == 7
+  assert [json.loads(l)["step"] for l in open(tmp_path / "metrics.jsonl")] == [2, 4, 6, 7]
+  loop.run(step, [w])
+  assert [json.loads(l)["step"] for l in open(tmp_path / "metrics.jsonl")] == [2, 4, 6, 7, 8, 10]
+
+
+def test_tensorboard_gets_losses_speed_learning_rates_and_hparams(tmp_path):
+  rundir.prepare_logdir(str(tmp_path), dict(lr=0.25, preset="tiny", steps=6, widths=[1, 2]))
+  w = tf.Variable(1.0)
+  opt = tf.keras.optimizers.Adam(0.25)
+  loop = training.TrainLoop(str(tmp_path), 6, dict(w=w, opt=opt), log_every=2, save_every=6,
+                            progress=False)
+
+  def step(s):
+    with tf.GradientTape() as tape:
+      loss = w * w
+    opt.apply_gradients([(tape.gradient(loss, w), w)])
+    return {"loss": loss}
+  loop.run(step, [w])
+  from tensorboard.backend.event_processing import event_accumulator  # pylint: disable=g-import-not-at-top
+  acc = event_accumulator.EventAccumulator(str(tmp_path / "tb"))
+  acc.Reload()
+  tags = acc.Tags()["tensors"]
+  assert {"train/loss", "speed/steps_per_sec", "lr/opt"} <= set(tags), tags
+  assert [e.step for e in acc.Tensors("speed/steps_per_sec")] == [2, 4, 6]
+  assert all(tf.make_ndarray(e.tensor_proto) > 0 for e in acc.Tensors("speed/steps_per_sec"))
+  assert float(tf.make_ndarray(acc.Tensors("lr/opt")[0].tensor_proto)) == 0.25
+  assert "_hparams_/session_start_info" in tags, tags

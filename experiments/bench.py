@@ -5,461 +5,57 @@
   python -m experiments.bench --peer_torch     # also time the PyTorch peer step, alternating
   python -m experiments.bench --apps=fgseg --layers   # and every conv layer of its networks alone
 
-For every application and size it prints the step time (min over --repeats blocks of --block steps, one
-host sync per block), images/s, the step's FLOPs (counted analytically from the conv and dense layers,
-see step_flops), the achieved GFLOP/s, and that as a fraction of a large matmul and a large conv2d timed
-in the same process; then the input pipeline's overhead (steps fed by the real tf.data pipeline versus
-by a batch already in memory). The machine is usually shared: runs alternate the variants they compare
-and report minima, and ratios measured within one run mean more than absolute numbers.
+For every application and size it prints the step time, images/s, the step's FLOPs, the achieved
+GFLOP/s and that as a fraction of a large matmul and conv2d timed in the same process, then the input
+pipeline's overhead: ind_prior_tf/bench.py says how, docs/performance.md how to read it.
 """
 import json
-import os
-import shutil
-import subprocess
 import sys
-import tempfile
-import time
 
-from absl import app, flags
+from absl import flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from ind_prior_tf import cli
+from ind_prior_tf.errors import FlagError
 
-flags.DEFINE_boolean("quick", False, "Tiny networks and few steps: checks that every field prints.")
+F = cli.Flags(__doc__)
+F.boolean("quick", False, "Tiny networks and few steps: checks that every field prints.")
 flags.DEFINE_list("apps", ["fgseg", "distill", "hoc"], "Applications to time (missing ones are "
-                  "skipped).")
+                  "skipped).", flag_values=F.values)
 flags.DEFINE_list("sizes", ["paper", "cpu"], "paper: Table 1 (128 px, width 1, batch 16); cpu: the "
-                  "CPU preset (64 px, width 0.25, batch 32).")
-flags.DEFINE_enum("jit", "both", ["both", "on", "off"], "Time the XLA step, the TF-kernel step or both.")
-flags.DEFINE_enum("mixed_precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"],
-                  "Keras policy of the timed steps (float32 on CPUs; bf16/fp16 for GPUs).")
-flags.DEFINE_integer("repeats", 3, "Timed blocks per variant (the minimum is reported).")
-flags.DEFINE_integer("block", 2, "Steps per timed block (one host sync per block).")
-flags.DEFINE_boolean("pipeline", True, "Measure the input pipeline's overhead (fgseg).")
-flags.DEFINE_boolean("peer_torch", False, "Also time the PyTorch peer step (experiments/"
-                     "peer_torch.py) in a worker process, alternating with ours; needs torch.")
-flags.DEFINE_boolean("layers", False, "Also time every conv layer of the fgseg UNet and "
-                     "discriminator alone (forward + both gradients): which shapes run slowly.")
-flags.DEFINE_string("json", None, "Also write the results to this JSON file.")
-FLAGS = flags.FLAGS
-
-SIZES = {  # experiments/fgseg.py's presets "paper" and "cpu"
-    "paper": dict(image_size=128, width=1.0, batch_size=16),
-    "cpu": dict(image_size=64, width=0.25, batch_size=32),
-    "quick": dict(image_size=64, width=0.125, batch_size=4),
-}
+                  "CPU preset (64 px, width 0.25, batch 32).", flag_values=F.values)
+F.enum("jit", "both", ["both", "on", "off"], "Time the XLA step, the TF-kernel step or both.")
+F.enum("mixed_precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"],
+       "Keras policy of the timed steps (float32 on CPUs; bf16/fp16 for GPUs).")
+F.integer("repeats", 3, "Timed blocks per variant (the minimum is reported).")
+F.integer("block", 2, "Steps per timed block (one host sync per block).")
+F.boolean("pipeline", True, "Measure the input pipeline's overhead (fgseg).")
+F.boolean("peer_torch", False, "Also time the PyTorch peer step (experiments/peer_torch.py) in a "
+          "worker process, alternating with ours; needs torch.")
+F.boolean("layers", False, "Also time every conv layer of the fgseg UNet and discriminator alone "
+          "(forward + both gradients): which shapes run slowly.")
+F.string("json", None, "Also write the results to this JSON file.")
 
 
-# ---------------------------------------------------------------------------------------------------
-# FLOPs, counted analytically.
-#
-# A conv's forward costs 2 * (output positions) * (kernel taps) * (in channels) * (out channels) per
-# image (a transposed conv: input positions instead of output positions), a dense layer 2 * in * out.
-# Element-wise work (BN, activations, composition, Adam) is left out: it is a few percent of the convs
-# and memory-bound. A backward pass through a layer costs its forward once for the input gradient and
-# once for the weight gradient. Counting from the layers (not from a profiler or XLA's cost analysis)
-# gives the FLOPs the algorithm needs, independent of how a backend lowers them (XLA's CSE, zero-
-# inflated transposed convs) and of the TF version; it matches the Table 1 UNet's 2.9 GFLOP/image.
-# ---------------------------------------------------------------------------------------------------
-def layer_flops(layer):
-  """Conv or dense FLOPs of one forward pass of a layer of a functional model, per image (else 0)."""
-  import keras
-  inner = getattr(layer, "layer", layer)  # SpectralNormalization wraps its conv
-  if isinstance(inner, keras.layers.Conv2DTranspose):
-    kh, kw, cout, cin = inner.kernel.shape
-    _, h, w, _ = layer.input.shape
-    return 2 * h * w * kh * kw * cin * cout
-  if isinstance(inner, keras.layers.Conv2D):
-    kh, kw, cin, cout = inner.kernel.shape
-    _, h, w, _ = layer.output.shape
-    return 2 * h * w * kh * kw * cin * cout
-  if isinstance(inner, keras.layers.Dense):
-    cin, cout = inner.kernel.shape
-    positions = 1
-    for d in layer.input.shape[1:-1]:
-      positions *= d
-    return 2 * positions * cin * cout
-  return 0
+APPS, SIZES = ("fgseg", "distill", "hoc"), ("paper", "cpu")
 
 
-def forward_flops(model):
-  """Conv and dense FLOPs of one forward pass of a functional Keras model, per image."""
-  import keras
-  return sum(forward_flops(layer) if isinstance(layer, keras.Model) else layer_flops(layer)
-             for layer in model.layers)
-
-
-def layer_breakdown(model, batch, jits, repeats):
-  """Each conv layer of a model timed alone: forward plus the input and weight gradients (3x its
-  forward FLOPs), on a batch at the layer's input shape. Returns rows of (name, input shape, {jit:
-  seconds}, FLOPs). Shows which layer shapes run far below a large conv on this machine."""
-  import tensorflow as tf
-  rows = []
-  for layer in model.layers:
-    flops = layer_flops(layer)
-    inner = getattr(layer, "layer", layer)
-    if not flops or not inner.trainable_variables:
-      continue
-    x = tf.random.normal([batch, *layer.input.shape[1:]], seed=1)
-    seconds = {}
-    for jit in jits:
-      @tf.function(jit_compile=jit)
-      def fwd_bwd(x, inner=inner):
-        with tf.GradientTape() as tape:
-          tape.watch(x)
-          y = tf.cast(inner(x), tf.float32)
-          loss = tf.reduce_sum(y * y)
-        return tape.gradient(loss, [x] + inner.trainable_variables)
-      sync = lambda out: [g.numpy() for g in out]
-      sync(fwd_bwd(x))  # compile
-      seconds[jit] = min(_timed(lambda: sync(fwd_bwd(x))) for _ in range(max(repeats, 3)))
-    rows.append((layer.name, tuple(layer.input.shape[1:]), seconds, 3 * batch * flops))
-  return rows
-
-
-class Bench:
-  """One application at one size: a step function, a batch in memory, and its FLOPs per step."""
-
-  def __init__(self, name, step, flops, batch, sync):
-    self.name, self.step, self.flops, self.batch, self.sync = name, step, flops, batch, sync
-
-  def time_block(self, steps):
-    t = time.perf_counter()
-    out = None
-    for _ in range(steps):
-      out = self.step()
-    self.sync(out)  # one host sync per block: no per-step fetch of the losses
-    return (time.perf_counter() - t) / steps
-
-
-def build_fgseg(size, jit, policy):
-  import tensorflow as tf
-  from ind_prior_tf import fgseg_lib
-  s = SIZES[size]
-  config = fgseg_lib.FgSegConfig(image_size=s["image_size"], width=s["width"], d_width=s["width"],
-                                 batch_size=s["batch_size"], jit=jit, mixed_precision=policy)
-  gan = fgseg_lib.FgSegGAN(config)
-  b, n = s["batch_size"], s["image_size"]
-  images = tf.random.uniform([b, n, n, 3], seed=1)
-  pool = tf.random.uniform([64, n + n // 8, n + n // 8, 3], seed=2)
-  u, d = forward_flops(gan.unet), forward_flops(gan.discriminator)
-  # D step: D forward and backward on the real and the fake batch (6 D); G step: one UNet forward
-  # (shared with the D step), D forward and input gradient (2 D), UNet backward (2 U).
-  flops = b * (3 * u + 8 * d)
-  bench = Bench("fgseg", lambda: gan.train_step(images, pool), flops, b,
-                lambda out: float(out["d_loss"]))
-  bench.gan, bench.images, bench.pool = gan, images, pool
-  return bench
-
-
-def build_distill(size, jit, policy):
-  import tensorflow as tf
-  from ind_prior_tf import distill_lib
-  s = SIZES[size]
-  config = distill_lib.DistillConfig(image_size=s["image_size"], width=s["width"],
-                                     batch_size=s["batch_size"], jit=jit, mixed_precision=policy)
-  student = distill_lib.Distiller(config)
-  b, n = s["batch_size"], s["image_size"]
-  images = tf.random.uniform([b, n, n, 3], seed=1)
-  masks = tf.random.uniform([b, n, n, 1], seed=3)
-  pool = tf.random.uniform([64, n, n, 3], seed=2)
-  flops = b * 3 * forward_flops(student.student)  # student forward and backward
-  return Bench("distill", lambda: student.train_step(images, masks, pool), flops, b,
-               lambda out: float(out["loss"]))
-
-
-# HOC sizes: "paper" is Table 2 at full width with the crowd preset's 8 layers, batch 64; "cpu" is the
-# coins_cpu preset (quarter width, 6 layers of dim z 5, resize-conv decoder, batch 16).
-HOC_SIZES = {
-    "paper": dict(width=1.0, batch_size=64, n_layers=8, z_dim=6, upsample="deconv"),
-    "cpu": dict(width=0.25, batch_size=16, n_layers=6, z_dim=5, upsample="resize"),
-    "quick": dict(width=0.125, batch_size=4, n_layers=2, z_dim=2, upsample="deconv"),
-}
-
-
-def build_hoc(size, jit, policy):
-  import tensorflow as tf
-  from ind_prior_tf import hoc_lib
-  s = HOC_SIZES[size]
-  config = hoc_lib.HocConfig(image_size=64, width=s["width"], d_width=s["width"],
-                             batch_size=s["batch_size"], n_layers=s["n_layers"], z_dim=s["z_dim"],
-                             upsample=s["upsample"], pad=30, jit=jit, mixed_precision=policy)
-  gan = hoc_lib.HocGAN(config)
-  real = tf.cast(tf.random.uniform([256, 64, 64, 3], maxval=256, dtype=tf.int32, seed=1), tf.uint8)
-  bg = tf.cast(tf.random.uniform([256, 64, 64, 3], maxval=256, dtype=tf.int32, seed=2), tf.uint8)
-  g, d, q = (forward_flops(m) for m in (gan.generator, gan.discriminator, gan.q_network))
-  # Per composite: N generator passes forward and backward (3 N G), Q forward and backward on each
-  # carved layer (3 N Q), D as in fgseg (6 D in the D step, 2 D in the G step).
-  b, n = s["batch_size"], s["n_layers"]
-  flops = b * (3 * n * g + 3 * n * q + 8 * d)
-  return Bench("hoc", lambda: gan.train_step(real, bg), flops, b, lambda out: float(out["d_loss"]))
-
-
-BUILDERS = dict(fgseg=build_fgseg, distill=build_distill, hoc=build_hoc)
-
-
-# ---------------------------------------------------------------------------------------------------
-# Reference throughputs, measured in this process.
-# ---------------------------------------------------------------------------------------------------
-def reference_throughputs(quick, dtype="float32"):
-  """GFLOP/s of a large matmul and a large 3x3 conv2d (the better of XLA and TF's oneDNN kernels), in
-  `dtype`: a mixed-precision step is judged against convs in its own compute dtype (oneDNN's bfloat16
-  convs run ~1.8x faster than float32 ones on AVX512-BF16 CPUs)."""
-  import tensorflow as tf
-  n = 1024 if quick else 2048
-  cast = lambda t: tf.cast(t, dtype)
-  a, b = cast(tf.random.normal([n, n])), cast(tf.random.normal([n, n]))
-  x = cast(tf.random.normal([4 if quick else 16, 32, 32, 256]))
-  w = cast(tf.random.normal([3, 3, 256, 256]))
-  total = lambda t: tf.reduce_sum(tf.cast(t, tf.float32))
-  cases = {
-      "matmul": (lambda a, b: total(tf.matmul(a, b)), (a, b), 2 * n ** 3),
-      "conv2d": (lambda x, w: total(tf.nn.conv2d(x, w, 1, "SAME")), (x, w),
-                 2 * x.shape[0] * 32 * 32 * 9 * 256 * 256),
-  }
-  out = {}
-  for name, (fn, args, flops) in cases.items():
-    best = 0.0
-    for jit in (True, False):
-      f = tf.function(fn, jit_compile=jit)
-      f(*args).numpy()
-      t = min(_timed(lambda: f(*args).numpy()) for _ in range(2 if quick else 5))
-      best = max(best, flops / t / 1e9)
-    out[name] = best
-  return out
-
-
-def _timed(fn):
-  t = time.perf_counter()
-  fn()
-  return time.perf_counter() - t
-
-
-# ---------------------------------------------------------------------------------------------------
-# The input pipeline: fgseg's real tf.data pipeline over a prepared set written to a temporary folder.
-# ---------------------------------------------------------------------------------------------------
-def make_pipeline(tmp, size, count, in_memory=False):
-  """Endless batches from a synthetic prepared set: streamed from its TFRecords (PNG decode in the
-  pipeline, as for sets over 1 GiB such as CelebA) or held in memory as uint8 (as for CUB and the
-  horses: fgseg's --in_memory=auto)."""
-  import numpy as np
-  try:
-    from ind_prior_tf.data import prepared as datasets
-  except ImportError:  # before ind_prior_tf/data existed
-    from ind_prior_tf import datasets
-  s = SIZES[size]
-  n, b = s["image_size"], s["batch_size"]
-  rng = np.random.RandomState(0)
-  examples = ({"image": (rng.uniform(size=(n, n, 3)) * 255).astype(np.uint8), "mask": None, "id": i,
-               "is_train": True} for i in range(count))
-  prep = os.path.join(tmp, "prepared")
-  datasets.write_prepared(prep, examples, n, source="bench")
-  try:
-    from ind_prior_tf.data import pipeline
-    return pipeline.training_dataset(prep, b, n, in_memory=in_memory)
-  except ImportError:
-    pass
-  try:
-    from ind_prior_tf import fgseg_data  # before ind_prior_tf/data existed
-    return fgseg_data.training_dataset(prep, b, n, in_memory=in_memory)
-  except ImportError:  # before fgseg_data existed: the same steps by hand
-    import tensorflow as tf
-    ds = datasets.prepared_dataset(prep).map(lambda e: e["image"]).shuffle(count).repeat()
-    return ds.batch(b, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
-
-
-def pipeline_overhead(bench, dataset, repeats, block):
-  """(seconds per step fed from memory, fed by the pipeline): alternating blocks, minima."""
-  it = iter(dataset)
-  gan, pool = bench.gan, bench.pool
-  fed = lambda: gan.train_step(next(it), pool)
-  fed_bench = Bench("fed", fed, bench.flops, bench.batch, bench.sync)
-  fed_bench.time_block(1)  # retrace for the pipeline's tensors, fill the prefetch buffer
-  memory, pipe = [], []
-  for _ in range(repeats):
-    memory.append(bench.time_block(block))
-    pipe.append(fed_bench.time_block(block))
-  return min(memory), min(pipe)
-
-
-# ---------------------------------------------------------------------------------------------------
-# The PyTorch peer, in a worker process that times blocks of steps on request.
-# ---------------------------------------------------------------------------------------------------
-class TorchPeer:
-
-  def __init__(self, size):
-    s = SIZES[size]
-    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "peer_torch.py")
-    self.proc = subprocess.Popen(
-        [sys.executable, script, "--serve", f"--size={s['image_size']}", f"--width={s['width']}",
-         f"--batch={s['batch_size']}"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    self._ask("1")  # warm-up
-
-  def _ask(self, steps):
-    self.proc.stdin.write(f"{steps}\n")
-    self.proc.stdin.flush()
-    line = self.proc.stdout.readline()
-    if not line:
-      raise RuntimeError("the torch peer exited (is torch installed?)")
-    return float(line)
-
-  def time_block(self, steps):
-    return self._ask(steps)
-
-  def close(self):
-    self.proc.stdin.close()
-    self.proc.wait(timeout=60)
-
-
-def torch_available():
-  try:
-    import importlib.util
-    return importlib.util.find_spec("torch") is not None
-  except ValueError:
-    return False
-
-
-# ---------------------------------------------------------------------------------------------------
-def main(argv):
-  del argv
-  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-  import keras  # pylint: disable=g-import-not-at-top
-  import tensorflow as tf
-  quick = FLAGS.quick
-  sizes = ["quick"] if quick else FLAGS.sizes
-  repeats, block = (1, 1) if quick else (FLAGS.repeats, FLAGS.block)
-  jits = {"both": (True, False), "on": (True,), "off": (False,)}[FLAGS.jit]
-  results = dict(machine=_machine(), tf=tf.__version__, policy=FLAGS.mixed_precision, steps=[])
-
-  ref = reference_throughputs(quick)
-  results["reference_gflops"] = dict(ref)
-  print(f"machine: {results['machine']}; TensorFlow {tf.__version__}; policy "
-        f"{FLAGS.mixed_precision}")
-  print(f"reference (same process): matmul {ref['matmul']:.0f} GFLOP/s, conv2d 3x3 "
-        f"{ref['conv2d']:.0f} GFLOP/s (float32)")
-  dtype = keras.DTypePolicy(FLAGS.mixed_precision).compute_dtype
-  if dtype != "float32":
-    # The fractions (/matmul, /conv2d) use the references in the step's compute dtype; /f32 conv
-    # keeps the float32 conv2d as the yardstick, which shows the speed-up of the policy itself.
-    ref32, ref = ref, reference_throughputs(quick, dtype)
-    results["reference_gflops_" + dtype] = dict(ref)
-    print(f"reference in {dtype}: matmul {ref['matmul']:.0f} GFLOP/s, conv2d 3x3 "
-          f"{ref['conv2d']:.0f} GFLOP/s")
-  header = (f"{'step':<22}{'ms/step':>9}{'img/s':>9}{'GFLOP/step':>12}{'GFLOP/s':>9}"
-            f"{'/matmul':>9}{'/conv2d':>9}" + (f"{'/f32 conv':>10}" if dtype != "float32" else ""))
-  print(header)
-  for app_name in FLAGS.apps:
-    for size in sizes:
-      variants = {}
-      for jit in jits:
-        try:
-          variants[jit] = BUILDERS[app_name](size, jit, FLAGS.mixed_precision)
-        except ImportError as e:
-          print(f"{app_name}: skipped ({e})")
-          break
-        variants[jit].time_block(1)  # compile
-      if not variants:
-        continue
-      times = {jit: [] for jit in variants}
-      for _ in range(repeats):  # alternate the variants so that load changes hit them alike
-        for jit, bench in variants.items():
-          times[jit].append(bench.time_block(block))
-      for jit, bench in variants.items():
-        t = min(times[jit])
-        gflops = bench.flops / t / 1e9
-        row = dict(app=app_name, size=size, jit=jit, ms_per_step=1e3 * t,
-                   images_per_s=bench.batch / t, gflop_per_step=bench.flops / 1e9,
-                   gflops=gflops, of_matmul=gflops / ref["matmul"],
-                   of_conv2d=gflops / ref["conv2d"])
-        if dtype != "float32":
-          row["of_conv2d_float32"] = gflops / ref32["conv2d"]
-        results["steps"].append(row)
-        label = f"{app_name} {size} {'xla' if jit else 'no-xla'}"
-        print(f"{label:<22}{row['ms_per_step']:>9.1f}{row['images_per_s']:>9.1f}"
-              f"{row['gflop_per_step']:>12.2f}{gflops:>9.1f}{row['of_matmul']:>9.2f}"
-              f"{row['of_conv2d']:>9.2f}"
-              + (f"{row['of_conv2d_float32']:>10.2f}" if dtype != "float32" else ""))
-      if len(variants) == 2:
-        print(f"{'':<22}XLA speed-up: {min(times[False]) / min(times[True]):.2f}x")
-      if app_name == "fgseg" and size in ("paper", "quick"):
-        paper = [r for r in results["steps"] if r["app"] == "fgseg" and r["size"] == size]
-        best = max(r["of_conv2d"] for r in paper)
-        print(f"{'':<22}target: paper-size step >= 0.80 of conv2d ({dtype}): {best:.2f} "
-              f"({'met' if best >= 0.8 else 'missed'})")
-      if app_name == "fgseg" and FLAGS.layers:
-        _layers(results, variants, size, ref, repeats)
-      if app_name == "fgseg" and FLAGS.pipeline:
-        bench = variants[True] if True in variants else variants[False]
-        for in_memory, label in ((True, "uint8 in memory"), (False, "PNG TFRecords")):
-          tmp = tempfile.mkdtemp(prefix="bench-")
-          try:
-            dataset = make_pipeline(tmp, size, count=64 if quick else 256, in_memory=in_memory)
-            memory, pipe = pipeline_overhead(bench, dataset, repeats + 1, block)
-          finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-          overhead = pipe / memory - 1.0
-          key = "pipeline_" + size + ("_memory" if in_memory else "_stream")
-          results[key] = dict(memory_ms=1e3 * memory, pipeline_ms=1e3 * pipe, overhead=overhead)
-          print(f"{'':<22}input pipeline: {1e3 * pipe:.1f} ms/step fed by tf.data ({label}) vs "
-                f"{1e3 * memory:.1f} from a fixed batch: overhead {100 * overhead:+.1f}% (target "
-                f"<= 5%: {'met' if overhead <= 0.05 else 'missed'})")
-      if app_name == "fgseg" and FLAGS.peer_torch and size != "quick":
-        _peer(results, variants, size, repeats, block)
-  if FLAGS.json:
-    with open(FLAGS.json, "w") as f:
+def _main(F):
+  for name, known in (("apps", APPS), ("sizes", SIZES)):
+    unknown = [v for v in F[name].value if v not in known]
+    if unknown:
+      raise FlagError(f"--{name}={','.join(F[name].value)}: unknown {', '.join(unknown)} "
+                      f"(expected some of {', '.join(known)})")
+  from ind_prior_tf import bench  # pylint: disable=g-import-not-at-top
+  results = bench.run(F.apps, F.sizes, F.jit, F.mixed_precision, F.repeats, F.block, F.pipeline,
+                      F.peer_torch, F.layers, F.quick)
+  if F.json:
+    with open(F.json, "w") as f:
       json.dump(results, f, indent=2)
 
 
-def _layers(results, variants, size, ref, repeats):
-  bench = next(iter(variants.values()))
-  rows = []
-  print(f"{'':<22}each conv layer alone, forward + both gradients (batch {bench.batch}):")
-  for model in (bench.gan.unet, bench.gan.discriminator):
-    for name, shape, seconds, flops in layer_breakdown(model, bench.batch, list(variants), repeats):
-      cells = "  ".join(f"{'xla' if j else 'no-xla'} {1e3 * t:6.1f} ms {flops / t / 1e9:5.0f} GFLOP/s"
-                        f" ({flops / t / 1e9 / ref['conv2d']:.2f})" for j, t in seconds.items())
-      print(f"{'':<24}{model.name + '/' + name:<26}{str(shape):<16}{cells}")
-      rows.append(dict(model=model.name, layer=name, input_shape=list(shape), flops=flops,
-                       **{("xla_ms" if j else "no_xla_ms"): 1e3 * t for j, t in seconds.items()}))
-  results["layers_" + size] = rows
-
-
-def _peer(results, variants, size, repeats, block):
-  if not torch_available():
-    print(f"{'':<22}torch peer: skipped (torch is not installed; it is never a dependency)")
-    return
-  peer = TorchPeer(size)
-  ours = {jit: [] for jit in variants}
-  theirs = []
-  try:
-    for _ in range(repeats + 1):
-      theirs.append(peer.time_block(block))
-      for jit, bench in variants.items():
-        ours[jit].append(bench.time_block(block))
-  finally:
-    peer.close()
-  t_peer = min(theirs)
-  results["peer_" + size] = dict(torch_ms=1e3 * t_peer,
-                                 **{("xla_ms" if j else "no_xla_ms"): 1e3 * min(v)
-                                    for j, v in ours.items()})
-  line = ", ".join(f"{'XLA' if j else 'no-XLA'} {1e3 * min(v):.0f} ms: {t_peer / min(v):.2f}x"
-                   for j, v in ours.items())
-  print(f"{'':<22}PyTorch peer (eager, alternating): {1e3 * t_peer:.0f} ms/step; ours {line} "
-        "(>1: ours faster)")
-
-
-def _machine():
-  import platform
-  model = platform.processor() or platform.machine()
-  try:
-    with open("/proc/cpuinfo") as f:
-      for line in f:
-        if line.startswith("model name"):
-          model = line.split(":", 1)[1].strip()
-          break
-  except OSError:
-    pass
-  return f"{model}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}"
+def main(argv=None):
+  return cli.run(_main, F, argv)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  sys.exit(main())

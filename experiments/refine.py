@@ -12,17 +12,15 @@ import sys
 
 from absl import flags
 
-from ind_prior_tf import refine
+from ind_prior_tf import cli, refine
 
-F = flags.FlagValues()
+F = cli.Flags(__doc__)
 D = refine.RefineConfig()  # the defaults; a flag given on the command line overrides its field
-HELP = ("-h", "--help", "--helpshort", "--helpfull")
 
-flags.DEFINE_enum("dataset", "horse", list(refine.DATASETS), "Where the paths default to: the sets "
-                  "of make <dataset>-prep in --prep_dir, the raw set, <runs>/<dataset>-refine.",
-                  flag_values=F)
-flags.DEFINE_string("prep_dir", "prepared", "Folder of the prepared sets.", flag_values=F)
-flags.DEFINE_string("runs", "runs", "Folder of the runs.", flag_values=F)
+F.enum("dataset", "horse", refine.DATASETS, "Where the paths default to: the sets of make "
+       "<dataset>-prep in --prep_dir, the raw set, <runs>/<dataset>-refine.")
+F.string("prep_dir", "prepared", "Folder of the prepared sets.")
+F.string("runs", "runs", "Folder of the runs.")
 for _name, _help in [("prepared", "Prepared set."),
                      ("backgrounds", "The teacher's and GAN runs' pool."),
                      ("student_backgrounds", "The students' pool."),
@@ -30,7 +28,7 @@ for _name, _help in [("prepared", "Prepared set."),
                      ("teacher_preset", "experiments.fgseg preset."),
                      ("student_preset", "experiments.distill preset."),
                      ("score_split", "Crops scored at the end.")]:
-  flags.DEFINE_string(_name, None, _help + " Default: from --dataset.", flag_values=F)
+  F.string(_name, None, _help + " Default: from --dataset.")
 for _name, _help in [("image_size", "Teacher's size."), ("teacher_steps", "Teacher's steps."),
                      ("rounds", "Distillation rounds."), ("student_steps", "Each student's steps."),
                      ("cycles", "Refinement cycles."),
@@ -40,28 +38,26 @@ for _name, _help in [("image_size", "Teacher's size."), ("teacher_steps", "Teach
                                     "from the most flip-consistent checkpoint (0: the last)."),
                      ("retries", "Reruns of a GAN run that fails the check, with the next seed."),
                      ("seed", "The teacher's and students' seed (the GAN runs': 1, 2, ...).")]:
-  flags.DEFINE_integer(_name, getattr(D, _name), _help, flag_values=F)
+  F.integer(_name, getattr(D, _name), _help)
 flags.DEFINE_list("refine_steps", list(map(str, D.refine_steps)),
                   "GAN steps of each cycle (the last for the cycles after the list).",
-                  flag_values=F)
-flags.DEFINE_string("max_drop", str(D.max_drop), "Largest fall in flip consistency a GAN run may "
-                    "show ('none': no check).", flag_values=F)
-flags.DEFINE_boolean("flip_average_labels", D.flip_average_labels, "Flip-averaged teacher labels.",
-                     flag_values=F)
-flags.DEFINE_boolean("flip_average_score", D.flip_average_score,
-                     "Flip-averaged masks in the score.", flag_values=F)
+                  flag_values=F.values)
+F.string("max_drop", str(D.max_drop), "Largest fall in flip consistency a GAN run may show ('none': "
+         "no check).")
+F.boolean("flip_average_labels", D.flip_average_labels, "Flip-averaged teacher labels.")
+F.boolean("flip_average_score", D.flip_average_score, "Flip-averaged masks in the score.")
 for _name, _help in [("hard_args", "Flags of the students from --hard_from on."),
                      ("fgseg_args", "Extra flags of every experiments.fgseg run."),
                      ("distill_args", "Extra flags of every student."),
                      ("gan_args", "Extra flags of the cycles' GAN runs."),
                      ("eval_args", "Extra flags of the score.")]:
-  flags.DEFINE_string(_name, shlex.join(getattr(D, _name)), _help, flag_values=F)
-flags.DEFINE_boolean("dry_run", False, "Print the commands (as if every check passed) and exit.",
-                     flag_values=F)
+  F.string(_name, shlex.join(getattr(D, _name)), _help)
+F.boolean("dry_run", False, "Print the commands (as if every check passed) and exit.")
 
 
-def config_from_flags():
-  given = {n: F[n].value for n in F if F[n].present and hasattr(D, n)}
+def config_from_flags(F):
+  """The RefineConfig of the parsed flags: --dataset's, with each flag given on the command line."""
+  given = {n: F[n].value for n in F.values if F.given(n) and hasattr(D, n)}
   if "refine_steps" in given:
     try:
       given["refine_steps"] = tuple(int(s) for s in given["refine_steps"])
@@ -84,35 +80,25 @@ def config_from_flags():
   return refine.for_dataset(F.dataset, F.prep_dir, F.runs, **given).validate()
 
 
-def main(argv=None):
-  argv = sys.argv if argv is None else argv
-  if any(a in HELP for a in argv[1:]):
-    print(f"{__doc__}\nflags:\n{F.get_help()}")
-    return 0
-  try:
-    F.unparse_flags()  # main may be called again in one process (the tests)
-    rest = F(argv)
-    if len(rest) > 1:
-      raise refine.ConfigError(f"unexpected arguments: {' '.join(rest[1:])}")
-    config = config_from_flags()
-  except (flags.Error, refine.ConfigError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 2
+def _main(F):
+  config = config_from_flags(F)
   if F.dry_run:
     for stage in refine.plan(config):
       print(shlex.join(stage.command()))
     return 0
   try:
     result = refine.run(config)
-  except refine.StageError as e:
-    print(f"error: {e}", file=sys.stderr)
+  except refine.StageError as e:  # the stage printed its own error; its status is the chain's
+    cli.error(e)
     return e.returncode
-  except KeyboardInterrupt:
-    return 130
   scores = result["scores"]
   score = f": fg IoU {scores['fg_iou']:.3f}, mIoU {scores['miou']:.3f}" if scores else ""
   print(f"the chain's result: {result['result']}{score}")
   return 0
+
+
+def main(argv=None):
+  return cli.run(_main, F, argv)
 
 
 if __name__ == "__main__":

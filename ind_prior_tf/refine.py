@@ -29,13 +29,16 @@ import subprocess
 import sys
 from typing import Optional
 
+from ind_prior_tf.errors import FlagError
+
 FGSEG, DISTILL = "experiments.fgseg", "experiments.distill"
 CONSISTENCY, EVALUATE = "experiments.consistency", "experiments.evaluate"
 DROPPED = 3  # experiments.consistency's exit status for a run below its baseline by over --max_drop
 
 
-class ConfigError(ValueError):
-  """A bad value in a RefineConfig; the message starts with the flag that sets it."""
+class ConfigError(FlagError):
+  """A bad value in a RefineConfig; the message starts with the flag that sets it (a FlagError:
+  cli.run reports it as one line, status 2)."""
 
 
 class StageError(RuntimeError):

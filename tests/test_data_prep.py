@@ -1,24 +1,19 @@
-"""End-to-end tests of the data_prep entry points, run as subprocesses."""
+"""End-to-end tests of the data_prep entry points, called in this process (tests/entry.py)."""
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from ind_prior_tf.data import images, pools, prepared
+from tests import entry
 from tests.data_fixtures import RED, make_celeba, make_cub
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run(module, *args):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', PYTHONPATH=REPO)
-  p = subprocess.run([sys.executable, '-m', module, *args], cwd=REPO, env=env,
-                     capture_output=True, text=True, timeout=120)
-  return p.returncode, p.stdout, p.stderr
+  r = entry.call(module, *args)
+  return r.code, r.out, r.err
 
 
 def assert_one_line_error(rc, err, *fragments):

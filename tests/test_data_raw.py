@@ -81,6 +81,17 @@ def test_read_celeba(tmp_path):
     raw.read_celeba(root2)
 
 
+def test_first_keeps_the_skip_log(tmp_path):
+  root = make_celeba(tmp_path / 'celeba')
+  os.remove(os.path.join(root, 'img_celeba', '000002.jpg'))
+  recs = raw.read_celeba(root)
+  assert recs.first(None) is recs and recs.first(4) is recs
+  head = recs.first(2)
+  assert [r.id for r in head] == [1, 3]
+  assert head.skipped.items == recs.skipped.items and head.skipped.total == 3
+  assert head.skipped.summary() == 'skipped 1 of 3 images: 1 missing file'
+
+
 def test_read_celeba_bad_header(tmp_path):
   root = make_celeba(tmp_path / 'celeba', n=2)
   p = os.path.join(root, 'list_bbox_celeba.txt')

@@ -9,8 +9,9 @@ import sys
 
 import pytest
 
-from experiments import refine as entry
+from experiments import refine as refine_main
 from ind_prior_tf import refine
+from tests import entry
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 P, C = "prepared", "runs/horse-refine"
@@ -242,14 +243,14 @@ def test_executor_stops_at_a_failed_stage(tmp_path):
 
 
 def test_entry_point_flags_and_dry_run(capsys):
-  assert entry.main(["refine", "--dry_run"]) == 0
+  assert refine_main.main(["refine", "--dry_run"]) == 0
   lines = capsys.readouterr().out.splitlines()
   assert [l.split()[2:] for l in lines] == [[m, *a] for m, *a in argvs(refine.plan(
       refine.RefineConfig()))]
   args = ["refine", "--dataset=cub", "--prep_dir=/p", "--runs=/r", "--seed=2", "--max_drop=none",
           "--refine_steps=9,8", "--cycles=2", "--gan_args=--recolor=0.5 --jit=false",
           "--hard_args=", "--noflip_average_score", "--dry_run"]
-  assert entry.main(args) == 0
+  assert refine_main.main(args) == 0
   lines = capsys.readouterr().out.splitlines()
   assert len(lines) == 7 and "consistency" not in " ".join(lines)
   assert lines[2].endswith("--steps=9 --save_every=9 --seed=1 --init_from=/r/cub-refine/student1 "
@@ -262,18 +263,27 @@ def test_entry_point_flags_and_dry_run(capsys):
     ("--max_drop=lots", "--max_drop=lots"), ("--refine_steps=125,x", "--refine_steps=125,x"),
     ("--dataset=coins", "--dataset"), ("--bogus=1", "bogus"), ("--gan_args='--x", "--gan_args")])
 def test_bad_flags_are_one_error_line(flag, fragment, capsys):
-  assert entry.main(["refine", flag, "--dry_run"]) == 2
+  assert refine_main.main(["refine", flag, "--dry_run"]) == 2
   captured = capsys.readouterr()
   lines = captured.err.strip().splitlines()
   assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], lines
   assert captured.out == ""
 
 
-def test_entry_point_as_a_process(tmp_path):
-  """The Makefile's way in: a bad flag, then the help, without TensorFlow."""
-  p = subprocess.run([sys.executable, "-m", "experiments.refine", "--retries=-1"], cwd=REPO,
-                     capture_output=True, text=True, timeout=60)
-  assert p.returncode == 2 and p.stderr.strip().startswith("error: --retries=-1")
+def test_entry_point_exits_with_a_failed_stage_status(monkeypatch):
+  def failing(config):
+    raise refine.StageError(refine.plan(config)[2], 7)
+
+  monkeypatch.setattr(refine, "run", failing)
+  entry.call("experiments.refine").failed(7, "refine1-gan (experiments.fgseg) exited with status 7")
+
+
+def test_entry_point_as_a_process():
+  """The Makefile's way in: a bad flag, then the import, without TensorFlow (a process: a clean
+  sys.modules is the point)."""
+  line = entry.spawn("experiments.refine", "--retries=-1", timeout=60).failed(2, "--retries=-1")
+  assert line.startswith("error: --retries=-1")
   p = subprocess.run([sys.executable, "-c", "import sys, experiments.refine; "
-                      "assert 'tensorflow' not in sys.modules"], cwd=REPO, timeout=60)
+                      "assert 'tensorflow' not in sys.modules"], cwd=REPO, env=entry.env(),
+                     timeout=60)
   assert p.returncode == 0

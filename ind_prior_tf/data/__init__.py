@@ -8,8 +8,9 @@
 * pools: background patch pools; HOC patches and disk backgrounds.
 * pipeline: the tf.data input pipelines of the first application.
 * folder_prep: a plain folder of photos (optional boxes and masks) -> a prepared set and a pool.
+* demo: the demo set drawn from scikit-image's sample photos (make demo).
 
-Only skips, images, boxes, raw and pools are free of TensorFlow (prepared imports it lazily), so that
-the data_prep entry points answer --help and flag errors at once.
+Only skips, images, boxes, raw, pools and demo are free of TensorFlow (prepared imports it lazily),
+so that the data_prep entry points answer --help and flag errors at once.
 """
 from ind_prior_tf.errors import DataError, EmptyBoxError  # noqa: F401

@@ -1,9 +1,10 @@
 """Background pools and HOC patches: uint8 [N, S, S, 3] patch arrays saved as .npz.
 
 * Background pools: ``background_patches`` (natural images), ``outside_box_patches`` (the dataset's
-  own images outside their boxes), ``save_pool``, ``load_pool``.
+  own images outside their boxes), ``save_pool``, ``load_pool``; ``write_background_pool`` is
+  data_prep.backgrounds.
 * HOC patches (one image of a homogeneous object cluster): ``extract_patches``,
-  ``disk_backgrounds``.
+  ``disk_backgrounds``; ``write_hoc_pools`` is data_prep.hoc_patches.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import numpy as np
 from ind_prior_tf.data.boxes import clip_box, resize_rgb
 from ind_prior_tf.errors import DataError, EmptyBoxError
 from ind_prior_tf.data.skips import SkipLog, short_exc
-from ind_prior_tf.data.images import as_rgb_uint8, image_size, load_image_rgb
-from ind_prior_tf.data.raw import Record
+from ind_prior_tf.data.images import (as_rgb_uint8, image_size, list_images, load_image_rgb,
+                                      load_image_spec)
+from ind_prior_tf.data.raw import Record, read_cub
 
 
 def _check_pool_args(size, count, min_scale, max_scale):
@@ -175,6 +177,26 @@ def outside_box_patches(records: Sequence[Record], size: int, count: int,
   return out
 
 
+def write_background_pool(out: str, size: int, count: int, seed: int,
+                          image_dir: Optional[str] = None, cub_root: Optional[str] = None,
+                          min_scale: float = 0.3, max_scale: float = 1.0,
+                          max_zoom: Optional[float] = None):
+  """data_prep.backgrounds: a pool of random crops of the images in image_dir, or (with cub_root)
+  of patches outside the boxes of a CUB-layout set, saved to `out`. Returns (patches, where they
+  came from, for the report)."""
+  if cub_root is None:
+    paths = list_images(image_dir)
+    patches = background_patches(paths, size, count, seed, min_scale=min_scale,
+                                 max_scale=max_scale)
+    what = f'{len(paths)} images in {image_dir}'
+  else:
+    records = read_cub(cub_root)
+    patches = outside_box_patches(records, size, count, seed, max_zoom=max_zoom)
+    what = f'outside the boxes of {len(records)} images in {cub_root}'
+  save_pool(out, patches)
+  return patches, what
+
+
 def save_pool(path: str, patches: np.ndarray) -> None:
   """Writes np.savez_compressed(path, patches=uint8 [N,S,S,3]) atomically."""
   path = os.fspath(path)
@@ -288,3 +310,19 @@ def disk_backgrounds(patches: np.ndarray, radius: Optional[float] = 20,
   out = patches.copy()
   out[:, inside] = 0
   return out
+
+
+def write_hoc_pools(image_spec: str, window: int, out: str, stride: Optional[int] = None,
+                    out_size: int = 64, hflip: bool = False, vflip: bool = False,
+                    backgrounds_out: Optional[str] = None, disk_radius: float = 20.0) -> dict:
+  """data_prep.hoc_patches: the patches of one HOC image (a path or skimage:<name>) saved to `out`
+  and, with backgrounds_out, their disk backgrounds (negative disk_radius: pure black). stride
+  defaults to window // 4. Returns {patches, stride, image_shape}."""
+  stride = stride if stride is not None else max(1, window // 4)
+  image = load_image_spec(image_spec)
+  patches = extract_patches(image, window, stride, out_size=out_size, hflip=hflip, vflip=vflip)
+  save_pool(out, patches)
+  if backgrounds_out:
+    radius = disk_radius if disk_radius >= 0 else None
+    save_pool(backgrounds_out, disk_backgrounds(patches, radius))
+  return dict(patches=patches, stride=stride, image_shape=image.shape)

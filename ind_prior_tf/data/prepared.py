@@ -1,6 +1,7 @@
 """Prepared sets: box crops as TFRecord shards plus meta.json, written once and read by training.
 
-Writing (``write_prepared``, ``prepare_set``), reading (``read_meta``, ``prepared_dataset`` as
+Writing (``write_prepared``, ``prepare_set``; ``prepare_cub`` and ``prepare_celeba`` are the
+data_prep entry points' work), reading (``read_meta``, ``prepared_dataset`` as
 tf.data, ``load_prepared_arrays`` as numpy), and the raw records behind a set's examples
 (``raw_record_index``, ``raw_records``). In tf.data images are float32 in [0, 1] and masks float32
 HxWx1. TensorFlow is imported lazily, only by the writer and the readers.
@@ -178,6 +179,23 @@ def prepare_set(records: Sequence[Record], out_dir: str, size: int,
   skipped.log_summary('images')
   meta['skipped_summary'] = skipped.summary('images')
   return meta
+
+
+def prepare_cub(cub_root: str, out_dir: str, size: int, overwrite: bool = False,
+                require_masks: bool = False) -> dict:
+  """data_prep.cub: a CUB-layout set's box crops as a prepared set; returns its meta."""
+  check_out_dir(out_dir, overwrite)  # before the (long) read of the list files
+  records = read_cub(cub_root, require_masks=require_masks)
+  return prepare_set(records, out_dir, size, source=f'cub:{cub_root}', overwrite=overwrite)
+
+
+def prepare_celeba(celeba_root: str, out_dir: str, size: int, overwrite: bool = False,
+                   max_images: Optional[int] = None) -> dict:
+  """data_prep.celeba: CelebA's box crops (the first max_images listed) as a prepared set; returns
+  its meta."""
+  check_out_dir(out_dir, overwrite)
+  records = read_celeba(celeba_root).first(max_images)
+  return prepare_set(records, out_dir, size, source=f'celeba:{celeba_root}', overwrite=overwrite)
 
 
 def read_meta(prep_dir: str) -> dict:

@@ -43,6 +43,15 @@ class RecordList(list):
     super().__init__(records)
     self.skipped = skipped if skipped is not None else SkipLog(len(self))
 
+  def first(self, n: Optional[int]) -> 'RecordList':
+    """The first n records (all when n is None or not smaller), keeping the read's skip log: its
+    items, and a total of the records kept plus the skipped ones."""
+    if n is None or n >= len(self):
+      return self
+    out = RecordList(self[:n])
+    out.skipped.items = list(self.skipped.items)
+    out.skipped.total = n + len(self.skipped)
+    return out
 
 
 def _read_table(path: str, ncols: int, what: str) -> dict:

@@ -10,9 +10,7 @@ occasional gross mistakes (the noise of unstable adversarial training) instead o
 The teacher is frozen and runs in inference mode, so its masks are computed once per image
 (`teacher_labels`) rather than at every step.
 """
-import dataclasses
 import os
-from typing import Optional
 
 import keras
 import numpy as np
@@ -21,86 +19,8 @@ import tensorflow as tf
 from ind_prior_tf import (augment, composition, losses, networks, precision, providers, segmenter,
                           training)
 from ind_prior_tf import pictures
-
-
-@dataclasses.dataclass
-class DistillConfig:
-  image_size: int = 128       # the student's input size (default in the entry point: the teacher's)
-  width: float = 1.0          # the student's UNet width multiplier (Table 1 at 1.0)
-  upsample: str = "deconv"    # Table 1; "resize" removes checkerboard artifacts
-  batch_size: int = 16        # global batch; the paper does not say
-  # The paper gives no optimiser for the student. Its loss is supervised and stationary (the labels do
-  # not move, unlike a GAN's), so plain Adam with a larger step converges fastest; beta1=0.5 (the GAN
-  # setting) works too but more slowly in our runs.
-  lr: float = 1e-3
-  beta1: float = 0.9
-  beta2: float = 0.999
-  # "cosine": the learning rate falls from lr to 0 over `steps` along a half cosine, so that the last
-  # checkpoint is not wherever the last noisy steps left it (on the horses: no gain, docs/distill.md).
-  lr_decay: str = "constant"
-  steps: int = 20000
-  flip: bool = True           # horizontal flips of composites and labels together (and of backgrounds)
-  # None: soft labels, the teacher's prediction as the paper says. A value t in (0, 1): carve and label
-  # with the teacher's mask thresholded at t instead.
-  label_threshold: Optional[float] = None
-  # Not in the paper: the fraction of samples fed as the real image itself (the background left in
-  # place) with the teacher's mask as label; 0 is the paper's all-composite recipe.
-  real_fraction: float = 0.0
-  # Not in the paper: the fraction of samples whose image is recoloured (desaturated by a factor
-  # U(0, 1), then a gamma log-uniform in [1/4, 2]) before it is carved and pasted. A GAN teacher learns
-  # the colours most of its category has (brown horses) and its masks fail on the rest (grey and white
-  # horses: docs/fgseg.md); recoloured composites show the student those shapes in other colours.
-  recolor: float = 0.0
-  # Not in the paper: the fraction of images the student learns from, those whose teacher masks are
-  # the most consistent under a horizontal flip (flip_consistency); 1 keeps all, the paper's recipe.
-  # The images the teacher gets wrong are mostly those it cannot make up its mind on: on the horses the
-  # fifth least flip-consistent labels score 0.51 fg IoU, the rest 0.71; yet a student without them
-  # scores the same (docs/distill.md).
-  label_keep: float = 1.0
-  jit: bool = True
-  mixed_precision: str = "float32"  # or mixed_bfloat16 / mixed_float16 (GPUs): see precision.py
-  seed: int = 0
-
-
-# Named presets: run lengths and batch; the student's architecture defaults to the teacher's whatever
-# the preset. Explicit flags override them (experiments/distill.py).
-PRESETS = {
-    # A GPU run; the paper gives neither batch size nor steps for the student.
-    "paper": dict(batch_size=16, steps=20000, log_every=100, save_every=2000, eval_every=1000),
-    # A 2-core CPU: a 64 px quarter-width student does ~8 steps/s at batch 32, so ~10 minutes.
-    "cpu": dict(batch_size=32, steps=4000, log_every=50, save_every=500, eval_every=250),
-    # Seconds: smoke runs and tests.
-    "tiny": dict(batch_size=8, steps=50, log_every=10, save_every=25, eval_every=25),
-}
-
-
-def validate_config(c):
-  """Raises ValueError with a one-line message naming the bad field."""
-  if c.image_size < 64 or c.image_size % 64:
-    raise ValueError(f"image_size={c.image_size}: the UNet needs a positive multiple of 64")
-  if not c.width > 0:
-    raise ValueError(f"width={c.width}: must be > 0")
-  if c.upsample not in ("deconv", "resize"):
-    raise ValueError(f"upsample={c.upsample!r}: expected 'deconv' or 'resize'")
-  if c.batch_size < 1:
-    raise ValueError(f"batch_size={c.batch_size}: must be >= 1")
-  if not c.lr > 0:
-    raise ValueError(f"lr={c.lr}: must be > 0")
-  if c.lr_decay not in ("constant", "cosine"):
-    raise ValueError(f"lr_decay={c.lr_decay!r}: expected 'constant' or 'cosine'")
-  if not (0 <= c.beta1 < 1 and 0 <= c.beta2 < 1):
-    raise ValueError(f"beta1={c.beta1}, beta2={c.beta2}: must be in [0, 1)")
-  if c.steps < 1:
-    raise ValueError(f"steps={c.steps}: must be >= 1")
-  if c.label_threshold is not None and not 0 < c.label_threshold < 1:
-    raise ValueError(f"label_threshold={c.label_threshold}: must be in (0, 1) or None")
-  if not 0 <= c.real_fraction <= 1:
-    raise ValueError(f"real_fraction={c.real_fraction}: must be in [0, 1]")
-  if not 0 <= c.recolor <= 1:
-    raise ValueError(f"recolor={c.recolor}: must be in [0, 1]")
-  if not 0 < c.label_keep <= 1:
-    raise ValueError(f"label_keep={c.label_keep}: must be in (0, 1]")
-  precision.check_policy(c.mixed_precision)
+# The config lives in the TensorFlow-free distill_config (the entry point checks flags before TF).
+from ind_prior_tf.distill_config import PRESETS, DistillConfig  # pylint: disable=unused-import
 
 
 def resize_images(images, size):
@@ -113,7 +33,8 @@ def teacher_labels(teacher, images, out_size=None, batch_size=32, flip_average=F
 
   Images are resized to the teacher's input size, masks to out_size (default: the images' size).
   flip_average (not in the paper): each mask is the mean of the teacher's masks of the image and of
-  its mirror image (mirrored back), which on the horses lifts a teacher's labels by 0.025 fg IoU.
+  its mirror image (mirrored back), which removes the part of the teacher's error that changes with a
+  mirror.
   Returns uint8 masks [N, out, out, 1] (the soft prediction times 255, rounded: a 1/255 step, far below
   anything the loss can see), a quarter of the memory of float32 for a whole dataset.
   """
@@ -158,8 +79,7 @@ class Distiller:
   """Owns the student, its optimizer and RNG, and the compiled distillation step."""
 
   def __init__(self, config, teacher=None, strategy=None):
-    validate_config(config)
-    self.config = c = config
+    self.config = c = config.validate_training()
     self.teacher = teacher  # only needed to label data (teacher_labels); frozen, never trained here
     self.strategy = strategy or tf.distribute.get_strategy()
     sync = self.strategy.num_replicas_in_sync > 1

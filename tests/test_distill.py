@@ -3,18 +3,19 @@
 a teacher's. Eq. 8 itself is tested in test_losses.py."""
 import json
 import os
-import subprocess
-import sys
+import re
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from ind_prior_tf import augment, distill_lib, networks, segmenter, training
+from ind_prior_tf import augment, distill_lib, distill_run, networks, segmenter, training
 from ind_prior_tf.data import pools, prepared
+from ind_prior_tf.distill_config import DistillConfig
+from ind_prior_tf.errors import FlagError
+from tests import entry
 
 S = 64
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def make_teacher_run(run, size=S, width=0.125, seed=0):
@@ -176,8 +177,53 @@ def test_bad_config_is_a_one_line_error():
                     (dict(label_threshold=1.5), "label_threshold"), (dict(upsample="x"), "upsample"),
                     (dict(label_keep=0.0), "label_keep"), (dict(label_keep=1.5), "label_keep"),
                     (dict(lr_decay="step"), "lr_decay")]:
-    with pytest.raises(ValueError, match=word):
+    with pytest.raises(ValueError, match=f"--{word}="):
       distill_lib.Distiller(config(**bad))
+
+
+def run_config(tmp_path, **kw):
+  """A validated-to-be DistillConfig of the entry point's shape: inputs, logdir, tiny run."""
+  return DistillConfig(**{**dict(
+      teacher=str(tmp_path / "teacher"), prepared=str(tmp_path / "prep"),
+      backgrounds=str(tmp_path / "bg.npz"), logdir=str(tmp_path / "student"), image_size=None,
+      width=None, upsample=None, batch_size=2, steps=2, jit=False, progress=False), **kw})
+
+
+def test_config_checks_name_the_flag_before_anything_is_read(tmp_path):
+  good = run_config(tmp_path)
+  for bad, message in [
+      (dict(teacher=None), "--teacher: required"), (dict(logdir=""), "--logdir: required"),
+      (dict(eval_every=-1), "--eval_every=-1: must be >= 0"),
+      (dict(eval_count=0), "--eval_count=0: must be >= 1"),
+      (dict(steps=0), "--steps=0: must be >= 1"), (dict(width=0.0), "--width=0.0: must be > 0"),
+      (dict(grabcut_iters=-1), "--grabcut_iters=-1: must be >= 0"),
+      (dict(beta1=1.0), "--beta1=1.0, beta2=0.999: must be in [0, 1)"),
+      (dict(recolor=2.0), "--recolor=2.0: must be in [0, 1]"),
+      (dict(split="val"), "--split=val: expected one of"),
+      (dict(mixed_precision="float8"), "--mixed_precision=float8: expected one of")]:
+    with pytest.raises(FlagError, match="^" + re.escape(message)):
+      DistillConfig(**{**good.__dict__, **bad}).validate()
+  good.validate()  # None for the student's architecture: the teacher's
+  assert good.with_teacher(128, 0.5, "resize").__dict__ == {
+      **good.__dict__, "image_size": 128, "width": 0.5, "upsample": "resize"}
+  with pytest.raises(FlagError, match="^--teacher=.*: no such run directory"):
+    good.check_files()
+
+
+def test_logdir_may_not_be_inside_or_hold_a_run_the_command_reads(tmp_path):
+  teacher = tmp_path / "teacher"
+  os.makedirs(teacher / "ckpt")
+  make_inputs(tmp_path)
+  for logdir in (teacher, teacher / "student", tmp_path):
+    with pytest.raises(FlagError, match=f"^--logdir={logdir}: is, holds or lies inside"):
+      run_config(tmp_path, logdir=str(logdir)).validate().check_files()
+  other = tmp_path / "other"
+  os.makedirs(other / "ckpt")
+  open(other / "ckpt" / "ckpt-1.index", "w").close()
+  with pytest.raises(FlagError, match="--teacher_checkpoint reads"):
+    run_config(tmp_path, logdir=str(other), teacher_checkpoint=str(other / "ckpt" / "ckpt-1"),
+               ).check_files()
+  run_config(tmp_path, logdir=str(tmp_path / "sibling")).check_files()
 
 
 def write_prepared(path, images):
@@ -186,39 +232,84 @@ def write_prepared(path, images):
   prepared.write_prepared(str(path), examples, images.shape[1], "synthetic")
 
 
-def run_entry(*args):
-  env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
-  return subprocess.run([sys.executable, "-m", "experiments.distill", *args], cwd=ROOT, env=env,
-                        capture_output=True, text=True, timeout=300)
+def make_inputs(tmp_path, n=6, seed=9):
+  """A prepared set of n random images (prep/) and a background pool (bg.npz) in tmp_path."""
+  write_prepared(tmp_path / "prep", random_images(n, seed=seed))
+  pools.save_pool(str(tmp_path / "bg.npz"), random_images(4, S, seed=seed + 1))
 
 
 def test_entry_point_writes_a_student_that_loads_like_a_teacher(tmp_path):
   make_teacher_run(str(tmp_path / "teacher"))
-  write_prepared(tmp_path / "prep", random_images(6, seed=9))
-  pools.save_pool(str(tmp_path / "bg.npz"), random_images(4, S, seed=10))
+  make_inputs(tmp_path)
   common = [f"--teacher={tmp_path / 'teacher'}", f"--prepared={tmp_path / 'prep'}",
             f"--backgrounds={tmp_path / 'bg.npz'}", f"--logdir={tmp_path / 'student'}",
-            "--batch_size=2", "--nojit", "--noprogress", "--width=0.0625"]
-  r = run_entry(*common, "--steps=2")
-  assert r.returncode == 0, r.stderr[-2000:]
+            "--batch_size=2", "--nojit", "--noprogress", "--width=0.0625", "--eval_every=0"]
+  r = entry.call("experiments.distill", *common, "--steps=2").ok()
   unet, cfg, ckpt = segmenter.load_segmenter(str(tmp_path / "student"))
   assert (cfg["image_size"], cfg["width"], cfg["upsample"]) == (S, 0.0625, "deconv")
   assert ckpt.endswith("ckpt-2") and unet.output_shape == (None, S, S, 1)
+  # The header line says where the student trains; run.json beside flags.json records it.
+  header = [l for l in r.out.splitlines() if l.startswith("student: UNet")]
+  assert len(header) == 1 and header[0].endswith(", float32, no XLA"), header
+  assert " on CPU (" in header[0] or " on GPU" in header[0], header
+  run_json = json.load(open(tmp_path / "student" / "run.json"))
+  assert run_json["devices"] in header[0] and run_json["tensorflow"] == tf.__version__
+  saved = json.load(open(tmp_path / "student" / "flags.json"))
+  assert saved["application"] == "distill" and saved["teacher"] == str(tmp_path / "teacher")
+  assert (saved["preset"], saved["batch_size"], saved["lr"], saved["beta1"]) == ("cpu", 2, 1e-3, 0.9)
+  assert "overwrite" not in saved and "progress" not in saved
   # A rerun of the finished run says so and stops before the teacher labels anything.
-  r = run_entry(*common, "--steps=2")
-  assert r.returncode == 0, r.stderr[-2000:]
-  assert "is already at step 2 of 2" in r.stdout and "labelling" not in r.stdout
-  assert f"step 2: checkpoint {ckpt}" in r.stdout
+  r = entry.call("experiments.distill", *common, "--steps=2").ok()
+  assert "is already at step 2 of 2" in r.out and "labelling" not in r.out
+  assert f"step 2: checkpoint {ckpt}" in r.out
   # Reusing the run directory with other flags is refused in one line; a missing file too.
-  r = run_entry(*common, "--steps=2", "--lr=0.1")
-  assert r.returncode == 2 and "--overwrite" in r.stderr and "Traceback" not in r.stderr
-  r = run_entry(*common[:1], f"--prepared={tmp_path / 'nope'}", *common[2:])
-  assert r.returncode == 2 and "nope" in r.stderr and "Traceback" not in r.stderr
-  r = run_entry(*common[:3], f"--logdir={tmp_path / 'kept'}", *common[4:], "--steps=1",
-                "--label_keep=0.5")
-  assert r.returncode == 0, r.stderr[-2000:]
-  assert "keeping the labels of 3 of 6 images" in r.stdout
+  entry.call("experiments.distill", *common, "--steps=2", "--lr=0.1").failed(2, "--overwrite")
+  entry.call("experiments.distill", *common[:1], f"--prepared={tmp_path / 'nope'}",
+             *common[2:]).failed(2, "nope")
+  # The student may not overwrite its teacher: refused before anything is touched.
+  teacher_files = {n: os.path.getmtime(tmp_path / "teacher" / n) for n in ("flags.json", "ckpt")}
+  entry.call("experiments.distill", *common[:3], f"--logdir={tmp_path / 'teacher'}", *common[4:],
+             "--steps=1", "--overwrite").failed(2, f"--logdir={tmp_path / 'teacher'}")
+  assert {n: os.path.getmtime(tmp_path / "teacher" / n) for n in teacher_files} == teacher_files
+  assert os.path.isfile(tmp_path / "teacher" / "ckpt" / "ckpt-1.index")
+  assert json.load(open(tmp_path / "teacher" / "flags.json")) == dict(
+      image_size=S, width=0.125, upsample="deconv")
+  r = entry.call("experiments.distill", *common[:3], f"--logdir={tmp_path / 'kept'}", *common[4:],
+                 "--steps=1", "--label_keep=0.5").ok()
+  assert "keeping the labels of 3 of 6 images" in r.out
   assert json.load(open(tmp_path / "kept" / "flags.json"))["label_keep"] == 0.5
+
+
+def test_distill_returns_what_it_did(tmp_path):
+  make_teacher_run(str(tmp_path / "teacher"))
+  make_inputs(tmp_path, n=4)
+  said = []
+  c = run_config(tmp_path, steps=1, eval_every=0, label_keep=0.5)
+  result = distill_run.distill(c, log=said.append)
+  assert (result["status"], result["step"], result["finished_before"]) == ("done", 1, False)
+  assert result["kept"] == 2 and 0 <= result["label_area"] <= 1 and result["eval"] == {}
+  assert result["devices"].startswith("on ") and said[-1].endswith(result["devices"])
+  assert distill_run.summary(result) == ""
+  again = distill_run.distill(c, log=said.append)
+  assert again["finished_before"] and again["checkpoint"] == result["checkpoint"]
+  assert said[-1] == f"{c.logdir} is already at step 1 of 1; raise --steps to train on"
+  assert distill_run.summary(dict(eval=dict(fg_iou=0.5, miou=0.25, images=3))) == (
+      "; fg IoU 0.500, mIoU 0.250 on 3 masked crops")
+
+
+def test_paper_preset_is_the_papers_optimiser_and_ours_stay_ours(tmp_path):
+  from experiments import distill  # pylint: disable=g-import-not-at-top
+  base = ["x", "--teacher=t", "--prepared=p", "--backgrounds=b", "--logdir=l"]
+  for preset, want in (("paper", (4e-4, 0.5, 0.999, 16, 20000)),
+                       ("cpu", (1e-3, 0.9, 0.999, 32, 4000)), ("tiny", (1e-3, 0.9, 0.999, 8, 50))):
+    distill.F.values.unparse_flags()
+    distill.F.values([*base, f"--preset={preset}"])
+    c = distill.config_of(distill.F)
+    assert (c.lr, c.beta1, c.beta2, c.batch_size, c.steps) == want, preset
+  distill.F.values.unparse_flags()
+  distill.F.values([*base, "--preset=paper", "--lr=1e-3", "--beta1=0.9"])  # a given flag wins
+  assert (distill.config_of(distill.F).lr, distill.config_of(distill.F).beta1) == (1e-3, 0.9)
+  distill.F.values.unparse_flags()
 
 
 def test_teacher_checkpoint_picks_an_older_checkpoint_of_the_teacher(tmp_path):
@@ -234,13 +325,12 @@ def test_teacher_checkpoint_picks_an_older_checkpoint_of_the_teacher(tmp_path):
             f"--backgrounds={tmp_path / 'bg.npz'}", f"--logdir={tmp_path / 'student'}",
             "--batch_size=2", "--nojit", "--noprogress", "--steps=1", "--eval_every=0"]
   ckpt1 = os.path.join(teacher, "ckpt", "ckpt-1")
-  r = run_entry(*common, f"--teacher_checkpoint={ckpt1}")
-  assert r.returncode == 0, r.stderr[-2000:]
-  assert f"teacher {ckpt1} " in r.stdout and f"mask area {want_area:.3f}" in r.stdout
+  r = entry.call("experiments.distill", *common, f"--teacher_checkpoint={ckpt1}").ok()
+  assert f"teacher {ckpt1} " in r.out and f"mask area {want_area:.3f}" in r.out
   assert abs(want_area - 0.99) > 0.05  # the latest checkpoint would label nearly everything
   assert json.load(open(tmp_path / "student" / "flags.json"))["teacher_checkpoint"] == ckpt1
-  r = run_entry(*common, f"--teacher_checkpoint={teacher}/ckpt/ckpt-7")
-  assert r.returncode == 2 and "ckpt-7" in r.stderr and "Traceback" not in r.stderr
+  entry.call("experiments.distill", *common, f"--teacher_checkpoint={teacher}/ckpt/ckpt-7").failed(
+      2, "ckpt-7")
 
 
 def test_real_fraction_feeds_real_images_with_the_teachers_mask():

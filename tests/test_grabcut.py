@@ -158,24 +158,24 @@ def test_distill_refines_the_teachers_labels_and_refuses_a_set_without_raw_image
   pools.save_pool(str(tmp_path / "bg.npz"), test_distill.random_images(4, S, seed=3))
   common = [f"--teacher={teacher}", f"--backgrounds={tmp_path / 'bg.npz'}", "--batch_size=2",
             "--nojit", "--noprogress", "--steps=1", "--eval_every=0"]
-  r = entry.spawn("experiments.distill", *common, f"--prepared={prep}", f"--logdir={tmp_path / 's'}",
-                  "--grabcut_iters=2", "--flip_average_labels").ok()
+  r = entry.call("experiments.distill", *common, f"--prepared={prep}", f"--logdir={tmp_path / 's'}",
+                 "--grabcut_iters=2", "--flip_average_labels").ok()
   line = [l for l in r.out.splitlines() if l.startswith("labels refined by GrabCut")]
   assert len(line) == 1 and line[0].endswith(f"{before:.3f} -> {after:.3f}"), (line, before, after)
   saved = json.load(open(tmp_path / "s" / "flags.json"))
   assert saved["grabcut_iters"] == 2 and saved["raw_root"] is None and saved["flip_average_labels"]
   # A prepared set made from no raw files, a bad count, a missing raw root: one-line errors.
   test_distill.write_prepared(tmp_path / "synthetic", test_distill.random_images(3))
-  r = entry.spawn("experiments.distill", *common, f"--prepared={tmp_path / 'synthetic'}",
-                  f"--logdir={tmp_path / 's2'}", "--grabcut_iters=1")
+  r = entry.call("experiments.distill", *common, f"--prepared={tmp_path / 'synthetic'}",
+                 f"--logdir={tmp_path / 's2'}", "--grabcut_iters=1")
   r.failed(2, "--grabcut_iters", "meta.json", "synthetic")
   assert not os.path.exists(tmp_path / "s2" / "ckpt")
-  r = entry.spawn("experiments.distill", *common, f"--prepared={prep}",
-                  f"--logdir={tmp_path / 's3'}", "--grabcut_iters=-1")
+  r = entry.call("experiments.distill", *common, f"--prepared={prep}",
+                 f"--logdir={tmp_path / 's3'}", "--grabcut_iters=-1")
   r.failed(2, "--grabcut_iters=-1")
-  r = entry.spawn("experiments.distill", *common, f"--prepared={prep}",
-                  f"--logdir={tmp_path / 's4'}", "--grabcut_iters=1",
-                  f"--raw_root={tmp_path / 'gone'}")
+  r = entry.call("experiments.distill", *common, f"--prepared={prep}",
+                 f"--logdir={tmp_path / 's4'}", "--grabcut_iters=1",
+                 f"--raw_root={tmp_path / 'gone'}")
   r.failed(2, "--raw_root", "gone")
 
 

@@ -5,18 +5,19 @@ SHARED ?= ../shared/data
 CUB_ROOT ?= data/CUB_200_2011
 CELEBA_ROOT ?= data/celeba
 BG_DIR ?= $(SHARED)/backgrounds
+INRIA_ROOT ?=
 HORSE_ROOT ?= $(SHARED)/weizmann_horse
 PREP_DIR ?= prepared
 RUNS ?= runs
 PRESET ?=
 HOC_IMAGE ?= skimage:coins
 GPU ?=
-export PYTHON SHARED CUB_ROOT CELEBA_ROOT BG_DIR HORSE_ROOT PREP_DIR RUNS PRESET HOC_IMAGE
+export PYTHON SHARED CUB_ROOT CELEBA_ROOT BG_DIR INRIA_ROOT HORSE_ROOT PREP_DIR RUNS PRESET HOC_IMAGE
 
 STAMP := .installed.stamp
 
 .PHONY: install test test-all demo bench cub-prep cub-train cub-eval cub-distill celeba-prep \
-        celeba-train horse-prep horse-train horse-eval horse-distill horse-refine cub-refine hoc-demo hoc-train segment export \
+        inria-pool celeba-train horse-prep horse-train horse-eval horse-distill horse-refine cub-refine hoc-demo hoc-train segment export \
         folder-prep folder-train folder-segment clean
 
 install: $(STAMP)
@@ -55,8 +56,17 @@ cub-eval: install
 	bash experiments/cub_eval.sh
 cub-distill: install
 	bash experiments/cub_distill.sh
+# The background pools (docs/data.md): cub-prep samples BG_DIR; celeba-prep samples the INRIA Person
+# negatives when INRIA_ROOT is set (the paper's pool), else BG_DIR.
 celeba-prep: install
 	bash experiments/celeba_prep.sh
+# The INRIA Person archive's negatives (INRIA_ROOT/Train/neg, Test/neg) as a pool of its own, for
+# --backgrounds of any run: $(PREP_DIR)/inria_bg.npz.
+inria-pool: install
+	@test -n "$(INRIA_ROOT)" || { echo "error: INRIA_ROOT=<INRIAPerson folder, holding Train/neg and Test/neg> is required, e.g. make inria-pool INRIA_ROOT=data/INRIAPerson" >&2; exit 2; }
+	@mkdir -p "$(PREP_DIR)"
+	$(PYTHON) -m data_prep.backgrounds --inria_root="$(INRIA_ROOT)" --out="$(PREP_DIR)/inria_bg.npz" \
+	  --size=128 --count=4000 --seed=0
 celeba-train: install
 	bash experiments/celeba_train.sh
 horse-prep: install

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# make cub-prep: CUB-200-2011 box crops at 128 px -> $PREP_DIR/cub, a landscape background pool from
-# $BG_DIR -> $PREP_DIR/cub_bg.npz. Extra arguments go to data_prep.cub (e.g. --overwrite).
+# make cub-prep: CUB-200-2011 box crops at 128 px -> $PREP_DIR/cub, and a background pool from the
+# photos in $BG_DIR -> $PREP_DIR/cub_bg.npz. BG_DIR's default is 20 landscape wallpapers; the paper
+# crawled photos with the keywords "landscape" and "tree" (not distributed): point BG_DIR at such a
+# crawl to follow it. Extra arguments go to data_prep.cub (e.g. --overwrite).
 set -euo pipefail
 PYTHON=${PYTHON:-python3} PREP_DIR=${PREP_DIR:-prepared}
 CUB_ROOT=${CUB_ROOT:-data/CUB_200_2011} BG_DIR=${BG_DIR:-../shared/data/backgrounds}

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # make horse-prep: the Weizmann horses (CUB layout, $HORSE_ROOT) as 128 px box crops -> $PREP_DIR/horse,
-# and three background pools: patches from outside the horses' boxes (the paper's "patches without any
-# foreground region from the original given images"; used by horse-train) -> $PREP_DIR/horse_bg.npz;
-# the same limited to patches at most 3x blurrier than their crop (used by horse-distill, where it
-# scores better: docs/fgseg.md) -> $PREP_DIR/horse_bg_sharp.npz; and landscape photos from $BG_DIR ->
-# $PREP_DIR/horse_bg_landscape.npz.
+# and three background pools: patches from outside the horses' boxes (one of the two options the
+# paper names, "patches without any foreground region from the original given images"; used by
+# horse-train) -> $PREP_DIR/horse_bg.npz; the same limited to patches at most 3x blurrier than their
+# crop (used by horse-distill, where it scores better: docs/fgseg.md) -> $PREP_DIR/horse_bg_sharp.npz;
+# and landscape photos from $BG_DIR -> $PREP_DIR/horse_bg_landscape.npz.
 # Extra arguments go to data_prep.cub (e.g. --overwrite).
 set -euo pipefail
 PYTHON=${PYTHON:-python3} PREP_DIR=${PREP_DIR:-prepared}

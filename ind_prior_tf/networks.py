@@ -30,7 +30,10 @@ def sn_discriminator(image_size=128, width=1.0, channels=(64, 128, 256, 512), la
   Four 3x3 stride-2 convs, one 3x3 stride-1 conv, then a 1x1 conv to one channel: the output is a
   (size/16)^2 patch of logits. The tables' final "lReLU+sigmoid" is the sigmoid inside the
   BCE-from-logits of `losses` (a leaky ReLU right before a sigmoid only bends the logit, so we drop it).
-  Spectral norm wraps every conv, the last one included.
+  Spectral norm wraps every conv, the last one included. It is Keras 3's `SpectralNormalization`,
+  which differs from SN-GAN (Miyato et al.) and PyTorch's `spectral_norm`: it rewrites the kernel
+  variable as W / sigma on each training call and does not back-propagate through sigma, where they
+  keep W and let the gradient flow through sigma (docs/paper.md, deviations).
   """
   if image_size % 16:
     raise ValueError(f"image_size={image_size}: the discriminator needs a multiple of 16")
@@ -125,9 +128,12 @@ def instance_generator(z_dim=6, image_size=64, width=1.0, upsample="deconv", syn
 def q_network(code_dim, image_size=64, width=1.0, sync_bn=False, name="q_network"):
   """The InfoGAN Q network (our choice; the paper does not describe it).
 
-  Reads a composite and regresses the codes of all its layers (code_dim = layers * dim z). A plain
-  conv net (4x4 stride-2 convs 64/128/256 with BN, leaky ReLU, global average pooling, a dense layer):
-  separate from D, so that the information term never perturbs the discriminator's spectral norms.
+  Reads an image and regresses code_dim codes. As `hoc_lib.HocGAN` uses it by default
+  (q_input="carved"), the image is one layer's carved instance (RGB * alpha) and code_dim = dim z,
+  that layer's own code; with q_input="composite" it reads the composite and regresses the codes of
+  all its layers (code_dim = layers * dim z). A plain conv net (4x4 stride-2 convs 64/128/256 with BN,
+  leaky ReLU, global average pooling, a dense layer): separate from D, so that the information term
+  never perturbs the discriminator's spectral norms.
   """
   inp = keras.Input((image_size, image_size, 3), name="image")
   x = layers.Rescaling(2.0, offset=-1.0)(inp)

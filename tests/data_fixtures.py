@@ -107,3 +107,41 @@ def make_celeba(root, n=5, partition=True):
       f.writelines(f'{i:06d}.jpg {[0, 0, 0, 1, 2][(i - 1) % 5]}\n'
                    for i in range(1, n + 1))
   return root
+
+
+def make_inria(root):
+  """The INRIA Person archive's layout (INRIAPerson.tar): negatives in Train/neg and Test/neg, in
+  several formats, beside positives (RED people) and list files that a pool must never read.
+
+  Train/neg: a.png (RGB), b.jpg, c.JPG (upper-case name), d.tif (grayscale), e.bmp, broken.png
+  (random bytes -> unreadable); Test/neg: f.gif (palette), g.webp. The negatives' red channel is at
+  most 85 before compression; the positives are pure RED, so a patch with a mean red near 220 came
+  from a positive. Returns the paths of the negatives, in listing order."""
+  rng = np.random.default_rng(5)
+
+  def neg(h, w):
+    a = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    a[..., 0] //= 3  # little red
+    return a
+
+  negs = []
+  for name in ('a.png', 'b.jpg', 'c.JPG', 'e.bmp'):
+    save(os.path.join(root, 'Train', 'neg', name), neg(30 + len(negs) * 7, 44))
+    negs.append(os.path.join(root, 'Train', 'neg', name))
+  save(os.path.join(root, 'Train', 'neg', 'd.tif'), Image.fromarray(neg(40, 33)[..., 0]))
+  negs.append(os.path.join(root, 'Train', 'neg', 'd.tif'))
+  with open(os.path.join(root, 'Train', 'neg', 'broken.png'), 'wb') as f:
+    f.write(rng.integers(0, 256, 200, dtype=np.uint8).tobytes())
+  negs.append(os.path.join(root, 'Train', 'neg', 'broken.png'))
+  save(os.path.join(root, 'Test', 'neg', 'f.gif'),
+       Image.fromarray(neg(36, 36)).quantize(16))
+  save(os.path.join(root, 'Test', 'neg', 'g.webp'), neg(28, 50), lossless=True)
+  negs += [os.path.join(root, 'Test', 'neg', n) for n in ('f.gif', 'g.webp')]
+  person = rect_image(64, 128, (0, 0, 64, 128))
+  for sub in ('Train/pos', 'Test/pos', '96X160H96/Train/pos', '70X134H96/Test/pos'):
+    save(os.path.join(root, sub, 'crop001001.png'), person)
+  for split in ('Train', 'Test'):
+    for kind in ('neg', 'pos'):
+      with open(os.path.join(root, split, f'{kind}.lst'), 'w') as f:
+        f.write(f'{split}/{kind}/x.png\n')
+  return sorted(negs[:6]) + negs[6:]

@@ -9,7 +9,7 @@ from PIL import Image
 
 from ind_prior_tf.data import images, pools, raw
 from ind_prior_tf.errors import DataError
-from tests.data_fixtures import make_cub, save
+from tests.data_fixtures import make_cub, make_inria, save
 
 
 def test_background_patches(tmp_path):
@@ -34,6 +34,53 @@ def test_background_patches(tmp_path):
     pools.background_patches([str(folder / 'broken.jpg')], 8, 3, seed=0)
   with pytest.raises(DataError, match='no image paths'):
     pools.background_patches([], 8, 3, seed=0)
+
+
+def test_inria_negatives_reads_the_archive_layout(tmp_path, caplog):
+  negs = make_inria(str(tmp_path / 'INRIAPerson'))
+  # The INRIAPerson folder, or the folder the archive was extracted into.
+  assert pools.inria_negatives(tmp_path / 'INRIAPerson') == negs
+  assert pools.inria_negatives(tmp_path) == negs
+  assert not any('pos' in p.split(os.sep)[-2] for p in negs)
+  for p in negs:  # every format decodes, as the pool reads it
+    if not p.endswith('broken.png'):
+      assert images.load_image_rgb(p).shape[2] == 3
+  with caplog.at_level('WARNING'):
+    a = pools.background_patches(pools.inria_negatives(tmp_path), 12, 60, seed=2)
+  assert a.shape == (60, 12, 12, 3)
+  assert 'skipped 1 of 8 background images: 1 unreadable' in caplog.text
+  # No positive was read: no patch is red like a person.
+  assert a[..., 0].reshape(60, -1).mean(axis=1).max() < 120
+  # Either split alone is enough.
+  only_test = tmp_path / 'only_test'
+  os.makedirs(only_test / 'Test' / 'neg')
+  os.rename(tmp_path / 'INRIAPerson' / 'Test' / 'neg' / 'f.gif', only_test / 'Test' / 'neg' / 'f.gif')
+  assert pools.inria_negatives(only_test) == [str(only_test / 'Test' / 'neg' / 'f.gif')]
+  with pytest.raises(DataError, match='missing INRIA Person root'):
+    pools.inria_negatives(tmp_path / 'nowhere')
+  (tmp_path / 'other' / 'Train' / 'pos').mkdir(parents=True)
+  with pytest.raises(DataError, match='not the INRIA Person layout'):
+    pools.inria_negatives(tmp_path / 'other')
+  (tmp_path / 'other' / 'Train' / 'neg').mkdir()
+  with pytest.raises(DataError, match='no images in'):
+    pools.inria_negatives(tmp_path / 'other')
+
+
+def test_write_background_pool_sources(tmp_path):
+  make_inria(str(tmp_path / 'INRIAPerson'))
+  out = str(tmp_path / 'pool.npz')
+  patches, what = pools.write_background_pool(out, 8, 10, 1, inria_root=str(tmp_path))
+  assert what == f'8 INRIA Person negatives in {tmp_path}'
+  assert np.array_equal(pools.load_pool(out), patches)
+  assert np.array_equal(patches, pools.background_patches(pools.inria_negatives(tmp_path), 8, 10,
+                                                          seed=1))
+  folder = str(tmp_path / 'INRIAPerson' / 'Test' / 'neg')
+  patches, what = pools.write_background_pool(out, 8, 10, 1, image_dir=folder)
+  assert what == f'2 images in {folder}'
+  with pytest.raises(DataError, match='give one of image_dir, inria_root, cub_root'):
+    pools.write_background_pool(out, 8, 10, 1, image_dir=folder, inria_root=str(tmp_path))
+  with pytest.raises(DataError, match=r'\(got none\)'):
+    pools.write_background_pool(out, 8, 10, 1)
 
 
 def test_outside_box_patches(tmp_path):

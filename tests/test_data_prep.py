@@ -2,13 +2,15 @@
 
 import json
 import os
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
 
 from ind_prior_tf.data import images, pools, prepared
 from tests import entry
-from tests.data_fixtures import RED, make_celeba, make_cub
+from tests.data_fixtures import RED, make_celeba, make_cub, make_inria
 
 
 def run(module, *args):
@@ -130,6 +132,77 @@ def test_backgrounds_entry_point(tmp_path):
   rc, _, err = run('data_prep.backgrounds', f'--image_dir={tmp_path / "empty"}',
                    f'--out={out}')
   assert_one_line_error(rc, err, str(tmp_path / 'empty'), 'no images')
+
+
+def test_backgrounds_entry_point_inria(tmp_path):
+  root = tmp_path / 'INRIAPerson'
+  negs = make_inria(str(root))
+  out = str(tmp_path / 'inria.npz')
+  rc, stdout, err = run('data_prep.backgrounds', f'--inria_root={root}', f'--out={out}',
+                        '--size=8', '--count=12', '--seed=3')
+  assert rc == 0, err
+  assert f'wrote 12 patches of 8x8 from 8 INRIA Person negatives in {root} to {out}' in stdout
+  assert np.array_equal(pools.load_pool(out), pools.background_patches(negs, 8, 12, seed=3))
+  os.remove(out)
+  rc, _, err = run('data_prep.backgrounds', f'--inria_root={root}', f'--image_dir={root}',
+                   f'--out={out}')
+  assert_one_line_error(rc, err, '--inria_root', 'not both')
+  rc, _, err = run('data_prep.backgrounds', '--source=outside_boxes', f'--inria_root={root}',
+                   f'--out={out}')
+  assert_one_line_error(rc, err, '--inria_root', '--source=folder')
+  rc, _, err = run('data_prep.backgrounds', f'--inria_root={tmp_path}/none', f'--out={out}')
+  assert_one_line_error(rc, err, 'none: missing INRIA Person root')
+  rc, _, err = run('data_prep.backgrounds', f'--inria_root={root}/Train', f'--out={out}')
+  assert_one_line_error(rc, err, 'not the INRIA Person layout')
+  assert not os.path.exists(out)
+
+
+def _fake_python(tmp_path):
+  """A PYTHON for the make scripts that only logs its arguments, one line per call."""
+  log = tmp_path / 'calls.log'
+  fake = tmp_path / 'fake_python'
+  fake.write_text(f'#!/bin/sh\necho "$@" >> "{log}"\n')
+  fake.chmod(0o755)
+  return str(fake), log
+
+
+@pytest.mark.skipif(shutil.which('bash') is None, reason='no bash')
+def test_celeba_prep_pool_is_inria_when_given(tmp_path):
+  fake, log = _fake_python(tmp_path)
+  env = {k: v for k, v in os.environ.items() if k not in ('INRIA_ROOT', 'BG_DIR')}
+  env.update(PYTHON=fake, PREP_DIR=str(tmp_path / 'p'), CELEBA_ROOT='c')
+
+  def prep(**extra):
+    log.write_text('')
+    p = subprocess.run(['bash', 'experiments/celeba_prep.sh'], cwd=entry.ROOT, text=True,
+                       capture_output=True, env=dict(env, **extra), timeout=60)
+    assert p.returncode == 0, p.stderr
+    return p.stdout, log.read_text().splitlines()
+
+  out, calls = prep(INRIA_ROOT='/data/INRIAPerson')
+  assert 'INRIA Person negatives in /data/INRIAPerson' in out, out
+  assert calls[0].startswith('-m data_prep.celeba --celeba_root=c ')
+  assert calls[1] == (f'-m data_prep.backgrounds --inria_root=/data/INRIAPerson '
+                      f'--out={tmp_path}/p/celeba_bg.npz --size=128 --count=4000 --seed=0')
+  out, calls = prep(BG_DIR='walls')
+  assert "BG_DIR=walls, not the paper's INRIA Person negatives" in out, out
+  assert calls[1] == (f'-m data_prep.backgrounds --image_dir=walls '
+                      f'--out={tmp_path}/p/celeba_bg.npz --size=128 --count=4000 --seed=0')
+
+
+@pytest.mark.skipif(shutil.which('make') is None, reason='no make')
+def test_make_inria_pool(tmp_path):
+  """make inria-pool, as `make -n` prints it (nothing runs), and its missing INRIA_ROOT."""
+  def make(*args, dry=True):
+    p = subprocess.run(['make', *(['-n'] if dry else []), '-o', '.installed.stamp', *args],
+                       cwd=entry.ROOT, capture_output=True, text=True, timeout=60)
+    return p.returncode, p.stdout + p.stderr
+
+  code, out = make('inria-pool', 'INRIA_ROOT=/data/INRIA Person', 'PREP_DIR=p')
+  assert code == 0, out
+  assert 'data_prep.backgrounds --inria_root="/data/INRIA Person" --out="p/inria_bg.npz"' in out
+  code, out = make('inria-pool', 'INRIA_ROOT=', dry=False)
+  assert code != 0 and 'error: INRIA_ROOT=' in out, out
 
 
 def test_hoc_entry_point(tmp_path):

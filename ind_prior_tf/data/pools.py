@@ -1,7 +1,8 @@
 """Background pools and HOC patches: uint8 [N, S, S, 3] patch arrays saved as .npz.
 
-* Background pools: ``background_patches`` (natural images), ``outside_box_patches`` (the dataset's
-  own images outside their boxes), ``save_pool``, ``load_pool``; ``write_background_pool`` is
+* Background pools: ``background_patches`` (natural images), ``inria_negatives`` (the INRIA Person
+  archive's person-free images, the paper's CelebA pool), ``outside_box_patches`` (the dataset's own
+  images outside their boxes), ``save_pool``, ``load_pool``; ``write_background_pool`` is
   data_prep.backgrounds.
 * HOC patches (one image of a homogeneous object cluster): ``extract_patches``,
   ``disk_backgrounds``; ``write_hoc_pools`` is data_prep.hoc_patches.
@@ -19,7 +20,7 @@ from ind_prior_tf.data.boxes import clip_box, resize_rgb
 from ind_prior_tf.errors import DataError, EmptyBoxError
 from ind_prior_tf.data.skips import SkipLog, short_exc
 from ind_prior_tf.data.images import (as_rgb_uint8, image_size, list_images, load_image_rgb,
-                                      load_image_spec)
+                                      load_image_spec, scan_images)
 from ind_prior_tf.data.raw import Record, read_cub
 
 
@@ -93,6 +94,35 @@ def background_patches(image_paths: Sequence[str], size: int, count: int,
   if len(skipped):
     skipped.log_summary('background images')
   return out
+
+
+# The INRIA Person archive (INRIAPerson.tar) keeps its person-free photos in these two folders; the
+# paper's CelebA pool is made of them. Both splits are used: a pool has no test split.
+INRIA_NEGATIVES = ('Train/neg', 'Test/neg')
+
+
+def inria_negatives(root: str) -> list:
+  """Paths of the INRIA Person archive's negative images: every image Pillow reads in
+  <root>/Train/neg and <root>/Test/neg (either may be absent, not both), sorted within each folder.
+  root is the archive's INRIAPerson folder or the folder it was extracted into. The positives
+  (Train/pos, the 70X134H96 and 96X160H96 crops) hold people and are never read."""
+  root = os.fspath(root)
+  if not os.path.isdir(root):
+    raise DataError(f'{root}: missing INRIA Person root')
+  base = root
+  if not any(os.path.isdir(os.path.join(root, d)) for d in INRIA_NEGATIVES) \
+      and os.path.isdir(os.path.join(root, 'INRIAPerson')):
+    base = os.path.join(root, 'INRIAPerson')
+  folders = [os.path.join(base, d) for d in INRIA_NEGATIVES
+             if os.path.isdir(os.path.join(base, d))]
+  if not folders:
+    raise DataError(f'{root}: not the INRIA Person layout (no Train/neg or Test/neg folder)')
+  paths = []
+  for folder in folders:
+    paths.extend(os.path.join(folder, rel) for rel in scan_images(folder, recursive=False).images)
+  if not paths:
+    raise DataError(f'{root}: no images in {" or ".join(folders)}')
+  return paths
 
 
 def _outside_regions(box, width: int, height: int, min_side: int):
@@ -180,19 +210,26 @@ def outside_box_patches(records: Sequence[Record], size: int, count: int,
 def write_background_pool(out: str, size: int, count: int, seed: int,
                           image_dir: Optional[str] = None, cub_root: Optional[str] = None,
                           min_scale: float = 0.3, max_scale: float = 1.0,
-                          max_zoom: Optional[float] = None):
-  """data_prep.backgrounds: a pool of random crops of the images in image_dir, or (with cub_root)
-  of patches outside the boxes of a CUB-layout set, saved to `out`. Returns (patches, where they
-  came from, for the report)."""
-  if cub_root is None:
-    paths = list_images(image_dir)
-    patches = background_patches(paths, size, count, seed, min_scale=min_scale,
-                                 max_scale=max_scale)
-    what = f'{len(paths)} images in {image_dir}'
-  else:
+                          max_zoom: Optional[float] = None, inria_root: Optional[str] = None):
+  """data_prep.backgrounds: a pool of random crops of the images in image_dir or of the INRIA Person
+  negatives under inria_root, or (with cub_root) of patches outside the boxes of a CUB-layout set,
+  saved to `out`. Give exactly one source. Returns (patches, where they came from: for the
+  report)."""
+  given = [n for n, v in (('image_dir', image_dir), ('inria_root', inria_root),
+                          ('cub_root', cub_root)) if v is not None]
+  if len(given) != 1:
+    raise DataError(f'write_background_pool: give one of image_dir, inria_root, cub_root (got '
+                    f'{", ".join(given) or "none"})')
+  if cub_root is not None:
     records = read_cub(cub_root)
     patches = outside_box_patches(records, size, count, seed, max_zoom=max_zoom)
     what = f'outside the boxes of {len(records)} images in {cub_root}'
+  else:
+    paths = list_images(image_dir) if inria_root is None else inria_negatives(inria_root)
+    patches = background_patches(paths, size, count, seed, min_scale=min_scale,
+                                 max_scale=max_scale)
+    what = (f'{len(paths)} images in {image_dir}' if inria_root is None else
+            f'{len(paths)} INRIA Person negatives in {inria_root}')
   save_pool(out, patches)
   return patches, what
 

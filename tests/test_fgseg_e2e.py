@@ -10,6 +10,8 @@ import numpy as np
 from PIL import Image
 import pytest
 
+from ind_prior_tf import fgseg_run
+from ind_prior_tf.fgseg_config import FgSegConfig
 from tests import entry
 from tests.fgseg_fixtures import TINY, make_celeba, make_cub, make_pool, prepare_cub
 
@@ -85,6 +87,23 @@ def test_celeba_prep_and_train_without_masks(tmp_path):
   assert "step 2: checkpoint" in r.out and "fg IoU" not in r.out  # nothing to score
   entry.call("experiments.evaluate", f"--run_dir={logdir}",
              f"--prepared={prep}").failed(2, "has no masks")
+
+
+def test_run_returns_the_result_and_where_it_ran(cub, tmp_path):
+  """fgseg_run.run, the library call behind the entry point: the result as a value, run.json written."""
+  config = FgSegConfig.from_preset(
+      "tiny", prepared=cub["prep"], backgrounds=cub["pool"], logdir=str(tmp_path / "run"),
+      width=0.125, d_width=0.125, batch_size=4, steps=1, eval_every=1, eval_count=4, jit=False,
+      progress=False).validate()
+  lines = []
+  result = fgseg_run.run(config, log=lines.append)
+  assert (result["status"], result["step"]) == ("done", 1)
+  assert result["checkpoint"].endswith("ckpt-1") and result["eval"]["images"] == 4
+  assert result["devices"].startswith("on CPU (") and result["devices"].endswith("float32, no XLA")
+  assert lines[0] == fgseg_run.header(config, result["devices"])
+  assert json.load(open(tmp_path / "run" / "run.json"))["devices"] == result["devices"]
+  assert json.load(open(tmp_path / "run" / "flags.json")) == json.loads(json.dumps(
+      config.flags_json()))
 
 
 def test_bad_inputs_are_one_line_errors_and_write_nothing(cub, tmp_path):

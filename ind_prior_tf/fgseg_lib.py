@@ -1,42 +1,13 @@
 """The first application's GAN: a UNet foreground provider and a background patch provider,
-composited with the identity layout and trained with the adversarial loss and the area penalty."""
-import dataclasses
-
+composited with the identity layout and trained with the adversarial loss and the area penalty.
+Its config, FgSegConfig, is ind_prior_tf/fgseg_config.py's (TensorFlow-free); a whole run from a
+config (data, run directory, training) is fgseg_run.run."""
 import keras
 import tensorflow as tf
 
 from ind_prior_tf import augment, composition, losses, metrics, networks, precision, providers, training
 from ind_prior_tf import pictures
-
-
-@dataclasses.dataclass
-class FgSegConfig:
-  image_size: int = 128       # Table 1
-  width: float = 1.0          # UNet width multiplier
-  d_width: float = 1.0        # discriminator width multiplier
-  batch_size: int = 16        # global batch; the paper does not say
-  lr_d: float = 2e-4
-  lr_g: float = 4e-4
-  beta1: float = 0.5
-  beta2: float = 0.999
-  area_lambda: float = 1000.0  # Table 3
-  area_target: float = 0.25    # Table 3
-  area_form: str = "squared"   # as printed; see losses.area_penalty for the variants
-  area_floor: float = 0.0      # > 0: masks below it pay lambda * (floor - area)^2 (ours; 0 = paper)
-  area_warmup: int = 0         # steps over which lambda ramps up linearly from 0 (0: constant)
-  binarize_lambda: float = 0.0  # weight of mean m(1-m): pushes soft masks to 0 or 1 (ours; 0 = paper)
-  tight_lambda: float = 0.0    # weight of the tight-box prior (ours; 0 = paper): see tightness_loss
-  smooth_lambda: float = 0.0   # weight of the masks' total variation (ours; 0 = paper): see
-                               # losses.mask_total_variation
-  upsample: str = "deconv"     # Table 1; "resize" removes checkerboard artifacts
-  ema_decay: float = 0.0       # > 0: also keep an exponential moving average of the UNet (ours; 0 = paper)
-  removal_lambda: float = 0.0  # weight of the removal term (ours; 0 = paper): see removal_images
-  recolor: float = 0.0         # fraction of crops recoloured with their background patch (ours; 0 =
-                               # paper): see augment.py
-  flip: bool = True            # horizontal flips of the backgrounds (and of the inputs, in the pipeline)
-  jit: bool = True
-  mixed_precision: str = "float32"  # or mixed_bfloat16 / mixed_float16 (GPUs): see precision.py
-  seed: int = 0
+from ind_prior_tf.fgseg_config import FgSegConfig  # pylint: disable=unused-import  (re-exported)
 
 
 def removal_images(images, masks, fill, backgrounds):

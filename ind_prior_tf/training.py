@@ -7,6 +7,7 @@ Nothing here reads flags: entry points pass plain values.
 import json
 import math
 import os
+import signal
 import time
 
 import keras
@@ -184,6 +185,33 @@ def check_finite(step, losses, keeper=None):
       raise NonFiniteLossError(f"step {step}: loss {name} is {value}{where}")
 
 
+class _HeldInterrupts:
+  """Holds Ctrl-C and SIGTERM while a step runs. A signal's handler runs when TensorFlow returns to
+  Python, that is mostly just after a step has updated the weights and optimizers and before the loop
+  counts it: raised there, the checkpoint saved on interrupt would carry the step before under the
+  weights of the step after. A second signal stops at once. Outside the main thread: a no-op."""
+
+  def __init__(self):
+    self.held, self._previous = [], {}
+
+  def _hold(self, signum, frame):  # pylint: disable=unused-argument
+    if self.held:
+      raise KeyboardInterrupt(f"signal {signum}")
+    self.held.append(signum)
+
+  def __enter__(self):
+    try:
+      for sig in (signal.SIGINT, signal.SIGTERM):
+        self._previous[sig] = signal.signal(sig, self._hold)
+    except ValueError:  # not the main thread
+      pass
+    return self
+
+  def __exit__(self, *exc):
+    for sig, handler in self._previous.items():
+      signal.signal(sig, handler)
+
+
 class TrainLoop:
   """What the training loops of every application share: resume from the latest checkpoint in
   <logdir>/ckpt, TensorBoard events in <logdir>/tb, one JSON line per record in <logdir>/metrics.jsonl,
@@ -294,8 +322,11 @@ class TrainLoop:
     self._clock = (self.start, time.perf_counter())
     try:
       for step in range(self.start + 1, self.steps + 1):
-        out = train_step(step)
+        with _HeldInterrupts() as interrupts:
+          out = train_step(step)
         done = step
+        if interrupts.held:
+          raise KeyboardInterrupt
         if self.is_log_step(step):
           losses = self.log_losses(step, out, **(log_extra() if log_extra else {}))
           self.shown.update((k, losses[k]) for k in show)

@@ -1,12 +1,11 @@
 """--deterministic semantics: two runs with the same seed give bit-identical weights, with and without
 XLA. Thread settings must be made before TensorFlow initialises, so each run is a fresh process."""
 import json
-import os
 import subprocess
 import sys
 import textwrap
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests import entry
 
 RUN = textwrap.dedent("""
     import hashlib, json
@@ -33,9 +32,10 @@ RUN = textwrap.dedent("""
 
 
 def run_once():
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT)
+  """The script in a fresh process (the point: TensorFlow initialised anew), with entry.spawn's
+  environment."""
   proc = subprocess.run([sys.executable, "-c", RUN], capture_output=True, text=True, timeout=300,
-                        env=env, cwd=ROOT)
+                        env=entry.env(), cwd=entry.ROOT)
   lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
   assert proc.returncode == 0 and lines, proc.stderr[-3000:]
   return json.loads(lines[-1][len("RESULT "):])

@@ -1,5 +1,6 @@
 """Application 1 end to end through its entry points, as a user runs them: CUB- and CelebA-layout
-fixtures -> data_prep -> experiments.fgseg (a few steps, resumed) -> experiments.evaluate."""
+fixtures -> data_prep -> experiments.fgseg (a few steps, resumed) -> experiments.evaluate. The entry
+points run in this process (tests/entry.py); data_prep and the refinement chain as processes."""
 import json
 import os
 import subprocess
@@ -9,90 +10,12 @@ import numpy as np
 from PIL import Image
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ["--preset=tiny", "--image_size=64", "--width=0.125", "--d_width=0.125", "--batch_size=4",
-        "--progress=false"]
+from ind_prior_tf import fgseg_run
+from ind_prior_tf.fgseg_config import FgSegConfig
+from tests import entry
+from tests.fgseg_fixtures import TINY, make_celeba, make_cub, make_pool, prepare_cub
 
-
-def run(module, *args):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
-  p = subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=REPO, env=env,
-                     capture_output=True, text=True, timeout=300)
-  return p.returncode, p.stdout, p.stderr
-
-
-def assert_one_line_error(rc, err, *fragments):
-  assert rc == 2, err
-  assert "Traceback" not in err, err
-  lines = [l for l in err.strip().splitlines() if l.startswith("error: ")]
-  assert len(lines) == 1, err
-  for f in fragments:
-    assert f in lines[0], (f, err)
-
-
-def object_image(rng, w, h):
-  """A red ellipse (the object) on a noisy green background; returns (image, mask, tight box)."""
-  yy, xx = np.mgrid[0:h, 0:w]
-  cy, cx = rng.uniform(0.35, 0.65) * h, rng.uniform(0.35, 0.65) * w
-  ry, rx = rng.uniform(0.15, 0.3) * h, rng.uniform(0.15, 0.3) * w
-  mask = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1
-  image = np.stack([40 + 30 * rng.random((h, w)), 110 + 60 * rng.random((h, w)),
-                    40 + 30 * rng.random((h, w))], -1)
-  image[mask] = [200, 40, 40] + 20 * rng.random((mask.sum(), 3))
-  ys, xs = np.nonzero(mask)
-  box = (xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1)
-  return image.astype(np.uint8), mask, box
-
-
-def make_cub(root, n=12, seed=0):
-  """The CUB-200-2011 layout; ids 1..n-4 are train images with masks, the rest test without."""
-  rng = np.random.default_rng(seed)
-  os.makedirs(os.path.join(root, "images", "001.Obj"))
-  os.makedirs(os.path.join(root, "segmentations", "001.Obj"))
-  lists = {"images.txt": [], "bounding_boxes.txt": [], "train_test_split.txt": []}
-  for i in range(1, n + 1):
-    image, mask, box = object_image(rng, 88, 72)
-    rel = f"001.Obj/obj_{i:03d}"
-    Image.fromarray(image).save(os.path.join(root, "images", rel + ".jpg"))
-    train = i <= n - 4
-    if train:
-      Image.fromarray(mask.astype(np.uint8) * 255).save(
-          os.path.join(root, "segmentations", rel + ".png"))
-    lists["images.txt"].append(f"{i} {rel}.jpg")
-    lists["bounding_boxes.txt"].append(f"{i} " + " ".join(str(float(v)) for v in box))
-    lists["train_test_split.txt"].append(f"{i} {int(train)}")
-  for name, rows in lists.items():
-    with open(os.path.join(root, name), "w") as f:
-      f.write("\n".join(rows) + "\n")
-  return str(root)
-
-
-def make_celeba(root, n=10, seed=1):
-  """The CelebA in-the-wild layout: list_bbox_celeba.txt (count, header, rows) and img_celeba/."""
-  rng = np.random.default_rng(seed)
-  os.makedirs(os.path.join(root, "img_celeba"))
-  rows = []
-  for i in range(1, n + 1):
-    image, _, box = object_image(rng, 80, 96)
-    Image.fromarray(image).save(os.path.join(root, "img_celeba", f"{i:06d}.jpg"))
-    rows.append(f"{i:06d}.jpg " + " ".join(str(int(v)) for v in box))
-  with open(os.path.join(root, "list_bbox_celeba.txt"), "w") as f:
-    f.write(f"{n}\nimage_id x_1 y_1 width height\n" + "\n".join(rows) + "\n")
-  return str(root)
-
-
-def make_pool(tmp, size=64):
-  folder = os.path.join(tmp, "bg_photos")
-  os.makedirs(folder)
-  rng = np.random.default_rng(2)
-  for i in range(3):
-    photo = (rng.random((100, 120, 3)) * [60, 120, 60] + [30, 80, 30]).astype(np.uint8)
-    Image.fromarray(photo).save(os.path.join(folder, f"bg{i}.png"))
-  pool = os.path.join(tmp, "pool.npz")
-  rc, _, err = run("data_prep.backgrounds", f"--image_dir={folder}", f"--out={pool}",
-                   f"--size={size}", "--count=40")
-  assert rc == 0, err
-  return pool
+REPO = entry.ROOT
 
 
 @pytest.fixture(scope="module")
@@ -100,19 +23,27 @@ def cub(tmp_path_factory):
   tmp = tmp_path_factory.mktemp("cub")
   root = make_cub(os.path.join(tmp, "CUB_200_2011"))
   prep = os.path.join(tmp, "prep")
-  rc, out, err = run("data_prep.cub", f"--cub_root={root}", f"--out_dir={prep}", "--size=64")
-  assert rc == 0, err
-  assert "wrote 12 examples (8 train, 4 test, 8 with masks)" in out
+  r = prepare_cub(root, prep).ok()
+  assert "wrote 12 examples (8 train, 4 test, 8 with masks)" in r.out
   return dict(root=root, prep=prep, pool=make_pool(tmp), tmp=str(tmp))
+
+
+def fgseg(*args):
+  return entry.call("experiments.fgseg", *args)
 
 
 def test_cub_prep_train_resume_evaluate(cub):
   logdir = os.path.join(cub["tmp"], "run")
   common = [f"--prepared={cub['prep']}", f"--backgrounds={cub['pool']}", f"--logdir={logdir}",
             *TINY, "--save_every=3", "--eval_every=3", "--log_every=1"]
-  rc, out, err = run("experiments.fgseg", *common, "--steps=3")
-  assert rc == 0, err
-  assert "step 3: checkpoint" in out and "fg IoU" in out
+  r = fgseg(*common, "--steps=3").ok()
+  assert "step 3: checkpoint" in r.out and "fg IoU" in r.out
+  # The header line says what is trained and where; run.json records the machine beside flags.json.
+  header = [l for l in r.out.splitlines() if l.startswith("training tiny preset in ")]
+  assert len(header) == 1 and " 3 steps on CPU (" in header[0] and header[0].endswith(
+      ", float32, XLA"), r.out
+  run_info = json.load(open(os.path.join(logdir, "run.json")))
+  assert run_info["devices"] in header[0] and run_info["tensorflow"] and run_info["cpu_count"]
   flags_json = json.load(open(os.path.join(logdir, "flags.json")))
   assert (flags_json["image_size"], flags_json["width"], flags_json["upsample"]) == (64, 0.125,
                                                                                    "deconv")
@@ -121,23 +52,21 @@ def test_cub_prep_train_resume_evaluate(cub):
   assert os.listdir(os.path.join(logdir, "tb"))
 
   # Resume: the same command with more steps continues from step 3 (and the XLA-free path works).
-  rc, out, err = run("experiments.fgseg", *common, "--steps=5", "--jit=false")
-  assert rc == 0, err
-  assert "resuming from step 3" in out and "step 5: checkpoint" in out
+  r = fgseg(*common, "--steps=5", "--jit=false").ok()
+  assert "resuming from step 3" in r.out and "step 5: checkpoint" in r.out
+  assert " 5 steps on CPU (" in r.out and ", float32, no XLA\n" in r.out
   assert "ckpt-5" in open(os.path.join(logdir, "ckpt", "checkpoint")).readline()
   steps = [json.loads(l)["step"] for l in open(os.path.join(logdir, "metrics.jsonl"))
            if "d_loss" in l]
   assert steps == [1, 2, 3, 4, 5]
 
   # The same logdir with other flags is refused, in one line; --overwrite starts afresh.
-  rc, _, err = run("experiments.fgseg", *common, "--steps=5", "--area_target=0.4")
-  assert_one_line_error(rc, err, logdir, "area_target", "--overwrite")
+  fgseg(*common, "--steps=5", "--area_target=0.4").failed(2, logdir, "area_target", "--overwrite")
 
   out_dir = os.path.join(cub["tmp"], "eval")
-  rc, out, err = run("experiments.evaluate", f"--run_dir={logdir}", f"--prepared={cub['prep']}",
-                     "--split=train", f"--out_dir={out_dir}", "--cases=2")
-  assert rc == 0, err
-  assert "on 8 masked crops" in out and "cases.png" in out
+  r = entry.call("experiments.evaluate", f"--run_dir={logdir}", f"--prepared={cub['prep']}",
+                 "--split=train", f"--out_dir={out_dir}", "--cases=2").ok()
+  assert "on 8 masked crops" in r.out and "cases.png" in r.out
   scores = json.load(open(os.path.join(out_dir, "scores.json")))
   for k in ("fg_iou", "miou", "pixel_acc", "whole_box_fg_iou"):
     assert 0.0 <= scores[k] <= 1.0
@@ -150,44 +79,67 @@ def test_cub_prep_train_resume_evaluate(cub):
 def test_celeba_prep_and_train_without_masks(tmp_path):
   root = make_celeba(tmp_path / "celeba")
   prep = tmp_path / "prep"
-  rc, out, err = run("data_prep.celeba", f"--celeba_root={root}", f"--out_dir={prep}", "--size=64")
-  assert rc == 0 and "wrote 10 examples" in out, err
+  r = entry.call("data_prep.celeba", f"--celeba_root={root}", f"--out_dir={prep}", "--size=64")
+  assert "wrote 10 examples" in r.ok().out
   logdir = tmp_path / "run"
-  rc, out, err = run("experiments.fgseg", f"--prepared={prep}", f"--backgrounds={make_pool(tmp_path)}",
-                     f"--logdir={logdir}", *TINY, "--steps=2", "--eval_every=2", "--jit=false",
-                     "--in_memory=no")
-  assert rc == 0, err
-  assert "step 2: checkpoint" in out and "fg IoU" not in out  # nothing to score
-  rc, _, err = run("experiments.evaluate", f"--run_dir={logdir}", f"--prepared={prep}")
-  assert_one_line_error(rc, err, "has no masks")
+  r = fgseg(f"--prepared={prep}", f"--backgrounds={make_pool(tmp_path)}", f"--logdir={logdir}",
+            *TINY, "--steps=2", "--eval_every=2", "--jit=false", "--in_memory=no").ok()
+  assert "step 2: checkpoint" in r.out and "fg IoU" not in r.out  # nothing to score
+  entry.call("experiments.evaluate", f"--run_dir={logdir}",
+             f"--prepared={prep}").failed(2, "has no masks")
 
 
-def test_bad_inputs_are_one_line_errors(cub, tmp_path):
+def test_run_returns_the_result_and_where_it_ran(cub, tmp_path):
+  """fgseg_run.run, the library call behind the entry point: the result as a value, run.json written."""
+  config = FgSegConfig.from_preset(
+      "tiny", prepared=cub["prep"], backgrounds=cub["pool"], logdir=str(tmp_path / "run"),
+      width=0.125, d_width=0.125, batch_size=4, steps=1, eval_every=1, eval_count=4, jit=False,
+      progress=False).validate()
+  lines = []
+  result = fgseg_run.run(config, log=lines.append)
+  assert (result["status"], result["step"]) == ("done", 1)
+  assert result["checkpoint"].endswith("ckpt-1") and result["eval"]["images"] == 4
+  assert result["devices"].startswith("on CPU (") and result["devices"].endswith("float32, no XLA")
+  assert lines[0] == fgseg_run.header(config, result["devices"])
+  assert json.load(open(tmp_path / "run" / "run.json"))["devices"] == result["devices"]
+  assert json.load(open(tmp_path / "run" / "flags.json")) == json.loads(json.dumps(
+      config.flags_json()))
+
+
+def test_bad_inputs_are_one_line_errors_and_write_nothing(cub, tmp_path):
   root = make_cub(tmp_path / "cub")
   os.remove(os.path.join(root, "bounding_boxes.txt"))
-  rc, _, err = run("data_prep.cub", f"--cub_root={root}", f"--out_dir={tmp_path / 'prep'}")
-  assert_one_line_error(rc, err, os.path.join(root, "bounding_boxes.txt"), "missing")
+  prepare_cub(root, tmp_path / "prep").failed(2, os.path.join(root, "bounding_boxes.txt"), "missing")
 
-  base = [f"--prepared={cub['prep']}", f"--backgrounds={cub['pool']}",
-          f"--logdir={tmp_path / 'run'}", *TINY]
+  logdir = tmp_path / "run"
+  base = [f"--prepared={cub['prep']}", f"--backgrounds={cub['pool']}", f"--logdir={logdir}", *TINY]
   other = tmp_path / "wide"  # a run whose UNet is not this run's
   other.mkdir()
   (other / "flags.json").write_text('{"image_size": 64, "width": 1.0, "upsample": "deconv"}')
-  for extra, fragment in [([f"--prepared={tmp_path}"], "meta.json"),
-                          ([f"--backgrounds={tmp_path / 'nope.npz'}"], "nope.npz"),
-                          (["--image_size=96"], "multiple of 64"),
-                          (["--area_target=1.5"], "--area_target"),
-                          (["--area_floor=1"], "--area_floor=1.0"),
-                          (["--removal_lambda=-1"], "--removal_lambda"),
-                          (["--smooth_lambda=-1"], "--smooth_lambda"),
-                          ([f"--init_from={tmp_path}"], "flags.json"),
-                          ([f"--init_from={other}"], "--init_from"),
-                          (["--preset=huge"], "--preset=huge")]:
-    rc, _, err = run("experiments.fgseg", *base, *extra)
-    assert_one_line_error(rc, err, fragment)
-  assert not os.path.exists(tmp_path / "run" / "ckpt")
-  rc, _, err = run("experiments.evaluate", f"--run_dir={tmp_path}", f"--prepared={cub['prep']}")
-  assert_one_line_error(rc, err, "flags.json")
+  corrupt = tmp_path / "corrupt.npz"
+  corrupt.write_bytes(b"not a zip file")
+  for extra, fragments in [([f"--prepared={tmp_path}"], ["meta.json"]),
+                           ([f"--backgrounds={tmp_path / 'nope.npz'}"], ["nope.npz"]),
+                           (["--image_size=96"], ["multiple of 64"]),
+                           (["--area_target=1.5"], ["--area_target"]),
+                           (["--area_floor=1"], ["--area_floor=1.0"]),
+                           (["--removal_lambda=-1"], ["--removal_lambda"]),
+                           (["--smooth_lambda=-1"], ["--smooth_lambda"]),
+                           (["--eval_count=0"], ["--eval_count"]),
+                           ([f"--init_from={tmp_path}"], ["flags.json"]),
+                           ([f"--init_from={other}"], ["--init_from"]),
+                           (["--preset=huge"], ["--preset=huge"]),
+                           (["--unknown_flag=1"], ["unknown_flag"]),
+                           # The data is checked before the run directory is made: nothing written.
+                           ([f"--backgrounds={corrupt}"], [str(corrupt), "corrupt patch pool"]),
+                           (["--batch_size=16"], ["fewer than one batch of 16", "--batch_size"]),
+                           # A run directory that cannot be made is one line naming it.
+                           (["--logdir=/etc/passwd/x"], ["--logdir=/etc/passwd/x", "/etc/passwd"]),
+                           (["--logdir=/proc/nope"], ["--logdir=/proc/nope", "/proc/nope"])]:
+    fgseg(*base, *extra).failed(2, *fragments)
+    assert not os.path.exists(logdir), extra
+  entry.call("experiments.evaluate", f"--run_dir={tmp_path}",
+             f"--prepared={cub['prep']}").failed(2, "flags.json")
 
 
 def test_refine_chain_wires_teacher_students_and_refinement(cub, tmp_path):

@@ -17,6 +17,8 @@ IN_MEMORY = {"auto": None, "yes": True, "no": False}
 def warm_start_checkpoint(run_dir, config):
   """The latest checkpoint of the --init_from run, after checking that its UNet is this run's."""
   source = segmenter.read_run_config(run_dir)
+  if segmenter.run_kind(source) != "segmenter":
+    raise FlagError(f"--init_from={run_dir}: a HOC run (its flags.json has z_dim), not a segmenter")
   theirs = segmenter.unet_spec(source)
   ours = (config.image_size, config.width, config.upsample)
   if theirs != ours:

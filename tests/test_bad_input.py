@@ -43,6 +43,7 @@ def snapshot(root):
 # The required flags, pointing at the sandbox, so that the value under test is what is wrong.
 DISTILL = ["--teacher={s}/seg_run", "--prepared={s}/bad_prep", "--backgrounds={s}/pool.npz",
            "--logdir={s}/student"]
+FGSEG = ["--prepared={s}/bad_prep", "--backgrounds={s}/pool.npz", "--logdir={s}/run"]
 EVAL = ["--run_dir={s}/seg_run", "--prepared={s}/bad_prep"]
 
 # (entry point, arguments with {s} for the sandbox, what the error line must name)
@@ -52,18 +53,20 @@ CASES = [
     ("experiments.fgseg", ["--prepared={s}/nope", "--backgrounds={s}/pool.npz"], "--prepared"),
     ("experiments.fgseg", ["--prepared={s}/bad_prep", "--backgrounds={s}/pool.npz"], "meta.json"),
     ("experiments.fgseg", ["--prepared={s}/bad_prep", "--backgrounds={s}/nope.npz"], "--backgrounds"),
-    ("experiments.fgseg", ["--preset=nope"], "--preset"),
-    ("experiments.fgseg", ["--steps=abc"], "--steps"),
-    ("experiments.fgseg", ["--steps=0"], "--steps"),
-    ("experiments.fgseg", ["--image_size=100"], "--image_size"),
-    ("experiments.fgseg", ["--width=0"], "--width"),
-    ("experiments.fgseg", ["--area_target=2"], "--area_target"),
-    ("experiments.fgseg", ["--recolor=1.5"], "--recolor"),
-    ("experiments.fgseg", ["--nosuchflag=1"], "nosuchflag"),
-    ("experiments.fgseg", ["stray"], "stray"),
-    ("experiments.fgseg", ["--split=val"], "--split"),
-    ("experiments.fgseg", ["--eval_count=0"], "--eval_count"),
-    ("experiments.fgseg", ["--max_to_keep=0"], "--max_to_keep"),
+    ("experiments.fgseg", FGSEG + ["--preset=nope"], "--preset"),
+    ("experiments.fgseg", FGSEG + ["--steps=abc"], "--steps"),
+    ("experiments.fgseg", FGSEG + ["--steps=0"], "--steps"),
+    ("experiments.fgseg", FGSEG + ["--image_size=100"], "--image_size"),
+    ("experiments.fgseg", FGSEG + ["--width=0"], "--width"),
+    ("experiments.fgseg", FGSEG + ["--area_target=2"], "--area_target"),
+    ("experiments.fgseg", FGSEG + ["--recolor=1.5"], "--recolor"),
+    ("experiments.fgseg", FGSEG + ["--nosuchflag=1"], "nosuchflag"),
+    ("experiments.fgseg", FGSEG + ["stray"], "stray"),
+    ("experiments.fgseg", FGSEG[:2] + ["--logdir={s}/afile.txt/x"], "--logdir"),
+    ("experiments.fgseg", FGSEG + ["--init_from={s}/hoc_run"], "HOC run"),
+    ("experiments.fgseg", FGSEG + ["--split=val"], "--split"),
+    ("experiments.fgseg", FGSEG + ["--eval_count=0"], "--eval_count"),
+    ("experiments.fgseg", FGSEG + ["--max_to_keep=0"], "--max_to_keep"),
     # distillation and its check
     ("experiments.distill", [], "--teacher"),
     ("experiments.distill", ["--teacher={s}/nope", "--prepared={s}/bad_prep",

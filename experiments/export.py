@@ -9,7 +9,7 @@ The .keras file loads with keras.models.load_model. See docs/use.md.
 """
 import sys
 
-from ind_prior_tf import apply_config, cli
+from ind_prior_tf import cli, rundir
 
 F = cli.Flags(__doc__)
 F.string("run_dir", None, "Run directory (flags.json + ckpt/).")
@@ -21,7 +21,7 @@ F.boolean("overwrite", False, "Replace a non-empty --out_dir.")
 
 def _main(F):
   cli.require(F, "run_dir", "out_dir")
-  apply_config.check_out_dir(F.out_dir)  # before the model is loaded
+  rundir.check_writable_dir(F.out_dir)  # before the model is loaded
   from ind_prior_tf import export  # pylint: disable=g-import-not-at-top
   kind, ckpt, saved, keras_path = export.export_run(F.run_dir, F.out_dir, F.kind, F.overwrite)
   print(f"exported the {kind} of {ckpt} to {saved} and {keras_path}")

@@ -10,23 +10,8 @@ import json
 import os
 from typing import Optional
 
-from ind_prior_tf import choices
+from ind_prior_tf import choices, rundir
 from ind_prior_tf.errors import FlagError
-
-
-def check_out_dir(path, flag="--out_dir"):
-  """FlagError unless `path` is a directory or can be made one (its nearest existing ancestor is a
-  writable directory): checked before minutes of work rather than at the first write."""
-  probe = os.path.abspath(path)
-  while not os.path.exists(probe):
-    parent = os.path.dirname(probe)
-    if parent == probe:
-      break
-    probe = parent
-  if not os.path.isdir(probe):
-    raise FlagError(f"{flag}={path}: {probe} is not a directory")
-  if not os.access(probe, os.W_OK | os.X_OK):
-    raise FlagError(f"{flag}={path}: {probe} is not writable")
 
 
 def check_checkpoint(path, flag="--checkpoint"):
@@ -122,7 +107,7 @@ class EvalConfig:
       raise FlagError(f"--raw_root={self.raw_root}: no such directory")
     check_run_dir(self.run_dir)
     check_checkpoint(self.checkpoint)
-    check_out_dir(self.output_dir())
+    rundir.check_writable_dir(self.output_dir())
     return self
 
   def output_dir(self):
@@ -171,5 +156,5 @@ class SegmentConfig:
     if self.image_root and not os.path.isdir(self.image_root):
       raise FlagError(f"--image_root={self.image_root}: no such folder")
     check_checkpoint(self.checkpoint)
-    check_out_dir(self.out_dir)
+    rundir.check_writable_dir(self.out_dir)
     return self

@@ -10,7 +10,7 @@ import os
 from typing import Optional
 
 from ind_prior_tf import choices
-from ind_prior_tf.apply_config import check_out_dir
+from ind_prior_tf.rundir import check_writable_dir
 from ind_prior_tf.errors import FlagError
 
 LR_DECAYS = ("constant", "cosine")
@@ -164,7 +164,7 @@ class DistillConfig:
       if overlaps(self.logdir, run):
         raise FlagError(f"--logdir={self.logdir}: is, holds or lies inside {run}, the run "
                         f"{flag} reads; give the student a directory of its own")
-    check_out_dir(self.logdir, "--logdir")
+    check_writable_dir(self.logdir, "--logdir")
     return self
 
   def with_teacher(self, image_size, width, upsample):

@@ -9,7 +9,7 @@ import dataclasses
 import os
 from typing import Optional
 
-from ind_prior_tf import apply_config, choices
+from ind_prior_tf import choices, rundir
 from ind_prior_tf.errors import FlagError
 
 # Named presets: flag values that an explicit flag overrides. docs/fgseg.md explains each one and what
@@ -173,5 +173,5 @@ class FgSegConfig:
       if getattr(self, name) not in allowed:
         raise FlagError(f"--{name}={getattr(self, name)}: expected one of {', '.join(allowed)}")
     # Before the data is loaded, not at the first write.
-    apply_config.check_out_dir(self.logdir, "--logdir")
+    rundir.check_writable_dir(self.logdir, "--logdir")
     return self

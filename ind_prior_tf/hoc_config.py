@@ -11,7 +11,7 @@ import json
 import os
 from typing import Optional
 
-from ind_prior_tf import apply_config, choices, cli
+from ind_prior_tf import choices, cli, rundir
 from ind_prior_tf.errors import FlagError
 
 Q_INPUTS = ("carved", "composite")
@@ -169,7 +169,7 @@ class HocRun:
     _at_least("image_every", self.image_every, 0)
     _need(self.strategy in choices.STRATEGIES,
           f"--strategy={self.strategy}: expected one of {', '.join(choices.STRATEGIES)}")
-    apply_config.check_out_dir(self.run_dir(), "--logdir")
+    rundir.check_writable_dir(self.run_dir(), "--logdir")
     return self
 
   def run_dir(self):

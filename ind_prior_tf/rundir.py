@@ -4,7 +4,7 @@ import json
 import os
 import shutil
 
-from ind_prior_tf.errors import RunError
+from ind_prior_tf.errors import FlagError, RunError
 
 # Flags that may change between a run and its resumption without making it a different experiment.
 RESUMABLE_KEYS = frozenset({
@@ -39,6 +39,21 @@ def prepare_logdir(logdir, config, overwrite=False, filename="flags.json", defau
                      "or pass --overwrite")
   atomic_write_text(path, json.dumps(config, indent=2, sort_keys=True, default=str))
   return path
+
+
+def check_writable_dir(path, flag="--out_dir"):
+  """FlagError unless `path` is a directory or can be made one (its nearest existing ancestor is a
+  writable directory): checked before minutes of work rather than at the first write."""
+  probe = os.path.abspath(path)
+  while not os.path.exists(probe):
+    parent = os.path.dirname(probe)
+    if parent == probe:
+      break
+    probe = parent
+  if not os.path.isdir(probe):
+    raise FlagError(f"{flag}={path}: {probe} is not a directory")
+  if not os.access(probe, os.W_OK | os.X_OK):
+    raise FlagError(f"{flag}={path}: {probe} is not writable")
 
 
 def atomic_write_text(path, text):

@@ -8,7 +8,6 @@ upsample, the student saved as `unet` under <logdir>/ckpt), so experiments/evalu
 export.py take it exactly like a teacher's. Rerunning the same command resumes. The work is
 ind_prior_tf/distill_run.py's; the config and presets are ind_prior_tf/distill_config.py's.
 """
-import dataclasses
 import sys
 
 from ind_prior_tf import choices, cli
@@ -71,8 +70,7 @@ cli.define_run_flags(F, save_every=1000, overwrite_removes="checkpoints, samples
 
 def config_of(F):
   """The DistillConfig of the parsed flags, the preset applied (a given flag wins over it)."""
-  flagged = {f.name: F[f.name].value for f in dataclasses.fields(DistillConfig) if f.name in F.values}
-  return DistillConfig(**{**flagged, **cli.resolve(F, PRESETS, F.preset, PRESET_FIELDS)})
+  return cli.build_config(F, DistillConfig, PRESETS, PRESET_FIELDS)
 
 
 def _main(F):

@@ -9,7 +9,6 @@ holds a run with other flags is refused unless --overwrite (which starts afresh)
 checkpoint. Score the result with experiments/evaluate.py. The config and its checks are
 ind_prior_tf/fgseg_config.py's, the run ind_prior_tf/fgseg_run.py's.
 """
-import dataclasses
 import sys
 
 from ind_prior_tf import choices, cli
@@ -69,12 +68,8 @@ cli.define_run_flags(F, save_every=500, overwrite_removes="checkpoints, events a
 
 def config_from_flags(F):
   """The FgSegConfig of the command line: the preset's values under the flags given."""
-  values = cli.resolve(F, PRESETS, F.preset, PRESET_FLAGS)
-  for field in dataclasses.fields(FgSegConfig):
-    if field.name not in values and field.name in F.values:
-      values[field.name] = F[field.name].value
-  values["logdir"] = F.logdir or cli.default_logdir(F.name)
-  return FgSegConfig(**values)
+  return cli.build_config(F, FgSegConfig, PRESETS, PRESET_FLAGS,
+                          logdir=F.logdir or cli.default_logdir(F.name))
 
 
 def _main(F):

@@ -16,6 +16,7 @@ the global registry would clash). Exit codes: 0 done; 2 a bad flag, file, data o
 line naming it, nothing trained or overwritten); 1 a non-finite loss (the last good checkpoint kept);
 130 interrupted by Ctrl-C or SIGTERM (the current step saved by the training loop).
 """
+import dataclasses
 import os
 import signal
 import sys
@@ -99,6 +100,15 @@ def resolve(F, presets, preset, names):
     raise FlagError(f"--preset={preset}: expected one of {', '.join(presets)}")
   chosen = presets[preset]
   return {n: F[n].value if F.given(n) or n not in chosen else chosen[n] for n in names}
+
+
+def build_config(F, cls, presets, names, **extra):
+  """cls(**values) for a config dataclass: each of its fields that is a flag of F, then the preset's
+  values for `names` under the flags given (resolve), then `extra`."""
+  values = {f.name: F[f.name].value for f in dataclasses.fields(cls) if f.name in F.values}
+  values.update(resolve(F, presets, F.preset, names))
+  values.update(extra)
+  return cls(**values)
 
 
 def require(F, *names):

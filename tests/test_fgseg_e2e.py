@@ -3,14 +3,15 @@ fixtures -> data_prep -> experiments.fgseg (a few steps, resumed) -> experiments
 points run in this process (tests/entry.py); data_prep and the refinement chain as processes."""
 import json
 import os
-import subprocess
 import sys
+import types
 
 import numpy as np
 from PIL import Image
 import pytest
 
 from ind_prior_tf import fgseg_run
+from ind_prior_tf import refine as refine_lib
 from ind_prior_tf.fgseg_config import FgSegConfig
 from tests import entry
 from tests.fgseg_fixtures import TINY, make_celeba, make_cub, make_pool, prepare_cub
@@ -142,7 +143,15 @@ def test_bad_inputs_are_one_line_errors_and_write_nothing(cub, tmp_path):
              f"--prepared={cub['prep']}").failed(2, "flags.json")
 
 
-def test_refine_chain_wires_teacher_students_and_refinement(cub, tmp_path):
+def in_process_stage(stage):
+  """A refine stage run by its entry point's main() in this process, its output passed on."""
+  r = entry.call(stage.module, *stage.argv)
+  print(r.out, end="", flush=True)
+  print(r.err, end="", file=sys.stderr, flush=True)
+  return r.code
+
+
+def test_refine_chain_wires_teacher_students_and_refinement(cub, tmp_path, monkeypatch):
   """make horse-refine's pipeline (experiments.refine) at toy sizes through the real entry points:
   every stage is its own run, each learns from the one before, the refinement GAN starts from the
   latest student and is checked, the students from cycle --hard_from on get the hard labels, and the
@@ -165,10 +174,13 @@ def test_refine_chain_wires_teacher_students_and_refinement(cub, tmp_path):
           "--fgseg_args=--width=0.125 --d_width=0.125 --batch_size=4 --progress=false "
           "--save_every=3 --eval_every=0 --jit=false",
           "--distill_args=--batch_size=4 --progress=false --eval_every=0 --jit=false"]
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
-  refine = lambda *more: subprocess.run(
-      [sys.executable, "-m", "experiments.refine", *args, *more], cwd=REPO, env=env,
-      capture_output=True, text=True, timeout=600)
+  # The stages run in this process (the entry points' main(), one TensorFlow import for all);
+  # tests/test_refine.py runs a real subprocess stage through refine.subprocess_runner.
+  monkeypatch.setattr(refine_lib, "subprocess_runner", lambda *a, **k: in_process_stage)
+
+  def refine(*more):
+    r = entry.call("experiments.refine", *args, *more)
+    return types.SimpleNamespace(returncode=r.code, stdout=r.out, stderr=r.err)
   p = refine()
   assert p.returncode == 0, p.stderr[-3000:]
   flags = lambda run: json.load(open(chain / run / "flags.json"))

@@ -17,7 +17,7 @@ from ind_prior_tf.apply_config import EvalConfig
 from ind_prior_tf.data import boxes, pools, prepared, raw
 from ind_prior_tf.errors import DataError
 from tests import entry, test_distill
-from tests.test_fgseg_e2e import make_cub, object_image
+from tests.fgseg_fixtures import make_cub, object_image
 
 S = 64
 

@@ -287,3 +287,10 @@ def test_entry_point_as_a_process():
                       "assert 'tensorflow' not in sys.modules"], cwd=REPO, env=entry.env(),
                      timeout=60)
   assert p.returncode == 0
+
+
+def test_the_subprocess_runner_runs_a_stage_as_python_dash_m_and_returns_its_status(tmp_path):
+  runner = refine.subprocess_runner(cwd=entry.ROOT, env=entry.env())
+  ok = refine.Stage("dry", "experiments.refine", ("--dry_run",), str(tmp_path))
+  bad = refine.Stage("bad", "experiments.refine", ("--cycles=-1",), str(tmp_path))
+  assert runner(ok) == 0 and runner(bad) == 2

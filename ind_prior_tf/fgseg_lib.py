@@ -2,6 +2,8 @@
 composited with the identity layout and trained with the adversarial loss and the area penalty.
 Its config, FgSegConfig, is ind_prior_tf/fgseg_config.py's (TensorFlow-free); a whole run from a
 config (data, run directory, training) is fgseg_run.run."""
+import os
+
 import keras
 import tensorflow as tf
 
@@ -232,7 +234,8 @@ def train(config, dataset, pool, logdir, steps, *, strategy=None, eval_data=None
   crops for the image grids (defaults to the eval images); init_unet: a checkpoint whose `unet` a fresh
   run starts from (FgSegGAN.warm_start; ignored when resuming). Checkpoints go to <logdir>/ckpt (the UNet
   saved as `unet`, the contract of segmenter.load_segmenter), TensorBoard events to <logdir>/tb, one
-  JSON line per log / eval step to <logdir>/metrics.jsonl.
+  JSON line per log / eval step to <logdir>/metrics.jsonl, the preview grids (input, mask, carved,
+  composite) also to <logdir>/samples/<step>.png.
 
   Losses are checked at every step (and the weights before every save): a NaN or Inf raises
   training.NonFiniteLossError naming the step and the loss, and nothing is saved after it, so the last
@@ -274,8 +277,10 @@ def train(config, dataset, pool, logdir, steps, *, strategy=None, eval_data=None
       loop.log_eval(step, evaluate_masks(gan, *eval_data),
                     ("fg_iou", "miou", "pixel_acc", "mask_area"))
     if preview is not None:
-      tf.summary.image("preview/input_mask_carved_composite",
-                       preview_grid(gan, preview, preview_bg), max_outputs=1)
+      grid = preview_grid(gan, preview, preview_bg)
+      tf.summary.image("preview/input_mask_carved_composite", grid, max_outputs=1)
+      os.makedirs(os.path.join(logdir, "samples"), exist_ok=True)  # as distill writes its grids
+      pictures.save_png(os.path.join(logdir, "samples", f"{step:07d}.png"), grid)
 
   return loop.run(train_step, weights, show=("d_loss", "g_loss", "mask_area"), evaluate=on_eval,
                   eval_every=eval_every)

@@ -51,6 +51,8 @@ def test_cub_prep_train_resume_evaluate(cub):
   assert os.path.basename(open(os.path.join(logdir, "ckpt", "checkpoint")).readline().split('"')[1]) \
       == "ckpt-3"
   assert os.listdir(os.path.join(logdir, "tb"))
+  preview = Image.open(os.path.join(logdir, "samples", "0000003.png"))  # input/mask/carved/composite
+  assert preview.size[0] > preview.size[1] > 4 * 64
 
   # Resume: the same command with more steps continues from step 3 (and the XLA-free path works).
   r = fgseg(*common, "--steps=5", "--jit=false").ok()

@@ -20,11 +20,12 @@ import dataclasses
 import os
 import signal
 import sys
+import threading
 
 from absl import flags
 
-# TensorFlow's C++ start-up INFO lines (CPU features, oneDNN, XLA service) are noise to a user;
-# TF_CPP_MIN_LOG_LEVEL=0 in the environment shows them again.
+# TensorFlow's C++ INFO lines (CPU features, oneDNN, XLA service, checkpoint sharding) are noise to a
+# user; TF_CPP_MIN_LOG_LEVEL=0 in the environment shows them again (and the start-up lines below).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from ind_prior_tf import choices
@@ -127,6 +128,59 @@ def _os_message(e):
   return f"{where}: {e.strerror or e}" if where else str(e.strerror or e)
 
 
+# TensorFlow's C++ start-up lines that TF_CPP_MIN_LOG_LEVEL does not silence (printed while the library
+# loads, before its logging is set up).
+_STARTUP_NOISE = ("WARNING: All log messages before absl::InitializeLog()", "port.cc:",
+                  "cpu_feature_guard.cc:", "To enable the following instructions:")
+
+
+class _StartupFilter:
+  """While TensorFlow is not yet imported, fd 2 goes through a pipe whose reader drops its start-up
+  lines and passes every other line on at once (progress bars, errors); `close` restores fd 2."""
+
+  def __init__(self):
+    self.saved = os.dup(2)
+    read, write = os.pipe()
+    os.dup2(write, 2)
+    os.close(write)
+    self.thread = threading.Thread(target=self._pump, args=(read,), daemon=True)
+    self.thread.start()
+
+  def _pump(self, read):
+    with os.fdopen(read, "rb", buffering=0) as pipe:
+      pending = b""
+      while True:
+        chunk = pipe.read(4096)
+        if not chunk:
+          break
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+          if not any(n.encode() in line for n in _STARTUP_NOISE):
+            os.write(self.saved, line + b"\n")
+        if pending and b"\r" in pending:  # a progress bar redrawn in place: pass it on now
+          os.write(self.saved, pending)
+          pending = b""
+      if pending:
+        os.write(self.saved, pending)
+
+  def close(self):
+    sys.stderr.flush()
+    os.dup2(self.saved, 2)  # closes the pipe's last writer: the reader drains and ends
+    self.thread.join(timeout=10)
+    os.close(self.saved)
+
+
+def _quiet_startup():
+  """The filter, unless TensorFlow is already loaded or the user asked for its lines."""
+  if "tensorflow" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") == "0":
+    return None
+  try:
+    return _StartupFilter()
+  except OSError:  # no fd 2 to filter (a detached process): nothing to hide
+    return None
+
+
 def _interrupt(signum, frame):  # pylint: disable=unused-argument
   raise KeyboardInterrupt(f"signal {signum}")
 
@@ -160,6 +214,7 @@ def run(fn, F, argv=None):
     previous = signal.signal(signal.SIGTERM, _interrupt)
   except ValueError:  # not the main thread: leave signals alone
     pass
+  quiet = _quiet_startup()
   try:
     code = fn(F)
     return 0 if code is None else int(code)
@@ -176,6 +231,8 @@ def run(fn, F, argv=None):
     print("interrupted", file=sys.stderr, flush=True)
     return EXIT_INTERRUPTED
   finally:
+    if quiet is not None:
+      quiet.close()
     if previous is not None:
       signal.signal(signal.SIGTERM, previous)
 

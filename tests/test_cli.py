@@ -112,3 +112,25 @@ def test_version(capsys):
   from ind_prior_tf import __version__  # pylint: disable=g-import-not-at-top
   assert run(lambda f: 1, "--version")[0] == 0
   assert capsys.readouterr().out.strip() == f"ind-prior-tf {__version__}"
+
+
+def test_tensorflow_start_up_lines_are_dropped_and_everything_else_passes(tmp_path):
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  from tests import entry  # pylint: disable=g-import-not-at-top
+  script = (
+      "import os, sys\n"
+      "from ind_prior_tf import cli\n"
+      "def fn(f):\n"
+      "  os.write(2, b'WARNING: All log messages before absl::InitializeLog() is called ...\\n')\n"
+      "  os.write(2, b'I0000 00:00:1 12 port.cc:153] oneDNN custom operations are on.\\n')\n"
+      "  os.write(2, b'[####] 1/2 progress\\n')\n"
+      "  print('error: kept', file=sys.stderr)\n"
+      "  return 0\n"
+      "sys.exit(cli.run(fn, cli.Flags(''), ['x']))\n")
+  for level, noise in (("2", False), ("0", True)):
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                       cwd=entry.ROOT, env=entry.env(TF_CPP_MIN_LOG_LEVEL=level))
+    assert p.returncode == 0
+    assert "[####] 1/2 progress\n" in p.stderr and "error: kept\n" in p.stderr
+    assert ("oneDNN" in p.stderr) == noise and ("InitializeLog" in p.stderr) == noise

@@ -21,8 +21,9 @@ F.boolean("overwrite", False, "Replace an existing non-empty --out_dir.")
 
 def _main(F):
   cli.require(F, "out_dir")
-  if F.count < 4 or F.size < 32 or F.background_images < 1:
-    raise FlagError("--count must be >= 4, --size >= 32 and --background_images >= 1")
+  for name, least in (("count", 4), ("size", 32), ("background_images", 1)):
+    if F[name].value < least:
+      raise FlagError(f"--{name}={F[name].value}: must be >= {least}")
   from ind_prior_tf.data import demo  # pylint: disable=g-import-not-at-top
   made = demo.make_demo_set(F.out_dir, F.count, F.size, F.background_images, F.seed, F.overwrite)
   print(f"wrote {made['count']} demo images (CUB layout) to {made['cub']} and "

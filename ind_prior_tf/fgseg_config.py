@@ -163,8 +163,9 @@ class FgSegConfig:
     for name in ("eval_every", "area_warmup"):
       if getattr(self, name) < 0:
         raise FlagError(f"--{name}={getattr(self, name)}: must be >= 0")
-    if self.eval_count < 1 or self.max_to_keep < 1:
-      raise FlagError("--eval_count and --max_to_keep must be >= 1")
+    for name in ("eval_count", "max_to_keep"):
+      if getattr(self, name) < 1:
+        raise FlagError(f"--{name}={getattr(self, name)}: must be >= 1")
     # The flags' enums check these; a config built in Python is checked here.
     for name, allowed in (("split", choices.SPLITS), ("area_form", choices.AREA_FORMS),
                           ("upsample", choices.UPSAMPLES), ("in_memory", IN_MEMORY),

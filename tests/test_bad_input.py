@@ -166,7 +166,8 @@ CASES = [
 def test_a_mistake_is_one_error_line_and_writes_nothing(sandbox, module, args, needle):
   before = snapshot(sandbox)
   result = entry.call(module, *[a.format(s=sandbox) for a in args])
-  result.failed(2, needle)
+  line = result.failed(2, needle)
+  assert " needs " in line or " and --" not in line, f"one flag per message: {line}"
   assert snapshot(sandbox) == before, f"{module} {args} wrote or changed files"
 
 

@@ -67,7 +67,7 @@ def test_preset_values_under_explicit_flags(monkeypatch):
     (dict(recolor=1.5), "--recolor=1.5: must be a fraction in [0, 1]"),
     (dict(ema_decay=1.0), "--ema_decay=1.0: must be in [0, 1)"),
     (dict(area_warmup=-1), "--area_warmup=-1: must be >= 0"),
-    (dict(max_to_keep=0), "--eval_count and --max_to_keep must be >= 1"),
+    (dict(max_to_keep=0), "--max_to_keep=0: must be >= 1"),
     (dict(area_form="cubed"), "--area_form=cubed: expected one of squared, batch_squared"),
     (dict(in_memory="maybe"), "--in_memory=maybe: expected one of auto, yes, no"),
     (dict(mixed_precision="float64"), "--mixed_precision=float64: expected one of"),

@@ -16,7 +16,7 @@ export PYTHON SHARED CUB_ROOT CELEBA_ROOT BG_DIR HORSE_ROOT PREP_DIR RUNS PRESET
 STAMP := .installed.stamp
 
 .PHONY: install test test-all demo bench cub-prep cub-train cub-eval cub-distill celeba-prep \
-        celeba-train horse-prep horse-train horse-eval horse-distill horse-refine cub-refine hoc-demo hoc-train segment export clean
+        celeba-train horse-prep horse-train horse-eval horse-distill horse-refine cub-refine hoc-demo hoc-train hoc-count segment export clean
 
 install: $(STAMP)
 # TensorFlow first, the build tools/tf_requirement.py names: tensorflow[and-cuda] where an NVIDIA
@@ -80,6 +80,8 @@ hoc-demo: install
 	bash experiments/hoc_demo.sh
 hoc-train: install
 	bash experiments/hoc_train.sh
+hoc-count: install
+	bash experiments/hoc_count.sh
 segment: install
 	bash experiments/segment.sh
 export: install

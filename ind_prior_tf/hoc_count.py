@@ -166,6 +166,8 @@ def count(config, log=print):
   run = config.read_run()
   image = images.load_image_spec(config.image)  # a bad --image fails before any training
   student, result, data_seconds = train_student(config, run, log)
+  if result["status"] == "interrupted":  # the student's step is saved; cli.run reports it, 130
+    raise KeyboardInterrupt
   t0 = time.time()
   labels, _ = count_image(student.network, image, config, int(run.get("image_size", 64)))
   stem = os.path.splitext(os.path.basename(config.image.replace("skimage:", "")))[0]

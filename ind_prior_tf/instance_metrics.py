@@ -94,12 +94,33 @@ def write_labels(path, labels):
   Image.fromarray(labels.astype(np.uint16)).save(path)
 
 
-def score_files(pred_path, truth_path, threshold=0.5):
-  """instance_scores of two label PNGs; DataError when they differ in size."""
+def truth_labels(spec):
+  """--labels: a label PNG, or skimage:coins for the coins' region-based reference segmentation."""
+  if spec == "skimage:coins":
+    return coins_reference_labels()
+  return read_labels(spec, "--labels")
+
+
+def predicted_path(instances, logdir):
+  """--instances, or the one <name>_labels.png experiments.hoc_instances wrote to <logdir>/instances."""
+  if instances:
+    return instances
+  folder = os.path.join(logdir or "", "instances")
+  found = sorted(f for f in os.listdir(folder) if f.endswith("_labels.png")) \
+      if os.path.isdir(folder) else []
+  if len(found) != 1:
+    raise DataError(f"--instances: required ({len(found)} *_labels.png in {folder}; run "
+                    "experiments.hoc_instances first, or name one)")
+  return os.path.join(folder, found[0])
+
+
+def score_files(pred_path, truth_spec, threshold=0.5):
+  """instance_scores of a predicted label PNG against truth_labels(truth_spec); DataError when they
+  differ in size."""
   pred = read_labels(pred_path, "--instances")
-  truth = read_labels(truth_path, "--labels")
+  truth = truth_labels(truth_spec)
   if pred.shape != truth.shape:
-    raise DataError(f"--labels={truth_path}: {truth.shape[1]}x{truth.shape[0]} px, but the "
+    raise DataError(f"--labels={truth_spec}: {truth.shape[1]}x{truth.shape[0]} px, but the "
                     f"instances {pred_path} are {pred.shape[1]}x{pred.shape[0]}")
   return instance_scores(pred, truth, threshold)
 

@@ -128,8 +128,9 @@ class InstanceStudent:
       logits = self.network(images, training=True)
       fg_loss, centre_loss = masked_losses(logits, targets)
       loss = fg_loss + self.config.centre_weight * centre_loss
+      scaled_loss = loss * scale  # replicas' gradients are summed: scale to the global mean
     variables = self.network.trainable_variables
-    self.opt.apply_gradients(zip(tape.gradient(loss * scale, variables), variables))
+    self.opt.apply_gradients(zip(tape.gradient(scaled_loss, variables), variables))
     return dict(loss=loss, fg_loss=fg_loss, centre_loss=centre_loss)
 
   def train_step(self, images, targets):

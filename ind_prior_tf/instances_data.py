@@ -148,6 +148,22 @@ def make_dataset(sampler, count, known_background, batch=64, **options):
   return np.concatenate(images), np.concatenate(tgts), np.concatenate(counts)
 
 
+def textured_table(rng, shape):
+  """A dark table with smooth grain, float32 [H, W, 3] in [0, 1] (synthetic_cluster's background)."""
+  table = 0.25 + 0.05 * ndimage.gaussian_filter(rng.standard_normal(shape), 2.0)
+  return np.repeat(table[..., None], 3, -1) * np.array([0.9, 0.85, 0.8])
+
+
+def textured_disc(rng, distance, radius):
+  """The RGB of a disc of `radius` px given each pixel's distance to its centre [H, W]: a random tone,
+  fine grain and a darker rim, as a coin's relief gives. float [H, W, 3] (valid inside the disc)."""
+  tone = rng.uniform(0.55, 0.9)
+  colour = tone * np.array([1.0, rng.uniform(0.75, 1.0), rng.uniform(0.5, 0.9)])
+  texture = 1.0 + 0.12 * ndimage.gaussian_filter(rng.standard_normal(distance.shape), 1.0)
+  shade = 1.0 - 0.35 * np.clip((distance - 0.75 * radius) / (0.25 * radius), 0, 1)
+  return colour * (texture * shade)[..., None]
+
+
 def synthetic_cluster(size=(192, 256), radii=(9, 16), count=60, seed=0, max_overlap=0.15):
   """A test image of a dense cluster with known labels: textured discs of several sizes on a textured
   table, touching and slightly overlapping (later discs on top). Returns (image uint8 [H, W, 3], labels
@@ -156,8 +172,7 @@ def synthetic_cluster(size=(192, 256), radii=(9, 16), count=60, seed=0, max_over
   rng = np.random.default_rng(seed)
   h, w = size
   yy, xx = np.mgrid[0:h, 0:w]
-  table = 0.25 + 0.05 * ndimage.gaussian_filter(rng.standard_normal((h, w)), 2.0)
-  image = np.repeat(table[..., None], 3, -1) * np.array([0.9, 0.85, 0.8])
+  image = textured_table(rng, (h, w))
   owner = np.zeros((h, w), np.int32)
   placed = []
   for _ in range(count * 50):
@@ -177,19 +192,13 @@ def synthetic_cluster(size=(192, 256), radii=(9, 16), count=60, seed=0, max_over
     placed.append((cy, cx, r))
     d = np.hypot(yy - cy, xx - cx)
     disc = d <= r
-    tone = rng.uniform(0.55, 0.9)
-    colour = tone * np.array([1.0, rng.uniform(0.75, 1.0), rng.uniform(0.5, 0.9)])
-    # Texture: fine noise plus a darker rim, as a coin's relief gives.
-    texture = 1.0 + 0.12 * ndimage.gaussian_filter(rng.standard_normal((h, w)), 1.0)
-    shade = 1.0 - 0.35 * np.clip((d - 0.75 * r) / (0.25 * r), 0, 1)
-    image[disc] = (colour[None] * (texture * shade)[disc][:, None])
+    image[disc] = textured_disc(rng, d, r)[disc]
     owner[disc] = len(placed)
   labels = np.zeros_like(owner)
   k = 0
   for i, (cy, cx, r) in enumerate(placed, start=1):
     shown = owner == i
-    whole = np.pi * r * r
-    if shown.sum() >= 0.5 * whole:
+    if shown.sum() >= 0.5 * np.pi * r * r:
       k += 1
       labels[shown] = k
   image = np.clip(image + 0.02 * rng.standard_normal(image.shape), 0, 1)

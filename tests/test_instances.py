@@ -143,7 +143,7 @@ def test_outputs(tmp_path):
 
 def disc_sampler(seed, size=64, n_layers=5, radii=(12, 21), pad=24):
   """A stand-in for a trained HOC generator that draws discs like synthetic_cluster's: each layer one
-  textured disc placed at a random shift of up to pad px (the layout), over a textured table."""
+  textured disc placed at a random shift of up to pad px (the layout), over the same table."""
   rng = np.random.default_rng(seed)
   yy, xx = np.mgrid[0:size, 0:size]
   c = (size - 1) / 2
@@ -153,35 +153,84 @@ def disc_sampler(seed, size=64, n_layers=5, radii=(12, 21), pad=24):
     layers = np.zeros((batch, n_layers, size, size), np.float32)
     whole = np.zeros_like(layers)
     for b in range(batch):
-      canvas = 0.25 + 0.03 * rng.standard_normal((size, size, 1)) * np.ones(3)
+      canvas = instances_data.textured_table(rng, (size, size))
       for i in range(n_layers):
         r = rng.uniform(*radii)
         dy, dx = rng.integers(-pad, pad + 1, 2)
         whole[b, i] = np.clip(r + 0.5 - np.hypot(yy - c, xx - c), 0, 1)
         d = np.hypot(yy - c - dy, xx - c - dx)
-        alpha = np.clip(r + 0.5 - d, 0, 1)
-        tone = rng.uniform(0.55, 0.9)
-        colour = tone * np.array([1.0, rng.uniform(0.75, 1.0), rng.uniform(0.5, 0.9)])
-        shade = 1.0 - 0.35 * np.clip((d - 0.75 * r) / (0.25 * r), 0, 1)
-        rgb = colour * (shade * (1 + 0.1 * rng.standard_normal((size, size))))[..., None]
-        canvas = rgb * alpha[..., None] + canvas * (1 - alpha[..., None])
-        layers[b, i] = alpha
-      composites[b] = canvas
+        alpha = np.clip(r + 0.5 - d, 0, 1)[..., None]
+        layers[b, i] = alpha[..., 0]
+        canvas = instances_data.textured_disc(rng, d, r) * alpha + canvas * (1 - alpha)
+      composites[b] = canvas + 0.02 * rng.standard_normal(canvas.shape)
     return np.clip(composites, 0, 1), layers, whole
   return sample
+
+
+STEPS = 200
 
 
 def test_whole_path_finds_the_instances_of_a_synthetic_cluster(tmp_path):
   from ind_prior_tf import instances
   x, y, counts = instances_data.make_dataset(disc_sampler(0), 512, None, min_area=40)
   assert counts.mean() > 2
-  student = instances.InstanceStudent(instances.StudentConfig(width=0.25, batch_size=16, lr=3e-3,
-                                                              jit=False))
-  result = instances.train(student, x, y, str(tmp_path / "student"), 300, log_every=100,
-                           save_every=300, progress=False, log=lambda _: None)
+  student = instances.InstanceStudent(instances.StudentConfig(width=0.25, batch_size=16, lr=3e-3))
+  result = instances.train(student, x, y, str(tmp_path / "student"), STEPS, log_every=50,
+                           save_every=STEPS, progress=False, log=lambda _: None)
   assert result["status"] == "done" and result["losses"]["loss"] < 0.5
   image, truth = instances_data.synthetic_cluster(seed=3)
   maps = instance_infer.stitched_maps(image, instances.predictor(student.network), window=48)
   labels = instance_infer.instances_from_maps(maps, window=48)
   s = instance_metrics.instance_scores(labels, truth)
   assert s["ap"] > 0.6 and abs(s["count_error"]) <= 0.15 * s["true_count"], s
+
+
+# -- the entry points (in process) -----------------------------------------------------------------
+
+HOC_ARGS = ("--preset=coins_cpu", "--window=150", "--stride=60", "--image_size=32", "--width=0.125",
+            "--d_width=0.125", "--batch_size=4", "--n_layers=2", "--disk_radius=8", "--steps=2",
+            "--log_every=1", "--noprogress", "--nojit", "--image_every=0")
+
+
+@pytest.fixture(scope="module")
+def hoc_run(tmp_path_factory):
+  """A two-step HOC run of the coins (untrained: the entry points' plumbing is the point)."""
+  from tests import entry
+  logdir = str(tmp_path_factory.mktemp("hoc") / "run")
+  entry.call("experiments.hoc", *HOC_ARGS, f"--logdir={logdir}").ok()
+  return logdir
+
+
+def test_hoc_instances_writes_labels_overlay_csv_and_the_count(hoc_run, tmp_path):
+  from tests import entry
+  out = tmp_path / "out"
+  args = (f"--hoc_run={hoc_run}", f"--out={out}", f"--student_dir={tmp_path / 'student'}",
+          "--samples=8", "--steps=2", "--batch_size=4", "--width=0.125", "--nojit", "--noprogress")
+  r = entry.call("experiments.hoc_instances", *args).ok()
+  count = int(r.out.rstrip().splitlines()[-1].split("count: ")[1])
+  labels = instance_metrics.read_labels(str(out / "coins_labels.png"))
+  assert labels.shape == (303, 384) and labels.max() == count  # the photo's resolution
+  assert len(open(out / "coins_instances.csv").read().splitlines()) == count + 1
+  assert (out / "coins_overlay.png").is_file()
+  assert "8 labelled composites" in r.out
+  # A second call reuses the trained student: no composites made.
+  again = entry.call("experiments.hoc_instances", *args).ok()
+  assert "labelled composites" not in again.out and again.out.rstrip().endswith(f"count: {count}")
+  # hoc_eval scores a label image against true labels: here the found ones themselves.
+  e = entry.call("experiments.hoc_eval", f"--logdir={hoc_run}", "--samples=4",
+                 f"--labels={out / 'coins_labels.png'}", f"--instances={out / 'coins_labels.png'}")
+  assert e.ok().out.rstrip().splitlines()[-1].startswith(f"instances: {count} found, {count} true")
+
+
+def test_hoc_instances_bad_input_is_one_line(hoc_run, tmp_path):
+  from tests import entry
+  call = lambda *a: entry.call("experiments.hoc_instances", f"--out={tmp_path / 'out'}", *a)
+  call().failed(2, "--hoc_run: required")
+  call(f"--hoc_run={tmp_path}").failed(2, f"--hoc_run={tmp_path}", "no flags.json")
+  call(f"--hoc_run={hoc_run}", "--min_visible=1.5").failed(2, "--min_visible=1.5")
+  call(f"--hoc_run={hoc_run}", "--steps=0").failed(2, "--steps=0")
+  call(f"--hoc_run={hoc_run}", f"--student_dir={tmp_path / 's'}",
+       "--image=/no/such/photo.png").failed(2, "/no/such/photo.png")
+  assert not (tmp_path / "out").exists() and not (tmp_path / "s").exists()
+  entry.call("experiments.hoc_eval", f"--logdir={hoc_run}", "--labels=/no/truth.png",
+             f"--instances={tmp_path}/x.png").failed(2, "--instances")

@@ -203,3 +203,31 @@ def synthetic_cluster(size=(192, 256), radii=(9, 16), count=60, seed=0, max_over
       labels[shown] = k
   image = np.clip(image + 0.02 * rng.standard_normal(image.shape), 0, 1)
   return np.round(image * 255).astype(np.uint8), labels
+
+
+def disc_sampler(seed, size=64, n_layers=5, radii=(12, 21), pad=24):
+  """A known-shape stand-in for a trained HOC generator, for tests and the synthetic benchmark: a
+  function batch -> (composites, layer masks, instance masks) like gan_sampler's, each layer one
+  textured disc like synthetic_cluster's at a random shift of up to pad px (the layout), over the same
+  table."""
+  rng = np.random.default_rng(seed)
+  yy, xx = np.mgrid[0:size, 0:size]
+  c = (size - 1) / 2
+
+  def sample(batch):
+    composites = np.zeros((batch, size, size, 3), np.float32)
+    layers = np.zeros((batch, n_layers, size, size), np.float32)
+    whole = np.zeros_like(layers)
+    for b in range(batch):
+      canvas = textured_table(rng, (size, size))
+      for i in range(n_layers):
+        r = rng.uniform(*radii)
+        dy, dx = rng.integers(-pad, pad + 1, 2)
+        whole[b, i] = np.clip(r + 0.5 - np.hypot(yy - c, xx - c), 0, 1)
+        d = np.hypot(yy - c - dy, xx - c - dx)
+        alpha = np.clip(r + 0.5 - d, 0, 1)[..., None]
+        layers[b, i] = alpha[..., 0]
+        canvas = textured_disc(rng, d, r) * alpha + canvas * (1 - alpha)
+      composites[b] = canvas + 0.02 * rng.standard_normal(canvas.shape)
+    return np.clip(composites, 0, 1), layers, whole
+  return sample

@@ -141,38 +141,12 @@ def test_outputs(tmp_path):
 
 # -- the whole path --------------------------------------------------------------------------------
 
-def disc_sampler(seed, size=64, n_layers=5, radii=(12, 21), pad=24):
-  """A stand-in for a trained HOC generator that draws discs like synthetic_cluster's: each layer one
-  textured disc placed at a random shift of up to pad px (the layout), over the same table."""
-  rng = np.random.default_rng(seed)
-  yy, xx = np.mgrid[0:size, 0:size]
-  c = (size - 1) / 2
-
-  def sample(batch):
-    composites = np.zeros((batch, size, size, 3), np.float32)
-    layers = np.zeros((batch, n_layers, size, size), np.float32)
-    whole = np.zeros_like(layers)
-    for b in range(batch):
-      canvas = instances_data.textured_table(rng, (size, size))
-      for i in range(n_layers):
-        r = rng.uniform(*radii)
-        dy, dx = rng.integers(-pad, pad + 1, 2)
-        whole[b, i] = np.clip(r + 0.5 - np.hypot(yy - c, xx - c), 0, 1)
-        d = np.hypot(yy - c - dy, xx - c - dx)
-        alpha = np.clip(r + 0.5 - d, 0, 1)[..., None]
-        layers[b, i] = alpha[..., 0]
-        canvas = instances_data.textured_disc(rng, d, r) * alpha + canvas * (1 - alpha)
-      composites[b] = canvas + 0.02 * rng.standard_normal(canvas.shape)
-    return np.clip(composites, 0, 1), layers, whole
-  return sample
-
-
 STEPS = 200
 
 
 def test_whole_path_finds_the_instances_of_a_synthetic_cluster(tmp_path):
   from ind_prior_tf import instances
-  x, y, counts = instances_data.make_dataset(disc_sampler(0), 512, None, min_area=40)
+  x, y, counts = instances_data.make_dataset(instances_data.disc_sampler(0), 512, None, min_area=40)
   assert counts.mean() > 2
   student = instances.InstanceStudent(instances.StudentConfig(width=0.25, batch_size=16, lr=3e-3))
   result = instances.train(student, x, y, str(tmp_path / "student"), STEPS, log_every=50,

@@ -54,10 +54,8 @@ class CountConfig:
     for name in ("min_visible", "max_cut", "seed_level", "min_seed", "min_area"):
       value = getattr(self, name)
       _need(0 <= value < 1, f"--{name}={value}: must be a fraction in [0, 1)")
-    for name in ("window", "stride"):
-      value = getattr(self, name)
-      _need(value is None or value >= 4 or (name == "stride" and value >= 1),
-            f"--{name}={value}: too small")
+    _need(self.window is None or self.window >= 4, f"--window={self.window}: must be at least 4 px")
+    _need(self.stride is None or self.stride >= 1, f"--stride={self.stride}: must be at least 1 px")
     run = self.read_run()
     self.window = self.window or int(run["window"])
     self.stride = self.stride or max(1, self.window // 4)
@@ -108,9 +106,9 @@ class CountResult:
 
 def train_student(config, run, log=print):
   """Trains (or resumes, or reuses) the run's instance student; returns (student, result, data s)."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from ind_prior_tf import (hoc_lib, instances, instances_data, rundir,  # pylint: disable=g-import-not-at-top
-                            training)
+  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
+  from ind_prior_tf import hoc_lib, instances, instances_data, rundir, training
   from ind_prior_tf.data import images
   model = hoc_lib.HocConfig(**{k: run[k] for k in hoc_lib.config_fields() if k in run})
   checkpoint = tf.train.latest_checkpoint(os.path.join(config.hoc_run, "ckpt"))
@@ -133,7 +131,7 @@ def train_student(config, run, log=print):
                                  model.image_size, run.get("hflip", False), run.get("vflip", False))
   known = instances_data.disk_region(
       model.image_size, None if model.background == "black" else model.disk_radius)
-  # Specks: a tenth of the window's width squared, at patch scale (as instance_infer's min_area).
+  # Specks: min_area of the window's area, at patch scale (as instance_infer drops them).
   min_area = config.min_area * model.image_size ** 2
   x, y, counts = instances_data.make_dataset(
       instances_data.gan_sampler(gan, hoc_lib.make_backgrounds(patches, model), config.seed),

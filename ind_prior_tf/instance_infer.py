@@ -55,7 +55,8 @@ def stitched_maps(image, predict, window, stride=None, model_size=64, batch=64):
   stride = stride or max(1, window // 4)
   ph, pw = max(h, window), max(w, window)
   padded = np.pad(image, [(0, ph - h), (0, pw - w), (0, 0)], mode="edge")
-  starts = [(y, x) for y in window_starts(ph, window, stride) for x in window_starts(pw, window, stride)]
+  starts = [(y, x) for y in window_starts(ph, window, stride)
+            for x in window_starts(pw, window, stride)]
   weight = window_weight(window)
   total, norm = None, np.zeros((ph, pw), np.float32)
   for i in range(0, len(starts), batch):
@@ -66,7 +67,8 @@ def stitched_maps(image, predict, window, stride=None, model_size=64, batch=64):
     if total is None:
       total = np.zeros((ph, pw, maps.shape[-1]), np.float32)
     for (y, x), m in zip(chunk, maps):
-      total[y:y + window, x:x + window] += _resize(np.asarray(m, np.float32), window) * weight[..., None]
+      back = _resize(np.asarray(m, np.float32), window)
+      total[y:y + window, x:x + window] += back * weight[..., None]
       norm[y:y + window, x:x + window] += weight
   return (total / norm[..., None])[:h, :w]
 

@@ -56,7 +56,8 @@ def label_composite(layer_alphas, instance_alphas, known_background=None, *, min
     if not shown:
       continue
     inside = int((np.asarray(layer_alphas[i]) > threshold).sum())
-    whole = inside if instance_alphas is None else int((np.asarray(instance_alphas[i]) > threshold).sum())
+    whole = inside if instance_alphas is None else int(
+        (np.asarray(instance_alphas[i]) > threshold).sum())
     cut = whole > 0 and inside < (1.0 - max_cut) * whole
     hidden = shown < min_visible * inside
     if whole < min_area or cut or hidden:
@@ -101,7 +102,8 @@ def disk_region(size, radius):
 
 def label_batch(composites, layer_alphas, instance_alphas, known_background, **options):
   """One batch of composites [B, S, S, 3] in [0, 1] and their masks [B, N, S, S] (instances: before
-  the layout, or None) -> (images uint8 [B, S, S, 3], targets uint8 [B, S, S, 3], instance counts [B])."""
+  the layout, or None) -> (images uint8 [B, S, S, 3], targets uint8 [B, S, S, 3], the instances
+  each shows [B])."""
   images = np.round(np.clip(np.asarray(composites), 0, 1) * 255).astype(np.uint8)
   out, counts = [], []
   for b in range(len(images)):

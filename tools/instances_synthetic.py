@@ -20,7 +20,8 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from ind_prior_tf import instance_infer, instance_metrics, instances, instances_data  # pylint: disable=wrong-import-position
+# pylint: disable=wrong-import-position
+from ind_prior_tf import instance_infer, instance_metrics, instances, instances_data
 
 WINDOW = 48
 

@@ -30,7 +30,7 @@ F.string("out", None, "Output directory (default <hoc_run>/instances).")
 F.string("student_dir", None, "The instance student's run directory (default "
          "<hoc_run>/instance_student).")
 F.integer("samples", 4096, "Labelled composites the student learns from.")
-F.integer("steps", 2000, "Student training steps (a trained student is reused; more resumes it).")
+F.integer("steps", 1000, "Student training steps (a trained student is reused; more resumes it).")
 F.integer("batch_size", 16, "Student batch.")
 F.float("width", 0.5, "Student width multiplier (1: 32-256 channels).")
 F.float("lr", 1e-3, "Student Adam learning rate.")
@@ -38,8 +38,9 @@ F.float("min_visible", 0.5, "An instance less visible than this share of its mas
         "(its pixels ignored).")
 F.float("max_cut", 0.1, "An instance with more than this share of its mask outside the window is "
         "not labelled (its pixels ignored).")
-F.float("seed_level", 0.5, "Centreness above which a pixel seeds its instance.")
-F.float("min_seed", 0.002, "Seeds smaller than this share of the window's area are dropped.")
+F.float("prominence", 0.3, "A maximum of the centreness seeds an instance when it rises this much "
+        "above the saddle to a higher one.")
+F.float("smooth", 0.03, "Gaussian smoothing of the centreness before the seeds, in windows.")
 F.float("min_area", 0.01, "Instances smaller than this share of the window's area are dropped.")
 F.integer("seed", 0, "Seed of the composites and the student.")
 F.boolean("jit", True, "XLA-compile the student's train step.")

@@ -30,14 +30,14 @@ class CountConfig:
   out: Optional[str] = None          # None: <hoc_run>/instances
   student_dir: Optional[str] = None  # None: <hoc_run>/instance_student
   samples: int = 4096
-  steps: int = 2000
+  steps: int = 1000
   batch_size: int = 16
   width: float = 0.5
   lr: float = 1e-3
   min_visible: float = 0.5
   max_cut: float = 0.1
-  seed_level: float = 0.5
-  min_seed: float = 0.002
+  prominence: float = 0.3
+  smooth: float = 0.03
   min_area: float = 0.01
   seed: int = 0
   jit: bool = True
@@ -51,7 +51,7 @@ class CountConfig:
       _need(getattr(self, name) >= 1, f"--{name}={getattr(self, name)}: must be >= 1")
     for name in ("width", "lr"):
       _need(getattr(self, name) > 0, f"--{name}={getattr(self, name)}: must be > 0")
-    for name in ("min_visible", "max_cut", "seed_level", "min_seed", "min_area"):
+    for name in ("min_visible", "max_cut", "prominence", "smooth", "min_area"):
       value = getattr(self, name)
       _need(0 <= value < 1, f"--{name}={value}: must be a fraction in [0, 1)")
     _need(self.window is None or self.window >= 4, f"--window={self.window}: must be at least 4 px")
@@ -151,8 +151,8 @@ def count_image(network, image, config, model_size):
   t0 = time.time()
   maps = instance_infer.stitched_maps(image, instances.predictor(network), config.window,
                                       config.stride, model_size)
-  labels = instance_infer.instances_from_maps(maps, config.window, config.seed_level,
-                                              config.min_seed, config.min_area)
+  labels = instance_infer.instances_from_maps(maps, config.window, config.prominence,
+                                              config.smooth, config.min_area)
   return labels, time.time() - t0
 
 

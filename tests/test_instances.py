@@ -129,6 +129,18 @@ def test_watershed_separates_touching_discs_from_ideal_maps():
   assert s["abs_count_error"] <= 1 and s["ap"] > 0.95 and s["matched_iou"] > 0.95
 
 
+def test_fill_holes_fills_only_enclosed_background():
+  labels = np.zeros((7, 12), np.int32)
+  labels[1:6, 1:6] = 1
+  labels[3, 3] = 0            # enclosed: filled
+  labels[1:6, 7:11] = 2
+  labels[3, 8] = 1            # another instance inside 2: kept
+  labels[5, 9] = 0            # open to the background: stays
+  filled = instance_infer.fill_holes(labels)
+  assert filled[3, 3] == 1 and filled[3, 8] == 1 and filled[5, 9] == 0
+  assert (filled != labels).sum() == 1
+
+
 def test_outputs(tmp_path):
   image, truth = instances_data.synthetic_cluster(size=(64, 96), count=8, seed=2)
   paths = instance_infer.write_outputs(str(tmp_path), "x", image, truth)

@@ -17,8 +17,8 @@ export PYTHON SHARED CUB_ROOT CELEBA_ROOT BG_DIR INRIA_ROOT HORSE_ROOT PREP_DIR 
 STAMP := .installed.stamp
 
 .PHONY: install test test-all demo bench cub-prep cub-train cub-eval cub-distill celeba-prep \
-        inria-pool celeba-train horse-prep horse-train horse-eval horse-distill horse-refine cub-refine hoc-demo hoc-train segment export \
-        folder-prep folder-train folder-segment clean
+        inria-pool celeba-train horse-prep horse-train horse-eval horse-distill horse-refine cub-refine hoc-demo hoc-train \
+        hoc-count segment export folder-prep folder-train folder-segment clean
 
 install: $(STAMP)
 # TensorFlow first, the build tools/tf_requirement.py names: tensorflow[and-cuda] where an NVIDIA
@@ -91,6 +91,8 @@ hoc-demo: install
 	bash experiments/hoc_demo.sh
 hoc-train: install
 	bash experiments/hoc_train.sh
+hoc-count: install
+	bash experiments/hoc_count.sh
 segment: install
 	bash experiments/segment.sh
 

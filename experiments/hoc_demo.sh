@@ -11,3 +11,6 @@ LOGDIR="$RUNS/hoc_demo"
 "$PYTHON" -m experiments.hoc_eval --logdir="$LOGDIR" --samples=512
 echo "figures: $LOGDIR/figures/{overview,layers,one_sample,eval_masks}.png" \
      "(tensorboard --logdir $LOGDIR/tb)"
+# Every coin of the photo found, masked and counted, scored against the region-based segmentation.
+"$PYTHON" -m experiments.hoc_instances --hoc_run="$LOGDIR" ${COUNT_STEPS:+--steps="$COUNT_STEPS"}
+"$PYTHON" -m experiments.hoc_eval --logdir="$LOGDIR" --samples=512 --labels=skimage:coins

@@ -9,6 +9,10 @@ connected blob whose area lies in the object-size range. For skimage:coins the r
 size by (image_size / window)^2 and widened by --tolerance on both ends; for other images give
 --area_range=lo,hi in px at patch scale. Writes <logdir>/eval.json and <logdir>/figures/eval_masks.png.
 The work is ind_prior_tf/hoc_eval_lib.py's.
+
+With --labels (a 16-bit label PNG of the true instances, or skimage:coins for the coins' region-based
+segmentation) it also scores the instances experiments.hoc_instances found (--instances): count
+error, AP at IoU 0.5 and the mean IoU of matched pairs (ind_prior_tf/instance_metrics.py).
 """
 import dataclasses
 import sys
@@ -24,13 +28,23 @@ F.float("tolerance", 0.25, "Relative widening of the coin-size range on both end
 F.string("area_range", None, "lo,hi: object size in px at patch scale (non-coins images).")
 F.integer("min_speck", 0, "Ignore mask components smaller than this many px (0: strict).")
 F.integer("seed", 0, "Seed of the sampled codes.")
+F.string("labels", None, "True instances: a 16-bit label PNG, or skimage:coins; scores --instances.")
+F.string("instances", None, "Found instances, a label PNG of experiments.hoc_instances (default: "
+         "the one in <logdir>/instances).")
 
 
 def _main(F):
   config = HocEvalConfig(**{f.name: F[f.name].value for f in dataclasses.fields(HocEvalConfig)})
   config.validate()  # before the seconds-long TensorFlow import
+  scores = None
+  if F.labels:  # read and scored before the blob score writes anything
+    from ind_prior_tf import instance_metrics  # pylint: disable=g-import-not-at-top
+    scores = instance_metrics.score_files(
+        instance_metrics.predicted_path(F.instances, config.logdir), F.labels)
   from ind_prior_tf import hoc_eval_lib  # pylint: disable=g-import-not-at-top
   print(hoc_eval_lib.evaluate(config).summary(), flush=True)
+  if scores:
+    print(instance_metrics.summary(scores), flush=True)
 
 
 def main(argv=None):

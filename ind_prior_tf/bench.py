@@ -364,7 +364,8 @@ def _peer(results, jits, size, policy, repeats, block, gpu):
   print(f"{'':<22}PyTorch peer (eager), each side in its own process, one alone and then {rounds} "
         "rounds alternating; ms/step min / median / alone:", flush=True)
   sides = peer_sides(size, jits, policy, 2, block, "cuda" if gpu else "cpu")
-  comparison = peer.compare(sides, rounds=rounds)
+  comparison = peer.compare(sides, rounds=rounds,
+                            log=lambda line: print(f"{'':<26}{line}", flush=True))
   labels = {"torch": "PyTorch", "xla": "ours XLA", "no-xla": "ours no-XLA"}
   ours = [s.name for s in sides[1:]]
   for line in peer.describe(comparison, "torch", ours, labels):

@@ -77,13 +77,13 @@ class Comparison:
     """The side's median in the rounds against its alone time, minus 1 (0.12: 12% slower)."""
     return self.median(name) / self.alone[name].seconds - 1.0
 
-  def refusals(self):
+  def refusals(self, labels=None):
     """One sentence per side whose rounds are more than `tolerance` off its alone time."""
     out = []
     for name in self.rounds:
       d = self.drift(name)
       if abs(d) > self.tolerance:
-        out.append(f"{name}'s median in the rounds, {1e3 * self.median(name):.0f} ms/step, is "
+        out.append(f"{(labels or {}).get(name, name)}'s median in the rounds, {1e3 * self.median(name):.0f} ms/step, is "
                    f"{100 * abs(d):.1f}% {'slower' if d > 0 else 'faster'} than its alone time, "
                    f"{1e3 * self.alone[name].seconds:.0f} ms (more than "
                    f"{100 * self.tolerance:.0f}%)")
@@ -134,7 +134,7 @@ def describe(comparison, peer, ours, labels=None):
     lines.append(f"{labels.get(name, name)}: {1e3 * c.minimum(name):.0f} / {1e3 * c.median(name):.0f}"
                  f" / {1e3 * c.alone[name].seconds:.0f} ms ({100 * c.drift(name):+.1f}% off alone)"
                  + (f"; {note}" if note else ""))
-  refusals = c.refusals()
+  refusals = c.refusals(labels)
   load = f"1-minute load {min(c.load):.1f}-{max(c.load):.1f}" if c.load else ""
   if refusals:
     lines.append("no ratio: " + "; ".join(refusals) + (f" ({load}): " if load else ": ")

@@ -6,7 +6,8 @@ Here every timing is a fresh worker process started while no other worker runs: 
 (A B A B ...) for `rounds` rounds, and each side is also timed once "alone" before the rounds, after a
 pause that lets the machine settle. The harness guards itself: when a side's median time in the rounds
 is more than `tolerance` off its alone time, something besides the step moved the numbers (the
-machine's load, the harness), and `Comparison.refusals` says why instead of a ratio being printed.
+machine's load, the harness): no ratio involving that side is printed, and `Comparison.refusals`
+says why instead.
 
 A worker is any command whose last line of output starts with its seconds per step (a float),
 optionally followed by a note on its settings, e.g. `0.812345 s/step (torch 2.13.0, 2 threads)`.
@@ -77,21 +78,24 @@ class Comparison:
     """The side's median in the rounds against its alone time, minus 1 (0.12: 12% slower)."""
     return self.median(name) / self.alone[name].seconds - 1.0
 
-  def refusals(self, labels=None):
-    """One sentence per side whose rounds are more than `tolerance` off its alone time."""
+  def refusals(self, labels=None, names=None):
+    """One sentence per side (of `names`, default all) whose rounds are more than `tolerance` off
+    its alone time."""
     out = []
-    for name in self.rounds:
+    for name in names or self.rounds:
       d = self.drift(name)
       if abs(d) > self.tolerance:
-        out.append(f"{(labels or {}).get(name, name)}'s median in the rounds, {1e3 * self.median(name):.0f} ms/step, is "
-                   f"{100 * abs(d):.1f}% {'slower' if d > 0 else 'faster'} than its alone time, "
+        out.append(f"{(labels or {}).get(name, name)}'s median in the rounds, "
+                   f"{1e3 * self.median(name):.0f} ms/step, is {100 * abs(d):.1f}% "
+                   f"{'slower' if d > 0 else 'faster'} than its alone time, "
                    f"{1e3 * self.alone[name].seconds:.0f} ms (more than "
                    f"{100 * self.tolerance:.0f}%)")
     return out
 
   def ratio(self, peer, ours, of=None):
-    """peer / ours of the minima (of=median: of the medians); None when the guard refuses."""
-    if self.refusals():
+    """peer / ours of the minima (of=median: of the medians); None when the guard refuses either
+    side."""
+    if self.refusals(names=[peer, ours]):
       return None
     of = of or self.minimum
     return of(peer) / of(ours)
@@ -134,13 +138,16 @@ def describe(comparison, peer, ours, labels=None):
     lines.append(f"{labels.get(name, name)}: {1e3 * c.minimum(name):.0f} / {1e3 * c.median(name):.0f}"
                  f" / {1e3 * c.alone[name].seconds:.0f} ms ({100 * c.drift(name):+.1f}% off alone)"
                  + (f"; {note}" if note else ""))
-  refusals = c.refusals(labels)
   load = f"1-minute load {min(c.load):.1f}-{max(c.load):.1f}" if c.load else ""
-  if refusals:
-    lines.append("no ratio: " + "; ".join(refusals) + (f" ({load}): " if load else ": ")
-                 + "the machine was not quiet enough for an honest one")
-  else:
+  fair = [o for o in ours if c.ratio(peer, o) is not None]
+  if fair:
     lines.append("ratio (peer / ours, >1: ours faster; of minima, of medians): " + ", ".join(
         f"{labels.get(o, o)} {c.ratio(peer, o):.2f}x, {c.ratio(peer, o, c.median):.2f}x"
-        for o in ours) + (f" ({load})" if load else ""))
+        for o in fair) + (f" ({load})" if load else ""))
+  refused = [o for o in ours if o not in fair]
+  if refused:
+    lines.append(f"no ratio for {', '.join(labels.get(o, o) for o in refused)}: "
+                 + "; ".join(c.refusals(labels, [peer, *refused]))
+                 + (f" ({load}): " if load else ": ")
+                 + "the machine was not quiet enough for an honest one")
   return lines

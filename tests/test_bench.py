@@ -95,12 +95,17 @@ def test_harness_refuses_a_ratio_when_a_side_drifts_from_its_alone_time(tmp_path
   assert len(refusals) == 1 and refusals[0].startswith("torch's median in the rounds, 1200 ms/step,"
                                                        " is 20.0% slower than its alone time, 1000 ms")
   lines = peer.describe(c, "torch", ["xla", "no-xla"])
-  assert lines[-1].startswith("no ratio: torch's median") and "x," not in lines[-1]
-  assert "not quiet enough" in lines[-1]
-  # Faster in the rounds than alone is refused too (the alone timing was the disturbed one).
+  assert lines[-1].startswith("no ratio for xla, no-xla: torch's median")
+  assert "not quiet enough" in lines[-1] and not any("x," in l for l in lines)
+  # Only the ratios of a side that drifted are refused: the other pair still gets one.
   (tmp_path / "log").unlink()
-  c = _compare([_fake(tmp_path, "torch", 1.0), _fake(tmp_path, "xla", 0.6, 0.5)], rounds=2)
-  assert c.ratio("torch", "xla") is None and "16.7% faster" in c.refusals()[0]
+  c = _compare([_fake(tmp_path, "torch", 1.0), _fake(tmp_path, "xla", 0.5),
+                _fake(tmp_path, "no-xla", 0.6, 0.5)])
+  assert c.ratio("torch", "xla") == 2.0 and c.ratio("torch", "no-xla") is None
+  lines = peer.describe(c, "torch", ["xla", "no-xla"])
+  assert lines[-2].startswith("ratio (") and "xla 2.00x, 2.00x" in lines[-2] and "no-xla" not in lines[-2]
+  assert lines[-1].startswith("no ratio for no-xla: no-xla's median in the rounds, 500 ms/step, is "
+                              "16.7% faster")
 
 
 def test_harness_names_a_failing_or_silent_worker(tmp_path):

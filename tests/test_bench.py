@@ -92,8 +92,9 @@ def test_harness_refuses_a_ratio_when_a_side_drifts_from_its_alone_time(tmp_path
                 _fake(tmp_path, "no-xla", 0.6, 0.58)])
   assert c.ratio("torch", "xla") is None and c.ratio("torch", "no-xla", c.median) is None
   refusals = c.refusals()
-  assert len(refusals) == 1 and refusals[0].startswith("torch's median in the rounds, 1200 ms/step,"
-                                                       " is 20.0% slower than its alone time, 1000 ms")
+  assert len(refusals) == 1
+  assert refusals[0].startswith("torch's median in the rounds, 1200 ms/step, is 20.0% slower than "
+                                "its alone time, 1000 ms")
   lines = peer.describe(c, "torch", ["xla", "no-xla"])
   assert lines[-1].startswith("no ratio for xla, no-xla: torch's median")
   assert "not quiet enough" in lines[-1] and not any("x," in l for l in lines)
@@ -103,13 +104,15 @@ def test_harness_refuses_a_ratio_when_a_side_drifts_from_its_alone_time(tmp_path
                 _fake(tmp_path, "no-xla", 0.6, 0.5)])
   assert c.ratio("torch", "xla") == 2.0 and c.ratio("torch", "no-xla") is None
   lines = peer.describe(c, "torch", ["xla", "no-xla"])
-  assert lines[-2].startswith("ratio (") and "xla 2.00x, 2.00x" in lines[-2] and "no-xla" not in lines[-2]
+  assert lines[-2].startswith("ratio (") and "xla 2.00x, 2.00x" in lines[-2]
+  assert "no-xla" not in lines[-2]
   assert lines[-1].startswith("no ratio for no-xla: no-xla's median in the rounds, 500 ms/step, is "
                               "16.7% faster")
 
 
 def test_harness_names_a_failing_or_silent_worker(tmp_path):
-  broken = peer.Side("torch", [sys.executable, "-c", "import sys; sys.exit('no module named torch')"])
+  broken = peer.Side("torch", [sys.executable, "-c",
+                               "import sys; sys.exit('no module named torch')"])
   with pytest.raises(RunError, match="torch worker exited with status 1: no module named torch"):
     peer.run_worker(broken)
   silent = peer.Side("xla", [sys.executable, "-c", "print('compiled')"])

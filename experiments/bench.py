@@ -2,7 +2,7 @@
 
   python -m experiments.bench                  # paper-size and CPU-preset steps, XLA on and off
   python -m experiments.bench --quick          # a smoke run in well under a minute
-  python -m experiments.bench --peer_torch     # also time the PyTorch peer step, alternating
+  python -m experiments.bench --peer_torch     # also the PyTorch peer, each side in its own process
   python -m experiments.bench --apps=fgseg --layers   # and every conv layer of its networks alone
 
 For every application and size it prints the step time, images/s, the step's FLOPs, the achieved
@@ -29,11 +29,13 @@ F.enum("mixed_precision", "float32", ["float32", "mixed_bfloat16", "mixed_float1
 F.integer("repeats", 3, "Timed blocks per variant (the minimum is reported).")
 F.integer("block", 2, "Steps per timed block (one host sync per block).")
 F.boolean("pipeline", True, "Measure the input pipeline's overhead (fgseg).")
-F.boolean("peer_torch", False, "Also time the PyTorch peer step (experiments/peer_torch.py) in a "
-          "worker process, alternating with ours; needs torch.")
+F.boolean("peer_torch", False, "Also time the PyTorch peer step (experiments/peer_torch.py) against "
+          "ours, each side in its own process, alternating; needs torch.")
 F.boolean("layers", False, "Also time every conv layer of the fgseg UNet and discriminator alone "
           "(forward + both gradients): which shapes run slowly.")
 F.string("json", None, "Also write the results to this JSON file.")
+F.boolean("worker", False, "The --peer_torch harness's worker: time the fgseg step of the first "
+          "--sizes with --jit=on or off in this process and print its seconds per step.")
 
 
 APPS, SIZES = ("fgseg", "distill", "hoc"), ("paper", "cpu")
@@ -46,11 +48,25 @@ def _main(F):
       raise FlagError(f"--{name}={','.join(F[name].value)}: unknown {', '.join(unknown)} "
                       f"(expected some of {', '.join(known)})")
   from ind_prior_tf import bench  # pylint: disable=g-import-not-at-top
+  if F.worker:
+    return _worker(F, bench)
   results = bench.run(F.apps, F.sizes, F.jit, F.mixed_precision, F.repeats, F.block, F.pipeline,
                       F.peer_torch, F.layers, F.quick)
   if F.json:
     with open(F.json, "w") as f:
       json.dump(results, f, indent=2)
+
+
+def _worker(F, bench):
+  if F.jit == "both" or F.apps != ["fgseg"]:
+    raise FlagError("--worker: needs --apps=fgseg and --jit=on or off")
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  seconds = bench.time_step("fgseg", F.sizes[0], F.jit == "on", F.mixed_precision, F.repeats,
+                            F.block)
+  threads = (tf.config.threading.get_intra_op_parallelism_threads(),
+             tf.config.threading.get_inter_op_parallelism_threads())
+  print(f"{seconds:.6f} s/step (TensorFlow {tf.__version__}, {F.mixed_precision}, intra-/inter-op "
+        f"threads {threads[0]}/{threads[1]}, 0 = TF's default: one per core)")
 
 
 def main(argv=None):

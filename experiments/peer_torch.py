@@ -1,16 +1,23 @@
 """The PyTorch peer of our first-application train step, timed by experiments/bench.py --peer_torch.
 
 Why it exists: a step time only means something next to what another framework does with the same
-work on the same machine. This is a direct, eager (CPU) PyTorch translation of FgSegGAN._replica_step
+work on the same machine. This is a direct, eager PyTorch translation of FgSegGAN._replica_step
 (ind_prior_tf/fgseg_lib.py) with the networks of ind_prior_tf/networks.py, layer for layer: the same
 channels, kernels, strides, padding, bias choices and hyper-parameters, so that both sides do the same
 FLOPs. It never imports TensorFlow or absl, and torch is never a project dependency.
 
-  python experiments/peer_torch.py --serve --size=128 --width=1.0 --batch=16   # bench.py's worker
-  python experiments/peer_torch.py --steps=5 --size=64 --width=0.25 --batch=32  # a manual check
+  python experiments/peer_torch.py --steps=2 --repeats=2 --size=128 --width=1.0 --batch=16
+  python experiments/peer_torch.py --steps=5 --size=64 --width=0.25 --batch=32 --autocast=bfloat16
 
---serve reads one integer n per line from stdin, runs n steps and prints the elapsed seconds (one float
-per line, flushed); it exits on EOF. --steps prints the seconds per step of N steps after a warm-up.
+It runs one step to warm up, then `--repeats` blocks of `--steps` steps, and prints the minimum
+seconds per step first on its last line (bench.py's harness reads that; ind_prior_tf/peer.py), then
+its settings. It keeps torch's own defaults for threads and waiting: torch.get_num_threads() (one
+per physical core), OMP_WAIT_POLICY as the environment has it (unset: libgomp's default, which spins
+a while before sleeping). The harness never runs it beside another worker, so nothing needs tuning
+for a shared machine; a peer tuned where ours is not would not be a fair peer either.
+
+--autocast=bfloat16 (or float16) runs the forward passes under torch.autocast, the peer of our
+mixed_bfloat16 / mixed_float16 policies: weights, optimizer and losses stay float32 on both sides.
 
 Known differences, none of which changes the work timed: torch's spectral norm backpropagates through
 sigma where Keras rewrites the kernel with W / sigma and differentiates the conv alone (same power
@@ -19,15 +26,9 @@ only the bottom/right (same shapes and FLOPs; an explicit asymmetric pad would t
 makes).
 """
 import argparse
+import contextlib
 import os
-import sys
 import time
-
-# libgomp's threads spin actively between parallel regions; on a shared machine (bench.py's usual case)
-# a spinning thread that lost its core stalls every op: 3.8 s/step instead of 0.05 s at 64 px, width
-# 0.25, batch 4, on 2 busy cores. Passive waiting is closer to TF's pool (it spins briefly, then
-# blocks). Set before torch loads libgomp; an OMP_WAIT_POLICY in the environment wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # pylint: disable=wrong-import-position
 from torch import nn
@@ -141,9 +142,10 @@ class FgSegStep:
   """FgSegGAN._replica_step at the paper's defaults (FgSegConfig), on a fixed random batch and pool
   shaped as bench.build_fgseg's."""
 
-  def __init__(self, size, width, batch, seed=0):
+  def __init__(self, size, width, batch, seed=0, device="cpu", autocast=None):
     torch.manual_seed(seed)
-    self.size, self.batch = size, batch
+    self.size, self.batch, self.device = size, batch, torch.device(device)
+    self.dtype = getattr(torch, autocast) if autocast else None
     self.unet = UNet(size, width)
     self.disc = SNDiscriminator(size, width, last_channels=256)
     self.g_vars = list(self.unet.parameters())
@@ -154,6 +156,16 @@ class FgSegStep:
     # Backgrounds: 64 patches a little larger than the crops (as bench.py's pool), NHWC like ours.
     self.pool = torch.rand(64, size + size // 8, size + size // 8, 3)
     self.ramp = torch.arange(size)
+    for name in ("images", "pool", "ramp"):
+      setattr(self, name, getattr(self, name).to(self.device))
+    self.unet.to(self.device)
+    self.disc.to(self.device)
+
+  def forward_mode(self):
+    """The context of the forward passes: autocast to the peer's compute dtype, or nothing."""
+    if self.dtype is None:
+      return contextlib.nullcontext()
+    return torch.autocast(self.device.type, dtype=self.dtype)
 
   @staticmethod
   def _adam(params, lr):
@@ -168,10 +180,11 @@ class FgSegStep:
     """providers.patch_provider: a random patch of the pool per sample, a random size x size window
     of it and a random horizontal flip, as one gather (the flip folded into the column indices)."""
     b, n, p = self.batch, self.size, self.pool.shape[1]
-    idx = torch.randint(0, self.pool.shape[0], (b,))
-    oy = torch.randint(0, p - n + 1, (b,))
-    ox = torch.randint(0, p - n + 1, (b,))
-    flip = torch.rand(b) < 0.5
+    dev = self.device
+    idx = torch.randint(0, self.pool.shape[0], (b,), device=dev)
+    oy = torch.randint(0, p - n + 1, (b,), device=dev)
+    ox = torch.randint(0, p - n + 1, (b,), device=dev)
+    flip = torch.rand(b, device=dev) < 0.5
     rows = oy[:, None] + self.ramp
     cols = ox[:, None] + torch.where(flip[:, None], n - 1 - self.ramp, self.ramp)
     patches = self.pool[idx[:, None, None], rows[:, :, None], cols[:, None, :]]  # [B, n, n, 3]
@@ -183,12 +196,14 @@ class FgSegStep:
     # One UNet forward serves both steps, as in ours: the D step reads the composites detached, so
     # its backward never enters the UNet graph and the G step's backward is the graph's only use.
     self.unet.train()
-    masks = self.unet(images)
+    with self.forward_mode():
+      masks = self.unet(images).float()  # composition and losses in float32, as ours
     fake = masks * images + (1.0 - masks) * bg  # composition.alpha_composite([bg, fg])
     # D step: real crops against the current composites (training mode: a power iteration per call).
     self.disc.train()
-    real_logits = self.disc(images)
-    fake_logits = self.disc(fake.detach())
+    with self.forward_mode():
+      real_logits = self.disc(images).float()
+      fake_logits = self.disc(fake.detach()).float()
     d_loss = (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
               + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
     self.opt_d.zero_grad(set_to_none=True)
@@ -196,7 +211,8 @@ class FgSegStep:
     self.opt_d.step()
     # G step through the updated D in inference mode (ours: training=False, no power iteration).
     self.disc.eval()
-    fake_logits = self.disc(fake)
+    with self.forward_mode():
+      fake_logits = self.disc(fake).float()
     adv = F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
     area = masks.mean(dim=(1, 2, 3))  # losses.mask_area
     area_loss = torch.mean(torch.square(area - 0.25))  # area_form "squared", target 0.25
@@ -220,29 +236,35 @@ class FgSegStep:
     return time.perf_counter() - t
 
 
+def settings():
+  """torch's thread and wait settings as they are in this process (its defaults unless the
+  environment changed them)."""
+  wait = os.environ.get("OMP_WAIT_POLICY", "unset")
+  return (f"torch {torch.__version__}, {torch.get_num_threads()} threads "
+          f"(torch.get_num_threads(), its default), OMP_WAIT_POLICY {wait}")
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--serve", action="store_true", help="bench.py's worker: n per stdin line")
-  parser.add_argument("--steps", type=int, default=5, help="without --serve: steps to time")
+  parser.add_argument("--steps", type=int, default=5, help="steps per timed block")
+  parser.add_argument("--repeats", type=int, default=1, help="timed blocks (the minimum is printed)")
   parser.add_argument("--size", type=int, default=128)
   parser.add_argument("--width", type=float, default=1.0)
   parser.add_argument("--batch", type=int, default=16)
+  parser.add_argument("--device", default="cpu", help="cpu, or cuda where bench's rows run on a GPU")
+  parser.add_argument("--autocast", choices=["bfloat16", "float16"], default=None,
+                      help="forward passes under torch.autocast in this dtype")
   parser.add_argument("--counts", action="store_true", help="print the parameter counts and exit")
   args = parser.parse_args()
-  torch.set_num_threads(os.cpu_count())  # all cores, as TF's intra-op pool uses
-  peer = FgSegStep(args.size, args.width, args.batch)
+  peer = FgSegStep(args.size, args.width, args.batch, device=args.device, autocast=args.autocast)
   if args.counts:
     for name, m in (("unet", peer.unet), ("discriminator", peer.disc)):
       print(f"{name}: {trainable_count(m)} trainable, {keras_count(m)} as Keras counts")
     return
-  if args.serve:
-    for line in sys.stdin:
-      if line.strip():
-        print(f"{peer.run(int(line)):.6f}", flush=True)
-    return
   peer.run(1)  # warm-up (allocator, oneDNN primitive caches)
-  print(f"{peer.run(args.steps) / args.steps:.4f} s/step ({args.size} px, width {args.width}, "
-        f"batch {args.batch}, {torch.get_num_threads()} threads)")
+  seconds = min(peer.run(args.steps) for _ in range(max(args.repeats, 1))) / args.steps
+  print(f"{seconds:.6f} s/step ({args.size} px, width {args.width}, batch {args.batch}, "
+        f"{args.autocast or 'float32'}, {args.device}; {settings()})")
 
 
 if __name__ == "__main__":

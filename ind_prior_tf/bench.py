@@ -9,7 +9,6 @@ report minima, and ratios measured within one run mean more than absolute number
 """
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -203,33 +202,40 @@ def pipeline_overhead(bench, dataset, repeats, block):
 
 
 # ---------------------------------------------------------------------------------------------------
-# The PyTorch peer, in a worker process that times blocks of steps on request.
+# The PyTorch peer: each side timed in its own worker process (peer.py says why and how).
 # ---------------------------------------------------------------------------------------------------
-class TorchPeer:
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PEER_DTYPES = {"float32": None, "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
 
-  def __init__(self, size):
-    s = SIZES[size]
-    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "experiments",
-                          "peer_torch.py")
-    self.proc = subprocess.Popen(
-        [sys.executable, script, "--serve", f"--size={s['image_size']}", f"--width={s['width']}",
-         f"--batch={s['batch_size']}"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    self._ask("1")  # warm-up
 
-  def _ask(self, steps):
-    self.proc.stdin.write(f"{steps}\n")
-    self.proc.stdin.flush()
-    line = self.proc.stdout.readline()
-    if not line:
-      raise RuntimeError("the torch peer exited (is torch installed?)")
-    return float(line)
+def time_step(app, size, jit, policy, repeats, block):
+  """Seconds per step of one train step built in this process (bench's worker): one step to compile,
+  then the minimum over `repeats` blocks of `block` steps."""
+  bench = BUILDERS[app](size, jit, policy)
+  bench.time_block(1)
+  return min(bench.time_block(block) for _ in range(repeats))
 
-  def time_block(self, steps):
-    return self._ask(steps)
 
-  def close(self):
-    self.proc.stdin.close()
-    self.proc.wait(timeout=60)
+def peer_sides(size, jits, policy, repeats, block, device="cpu"):
+  """The PyTorch peer and our fgseg step (one side per XLA setting) as worker commands, each with
+  its framework's default threads: nothing here sets OMP_*, torch's or TF's thread counts."""
+  from ind_prior_tf import peer  # pylint: disable=g-import-not-at-top
+  s = SIZES[size]
+  env = dict(os.environ)
+  env["PYTHONPATH"] = os.pathsep.join(p for p in (ROOT, env.get("PYTHONPATH")) if p)
+  env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  torch_argv = [sys.executable, os.path.join(ROOT, "experiments", "peer_torch.py"),
+                f"--size={s['image_size']}", f"--width={s['width']}", f"--batch={s['batch_size']}",
+                f"--steps={block}", f"--repeats={repeats}", f"--device={device}"]
+  if PEER_DTYPES[policy]:
+    torch_argv.append(f"--autocast={PEER_DTYPES[policy]}")
+  sides = [peer.Side("torch", torch_argv, env, ROOT)]
+  for jit in jits:
+    sides.append(peer.Side("xla" if jit else "no-xla", [
+        sys.executable, "-m", "experiments.bench", "--worker", "--apps=fgseg", f"--sizes={size}",
+        f"--jit={'on' if jit else 'off'}", f"--mixed_precision={policy}", f"--repeats={repeats}",
+        f"--block={block}"], env, ROOT))
+  return sides
 
 
 def torch_available():
@@ -252,12 +258,16 @@ def run(apps=("fgseg", "distill", "hoc"), sizes=("paper", "cpu"), jit="both",
   sizes = ["quick"] if quick else list(sizes)
   repeats, block = (1, 1) if quick else (repeats, block)
   jits = {"both": (True, False), "on": (True,), "off": (False,)}[jit]
-  results = dict(machine=_machine(), tf=tf.__version__, policy=mixed_precision, steps=[])
-
+  from ind_prior_tf import devices  # pylint: disable=g-import-not-at-top
+  where = devices.announce(policy=mixed_precision, jit=jit != "off")  # GPU rows run on the GPU
+  if jit == "both":
+    where = where[:-len("XLA")] + "XLA and no XLA"
+  gpu = bool(tf.config.list_physical_devices("GPU"))
+  results = dict(machine=_machine(), tf=tf.__version__, policy=mixed_precision, devices=where,
+                 steps=[])
+  print(f"bench {where}; machine: {results['machine']}; TensorFlow {tf.__version__}", flush=True)
   ref = reference_throughputs(quick)
   results["reference_gflops"] = dict(ref)
-  print(f"machine: {results['machine']}; TensorFlow {tf.__version__}; policy "
-        f"{mixed_precision}")
   print(f"reference (same process): matmul {ref['matmul']:.0f} GFLOP/s, conv2d 3x3 "
         f"{ref['conv2d']:.0f} GFLOP/s (float32)")
   dtype = keras.DTypePolicy(mixed_precision).compute_dtype
@@ -327,7 +337,7 @@ def run(apps=("fgseg", "distill", "hoc"), sizes=("paper", "cpu"), jit="both",
                 f"{1e3 * memory:.1f} from a fixed batch: overhead {100 * overhead:+.1f}% (target "
                 f"<= 5%: {'met' if overhead <= 0.05 else 'missed'})")
       if app_name == "fgseg" and peer_torch and size != "quick":
-        _peer(results, variants, size, repeats, block)
+        _peer(results, list(variants), size, mixed_precision, repeats, block, gpu)
   return results
 
 
@@ -345,39 +355,49 @@ def _layers(results, variants, size, ref, repeats):
   results["layers_" + size] = rows
 
 
-def _peer(results, variants, size, repeats, block):
+def _peer(results, jits, size, policy, repeats, block, gpu):
+  from ind_prior_tf import peer  # pylint: disable=g-import-not-at-top
   if not torch_available():
     print(f"{'':<22}torch peer: skipped (torch is not installed; it is never a dependency)")
     return
-  peer = TorchPeer(size)
-  ours = {jit: [] for jit in variants}
-  theirs = []
-  try:
-    for _ in range(repeats + 1):
-      theirs.append(peer.time_block(block))
-      for jit, bench in variants.items():
-        ours[jit].append(bench.time_block(block))
-  finally:
-    peer.close()
-  t_peer = min(theirs)
-  results["peer_" + size] = dict(torch_ms=1e3 * t_peer,
-                                 **{("xla_ms" if j else "no_xla_ms"): 1e3 * min(v)
-                                    for j, v in ours.items()})
-  line = ", ".join(f"{'XLA' if j else 'no-XLA'} {1e3 * min(v):.0f} ms: {t_peer / min(v):.2f}x"
-                   for j, v in ours.items())
-  print(f"{'':<22}PyTorch peer (eager, alternating): {1e3 * t_peer:.0f} ms/step; ours {line} "
-        "(>1: ours faster)")
+  rounds = max(repeats, 3)
+  print(f"{'':<22}PyTorch peer (eager), each side in its own process, one alone and then {rounds} "
+        "rounds alternating; ms/step min / median / alone:", flush=True)
+  sides = peer_sides(size, jits, policy, 2, block, "cuda" if gpu else "cpu")
+  comparison = peer.compare(sides, rounds=rounds,
+                            log=lambda line: print(f"{'':<26}{line}", flush=True))
+  labels = {"torch": "PyTorch", "xla": "ours XLA", "no-xla": "ours no-XLA"}
+  ours = [s.name for s in sides[1:]]
+  for line in peer.describe(comparison, "torch", ours, labels):
+    print(f"{'':<24}{line}")
+  results["peer_" + size] = dict(
+      rounds={n: [1e3 * t.seconds for t in ts] for n, ts in comparison.rounds.items()},
+      alone={n: 1e3 * t.seconds for n, t in comparison.alone.items()},
+      notes={n: t.note for n, t in comparison.alone.items()}, load=comparison.load,
+      refusals=comparison.refusals(),
+      ratio={n: comparison.ratio("torch", n) for n in ours},
+      ratio_of_medians={n: comparison.ratio("torch", n, comparison.median) for n in ours})
 
 
 def _machine():
-  import platform
-  model = platform.processor() or platform.machine()
+  from ind_prior_tf import devices  # pylint: disable=g-import-not-at-top
+  return (f"{devices.cpu_name()} ({cpu_features()}), {os.cpu_count()} CPUs, "
+          f"load {os.getloadavg()[0]:.1f}")
+
+
+def cpu_features(path="/proc/cpuinfo"):
+  """The instruction sets that decide float32 and bfloat16 speed on a CPU, e.g. 'AVX-512, AVX512_BF16,
+  AMX' or 'AVX2, no AVX-512': a speed claim names them beside the CPU's name."""
   try:
-    with open("/proc/cpuinfo") as f:
-      for line in f:
-        if line.startswith("model name"):
-          model = line.split(":", 1)[1].strip()
-          break
+    with open(path) as f:
+      flags = next((l.split(":", 1)[1].split() for l in f if l.startswith("flags")), [])
   except OSError:
-    pass
-  return f"{model}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}"
+    return "flags unknown"
+  names = [("avx2", "AVX2"), ("avx512f", "AVX-512"), ("avx512_bf16", "AVX512_BF16"),
+           ("amx_bf16", "AMX")]
+  found = [label for flag, label in names if flag in flags]
+  if "AVX-512" in found:
+    found.remove("AVX2")  # implied
+  elif found:
+    found.append("no AVX-512")
+  return ", ".join(found) or "no AVX2"

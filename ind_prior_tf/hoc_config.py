@@ -14,7 +14,7 @@ from typing import Optional
 from ind_prior_tf import apply_config, choices, cli
 from ind_prior_tf.errors import FlagError
 
-Q_INPUTS = ("carved", "composite")
+Q_INPUTS = ("carved", "composite", "carved_gray")
 BACKGROUNDS = ("disk", "black")
 
 # Table 4, plus the offline coins presets. Data keys (window, stride, flips) describe the patches; the
@@ -60,6 +60,10 @@ class HocConfig:
   area_form: str = "squared"  # eq. 7 as printed: mean over the N masks of (area - a)^2
   beta: float = 50.0          # weight of the information term, Table 4
   q_input: str = "carved"     # what Q reads: each carved instance, or the composite (see HocGAN)
+  # Additions to the paper, off by default (docs/hoc.md, "Additions"): penalties on each instance's
+  # alpha on its outer ring (an object cut by its own frame) and on soft alpha, m (1 - m).
+  border_lambda: float = 0.0
+  binary_lambda: float = 0.0
   pad: int = 30               # layout padding P
   image_size: int = 64        # Table 2
   width: float = 1.0          # generator (and Q) width multiplier
@@ -90,6 +94,8 @@ class HocConfig:
           f"--area_target={self.area_target}: a mask area fraction, in [0, 1]")
     _at_least("area_lambda", self.area_lambda, 0)
     _at_least("beta", self.beta, 0)
+    _at_least("border_lambda", self.border_lambda, 0)
+    _at_least("binary_lambda", self.binary_lambda, 0)
     _need(self.area_form in choices.AREA_FORMS,
           f"--area_form={self.area_form!r}: expected one of {', '.join(choices.AREA_FORMS)}")
     _need(self.q_input in Q_INPUTS, f"--q_input={self.q_input!r}: expected one of {Q_INPUTS}")

@@ -100,7 +100,7 @@ def central_disk_pixels(patches, radius):
   size = patches.shape[1]
   yy, xx = np.mgrid[0:size, 0:size]
   disk = (yy - (size - 1) / 2) ** 2 + (xx - (size - 1) / 2) ** 2 <= radius ** 2
-  pixels = patches[:, disk]
+  pixels = patches[:, disk].reshape(-1, 3)
   return pixels / 255.0 if pixels.dtype == np.uint8 else pixels.astype(np.float64)
 
 

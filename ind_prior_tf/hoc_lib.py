@@ -167,7 +167,7 @@ class HocGAN:
       info = self._info(out, codes) if c.beta else tf.constant(0.0)
       g_loss = adv + c.area_lambda * area + c.beta * info
       extra = self._mask_priors(masks)
-      for name, weight in (("border_loss", c.border_lambda), ("binary_loss", c.binary_lambda)):
+      for name, weight in (("support_loss", c.support_lambda), ("binary_loss", c.binary_lambda)):
         if name in extra:
           g_loss += weight * extra[name]
       scaled_g_loss = self.opt_g.scale_loss(g_loss * scale)
@@ -179,17 +179,18 @@ class HocGAN:
 
   def _mask_priors(self, masks):
     """Our mask priors, only those switched on (so that the paper's step is unchanged without them):
-    border_loss, the mean alpha on each instance's outer ring of image_size / 16 px (a blob there is
-    an object cut by its own frame, which no shift of the layout makes whole); binary_loss, the mean
-    of m (1 - m) (a faint mask blends the layers below into the instance)."""
+    support_loss, the mean alpha outside the centred disk of radius image_size / 3: by the window rule
+    (about 1.5x the largest instance) a whole instance, centred, fits in it, and the layout's shift
+    does the placing, so alpha beyond it is an object off-centre or cut by its own frame, which
+    lands off the canvas or shows a straight edge; binary_loss, the mean of m (1 - m): a faint mask
+    blends the layers below into the instance."""
     c, out = self.config, {}
     masks = tf.cast(masks, tf.float32)
-    if c.border_lambda:
-      r = max(1, c.image_size // 16)
-      ring = np.ones((c.image_size, c.image_size, 1), np.float32)
-      ring[r:-r, r:-r] = 0.0
-      out["border_loss"] = tf.reduce_sum(masks * ring) / (tf.cast(tf.size(masks), tf.float32)
-                                                          * float(ring.mean()))
+    if c.support_lambda:
+      s = c.image_size
+      yy, xx = np.mgrid[0:s, 0:s]
+      outside = ((yy - (s - 1) / 2) ** 2 + (xx - (s - 1) / 2) ** 2 > (s / 3) ** 2)
+      out["support_loss"] = tf.reduce_mean(masks * outside[..., None].astype(np.float32))
     if c.binary_lambda:
       out["binary_loss"] = tf.reduce_mean(masks * (1.0 - masks))
     return out

@@ -78,16 +78,17 @@ def test_disk_backgrounds_are_black_inside_the_radius(pools):
 def test_our_mask_priors_and_grey_q_only_when_asked(pools):
   real, bg = (tf.constant(p) for p in pools)
   plain = hoc_lib.HocGAN(tiny_config()).train_step(real, bg)
-  assert "border_loss" not in plain and "binary_loss" not in plain  # the paper's step, unchanged
-  gan = hoc_lib.HocGAN(tiny_config(q_input="carved_gray", border_lambda=5.0, binary_lambda=5.0))
+  assert "support_loss" not in plain and "binary_loss" not in plain  # the paper's step, unchanged
+  gan = hoc_lib.HocGAN(tiny_config(q_input="carved_gray", support_lambda=5.0, binary_lambda=5.0))
   out = gan.train_step(real, bg)
-  assert 0 < float(out["border_loss"]) < 1 and 0 < float(out["binary_loss"]) <= 0.25
+  assert 0 < float(out["support_loss"]) < 1 and 0 < float(out["binary_loss"]) <= 0.25
   assert np.isfinite(float(out["info_loss"]))
-  # The border ring of a mask that is 1 exactly there and 0 inside.
-  ring = np.ones((1, S, S, 1), np.float32)
-  ring[:, 2:-2, 2:-2] = 0
-  priors = gan._mask_priors(tf.constant(ring))  # pylint: disable=protected-access
-  np.testing.assert_allclose(float(priors["border_loss"]), 1.0, rtol=1e-6)
+  # A centred disk of radius S / 3 costs nothing; the same mask in a corner costs its area.
+  yy, xx = np.mgrid[0:S, 0:S]
+  centred = ((yy - 15.5) ** 2 + (xx - 15.5) ** 2 <= 8 ** 2).astype(np.float32)
+  corner = np.roll(centred, (16, 16), (0, 1))
+  priors = gan._mask_priors(tf.constant(np.stack([centred, corner])[..., None]))  # pylint: disable=protected-access
+  np.testing.assert_allclose(float(priors["support_loss"]), corner.sum() / (2 * S * S), rtol=1e-5)
   assert float(priors["binary_loss"]) == 0.0
 
 
@@ -217,7 +218,7 @@ def test_config_errors_name_one_flag():
   for bad, flag in [(dict(width=0), "--width=0"), (dict(d_width=-1), "--d_width=-1"),
                     (dict(lr_g=0), "--lr_g=0"), (dict(beta=-1), "--beta=-1"),
                     (dict(area_lambda=-1), "--area_lambda=-1"), (dict(disk_radius=33), "--disk_radius=33"),
-                    (dict(border_lambda=-1), "--border_lambda=-1"),
+                    (dict(support_lambda=-1), "--support_lambda=-1"),
                     (dict(binary_lambda=-2), "--binary_lambda=-2")]:
     with pytest.raises(FlagError) as e:
       hoc_config.HocConfig(**bad).validate()

@@ -209,6 +209,9 @@ def test_presets_follow_table_4():
       == (12, 2, 0.25, 26)
   for name in ("crowd", "fruit", "seed"):
     assert p[name]["area_lambda"] == 1000 and p[name]["beta"] == 50
+  # Our mask priors are off unless a preset turns them on; only the CPU preset does.
+  assert hoc_config.HocConfig().support_lambda == 0 and hoc_config.HocConfig().binary_lambda == 0
+  assert [n for n in p if p[n].get("support_lambda") or p[n].get("binary_lambda")] == ["coins_cpu"]
   assert hoc_lib.PRESETS is hoc_config.PRESETS and hoc_lib.HocConfig is hoc_config.HocConfig
   with pytest.raises(FlagError, match="n_layers"):
     hoc_lib.HocConfig(n_layers=0).validate()

@@ -40,8 +40,12 @@ F.enum("area_form", "squared", choices.AREA_FORMS,
        "mean; hinge: a cap at a; linear: a constant push to small masks.")
 F.float("beta", 50.0, "Weight beta of the InfoGAN information term (Table 4: 50).")
 F.enum("q_input", "carved", hoc_config.Q_INPUTS,
-       "What Q reads: each layer's carved instance (regresses its own z) or the composite "
-       "(regresses all N codes); see docs/hoc.md.")
+       "What Q reads: each layer's carved instance (regresses its own z), the composite "
+       "(regresses all N codes), or the carved instance's grey levels (ours); see docs/hoc.md.")
+F.float("support_lambda", 0.0, "Weight of the mean alpha outside each instance's centred disk of "
+        "radius image_size / 3, against off-centre and cut objects (ours; 0 = off, as in the paper).")
+F.float("binary_lambda", 0.0, "Weight of the mean m (1 - m) of the masks, against faint masks "
+        "(ours; 0 = off, as in the paper).")
 F.integer("pad", 30, "Layout padding P in px: each layer moves by up to P (the appendix's layout "
           "paragraph).")
 F.integer("image_size", 64, "Patch and layer size, a multiple of 16 (paper: 64).")

@@ -7,7 +7,10 @@ soft mask at --threshold and labels it (8-connectivity). A layer passes when its
 connected blob whose area lies in the object-size range. For skimage:coins the range comes from the
 24 coins of the image (region-based segmentation as in scikit-image's coins example), scaled to patch
 size by (image_size / window)^2 and widened by --tolerance on both ends; for other images give
---area_range=lo,hi in px at patch scale. Writes <logdir>/eval.json and <logdir>/figures/eval_masks.png.
+--area_range=lo,hi in px at patch scale. Beside it, what the blob score cannot see: the share of
+blobs touching their layer's border, the mean alpha inside the blobs, and the colours of the carved
+instances against the real objects (docs/hoc.md). Writes <logdir>/eval.json, eval/* scalars in
+<logdir>/tb and <logdir>/figures/eval_masks.png.
 The work is ind_prior_tf/hoc_eval_lib.py's.
 
 With --labels (a 16-bit label PNG of the true instances, or skimage:coins for the coins' region-based
@@ -42,7 +45,9 @@ def _main(F):
     scores = instance_metrics.score_files(
         instance_metrics.predicted_path(F.instances, config.logdir), F.labels)
   from ind_prior_tf import hoc_eval_lib  # pylint: disable=g-import-not-at-top
-  print(hoc_eval_lib.evaluate(config).summary(), flush=True)
+  score = hoc_eval_lib.evaluate(config)
+  print(score.summary(), flush=True)
+  print(score.looks_summary(), flush=True)
   if scores:
     print(instance_metrics.summary(scores), flush=True)
 

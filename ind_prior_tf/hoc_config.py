@@ -14,7 +14,7 @@ from typing import Optional
 from ind_prior_tf import choices, cli, rundir
 from ind_prior_tf.errors import FlagError
 
-Q_INPUTS = ("carved", "composite")
+Q_INPUTS = ("carved", "composite", "carved_gray")
 BACKGROUNDS = ("disk", "black")
 
 # Table 4, plus the offline coins presets. Data keys (window, stride, flips) describe the patches; the
@@ -34,10 +34,12 @@ PRESETS = {
                   z_dim=4, area_lambda=1000.0, area_target=0.18, beta=50.0, pad=32, steps=20000),
     # A quarter-width version for 2 CPU cores (minutes): resize-conv upsampling, because with Table 2's
     # transposed convs the masks stayed diffuse checkered clouds at this width; 6 layers of dim z 5,
-    # because 4 layers gave blobs smaller than a coin (docs/hoc.md).
+    # because 4 layers gave blobs smaller than a coin; our support and binary mask priors, because
+    # without them the layers were half-disks cut by their left edge in a faint haze (docs/hoc.md).
     "coins_cpu": dict(image="skimage:coins", window=96, stride=8, hflip=True, vflip=True, n_layers=6,
                       z_dim=5, area_lambda=1000.0, area_target=0.18, beta=50.0, pad=32, width=0.25,
-                      d_width=0.25, batch_size=16, upsample="resize", steps=1000),
+                      d_width=0.25, batch_size=16, upsample="resize", support_lambda=20.0,
+                      binary_lambda=20.0, steps=1000),
 }
 
 
@@ -60,6 +62,10 @@ class HocConfig:
   area_form: str = "squared"  # eq. 7 as printed: mean over the N masks of (area - a)^2
   beta: float = 50.0          # weight of the information term, Table 4
   q_input: str = "carved"     # what Q reads: each carved instance, or the composite (see HocGAN)
+  # Additions to the paper, off by default (docs/hoc.md, "Additions"): penalties on each instance's
+  # alpha outside its support disk (an object off-centre or cut by its frame) and on soft alpha.
+  support_lambda: float = 0.0
+  binary_lambda: float = 0.0
   pad: int = 30               # layout padding P
   image_size: int = 64        # Table 2
   width: float = 1.0          # generator (and Q) width multiplier
@@ -90,6 +96,8 @@ class HocConfig:
           f"--area_target={self.area_target}: a mask area fraction, in [0, 1]")
     _at_least("area_lambda", self.area_lambda, 0)
     _at_least("beta", self.beta, 0)
+    _at_least("support_lambda", self.support_lambda, 0)
+    _at_least("binary_lambda", self.binary_lambda, 0)
     _need(self.area_form in choices.AREA_FORMS,
           f"--area_form={self.area_form!r}: expected one of {', '.join(choices.AREA_FORMS)}")
     _need(self.q_input in Q_INPUTS, f"--q_input={self.q_input!r}: expected one of {Q_INPUTS}")

@@ -57,7 +57,7 @@ class HocGAN:
     self.strategy = strategy or tf.distribute.get_strategy()
     check_replicas(c, self.strategy)
     sync = self.strategy.num_replicas_in_sync > 1
-    q_codes = c.z_dim if c.q_input == "carved" else c.n_layers * c.z_dim
+    q_codes = c.n_layers * c.z_dim if c.q_input == "composite" else c.z_dim
     with self.strategy.scope():
       # Under a mixed policy the convs run in bf16/fp16; the generator's sigmoid, the layout, the
       # composition and the losses stay float32 (see precision.py).
@@ -123,8 +123,11 @@ class HocGAN:
 
   def _info(self, out, codes):
     c = self.config
-    if c.q_input == "carved":
+    if c.q_input in ("carved", "carved_gray"):
       carved = composition.carve(tf.reshape(out["instances"], [-1, c.image_size, c.image_size, 4]))
+      if c.q_input == "carved_gray":
+        # Q sees brightness and shape only, so the codes cannot hide in a tint the photo lacks.
+        carved = tf.tile(tf.reduce_mean(carved, -1, keepdims=True), [1, 1, 1, 3])
       predicted = self.q_network(carved, training=True)
       return losses.info_loss(tf.reshape(codes, [-1, c.z_dim]), predicted)
     predicted = self.q_network(out["composite"], training=True)
@@ -163,12 +166,34 @@ class HocGAN:
       area = losses.area_penalty(masks, c.area_target, c.area_form)  # eq. 7: mean over all N masks
       info = self._info(out, codes) if c.beta else tf.constant(0.0)
       g_loss = adv + c.area_lambda * area + c.beta * info
+      extra = self._mask_priors(masks)
+      for name, weight in (("support_loss", c.support_lambda), ("binary_loss", c.binary_lambda)):
+        if name in extra:
+          g_loss += weight * extra[name]
       scaled_g_loss = self.opt_g.scale_loss(g_loss * scale)
     self.opt_g.apply_gradients(zip(g_tape.gradient(scaled_g_loss, g_vars), g_vars))
     return dict(d_loss=d_loss, g_loss=g_loss, adv_loss=adv, area_loss=area, info_loss=info,
                 mask_area=tf.reduce_mean(losses.mask_area(masks)),
                 d_real=tf.reduce_mean(tf.sigmoid(real_logits)),
-                d_fake=tf.reduce_mean(tf.sigmoid(fake_logits)))
+                d_fake=tf.reduce_mean(tf.sigmoid(fake_logits)), **extra)
+
+  def _mask_priors(self, masks):
+    """Our mask priors, only those switched on (so that the paper's step is unchanged without them):
+    support_loss, the mean alpha outside the centred disk of radius image_size / 3: by the window rule
+    (about 1.5x the largest instance) a whole instance, centred, fits in it, and the layout's shift
+    does the placing, so alpha beyond it is an object off-centre or cut by its own frame, which
+    lands off the canvas or shows a straight edge; binary_loss, the mean of m (1 - m): a faint mask
+    blends the layers below into the instance."""
+    c, out = self.config, {}
+    masks = tf.cast(masks, tf.float32)
+    if c.support_lambda:
+      s = c.image_size
+      yy, xx = np.mgrid[0:s, 0:s]
+      outside = ((yy - (s - 1) / 2) ** 2 + (xx - (s - 1) / 2) ** 2 > (s / 3) ** 2)
+      out["support_loss"] = tf.reduce_mean(masks * outside[..., None].astype(np.float32))
+    if c.binary_lambda:
+      out["binary_loss"] = tf.reduce_mean(masks * (1.0 - masks))
+    return out
 
   def train_step(self, real_pool, bg_pool):
     """One D step then one G(+Q) step. real_pool: the real patches, bg_pool: make_backgrounds of them,
@@ -194,15 +219,19 @@ class HocGAN:
                 appearance=out["instances"][..., :3].numpy(), mask=out["instances"][..., 3:].numpy(),
                 carved=composition.carve(out["layers"]).numpy())
 
-  def sample_masks(self, count, seed=0, batch=256):
-    """Soft masks of `count` independent layers [count, S, S, 1] (inference-mode generator)."""
+  def sample_instances(self, count, seed=0, batch=256):
+    """`count` independent RGBA instances [count, S, S, 4] before layout (inference-mode generator)."""
     rng = tf.random.Generator.from_seed(seed)
     out = []
     for start in range(0, count, batch):
       n = min(batch, count - start)
       codes = rng.uniform([n, self.config.z_dim], -1.0, 1.0)
-      out.append(self.generator(codes, training=False)[..., 3:].numpy())
+      out.append(self.generator(codes, training=False).numpy())
     return np.concatenate(out)
+
+  def sample_masks(self, count, seed=0, batch=256):
+    """Soft masks of `count` independent layers [count, S, S, 1] (sample_instances' alpha)."""
+    return self.sample_instances(count, seed, batch)[..., 3:]
 
 
 def train(config, real_pool, bg_pool, logdir, steps, *, strategy=None, log_every=50,

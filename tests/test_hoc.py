@@ -75,6 +75,23 @@ def test_disk_backgrounds_are_black_inside_the_radius(pools):
   assert (drawn[:, r2 <= 8 ** 2] == 0).all() and drawn[:, r2 > 8 ** 2].max() > 0
 
 
+def test_our_mask_priors_and_grey_q_only_when_asked(pools):
+  real, bg = (tf.constant(p) for p in pools)
+  plain = hoc_lib.HocGAN(tiny_config()).train_step(real, bg)
+  assert "support_loss" not in plain and "binary_loss" not in plain  # the paper's step, unchanged
+  gan = hoc_lib.HocGAN(tiny_config(q_input="carved_gray", support_lambda=5.0, binary_lambda=5.0))
+  out = gan.train_step(real, bg)
+  assert 0 < float(out["support_loss"]) < 1 and 0 < float(out["binary_loss"]) <= 0.25
+  assert np.isfinite(float(out["info_loss"]))
+  # A centred disk of radius S / 3 costs nothing; the same mask in a corner costs its area.
+  yy, xx = np.mgrid[0:S, 0:S]
+  centred = ((yy - 15.5) ** 2 + (xx - 15.5) ** 2 <= 8 ** 2).astype(np.float32)
+  corner = np.roll(centred, (16, 16), (0, 1))
+  priors = gan._mask_priors(tf.constant(np.stack([centred, corner])[..., None]))  # pylint: disable=protected-access
+  np.testing.assert_allclose(float(priors["support_loss"]), corner.sum() / (2 * S * S), rtol=1e-5)
+  assert float(priors["binary_loss"]) == 0.0
+
+
 @pytest.mark.parametrize("q_input,jit", [("carved", True), ("composite", False)])
 def test_steps_change_generator_discriminator_and_q(pools, q_input, jit):
   gan = hoc_lib.HocGAN(tiny_config(q_input=q_input, jit=jit))
@@ -135,6 +152,48 @@ def test_blob_stats_counts_single_blobs_of_the_right_size():
   assert stats["one_coin_blob_share"] == 0.25 and stats["empty_share"] == 0.25
 
 
+def _layer(cy, cx, r, alpha, rgb=(0.6, 0.6, 0.6)):
+  yy, xx = np.mgrid[0:S, 0:S]
+  disk = ((yy - cy) ** 2 + (xx - cx) ** 2 <= r * r).astype(np.float64)
+  return np.concatenate([np.broadcast_to(rgb, (S, S, 3)), (disk * alpha)[..., None]], -1)
+
+
+def test_looks_stats_see_cut_faint_and_coloured_layers():
+  grey = np.full((50, 3), 0.6)
+  rgba = np.stack([_layer(16, 16, 6, 1.0),    # whole, opaque
+                   _layer(16, 3, 6, 0.9),     # cut by the left border
+                   _layer(16, 16, 6, 0.55),   # faint
+                   _layer(16, 16, 6, 0.3)])   # below the threshold: no blob, counts 0
+  looks = hoc_eval_lib.looks_stats(rgba, grey)
+  assert looks["border_share"] == 0.25
+  np.testing.assert_allclose(looks["mean_blob_alpha"], (1.0 + 0.9 + 0.55 + 0.0) / 4)
+  # The carved pixels (RGB x alpha) of faint blobs are darker than the real objects.
+  assert looks["instance"]["rgb_mean"][0] < 0.6
+  np.testing.assert_allclose(looks["real"]["rgb_mean"], [0.6] * 3)
+  # A known colour against grey objects: the gaps are the differences.
+  one = hoc_eval_lib.looks_stats(_layer(16, 16, 6, 1.0, (0.8, 0.4, 0.2))[None], grey)
+  np.testing.assert_allclose(one["instance"]["rgb_mean"], [0.8, 0.4, 0.2])
+  np.testing.assert_allclose(one["instance"]["rgb_std"], [0, 0, 0], atol=1e-12)
+  np.testing.assert_allclose(one["instance"]["saturation"], 0.75)
+  np.testing.assert_allclose([one["rgb_mean_gap"], one["saturation_gap"]], [0.4, 0.75])
+  assert one["border_share"] == 0 and one["mean_blob_alpha"] == 1.0
+  # No blob anywhere: colours are unknown (nan), not zero.
+  empty = hoc_eval_lib.looks_stats(_layer(16, 16, 6, 0.0)[None], grey)
+  assert np.isnan(empty["rgb_mean_gap"]) and empty["mean_blob_alpha"] == 0.0
+
+
+def test_real_object_pixels_coins_and_central_disks():
+  pixels, source = hoc_eval_lib.object_pixels(dict(image="skimage:coins"), tiny_config())
+  assert "coins" in source and pixels.shape[1] == 3 and len(pixels) > 30000
+  stats = hoc_eval_lib.colour_stats(pixels)
+  assert 0.55 < stats["rgb_mean"][0] < 0.7 and stats["saturation"] == 0.0  # grey coins
+  patches = np.zeros((2, S, S, 3), np.uint8)
+  patches[:, 12:20, 12:20] = 255  # inside a disk of radius 8 around the centre (15.5, 15.5)
+  disk = hoc_eval_lib.central_disk_pixels(patches, 8)
+  inside = int((((np.mgrid[0:S, 0:S] - 15.5) ** 2).sum(0) <= 64).sum())
+  assert len(disk) == 2 * inside and disk.max() == 1.0 and disk.sum() == 2 * 64 * 3
+
+
 def test_coins_reference_finds_the_24_coins():
   areas = hoc_eval_lib.coins_reference_areas()
   assert len(areas) == 24 and 900 < areas.min() < areas.max() < 3500
@@ -150,6 +209,9 @@ def test_presets_follow_table_4():
       == (12, 2, 0.25, 26)
   for name in ("crowd", "fruit", "seed"):
     assert p[name]["area_lambda"] == 1000 and p[name]["beta"] == 50
+  # Our mask priors are off unless a preset turns them on; only the CPU preset does.
+  assert hoc_config.HocConfig().support_lambda == 0 and hoc_config.HocConfig().binary_lambda == 0
+  assert [n for n in p if p[n].get("support_lambda") or p[n].get("binary_lambda")] == ["coins_cpu"]
   assert hoc_lib.PRESETS is hoc_config.PRESETS and hoc_lib.HocConfig is hoc_config.HocConfig
   with pytest.raises(FlagError, match="n_layers"):
     hoc_lib.HocConfig(n_layers=0).validate()
@@ -158,7 +220,9 @@ def test_presets_follow_table_4():
 def test_config_errors_name_one_flag():
   for bad, flag in [(dict(width=0), "--width=0"), (dict(d_width=-1), "--d_width=-1"),
                     (dict(lr_g=0), "--lr_g=0"), (dict(beta=-1), "--beta=-1"),
-                    (dict(area_lambda=-1), "--area_lambda=-1"), (dict(disk_radius=33), "--disk_radius=33")]:
+                    (dict(area_lambda=-1), "--area_lambda=-1"), (dict(disk_radius=33), "--disk_radius=33"),
+                    (dict(support_lambda=-1), "--support_lambda=-1"),
+                    (dict(binary_lambda=-2), "--binary_lambda=-2")]:
     with pytest.raises(FlagError) as e:
       hoc_config.HocConfig(**bad).validate()
     assert str(e.value).startswith(flag) and str(e.value).count("--") <= 2, e.value
@@ -246,7 +310,18 @@ def test_hoc_eval_scores_a_run(trained, tmp_path):
   lo, hi = report["coin_area_px"]
   assert 0 < lo < hi and report["coin_area_fraction"] == [lo / S ** 2, hi / S ** 2]
   assert f"step 2, 8 layers: one blob {report['one_blob_share']:.3f}" in r.out
-  assert r.out.rstrip().endswith(os.path.join(logdir, "eval.json"))
+  blob_line, looks_line = r.out.rstrip().splitlines()[-2:]
+  assert blob_line.endswith(os.path.join(logdir, "eval.json"))
+  # What the blob score cannot see: cut, faint and off-colour instances, against the coins' pixels.
+  assert looks_line.startswith(f"blobs touching the border {report['border_share']:.3f}")
+  for key in ("border_share", "mean_blob_alpha", "rgb_mean_gap", "rgb_std_gap", "saturation_gap"):
+    assert key in report, key
+  assert report["real"]["saturation"] == 0 and report["colour_source"].startswith("the coins")
+  events = [f for f in os.listdir(os.path.join(logdir, "tb")) if f.endswith(".eval")]
+  assert len(events) == 1
+  tags = {v.tag for e in tf.compat.v1.train.summary_iterator(os.path.join(logdir, "tb", events[0]))
+          for v in e.summary.value}
+  assert {"eval/border_share", "eval/mean_blob_alpha", "eval/rgb_mean_gap"} <= tags
   assert os.path.isfile(os.path.join(logdir, "figures", "eval_masks.png"))
   # The library returns what eval.json holds; a given size range replaces the coins'.
   config = hoc_config.HocEvalConfig(logdir=logdir, samples=4, area_range="10,20", min_speck=2)

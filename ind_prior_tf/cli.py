@@ -140,7 +140,9 @@ class _StartupFilter:
 
   def __init__(self):
     self.saved = os.dup(2)
-    read, write = os.pipe()
+    # A terminal stays a terminal (a pseudo-terminal in between), so that progress bars still
+    # redraw in place; anything else gets a pipe.
+    read, write = os.openpty() if os.isatty(2) else os.pipe()
     os.dup2(write, 2)
     os.close(write)
     self.thread = threading.Thread(target=self._pump, args=(read,), daemon=True)
@@ -150,7 +152,10 @@ class _StartupFilter:
     with os.fdopen(read, "rb", buffering=0) as pipe:
       pending = b""
       while True:
-        chunk = pipe.read(4096)
+        try:
+          chunk = pipe.read(4096)
+        except OSError:  # a pseudo-terminal whose last writer closed (EIO): the end
+          chunk = b""
         if not chunk:
           break
         pending += chunk

@@ -134,20 +134,8 @@ def summary(scores):
 
 def coins_reference_labels(gray=None, min_area=400):
   """The 24 coins of skimage.data.coins() as a label image: the region-based segmentation of
-  scikit-image's coins example that hoc_eval_lib.coins_reference_areas measures (watershed of the
-  Sobel elevation map from markers < 30 (table) and > 150 (coin), holes filled), components under
-  min_area px dropped."""
-  from scipy import ndimage  # pylint: disable=g-import-not-at-top
-  from skimage import data, filters, measure, segmentation  # pylint: disable=g-import-not-at-top
-  gray = data.coins() if gray is None else gray
-  markers = np.zeros(gray.shape, np.int32)
-  markers[gray < 30] = 1
-  markers[gray > 150] = 2
-  regions = segmentation.watershed(filters.sobel(gray), markers) == 2
-  labels = measure.label(ndimage.binary_fill_holes(regions))
-  areas = np.bincount(labels.ravel())
-  keep = np.flatnonzero(areas >= min_area)
-  keep = keep[keep > 0]
-  lut = np.zeros(len(areas), np.int32)
-  lut[keep] = np.arange(1, len(keep) + 1)
-  return lut[labels]
+  scikit-image's coins example (hoc_eval_lib.coins_segmentation, which the blob score measures), one
+  id per coin in raster order."""
+  from skimage import measure  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf import hoc_eval_lib  # pylint: disable=g-import-not-at-top
+  return measure.label(hoc_eval_lib.coins_segmentation(gray, min_area)).astype(np.int32)

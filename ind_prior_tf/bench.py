@@ -381,23 +381,5 @@ def _peer(results, jits, size, policy, repeats, block, gpu):
 
 def _machine():
   from ind_prior_tf import devices  # pylint: disable=g-import-not-at-top
-  return (f"{devices.cpu_name()} ({cpu_features()}), {os.cpu_count()} CPUs, "
+  return (f"{devices.cpu_name()} ({devices.cpu_features()}), {os.cpu_count()} CPUs, "
           f"load {os.getloadavg()[0]:.1f}")
-
-
-def cpu_features(path="/proc/cpuinfo"):
-  """The instruction sets that decide float32 and bfloat16 speed on a CPU, e.g. 'AVX-512, AVX512_BF16,
-  AMX' or 'AVX2, no AVX-512': a speed claim names them beside the CPU's name."""
-  try:
-    with open(path) as f:
-      flags = next((l.split(":", 1)[1].split() for l in f if l.startswith("flags")), [])
-  except OSError:
-    return "flags unknown"
-  names = [("avx2", "AVX2"), ("avx512f", "AVX-512"), ("avx512_bf16", "AVX512_BF16"),
-           ("amx_bf16", "AMX")]
-  found = [label for flag, label in names if flag in flags]
-  if "AVX-512" in found:
-    found.remove("AVX2")  # implied
-  elif found:
-    found.append("no AVX-512")
-  return ", ".join(found) or "no AVX2"

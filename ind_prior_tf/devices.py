@@ -27,15 +27,34 @@ def nvidia_gpus(which=shutil.which, run=subprocess.run):
           if line.startswith("GPU ") and ":" in line]
 
 
-def cpu_name():
+def _cpuinfo(field, path="/proc/cpuinfo"):
+  """The value of the first `field` line of /proc/cpuinfo, or None where there is none."""
   try:
-    with open("/proc/cpuinfo") as f:
-      for line in f:
-        if line.startswith("model name"):
-          return line.split(":", 1)[1].strip()
+    with open(path) as f:
+      return next((l.split(":", 1)[1].strip() for l in f if l.startswith(field)), None)
   except OSError:
-    pass
-  return platform.processor() or platform.machine()
+    return None
+
+
+def cpu_name():
+  return _cpuinfo("model name") or platform.processor() or platform.machine()
+
+
+def cpu_features(path="/proc/cpuinfo"):
+  """The instruction sets that decide float32 and bfloat16 speed on a CPU, e.g. 'AVX-512, AVX512_BF16,
+  AMX' or 'AVX2, no AVX-512': a speed claim names them beside the CPU's name."""
+  flags = _cpuinfo("flags", path)
+  if flags is None:
+    return "flags unknown"
+  flags = flags.split()
+  names = [("avx2", "AVX2"), ("avx512f", "AVX-512"), ("avx512_bf16", "AVX512_BF16"),
+           ("amx_bf16", "AMX")]
+  found = [label for flag, label in names if flag in flags]
+  if "AVX-512" in found:
+    found.remove("AVX2")  # implied
+  elif found:
+    found.append("no AVX-512")
+  return ", ".join(found) or "no AVX2"
 
 
 def _gpu_label(tf, device):

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from ind_prior_tf import bench, flops, networks, peer
+from ind_prior_tf import bench, devices, flops, networks, peer
 from ind_prior_tf.errors import RunError
 from tests import entry
 
@@ -136,9 +136,9 @@ def test_peer_sides_keep_each_frameworks_default_threads(monkeypatch):
 def test_cpu_features_names_avx512_and_amx(tmp_path):
   info = tmp_path / "cpuinfo"
   info.write_text("model name\t: X\nflags\t\t: fpu avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n")
-  assert bench.cpu_features(str(info)) == "AVX-512, AVX512_BF16, AMX"
+  assert devices.cpu_features(str(info)) == "AVX-512, AVX512_BF16, AMX"
   info.write_text("flags\t\t: fpu avx2 fma\n")
-  assert bench.cpu_features(str(info)) == "AVX2, no AVX-512"
+  assert devices.cpu_features(str(info)) == "AVX2, no AVX-512"
 
 
 def test_worker_needs_one_xla_setting():

@@ -229,14 +229,22 @@ class HocEvalConfig:
 
   def read_run(self):
     """The run's flags.json; FlagError when --logdir holds no HOC run."""
-    path = os.path.join(self.logdir, "flags.json")
-    if not os.path.isfile(path):
-      raise FlagError(f"{path}: missing; is --logdir a hoc.py run?")
-    try:
-      with open(path) as f:
-        run = json.load(f)
-    except (OSError, ValueError) as e:
-      raise FlagError(f"{path}: unreadable ({e})") from None
-    if not isinstance(run, dict) or "z_dim" not in run:
-      raise FlagError(f"--logdir={self.logdir}: not a hoc.py run (its flags.json has no z_dim)")
-    return run
+    return read_hoc_run(self.logdir, "--logdir")
+
+
+def read_hoc_run(run_dir, flag, needs=("z_dim",)):
+  """The flags.json of a run of experiments/hoc.py, checked to hold `needs`; FlagError naming `flag`
+  when run_dir holds no such run."""
+  path = os.path.join(run_dir, "flags.json")
+  if not os.path.isfile(path):
+    raise FlagError(f"{path}: missing; {flag}={run_dir} has no flags.json, so it is no run of "
+                    "experiments/hoc.py")
+  try:
+    with open(path) as f:
+      run = json.load(f)
+  except (OSError, ValueError) as e:
+    raise FlagError(f"{path}: unreadable ({e})") from None
+  if not isinstance(run, dict) or any(k not in run for k in needs):
+    raise FlagError(f"{flag}={run_dir}: not a hoc.py run (its flags.json has no "
+                    f"{' or '.join(needs)})")
+  return run

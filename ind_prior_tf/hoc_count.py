@@ -7,11 +7,11 @@ trained on them once per run (instances), then sliding-window inference on the p
 import; `count` does the work and returns a `CountResult`.
 """
 import dataclasses
-import json
 import os
 import time
 from typing import Optional
 
+from ind_prior_tf import hoc_config
 from ind_prior_tf.errors import FlagError
 
 
@@ -64,18 +64,7 @@ class CountConfig:
 
   def read_run(self):
     """The HOC run's flags.json; FlagError naming --hoc_run when it holds no HOC run."""
-    path = os.path.join(self.hoc_run, "flags.json")
-    if not os.path.isfile(path):
-      raise FlagError(f"--hoc_run={self.hoc_run}: no flags.json; is it a run of experiments/hoc.py?")
-    try:
-      with open(path) as f:
-        run = json.load(f)
-    except (OSError, ValueError) as e:
-      raise FlagError(f"{path}: unreadable ({e})") from None
-    if not isinstance(run, dict) or "z_dim" not in run or "window" not in run:
-      raise FlagError(f"--hoc_run={self.hoc_run}: not a run of experiments/hoc.py (its flags.json "
-                      "has no z_dim or window)")
-    return run
+    return hoc_config.read_hoc_run(self.hoc_run, "--hoc_run", needs=("z_dim", "window"))
 
   def out_dir(self):
     return self.out or os.path.join(self.hoc_run, "instances")

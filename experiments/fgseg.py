@@ -53,6 +53,9 @@ F.float("removal_lambda", 0.0, "Weight of the removal term: a crop with its mask
         "(not in the paper: 0; see docs/fgseg.md).")
 F.float("recolor", 0.0, "Fraction of crops desaturated and given a random gamma, each with "
         "the background patch it is composited over (not in the paper: 0; augment.py).")
+F.string("diffaug", "", "Differentiable augmentation of every image the discriminator sees, "
+         "real crops and composites alike: a comma-separated subset of color, translation, cutout "
+         "(ours, after DiffAugment; not in the paper: empty = off).")
 F.enum("upsample", "deconv", choices.UPSAMPLES,
        "UNet decoder: transposed convs (Table 1) or resize-convs (no checkerboard).")
 F.integer("eval_every", 250, "Steps between IoU on the masked crops and image grids "

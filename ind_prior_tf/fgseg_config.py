@@ -42,7 +42,7 @@ PRESETS = {
 PRESET_FLAGS = ("steps", "batch_size", "image_size", "width", "d_width", "lr_d", "lr_g",
                 "area_lambda", "area_target", "area_form", "area_floor", "area_warmup",
                 "binarize_lambda", "tight_lambda", "smooth_lambda", "removal_lambda", "ema_decay",
-                "upsample", "log_every", "save_every", "eval_every")
+                "diffaug", "upsample", "log_every", "save_every", "eval_every")
 
 # The run's fields (after the GAN's): FgSegGAN never reads them.
 RUN_FIELDS = ("prepared", "backgrounds", "split", "preset", "logdir", "steps", "log_every",
@@ -81,6 +81,8 @@ class FgSegConfig:
   removal_lambda: float = 0.0  # weight of the removal term (ours; 0 = paper): see removal_images
   recolor: float = 0.0         # fraction of crops recoloured with their background patch (ours; 0 =
                                # paper): see augment.py
+  diffaug: str = ""            # ops augmenting every image D sees, "color,translation,cutout" (ours;
+                               # "" = off = paper): see diffaug.py
   flip: bool = True            # horizontal flips of the backgrounds (and of the inputs, in the pipeline)
   jit: bool = True
   mixed_precision: str = "float32"  # or mixed_bfloat16 / mixed_float16 (GPUs): see precision.py
@@ -158,6 +160,7 @@ class FgSegConfig:
         raise FlagError(f"--{name}={getattr(self, name)}: must be >= 0")
     if not 0 <= self.recolor <= 1:
       raise FlagError(f"--recolor={self.recolor}: must be a fraction in [0, 1]")
+    choices.parse_diffaug(self.diffaug)
     if not 0 <= self.ema_decay < 1:
       raise FlagError(f"--ema_decay={self.ema_decay}: must be in [0, 1)")
     for name in ("eval_every", "area_warmup"):

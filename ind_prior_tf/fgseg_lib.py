@@ -8,7 +8,7 @@ import keras
 import tensorflow as tf
 
 from ind_prior_tf import augment, composition, losses, metrics, networks, precision, providers, training
-from ind_prior_tf import pictures
+from ind_prior_tf import diffaug, pictures
 from ind_prior_tf.fgseg_config import FgSegConfig  # pylint: disable=unused-import  (re-exported)
 
 
@@ -75,6 +75,7 @@ class FgSegGAN:
         self.opt_bg = precision.wrap_optimizer(adam(c.lr_d), c.mixed_precision)
         self.opt_bg.build(self.bg_discriminator.trainable_variables)
       self.rng = tf.random.Generator.from_seed(c.seed)
+    self.diffaug = diffaug.parse_policy(c.diffaug)
     # The moving average is updated in cross-replica context: every replica's copy gets the same one.
     self._step = training.ReplicatedStep(
         self.strategy, self._replica_step, self.draw, jit=c.jit,
@@ -122,18 +123,30 @@ class FgSegGAN:
 
   def draw(self, batch, pool):
     """The randomness of a global batch: the background patches the composites go over, the tints
-    (augment.draw_tints), and with the removal term two more sets of patches, its fill and its reals."""
+    (augment.draw_tints), with the removal term two more sets of patches, its fill and its reals, and
+    with diffaug the augmentation parameters of the real crops and, drawn independently, of the
+    composites (drawn last, so that runs without it keep their random streams)."""
     c = self.config
     bg = providers.patch_provider(pool, self.rng, batch, c.image_size, flip=c.flip)[..., :3]
     more = ()
     if self.bg_discriminator is not None:
       more = providers.patch_provider(pool, self.rng, 2 * batch, c.image_size, flip=c.flip)
       more = tuple(tf.split(more[..., :3], 2))
-    return (bg, augment.draw_tints(self.rng, batch, c.recolor)) + more
+    tint = augment.draw_tints(self.rng, batch, c.recolor)
+    if self.diffaug:
+      more += tuple(diffaug.draw(self.rng, batch, c.image_size, self.diffaug) for _ in "rf")
+    return (bg, tint) + more
 
-  def _replica_step(self, images, bg, tint, fill=None, bg_other=None):
+  def _replica_step(self, images, bg, tint, *more):
     """One replica's D step then G step on its rows of the batch and of the draws (see draw)."""
     c = self.config
+    fill, bg_other = more[:2] if self.bg_discriminator is not None else (None, None)
+    # DiffAugment (ours): D sees real crops and composites augmented, each by its own draw; the G step
+    # reuses the composites' draw, and its gradients reach the masks through the augmentation. The
+    # removal term's discriminator sees its images as they are.
+    see, aug_real, aug_fake = (lambda x, params: x), None, None
+    if self.diffaug:
+      see, (aug_real, aug_fake) = diffaug.augment, more[-2:]
     scale = 1.0 / self.strategy.num_replicas_in_sync
     if c.recolor:  # a crop and the patch it is composited over share a tint: colour is no cue to D
       images, bg = augment.recolor(images, tint), augment.recolor(bg, tint)
@@ -144,8 +157,8 @@ class FgSegGAN:
       fake, masks = self.fake_images(images, bg, training=True)
     # D step: real box crops against composites from the current masks.
     with tf.GradientTape() as tape:
-      real_logits = self.discriminator(images, training=True)
-      fake_logits = self.discriminator(tf.stop_gradient(fake), training=True)
+      real_logits = self.discriminator(see(images, aug_real), training=True)
+      fake_logits = self.discriminator(see(tf.stop_gradient(fake), aug_fake), training=True)
       d_loss = losses.discriminator_loss(real_logits, fake_logits)
       # Replicas' gradients are summed: scale to the global mean (and up, for float16 loss scaling).
       scaled_d_loss = self.opt_d.scale_loss(d_loss * scale)
@@ -164,7 +177,7 @@ class FgSegGAN:
       self.opt_bg.apply_gradients(zip(tape.gradient(scaled_bg_loss, b_vars), b_vars))
     # G step: the UNet learns masks whose composites fool the updated D, under the area penalty.
     with g_tape:
-      fake_logits = self.discriminator(fake, training=False)
+      fake_logits = self.discriminator(see(fake, aug_fake), training=False)
       adv = losses.generator_loss(fake_logits)
       area = losses.area_penalty(masks, c.area_target, c.area_form)
       if c.area_floor:

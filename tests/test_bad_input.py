@@ -60,6 +60,7 @@ CASES = [
     ("experiments.fgseg", FGSEG + ["--width=0"], "--width"),
     ("experiments.fgseg", FGSEG + ["--area_target=2"], "--area_target"),
     ("experiments.fgseg", FGSEG + ["--recolor=1.5"], "--recolor"),
+    ("experiments.fgseg", FGSEG + ["--diffaug=colour"], "--diffaug"),
     ("experiments.fgseg", FGSEG + ["--nosuchflag=1"], "nosuchflag"),
     ("experiments.fgseg", FGSEG + ["stray"], "stray"),
     ("experiments.fgseg", FGSEG[:2] + ["--logdir={s}/afile.txt/x"], "--logdir"),

@@ -209,3 +209,19 @@ def test_disk_backgrounds():
   assert (patches == 200).sum() == 64 * 64 * 3  # Input untouched.
   assert (pools.disk_backgrounds(patches, radius=None) == 0).all()
   assert (pools.disk_backgrounds(patches, mode='black') == 0).all()
+
+
+def test_median_disk_backgrounds_fill_the_disk_with_the_ring_median():
+  rng = np.random.default_rng(0)
+  patches = rng.integers(0, 256, (3, 32, 32, 3)).astype(np.uint8)
+  yy, xx = np.mgrid[0:32, 0:32]
+  inside = (yy - 15.5) ** 2 + (xx - 15.5) ** 2 <= 10 ** 2
+  patches[:, inside] = 255  # a bright object in the disk must not colour its fill
+  bg = pools.disk_backgrounds(patches, radius=10, mode='median_disk')
+  assert bg.dtype == np.uint8
+  assert np.array_equal(bg[:, ~inside], patches[:, ~inside])
+  for i in range(3):
+    expected = np.median(patches[i][~inside], axis=0).astype(np.uint8)
+    assert (bg[i][inside] == expected).all() and (expected < 200).all()
+  with pytest.raises(DataError, match="median_disk"):
+    pools.disk_backgrounds(patches, mode='grey')

@@ -326,17 +326,22 @@ def extract_patches(image: np.ndarray, window: int, stride: int,
 
 def disk_backgrounds(patches: np.ndarray, radius: Optional[float] = 20,
                      mode: str = 'disk') -> np.ndarray:
-  """HOC backgrounds: copies of patches with a black disk in the centre.
+  """HOC backgrounds: copies of patches with a disk in the centre.
 
   Pixels whose centre lies within `radius` (px, at the patch size) of the
-  patch centre ((S-1)/2, (S-1)/2) are set to 0; others keep the original.
-  radius=None or mode='black' -> all black.
+  patch centre ((S-1)/2, (S-1)/2) are set to 0 (mode='disk', the paper's) or
+  to the per-channel median of that patch's pixels outside the disk
+  (mode='median_disk', ours: where the objects leave the ground visible, as
+  coins on a table, a black disk can only be covered by instances, which then
+  take on the ground's colour; a plain ground-coloured disk cannot pass for an
+  object, so the instances still have to supply them). radius=None or
+  mode='black' -> all black.
   """
   patches = np.asarray(patches)
   if patches.ndim != 4:
     raise DataError(f'patches: expected [N,H,W,C], got {patches.shape}')
-  if mode not in ('disk', 'black'):
-    raise DataError(f"mode={mode!r}: expected 'disk' or 'black'")
+  if mode not in ('disk', 'black', 'median_disk'):
+    raise DataError(f"mode={mode!r}: expected 'disk', 'black' or 'median_disk'")
   if radius is None or mode == 'black':
     return np.zeros_like(patches)
   if radius < 0:
@@ -345,7 +350,11 @@ def disk_backgrounds(patches: np.ndarray, radius: Optional[float] = 20,
   yy, xx = np.mgrid[0:h, 0:w]
   inside = (yy - (h - 1) / 2.0) ** 2 + (xx - (w - 1) / 2.0) ** 2 <= radius ** 2
   out = patches.copy()
-  out[:, inside] = 0
+  if mode == 'median_disk' and not inside.all():
+    fill = np.median(patches[:, ~inside], axis=1)  # [N, C]
+    out[:, inside] = fill[:, None].astype(patches.dtype)
+  else:
+    out[:, inside] = 0
   return out
 
 

@@ -59,8 +59,13 @@ F.float("beta2", 0.999, "Adam beta2.")
 F.enum("upsample", "deconv", choices.UPSAMPLES,
        "Generator upsampling: transposed convs (Table 2) or resize-convs.")
 F.enum("background", "disk", hoc_config.BACKGROUNDS,
-       "Backgrounds: real patches with a black centre disk (paper's choice) or pure black.")
-F.float("disk_radius", 20.0, "Radius of the black disk in px at --image_size.")
+       "Backgrounds: real patches with a black centre disk (paper's choice), pure black, or "
+       "(ours) the disk filled with the median colour of the patch around it, for objects on a "
+       "visible ground such as coins on a table (docs/hoc.md).")
+F.enum("color", "rgb", hoc_config.COLORS,
+       "Ours: gray ties the generator's three colour channels (a grey photo); auto picks gray when "
+       "the photo's channels are equal, else rgb (the paper's).")
+F.float("disk_radius", 20.0, "Radius of the centre disk in px at --image_size.")
 F.integer("image_every", 500, "Steps between figures (0: only at the end).")
 cli.define_run_flags(F, save_every=500, overwrite_removes="checkpoints, events, figures and metrics")
 

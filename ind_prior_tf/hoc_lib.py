@@ -26,6 +26,16 @@ def make_backgrounds(patches, config):
   return pools.disk_backgrounds(patches, config.disk_radius, mode=config.background)
 
 
+def resolve_color(config, image):
+  """config with color "auto" replaced by "gray" when the photo (uint8 [H, W, 3]) is grey, its three
+  channels equal, else by "rgb"; other configs as they are."""
+  if config.color != "auto":
+    return config
+  image = np.asarray(image)
+  grey = bool((image[..., :1] == image[..., :3]).all())
+  return dataclasses.replace(config, color="gray" if grey else "rgb")
+
+
 def make_patches(image, window, stride, out_size=64, hflip=False, vflip=False):
   """Real training patches uint8 [P, S, S, 3] (pools.extract_patches; DataError on bad sizes)."""
   return pools.extract_patches(image, window, stride, out_size=out_size, hflip=hflip, vflip=vflip)
@@ -54,6 +64,8 @@ class HocGAN:
 
   def __init__(self, config, strategy=None):
     self.config = c = config.validate()
+    if c.color == "auto":
+      raise RunError("--color=auto: resolve it against the photo first (hoc_lib.resolve_color)")
     self.strategy = strategy or tf.distribute.get_strategy()
     check_replicas(c, self.strategy)
     sync = self.strategy.num_replicas_in_sync > 1
@@ -64,7 +76,7 @@ class HocGAN:
       with precision.policy_scope(c.mixed_precision):
         self.generator = networks.instance_generator(c.z_dim, c.image_size, c.width,
                                                      upsample=c.upsample, sync_bn=sync,
-                                                     name="generator")
+                                                     gray=c.color == "gray", name="generator")
         self.discriminator = networks.sn_discriminator(c.image_size, c.d_width, last_channels=1024)
         self.q_network = networks.q_network(q_codes, c.image_size, c.width, sync_bn=sync)
       adam = lambda lr: keras.optimizers.Adam(lr, beta_1=c.beta1, beta_2=c.beta2)
@@ -277,8 +289,9 @@ def train_run(run, log=print):
   and their backgrounds, then writes flags.json (refusing a logdir that holds a run with other flags
   unless run.overwrite), run.json and the header line (through `log`), and trains. Nothing is written
   before every check has passed. Returns train's result dict."""
-  config, logdir = run.config, run.run_dir()
   image = images.load_image_spec(run.image)
+  run.config = config = resolve_color(run.config, image)
+  logdir = run.run_dir()
   real = make_patches(image, run.window, run.stride, config.image_size, run.hflip, run.vflip)
   backgrounds = make_backgrounds(real, config)
   training.set_determinism(config.seed, run.deterministic)
@@ -293,7 +306,7 @@ def train_run(run, log=print):
   log(f"hoc {run.preset} in {logdir}: {len(real)} patches of {run.window} px from "
       f"{run.image} ({image.shape[1]}x{image.shape[0]}), N={config.n_layers} dim z="
       f"{config.z_dim} a={config.area_target} lambda={config.area_lambda} beta={config.beta} "
-      f"pad={config.pad}, width {config.width}/{config.d_width}, batch {config.batch_size}, "
+      f"pad={config.pad}, {config.background} background, {config.color}, width {config.width}/{config.d_width}, batch {config.batch_size}, "
       f"{run.steps} steps, {where}")
   return train(config, real, backgrounds, logdir, run.steps, strategy=strategy,
                log_every=run.log_every, save_every=run.save_every, image_every=run.image_every,

@@ -96,12 +96,13 @@ def unet(image_size=128, width=1.0, upsample="deconv", sync_bn=False, name="unet
 
 
 def instance_generator(z_dim=6, image_size=64, width=1.0, upsample="deconv", sync_bn=False,
-                       name="instance_generator"):
+                       gray=False, name="instance_generator"):
   """The deconvolutional generator of Table 2: z -> one RGBA instance in [0, 1].
 
   A 1x1 conv on the 1x1xz input (a dense layer) to 8x8x256, two 4x4 stride-1 convs (256), then 4x4
   stride-2 deconvs (128, 64) and a 4x4 stride-2 deconv to 4 channels with a sigmoid; BN and leaky ReLU
-  everywhere else. Three doublings: image_size must be a multiple of 8 (the base grid is size/8).
+  everywhere else. Three doublings: image_size must be a multiple of 8 (the base grid is size/8). gray (ours): the
+  three colour channels tied to their mean, for a grey photo (no weight changes).
   """
   if image_size % 8:
     raise ValueError(f"image_size={image_size}: the instance generator needs a multiple of 8")
@@ -122,6 +123,9 @@ def instance_generator(z_dim=6, image_size=64, width=1.0, upsample="deconv", syn
     x = layers.LeakyReLU(LEAK)(x)
   x = _up(x, 4, 4, upsample, "rgba_logits")
   x = layers.Activation("sigmoid", dtype="float32", name="rgba")(x)
+  if gray:
+    grey = keras.ops.mean(x[..., :3], axis=-1, keepdims=True)
+    x = layers.Concatenate(name="rgba_gray")([grey, grey, grey, x[..., 3:]])
   return keras.Model(inp, x, name=name)
 
 

@@ -92,6 +92,33 @@ def test_our_mask_priors_and_grey_q_only_when_asked(pools):
   assert float(priors["binary_loss"]) == 0.0
 
 
+def test_grey_instances_for_a_grey_photo_and_median_disks(pools):
+  real, _ = pools
+  grey_photo = np.repeat(np.arange(48, dtype=np.uint8).reshape(6, 8, 1), 3, -1)
+  colour_photo = grey_photo.copy()
+  colour_photo[0, 0, 2] += 1
+  auto = tiny_config(color="auto")
+  assert hoc_lib.resolve_color(auto, grey_photo).color == "gray"
+  assert hoc_lib.resolve_color(auto, colour_photo).color == "rgb"
+  assert hoc_lib.resolve_color(tiny_config(color="rgb"), grey_photo).color == "rgb"  # given wins
+  with pytest.raises(hoc_lib.RunError, match="--color=auto"):
+    hoc_lib.HocGAN(auto)
+  config = tiny_config(color="gray", background="median_disk")
+  gan, rgb = hoc_lib.HocGAN(config), hoc_lib.HocGAN(tiny_config())
+  # The same weights as the paper's generator, only its three colour channels tied.
+  assert [v.shape for v in gan.generator.weights] == [v.shape for v in rgb.generator.weights]
+  rgba = gan.sample_instances(4)
+  np.testing.assert_allclose(rgba[..., 0], rgba[..., 1], atol=1e-6)
+  np.testing.assert_allclose(rgba[..., 0], rgba[..., 2], atol=1e-6)
+  assert rgba[..., :3].std() > 0 and 0 < rgba[..., 3].mean() < 1
+  bg = hoc_lib.make_backgrounds(real, config)
+  yy, xx = np.mgrid[0:S, 0:S]
+  disk = (yy - (S - 1) / 2) ** 2 + (xx - (S - 1) / 2) ** 2 <= 8 ** 2
+  assert (bg[:, disk] == bg[:, disk][:, :1]).all() and bg[:, disk].any()  # one ground colour
+  out = gan.train_step(tf.constant(real), tf.constant(bg))
+  assert np.isfinite(float(out["g_loss"]))
+
+
 @pytest.mark.parametrize("q_input,jit", [("carved", True), ("composite", False)])
 def test_steps_change_generator_discriminator_and_q(pools, q_input, jit):
   gan = hoc_lib.HocGAN(tiny_config(q_input=q_input, jit=jit))

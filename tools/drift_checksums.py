@@ -75,7 +75,9 @@ def commands(work):
       # HOC without XLA: see the module docstring.
       ("hoc", (), ["experiments.hoc", "--preset=coins_cpu", "--steps=10", "--batch_size=8",
                    "--log_every=5", "--save_every=10", "--image_every=0", "--jit=false",
-                   "--support_lambda=0", "--binary_lambda=0",  # coins_cpu before issue 24
+                   # coins_cpu before issue 24
+                   "--support_lambda=0", "--binary_lambda=0", "--n_layers=6", "--area_target=0.18",
+                   "--background=disk", "--color=rgb",
                    f"--logdir={hoc}", *run]),
       ("evaluate", ("fgseg",), ["experiments.evaluate", f"--run_dir={fgseg}", f"--prepared={prep}",
                                 "--split=all", f"--out_dir={work}/eval", "--cases=2"]),

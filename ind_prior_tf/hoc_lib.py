@@ -306,7 +306,8 @@ def train_run(run, log=print):
   log(f"hoc {run.preset} in {logdir}: {len(real)} patches of {run.window} px from "
       f"{run.image} ({image.shape[1]}x{image.shape[0]}), N={config.n_layers} dim z="
       f"{config.z_dim} a={config.area_target} lambda={config.area_lambda} beta={config.beta} "
-      f"pad={config.pad}, {config.background} background, {config.color}, width {config.width}/{config.d_width}, batch {config.batch_size}, "
+      f"pad={config.pad}, {config.background} background, {config.color}, "
+      f"width {config.width}/{config.d_width}, batch {config.batch_size}, "
       f"{run.steps} steps, {where}")
   return train(config, real, backgrounds, logdir, run.steps, strategy=strategy,
                log_every=run.log_every, save_every=run.save_every, image_every=run.image_every,

@@ -101,8 +101,8 @@ def instance_generator(z_dim=6, image_size=64, width=1.0, upsample="deconv", syn
 
   A 1x1 conv on the 1x1xz input (a dense layer) to 8x8x256, two 4x4 stride-1 convs (256), then 4x4
   stride-2 deconvs (128, 64) and a 4x4 stride-2 deconv to 4 channels with a sigmoid; BN and leaky ReLU
-  everywhere else. Three doublings: image_size must be a multiple of 8 (the base grid is size/8). gray (ours): the
-  three colour channels tied to their mean, for a grey photo (no weight changes).
+  everywhere else. Three doublings: image_size must be a multiple of 8 (the base grid is size/8).
+  gray (ours): the three colour channels tied to their mean, for a grey photo (no weight changes).
   """
   if image_size % 8:
     raise ValueError(f"image_size={image_size}: the instance generator needs a multiple of 8")

@@ -97,10 +97,8 @@ def central_disk_pixels(patches, radius):
   """The pixels [M, 3] in [0, 1] of the central disk of radius `radius` px of every patch [P, S, S, 3]
   (where the instances of a real patch sit when the disk backgrounds hide them)."""
   patches = np.asarray(patches)
-  size = patches.shape[1]
-  yy, xx = np.mgrid[0:size, 0:size]
-  disk = (yy - (size - 1) / 2) ** 2 + (xx - (size - 1) / 2) ** 2 <= radius ** 2
-  pixels = patches[:, disk].reshape(-1, 3)
+  from ind_prior_tf.data import pools  # pylint: disable=g-import-not-at-top
+  pixels = patches[:, pools.centre_disk(patches.shape[1], patches.shape[2], radius)].reshape(-1, 3)
   return pixels / 255.0 if pixels.dtype == np.uint8 else pixels.astype(np.float64)
 
 

@@ -200,8 +200,7 @@ class HocGAN:
     masks = tf.cast(masks, tf.float32)
     if c.support_lambda:
       s = c.image_size
-      yy, xx = np.mgrid[0:s, 0:s]
-      outside = ((yy - (s - 1) / 2) ** 2 + (xx - (s - 1) / 2) ** 2 > (s / 3) ** 2)
+      outside = ~pools.centre_disk(s, s, s / 3)
       out["support_loss"] = tf.reduce_mean(masks * outside[..., None].astype(np.float32))
     if c.binary_lambda:
       out["binary_loss"] = tf.reduce_mean(masks * (1.0 - masks))

@@ -17,6 +17,8 @@ by its largest value, 1 at the instance's centre and scale-free) and a loss weig
 import numpy as np
 from scipy import ndimage
 
+from ind_prior_tf.data import pools
+
 
 def visible_shares(alphas):
   """alphas [N, H, W] soft masks, bottom layer first -> (shares [N, H, W], background share [H, W])."""
@@ -96,8 +98,7 @@ def disk_region(size, radius):
   """[size, size] bool: the black centre disk of pools.disk_backgrounds (radius None: everywhere)."""
   if radius is None:
     return np.ones((size, size), bool)
-  yy, xx = np.mgrid[0:size, 0:size]
-  return (yy - (size - 1) / 2.0) ** 2 + (xx - (size - 1) / 2.0) ** 2 <= radius ** 2
+  return pools.centre_disk(size, size, radius)
 
 
 def label_batch(composites, layer_alphas, instance_alphas, known_background, **options):

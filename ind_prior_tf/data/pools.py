@@ -324,6 +324,14 @@ def extract_patches(image: np.ndarray, window: int, stride: int,
   return np.ascontiguousarray(out)
 
 
+def centre_disk(height: int, width: int, radius: float) -> np.ndarray:
+  """bool [height, width]: the pixels whose centre lies within `radius` px of the image centre
+  ((height-1)/2, (width-1)/2). The disk of disk_backgrounds, of the HOC support prior and of the
+  scores that look inside it."""
+  yy, xx = np.mgrid[0:height, 0:width]
+  return (yy - (height - 1) / 2.0) ** 2 + (xx - (width - 1) / 2.0) ** 2 <= radius ** 2
+
+
 def disk_backgrounds(patches: np.ndarray, radius: Optional[float] = 20,
                      mode: str = 'disk') -> np.ndarray:
   """HOC backgrounds: copies of patches with a disk in the centre.
@@ -346,9 +354,7 @@ def disk_backgrounds(patches: np.ndarray, radius: Optional[float] = 20,
     return np.zeros_like(patches)
   if radius < 0:
     raise DataError(f'--disk_radius={radius}: must be >= 0')
-  h, w = patches.shape[1:3]
-  yy, xx = np.mgrid[0:h, 0:w]
-  inside = (yy - (h - 1) / 2.0) ** 2 + (xx - (w - 1) / 2.0) ** 2 <= radius ** 2
+  inside = centre_disk(patches.shape[1], patches.shape[2], radius)
   out = patches.copy()
   if mode == 'median_disk' and not inside.all():
     fill = np.median(patches[:, ~inside], axis=1)  # [N, C]

@@ -46,6 +46,9 @@ F.float("support_lambda", 0.0, "Weight of the mean alpha outside each instance's
         "radius image_size / 3, against off-centre and cut objects (ours; 0 = off, as in the paper).")
 F.float("binary_lambda", 0.0, "Weight of the mean m (1 - m) of the masks, against faint masks "
         "(ours; 0 = off, as in the paper).")
+F.float("hist_lambda", 0.0, "Weight of the distance between the sorted pixel values of the "
+        "composites' and the real patches' centre disks, per channel (ours; 0 = off, as in the "
+        "paper).")
 F.integer("pad", 30, "Layout padding P in px: each layer moves by up to P (the appendix's layout "
           "paragraph).")
 F.integer("image_size", 64, "Patch and layer size, a multiple of 16 (paper: 64).")
@@ -60,8 +63,9 @@ F.enum("upsample", "deconv", choices.UPSAMPLES,
        "Generator upsampling: transposed convs (Table 2) or resize-convs.")
 F.enum("background", "disk", hoc_config.BACKGROUNDS,
        "Backgrounds: real patches with a black centre disk (paper's choice), pure black, or "
-       "(ours) the disk filled with the median colour of the patch around it, for objects on a "
-       "visible ground such as coins on a table (docs/hoc.md).")
+       "(ours) the disk filled with the median colour of the patch around it (median_disk) or the "
+       "whole patch filled with its median colour (ground), for objects on a visible ground such "
+       "as coins on a table (docs/hoc.md).")
 F.enum("color", "rgb", hoc_config.COLORS,
        "Ours: gray ties the generator's three colour channels (a grey photo); auto picks gray when "
        "the photo's channels are equal, else rgb (the paper's).")

@@ -15,7 +15,7 @@ from ind_prior_tf import choices, cli, rundir
 from ind_prior_tf.errors import FlagError
 
 Q_INPUTS = ("carved", "composite", "carved_gray")
-BACKGROUNDS = ("disk", "black", "median_disk")
+BACKGROUNDS = ("disk", "black", "median_disk", "ground")
 COLORS = ("rgb", "gray", "auto")  # auto: gray for a grey photo (its channels equal), else rgb
 
 # Table 4, plus the offline coins presets. Data keys (window, stride, flips) describe the patches; the
@@ -69,6 +69,9 @@ class HocConfig:
   # alpha outside its support disk (an object off-centre or cut by its frame) and on soft alpha.
   support_lambda: float = 0.0
   binary_lambda: float = 0.0
+  # Ours, off by default: the composites' centre-disk pixel values matched in distribution to the
+  # real patches' (losses.quantile_loss), so that the instances take the objects' colours.
+  hist_lambda: float = 0.0
   pad: int = 30               # layout padding P
   image_size: int = 64        # Table 2
   width: float = 1.0          # generator (and Q) width multiplier
@@ -80,7 +83,8 @@ class HocConfig:
   beta2: float = 0.999
   upsample: str = "deconv"    # Table 2; "resize" removes checkerboard artifacts
   background: str = "disk"    # real patches with a black centre disk, pure black, or (ours) the
-                              # disk filled with the patch's median colour (pools.disk_backgrounds)
+                              # disk (median_disk) or the whole patch (ground) filled with the
+                              # patch's median colour (pools.disk_backgrounds)
   color: str = "rgb"          # ours: "gray" ties the generator's RGB; "auto" is resolved against
                               # the photo before training (hoc_lib.resolve_color)
   disk_radius: float = 20.0   # px at image_size
@@ -104,6 +108,7 @@ class HocConfig:
     _at_least("beta", self.beta, 0)
     _at_least("support_lambda", self.support_lambda, 0)
     _at_least("binary_lambda", self.binary_lambda, 0)
+    _at_least("hist_lambda", self.hist_lambda, 0)
     _need(self.area_form in choices.AREA_FORMS,
           f"--area_form={self.area_form!r}: expected one of {', '.join(choices.AREA_FORMS)}")
     _need(self.q_input in Q_INPUTS, f"--q_input={self.q_input!r}: expected one of {Q_INPUTS}")

@@ -118,8 +118,9 @@ def train_student(config, run, log=print):
   tf.train.Checkpoint(generator=gan.generator).restore(checkpoint).expect_partial()
   patches = hoc_lib.make_patches(images.load_image_spec(run["image"]), run["window"], run["stride"],
                                  model.image_size, run.get("hflip", False), run.get("vflip", False))
+  # No real pixel shows through a black or a ground-coloured background: all of it is known ground.
   known = instances_data.disk_region(
-      model.image_size, None if model.background == "black" else model.disk_radius)
+      model.image_size, None if model.background in ("black", "ground") else model.disk_radius)
   # Specks: min_area of the window's area, at patch scale (as instance_infer drops them).
   min_area = config.min_area * model.image_size ** 2
   x, y, counts = instances_data.make_dataset(

@@ -179,6 +179,9 @@ class HocGAN:
       info = self._info(out, codes) if c.beta else tf.constant(0.0)
       g_loss = adv + c.area_lambda * area + c.beta * info
       extra = self._mask_priors(masks)
+      if c.hist_lambda:
+        extra["hist_loss"] = self._hist_loss(out["composite"], real)
+        g_loss += c.hist_lambda * extra["hist_loss"]
       for name, weight in (("support_loss", c.support_lambda), ("binary_loss", c.binary_lambda)):
         if name in extra:
           g_loss += weight * extra[name]
@@ -205,6 +208,18 @@ class HocGAN:
     if c.binary_lambda:
       out["binary_loss"] = tf.reduce_mean(masks * (1.0 - masks))
     return out
+
+  def _hist_loss(self, composite, real):
+    """Ours: losses.quantile_loss between the pixels inside the centre disk (config.disk_radius) of
+    the composites and of the real patches. It asks the composites for the real disks' mixture of
+    object and ground values, which a ground-coloured background (--background=ground or
+    median_disk) cannot supply alone: the instances must bring the objects' values. Over a black
+    disk the instances would have to cover all of it, ground included, as the paper's DSF-HOC
+    images do."""
+    s = self.config.image_size
+    inside = np.flatnonzero(pools.centre_disk(s, s, self.config.disk_radius))
+    pick = lambda x: tf.gather(tf.reshape(x, [-1, s * s, 3]), inside, axis=1)
+    return losses.quantile_loss(pick(composite), pick(real))
 
   def train_step(self, real_pool, bg_pool):
     """One D step then one G(+Q) step. real_pool: the real patches, bg_pool: make_backgrounds of them,

@@ -225,3 +225,14 @@ def test_median_disk_backgrounds_fill_the_disk_with_the_ring_median():
     assert (bg[i][inside] == expected).all() and (expected < 200).all()
   with pytest.raises(DataError, match="median_disk"):
     pools.disk_backgrounds(patches, mode='grey')
+
+
+def test_ground_backgrounds_fill_the_whole_patch_with_its_median():
+  patches = np.zeros((2, 8, 8, 3), np.uint8)
+  patches[0, :5] = (40, 50, 60)   # the ground: 40 of 64 pixels
+  patches[0, 5:] = 250            # an object
+  patches[1] = 7
+  bg = pools.disk_backgrounds(patches, radius=3, mode='ground')
+  assert bg.dtype == np.uint8 and bg.shape == patches.shape
+  assert (bg[0] == (40, 50, 60)).all() and (bg[1] == 7).all()
+  assert patches[0, 5:].min() == 250  # the patches are not touched

@@ -92,6 +92,22 @@ def test_our_mask_priors_and_grey_q_only_when_asked(pools):
   assert float(priors["binary_loss"]) == 0.0
 
 
+def test_hist_loss_only_when_asked_and_only_inside_the_disk(pools):
+  real, bg = (tf.constant(p) for p in pools)
+  assert "hist_loss" not in hoc_lib.HocGAN(tiny_config()).train_step(real, bg)
+  gan = hoc_lib.HocGAN(tiny_config(background="median_disk", hist_lambda=10.0))
+  assert float(gan.train_step(real, bg)["hist_loss"]) > 0
+  x = tf.cast(real[:4], tf.float32) / 255.0
+  inside = hoc_lib.pools.centre_disk(S, S, 8.0)[None, ..., None]
+  assert float(gan._hist_loss(x, x[::-1])) == 0.0  # pylint: disable=protected-access
+  # Pixels around the disk are real in both: changing them changes nothing.
+  assert float(gan._hist_loss(tf.where(inside, x, 1.0 - x), x)) == 0.0  # pylint: disable=protected-access
+  # Inside: a disk painted grey at the pixels' mean still differs from the pixels.
+  mean = tf.reduce_mean(tf.boolean_mask(x, tf.broadcast_to(inside, x.shape)))
+  painted = tf.where(inside, mean, x)
+  assert float(gan._hist_loss(painted, x)) > 0.1  # pylint: disable=protected-access
+
+
 def test_grey_instances_for_a_grey_photo_and_median_disks(pools):
   real, _ = pools
   grey_photo = np.repeat(np.arange(48, dtype=np.uint8).reshape(6, 8, 1), 3, -1)
@@ -249,6 +265,7 @@ def test_config_errors_name_one_flag():
                     (dict(lr_g=0), "--lr_g=0"), (dict(beta=-1), "--beta=-1"),
                     (dict(area_lambda=-1), "--area_lambda=-1"), (dict(disk_radius=33), "--disk_radius=33"),
                     (dict(support_lambda=-1), "--support_lambda=-1"),
+                    (dict(hist_lambda=-1), "--hist_lambda=-1"),
                     (dict(binary_lambda=-2), "--binary_lambda=-2")]:
     with pytest.raises(FlagError) as e:
       hoc_config.HocConfig(**bad).validate()

@@ -85,6 +85,20 @@ def test_mask_total_variation_charges_holes_and_lines_not_area():
   assert tv(np.roll(disk, 3, axis=1)) == pytest.approx(tv(disk))
 
 
+def test_quantile_loss_by_hand():
+  fake = tf.constant([[[0.1], [0.9]], [[0.5], [0.3]]])
+  real = tf.constant([[[0.2], [0.2]], [[0.8], [0.4]]])
+  # sorted 0.1 0.3 0.5 0.9 against 0.2 0.2 0.4 0.8: every pair 0.1 apart
+  assert float(losses.quantile_loss(fake, real)) == pytest.approx(0.1)
+  assert float(losses.quantile_loss(real[::-1], real)) == 0.0  # order within the batch is free
+  # Equal means, different modes: a uniform grey against half black, half white.
+  grey, mixed = tf.fill([2, 4, 3], 0.5), tf.constant([0.0, 1.0] * 12, shape=[2, 4, 3])
+  assert float(losses.quantile_loss(grey, mixed)) == pytest.approx(0.5)
+  # channels are sorted separately
+  a = tf.constant([[[0.0, 1.0], [1.0, 0.0]]])
+  assert float(losses.quantile_loss(a, a[:, ::-1])) == 0.0
+
+
 def test_info_loss():
   assert float(losses.info_loss([[1.0, -1.0]], [[0.0, 1.0]])) == pytest.approx(0.5 * 2.5)
 

@@ -342,16 +342,20 @@ def disk_backgrounds(patches: np.ndarray, radius: Optional[float] = 20,
   (mode='median_disk', ours: where the objects leave the ground visible, as
   coins on a table, a black disk can only be covered by instances, which then
   take on the ground's colour; a plain ground-coloured disk cannot pass for an
-  object, so the instances still have to supply them). radius=None or
-  mode='black' -> all black.
+  object, so the instances still have to supply them). mode='ground' (ours):
+  the whole patch filled with its per-channel median, no real pixel left for
+  an instance to hide over. radius=None or mode='black' -> all black.
   """
   patches = np.asarray(patches)
   if patches.ndim != 4:
     raise DataError(f'patches: expected [N,H,W,C], got {patches.shape}')
-  if mode not in ('disk', 'black', 'median_disk'):
-    raise DataError(f"mode={mode!r}: expected 'disk', 'black' or 'median_disk'")
+  if mode not in ('disk', 'black', 'median_disk', 'ground'):
+    raise DataError(f"mode={mode!r}: expected 'disk', 'black', 'median_disk' or 'ground'")
   if radius is None or mode == 'black':
     return np.zeros_like(patches)
+  if mode == 'ground':
+    fill = np.median(patches.reshape(len(patches), -1, patches.shape[-1]), axis=1)
+    return np.broadcast_to(fill[:, None, None].astype(patches.dtype), patches.shape).copy()
   if radius < 0:
     raise DataError(f'--disk_radius={radius}: must be >= 0')
   inside = centre_disk(patches.shape[1], patches.shape[2], radius)

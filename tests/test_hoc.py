@@ -98,14 +98,14 @@ def test_hist_loss_only_when_asked_and_only_inside_the_disk(pools):
   gan = hoc_lib.HocGAN(tiny_config(background="median_disk", hist_lambda=10.0))
   assert float(gan.train_step(real, bg)["hist_loss"]) > 0
   x = tf.cast(real[:4], tf.float32) / 255.0
+  hist = gan._hist_loss  # pylint: disable=protected-access
   inside = hoc_lib.pools.centre_disk(S, S, 8.0)[None, ..., None]
-  assert float(gan._hist_loss(x, x[::-1])) == 0.0  # pylint: disable=protected-access
+  assert float(hist(x, x[::-1])) == 0.0
   # Pixels around the disk are real in both: changing them changes nothing.
-  assert float(gan._hist_loss(tf.where(inside, x, 1.0 - x), x)) == 0.0  # pylint: disable=protected-access
+  assert float(hist(tf.where(inside, x, 1.0 - x), x)) == 0.0
   # Inside: a disk painted grey at the pixels' mean still differs from the pixels.
   mean = tf.reduce_mean(tf.boolean_mask(x, tf.broadcast_to(inside, x.shape)))
-  painted = tf.where(inside, mean, x)
-  assert float(gan._hist_loss(painted, x)) > 0.1  # pylint: disable=protected-access
+  assert float(hist(tf.where(inside, mean, x), x)) > 0.1
 
 
 def test_grey_instances_for_a_grey_photo_and_median_disks(pools):
@@ -255,6 +255,8 @@ def test_presets_follow_table_4():
   # Our mask priors are off unless a preset turns them on; only the CPU preset does.
   assert hoc_config.HocConfig().support_lambda == 0 and hoc_config.HocConfig().binary_lambda == 0
   assert [n for n in p if p[n].get("support_lambda") or p[n].get("binary_lambda")] == ["coins_cpu"]
+  assert hoc_config.HocConfig().hist_lambda == 0 and hoc_config.HocConfig().background == "disk"
+  assert [n for n in p if p[n].get("hist_lambda") or "background" in p[n]] == ["coins_cpu"]
   assert hoc_lib.PRESETS is hoc_config.PRESETS and hoc_lib.HocConfig is hoc_config.HocConfig
   with pytest.raises(FlagError, match="n_layers"):
     hoc_lib.HocConfig(n_layers=0).validate()

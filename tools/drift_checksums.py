@@ -77,7 +77,7 @@ def commands(work):
                    "--log_every=5", "--save_every=10", "--image_every=0", "--jit=false",
                    # coins_cpu before issue 24
                    "--support_lambda=0", "--binary_lambda=0", "--n_layers=6", "--area_target=0.18",
-                   "--background=disk", "--color=rgb",
+                   "--background=disk", "--color=rgb", "--hist_lambda=0",
                    f"--logdir={hoc}", *run]),
       ("evaluate", ("fgseg",), ["experiments.evaluate", f"--run_dir={fgseg}", f"--prepared={prep}",
                                 "--split=all", f"--out_dir={work}/eval", "--cases=2"]),

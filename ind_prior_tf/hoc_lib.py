@@ -21,8 +21,9 @@ from ind_prior_tf.hoc_config import HocConfig, PRESETS, config_fields  # pylint:
 
 
 def make_backgrounds(patches, config):
-  """The background pool: the real patches with a black disk of config.disk_radius px in the centre
-  (pools.disk_backgrounds), or all black."""
+  """The background pool of config.background (pools.disk_backgrounds): the real patches with a
+  black disk of config.disk_radius px in the centre, all black, or (ours) the disk or the whole
+  patch in the patch's median colour."""
   return pools.disk_backgrounds(patches, config.disk_radius, mode=config.background)
 
 

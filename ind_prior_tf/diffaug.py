@@ -14,10 +14,6 @@ of saturated pixels.
 """
 import tensorflow as tf
 
-from ind_prior_tf.choices import DIFFAUG_OPS, parse_diffaug  # pylint: disable=unused-import
-
-parse_policy = parse_diffaug  # "color,translation,cutout" -> ops; "" -> () (off)
-
 # Columns of the parameters, per image.
 BRIGHTNESS, SATURATION, CONTRAST, SHIFT_Y, SHIFT_X, CUT_Y, CUT_X, CUT = range(8)
 PARAMS = 8
@@ -29,7 +25,8 @@ CUTOUT_RATIO = 0.5   # the cutout square's side, a fraction of the size (DiffAug
 
 def draw(rng, batch, image_size, policy):
   """[batch, PARAMS] float32 parameters for `augment`, from the tf.random.Generator rng: for each op
-  of `policy` (a tuple from parse_policy) in the order of DIFFAUG_OPS, else neutral.
+  of `policy` (a tuple from choices.parse_diffaug) in the order of choices.DIFFAUG_OPS, else
+  neutral.
 
   color: brightness + U(-0.25, 0.25), saturation x U(0, 2), contrast x U(0.5, 1.5) (DiffAugment's
     ranges on [-1, 1], scaled to images in [0, 1]);

@@ -8,7 +8,7 @@ import keras
 import tensorflow as tf
 
 from ind_prior_tf import augment, composition, losses, metrics, networks, precision, providers, training
-from ind_prior_tf import diffaug, pictures
+from ind_prior_tf import choices, diffaug, pictures
 from ind_prior_tf.fgseg_config import FgSegConfig  # pylint: disable=unused-import  (re-exported)
 
 
@@ -75,7 +75,7 @@ class FgSegGAN:
         self.opt_bg = precision.wrap_optimizer(adam(c.lr_d), c.mixed_precision)
         self.opt_bg.build(self.bg_discriminator.trainable_variables)
       self.rng = tf.random.Generator.from_seed(c.seed)
-    self.diffaug = diffaug.parse_policy(c.diffaug)
+    self.diffaug = choices.parse_diffaug(c.diffaug)
     # The moving average is updated in cross-replica context: every replica's copy gets the same one.
     self._step = training.ReplicatedStep(
         self.strategy, self._replica_step, self.draw, jit=c.jit,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ind_prior_tf import diffaug
+from ind_prior_tf import choices, diffaug
 from ind_prior_tf.errors import FlagError
 
 S = 8  # image size: shifts in [-1, 1], cutout squares of side 4
@@ -23,11 +23,11 @@ def images(batch=2, seed=0):
 
 
 def test_policy_parsing_and_refusal_names_the_flag():
-  assert diffaug.parse_policy("") == ()
-  assert diffaug.parse_policy("cutout, color") == ("color", "cutout")  # applied in a fixed order
+  assert choices.parse_diffaug("") == ()
+  assert choices.parse_diffaug("cutout, color") == ("color", "cutout")  # applied in a fixed order
   for bad in ("colour", "color,color", "color,"):
     with pytest.raises(FlagError, match="--diffaug="):
-      diffaug.parse_policy(bad)
+      choices.parse_diffaug(bad)
 
 
 def test_neutral_parameters_are_the_identity():

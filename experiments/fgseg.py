@@ -46,6 +46,15 @@ F.float("tight_lambda", 0.0, "Weight of the tight-box prior: every row and colum
         "crop by a tight box holds object (not in the paper: 0).")
 F.float("smooth_lambda", 0.0, "Weight of the masks' total variation (their boundary "
         "length per pixel): holes, specks and thin lines cost (not in the paper: 0).")
+F.float("pairwise_lambda", 0.0, "Weight of the colour-affinity term: neighbouring pixels of "
+        "nearly the same colour should get the same label, so masks follow colour edges "
+        "(ours, after BoxInst; not in the paper: 0; losses.pairwise_affinity_loss).")
+F.float("unary_lambda", 0.0, "Weight of the colour-model term: each pixel should take the label "
+        "whose colour histogram, fitted to its own image's soft mask, explains its colour better "
+        "(ours, after GrabCut; not in the paper: 0; losses.colour_model_loss).")
+F.float("border_lambda", 0.0, "Weight of the border prior: the mean mask value on the crop's "
+        "outermost ring, mostly background in a tight box; an inverted mask fills it (ours; not "
+        "in the paper: 0; fgseg_lib.border_loss).")
 F.float("ema_decay", 0.0, "> 0: the run's segmenter (evaluated, saved as `unet`) is an "
         "exponential moving average of the trained UNet with this decay (not in the paper).")
 F.float("removal_lambda", 0.0, "Weight of the removal term: a crop with its mask's region "

@@ -29,7 +29,9 @@ for _name, _help in [("prepared", "Prepared set."),
                      ("student_preset", "experiments.distill preset."),
                      ("score_split", "Crops scored at the end.")]:
   F.string(_name, None, _help + " Default: from --dataset.")
-for _name, _help in [("image_size", "Teacher's size."), ("teacher_steps", "Teacher's steps."),
+for _name, _help in [("image_size", "Crop size of the students and the GAN runs."),
+                     ("teacher_size", "The teacher's crop size (0: --image_size)."),
+                     ("teacher_steps", "Teacher's steps."),
                      ("rounds", "Distillation rounds."), ("student_steps", "Each student's steps."),
                      ("cycles", "Refinement cycles."),
                      ("hard_from", "First cycle whose student gets --hard_args (0: the rounds')."),

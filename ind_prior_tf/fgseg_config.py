@@ -41,7 +41,8 @@ PRESETS = {
 # Flags a preset may set; an explicitly given flag always wins.
 PRESET_FLAGS = ("steps", "batch_size", "image_size", "width", "d_width", "lr_d", "lr_g",
                 "area_lambda", "area_target", "area_form", "area_floor", "area_warmup",
-                "binarize_lambda", "tight_lambda", "smooth_lambda", "removal_lambda", "ema_decay",
+                "binarize_lambda", "tight_lambda", "smooth_lambda", "pairwise_lambda", "unary_lambda",
+                "border_lambda", "removal_lambda", "ema_decay",
                 "diffaug", "upsample", "log_every", "save_every", "eval_every")
 
 # The run's fields (after the GAN's): FgSegGAN never reads them.
@@ -76,6 +77,11 @@ class FgSegConfig:
   tight_lambda: float = 0.0    # weight of the tight-box prior (ours; 0 = paper): see tightness_loss
   smooth_lambda: float = 0.0   # weight of the masks' total variation (ours; 0 = paper): see
                                # losses.mask_total_variation
+  pairwise_lambda: float = 0.0  # weight of BoxInst's colour-affinity term (ours; 0 = paper): see
+                                # losses.pairwise_affinity_loss
+  unary_lambda: float = 0.0    # weight of GrabCut's colour-model term (ours; 0 = paper): see
+                               # losses.colour_model_loss
+  border_lambda: float = 0.0   # weight of the border prior (ours; 0 = paper): see fgseg_lib.border_loss
   upsample: str = "deconv"     # Table 1; "resize" removes checkerboard artifacts
   ema_decay: float = 0.0       # > 0: also keep an exponential moving average of the UNet (ours; 0 = paper)
   removal_lambda: float = 0.0  # weight of the removal term (ours; 0 = paper): see removal_images
@@ -155,7 +161,8 @@ class FgSegConfig:
     for name in ("steps", "batch_size", "log_every", "save_every"):
       if getattr(self, name) < 1:
         raise FlagError(f"--{name}={getattr(self, name)}: must be >= 1")
-    for name in ("binarize_lambda", "tight_lambda", "smooth_lambda", "removal_lambda"):
+    for name in ("binarize_lambda", "tight_lambda", "smooth_lambda", "pairwise_lambda",
+                 "unary_lambda", "border_lambda", "removal_lambda"):
       if not 0 <= getattr(self, name) < 1e7:
         raise FlagError(f"--{name}={getattr(self, name)}: must be >= 0")
     if not 0 <= self.recolor <= 1:

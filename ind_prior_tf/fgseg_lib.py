@@ -42,6 +42,20 @@ def tightness_loss(masks):
   return 0.5 * (tf.reduce_mean(tf.square(1.0 - rows)) + tf.reduce_mean(tf.square(1.0 - cols)))
 
 
+def border_loss(masks):
+  """The border prior (not in the paper; ours, the boundary prior of saliency detection): a tight box
+  meets its object only where the object reaches its sides (hooves, ears, nose, tail), so most of a
+  crop's outermost ring is background. Mean mask value over the ring of width max(1, size // 32) of
+  masks [B, H, W, 1]. An inverted mask (the ground kept, the horse dropped) fills the ring, a right
+  one does not; the colour terms, blind to which side is which, need that cue."""
+  masks = tf.cast(masks, tf.float32)
+  h, w = masks.shape[1], masks.shape[2]
+  k = max(1, min(h, w) // 32)
+  ring = tf.pad(tf.zeros([h - 2 * k, w - 2 * k]), [[k, k], [k, k]], constant_values=1.0)
+  return tf.reduce_sum(masks * ring[None, :, :, None]) / (tf.reduce_sum(ring) * tf.cast(
+      tf.shape(masks)[0], tf.float32))
+
+
 class FgSegGAN:
   """Owns the networks, optimizers and RNG, and the compiled D-then-G train step."""
 
@@ -184,16 +198,21 @@ class FgSegGAN:
         area += losses.area_floor_penalty(masks, c.area_floor)
       binary = tf.reduce_mean(masks * (1.0 - masks))
       tight = tightness_loss(masks)
+      border = border_loss(masks)
       smooth = losses.mask_total_variation(masks)
+      pairwise = losses.pairwise_affinity_loss(masks, images) if c.pairwise_lambda else tf.zeros([])
+      unary = losses.colour_model_loss(masks, images) if c.unary_lambda else tf.zeros([])
       if self.bg_discriminator is not None:
         removal = losses.generator_loss(self.bg_discriminator(removed, training=False))
       g_loss = (adv + self.area_weight() * area + c.binarize_lambda * binary
-                + c.tight_lambda * tight + c.smooth_lambda * smooth + c.removal_lambda * removal)
+                + c.tight_lambda * tight + c.border_lambda * border + c.smooth_lambda * smooth
+                + c.pairwise_lambda * pairwise + c.unary_lambda * unary + c.removal_lambda * removal)
       scaled_g_loss = self.opt_g.scale_loss(g_loss * scale)
     g_vars = self.unet.trainable_variables
     self.opt_g.apply_gradients(zip(g_tape.gradient(scaled_g_loss, g_vars), g_vars))
     return dict(d_loss=d_loss, g_loss=g_loss, adv_loss=adv, area_loss=area, binary_loss=binary,
-                tight_loss=tight, smooth_loss=smooth, removal_loss=removal, bg_d_loss=bg_loss,
+                tight_loss=tight, border_loss=border, smooth_loss=smooth, pairwise_loss=pairwise,
+                unary_loss=unary, removal_loss=removal, bg_d_loss=bg_loss,
                 mask_area=tf.reduce_mean(losses.mask_area(masks)),
                 d_real=tf.reduce_mean(tf.sigmoid(real_logits)),
                 d_fake=tf.reduce_mean(tf.sigmoid(fake_logits)))

@@ -81,7 +81,9 @@ class RefineConfig:
   teacher_preset: str = "horse-cpu"
   student_preset: str = "cpu"
   score_split: str = "train"
-  image_size: int = 128
+  image_size: int = 128                     # the students' and the GAN runs' crops
+  teacher_size: int = 0                     # the teacher's crops (0: image_size); its labels are
+                                            # resized to the students'
   teacher_steps: int = 2000
   rounds: int = 1
   student_steps: int = 1000
@@ -112,7 +114,7 @@ class RefineConfig:
         raise ConfigError(f"--{name}: required")
     if self.grabcut and not self.raw_root:
       raise ConfigError("--raw_root: required with --grabcut (GrabCut reads the raw images)")
-    minimum = dict(image_size=1, teacher_steps=1, rounds=0, student_steps=1, cycles=0, hard_from=0,
+    minimum = dict(image_size=1, teacher_size=0, teacher_steps=1, rounds=0, student_steps=1, cycles=0, hard_from=0,
                    grabcut=0, pick_every=0, retries=0, seed=0)
     for name, low in minimum.items():
       value = getattr(self, name)
@@ -200,7 +202,8 @@ def plan(config, checks=None):
   chain = lambda run: os.path.join(c.chain, run)
   grabcut = (f"--grabcut_iters={c.grabcut}", f"--raw_root={c.raw_root}") if c.grabcut else ()
   fgseg_common = (f"--prepared={c.prepared}", "--split=all", f"--backgrounds={c.backgrounds}",
-                  f"--preset={c.teacher_preset}", f"--image_size={c.image_size}")
+                  f"--preset={c.teacher_preset}")
+  gan_common = (*fgseg_common, f"--image_size={c.image_size}")
   student_common = (f"--prepared={c.prepared}", "--split=all",
                     f"--backgrounds={c.student_backgrounds}", f"--preset={c.student_preset}",
                     f"--steps={c.student_steps}", *grabcut, f"--seed={c.seed}",
@@ -212,7 +215,8 @@ def plan(config, checks=None):
     return Stage(name, DISTILL, (*student_common, f"--teacher={teacher.run_dir}", *picked,
                                  f"--logdir={chain(name)}", *hard), chain(name), (teacher.name,))
 
-  last = Stage("teacher", FGSEG, (*fgseg_common, f"--seed={c.seed}", *c.fgseg_args,
+  last = Stage("teacher", FGSEG, (*fgseg_common, f"--image_size={c.teacher_size or c.image_size}",
+                                  f"--seed={c.seed}", *c.fgseg_args,
                                   f"--steps={c.teacher_steps}", f"--logdir={chain('teacher')}"),
                chain("teacher"))
   stages = [last]
@@ -229,7 +233,7 @@ def plan(config, checks=None):
     for attempt in range(c.retries + 1):
       seed = attempt + 1
       name = f"refine{cycle}-gan" + (f"-seed{seed}" if attempt else "")
-      gan = Stage(name, FGSEG, (*fgseg_common, *c.fgseg_args, f"--steps={steps}", *save,
+      gan = Stage(name, FGSEG, (*gan_common, *c.fgseg_args, f"--steps={steps}", *save,
                                 f"--seed={seed}", f"--init_from={last.run_dir}",
                                 f"--logdir={chain(name)}", *c.gan_args), chain(name), (last.name,))
       stages.append(gan)

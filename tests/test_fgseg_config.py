@@ -64,7 +64,10 @@ def test_preset_values_under_explicit_flags(monkeypatch):
     (dict(area_floor=1.0), "--area_floor=1.0: must be a fraction in [0, 1)"),
     (dict(save_every=0), "--save_every=0: must be >= 1"),
     (dict(tight_lambda=-1.0), "--tight_lambda=-1.0: must be >= 0"),
+    (dict(pairwise_lambda=-1.0), "--pairwise_lambda=-1.0: must be >= 0"),
     (dict(recolor=1.5), "--recolor=1.5: must be a fraction in [0, 1]"),
+    (dict(unary_lambda=-2.0), "--unary_lambda=-2.0: must be >= 0"),
+    (dict(border_lambda=-1.0), "--border_lambda=-1.0: must be >= 0"),
     (dict(diffaug="color,zoom"), "--diffaug=color,zoom: unknown op 'zoom'"),
     (dict(ema_decay=1.0), "--ema_decay=1.0: must be in [0, 1)"),
     (dict(area_warmup=-1), "--area_warmup=-1: must be >= 0"),
@@ -89,8 +92,10 @@ def test_flags_json_keys_are_the_gan_fields_and_the_recorded_run_fields(tmp_path
                                "max_to_keep", "logdir"}
   assert gan == {"image_size", "width", "d_width", "batch_size", "lr_d", "lr_g", "beta1", "beta2",
                  "area_lambda", "area_target", "area_form", "area_floor", "area_warmup",
-                 "binarize_lambda", "tight_lambda", "smooth_lambda", "upsample", "ema_decay",
-                 "removal_lambda", "recolor", "diffaug", "flip", "jit", "mixed_precision", "seed"}
+                 "binarize_lambda", "tight_lambda", "smooth_lambda", "pairwise_lambda", "upsample",
+                 "ema_decay",
+                 "removal_lambda", "recolor", "diffaug", "flip", "jit", "mixed_precision", "seed",
+                 "unary_lambda", "border_lambda"}
   assert record["prepared"] == str(tmp_path / "prep") and record["logdir"] == str(tmp_path / "run")
   source = tmp_path / "source"
   source.mkdir()

@@ -59,6 +59,25 @@ def test_smooth_lambda_adds_the_weighted_total_variation_to_the_g_loss():
   assert float(b["g_loss"] - a["g_loss"]) == pytest.approx(7.0 * float(a["smooth_loss"]), rel=1e-3)
 
 
+@pytest.mark.parametrize("name,term", [("pairwise", losses.pairwise_affinity_loss),
+                                       ("unary", losses.colour_model_loss)])
+def test_colour_terms_add_their_weighted_value_to_the_g_loss(name, term):
+  images = tf.random.uniform([4, 64, 64, 3], seed=3)
+  pool = tf.random.uniform([6, 72, 72, 3], seed=4)
+  outs = []
+  for weight in (0.0, 3.0):
+    cfg = fgseg_lib.FgSegConfig(image_size=64, width=0.125, d_width=0.125, batch_size=4,
+                                jit=False, seed=5, **{f"{name}_lambda": weight})
+    tf.keras.utils.set_random_seed(1)  # the same initial weights for both
+    gan = fgseg_lib.FgSegGAN(cfg)
+    masks = gan.unet(images, training=True)
+    outs.append((gan.train_step(images, pool), term(masks, images)))
+  (a, _), (b, value) = outs
+  assert float(a[f"{name}_loss"]) == 0.0  # off: not computed
+  assert float(b[f"{name}_loss"]) == pytest.approx(float(value), rel=1e-4) and float(value) > 0
+  assert float(b["g_loss"] - a["g_loss"]) == pytest.approx(3.0 * float(value), rel=1e-3)
+
+
 def test_ema_segmenter_is_the_moving_average_and_is_saved_as_unet(tmp_path):
   cfg = fgseg_lib.FgSegConfig(image_size=64, width=0.125, d_width=0.125, batch_size=4,
                               ema_decay=0.75)
@@ -133,3 +152,16 @@ def test_removal_term_trains_its_discriminator_and_is_checkpointed(tmp_path):
   # Off by default: the paper's step has no second discriminator.
   assert fgseg_lib.FgSegGAN(fgseg_lib.FgSegConfig(image_size=64, width=0.125,
                                                   d_width=0.125)).bg_discriminator is None
+
+
+
+def test_border_loss_is_the_mean_mask_on_the_outer_ring():
+  masks = np.zeros([2, 64, 64, 1], np.float32)
+  masks[0] = 1.0                           # full: its ring is all 1; the second mask is empty
+  assert float(fgseg_lib.border_loss(masks)) == pytest.approx(0.5)
+  top = np.zeros([1, 64, 64, 1], np.float32)
+  top[0, :2] = 1.0                         # the top two rows: 128 of the ring's 64^2 - 60^2 pixels
+  assert float(fgseg_lib.border_loss(top)) == pytest.approx(128 / (64 ** 2 - 60 ** 2))
+  inside = np.zeros([1, 64, 64, 1], np.float32)
+  inside[0, 2:-2, 2:-2] = 1.0              # all inside the ring: free
+  assert float(fgseg_lib.border_loss(inside)) == 0.0

@@ -85,6 +85,93 @@ def test_mask_total_variation_charges_holes_and_lines_not_area():
   assert tv(np.roll(disk, 3, axis=1)) == pytest.approx(tv(disk))
 
 
+def test_rgb_to_lab_known_colours_and_skimage():
+  lab = losses.rgb_to_lab(tf.constant([[1.0, 1.0, 1.0], [0.0, 0.0, 0.0], [1.0, 0.0, 0.0]])).numpy()
+  np.testing.assert_allclose(lab[0], [100.0, 0.0, 0.0], atol=1e-3)
+  np.testing.assert_allclose(lab[1], [0.0, 0.0, 0.0], atol=1e-3)
+  np.testing.assert_allclose(lab[2], [53.24, 80.09, 67.20], atol=0.02)  # sRGB red, CIE D65
+  skimage_color = pytest.importorskip("skimage.color")
+  x = np.random.RandomState(0).rand(2, 5, 5, 3).astype(np.float32)
+  np.testing.assert_allclose(losses.rgb_to_lab(x).numpy(), skimage_color.rgb2lab(x), atol=0.02)
+
+
+def test_pairwise_affinity_loss_by_hand():
+  # A uniform 3x3 image: every pair 2 px apart is similar. They are (0,0)-(0,2), (1,0)-(1,2),
+  # (2,0)-(2,2) across, three down, (0,0)-(2,2) and (0,2)-(2,0) diagonally: 8 pairs. The mask is 0.5
+  # everywhere but m(0,0) = 0.9 and m(0,2) = 0.8: that pair has P = .9 * .8 + .1 * .2 = .74, every
+  # other pair has an end at 0.5 and P = .5.
+  grey = tf.fill([1, 3, 3, 3], 0.4)
+  m = np.full([1, 3, 3, 1], 0.5, np.float32)
+  m[0, 0, 0], m[0, 0, 2] = 0.9, 0.8
+  expected = (-math.log(0.74) + 7 * math.log(2)) / 8
+  assert float(losses.pairwise_affinity_loss(tf.constant(m), grey)) == pytest.approx(expected, rel=1e-5)
+  # Binary masks, clipped to [1e-6, 1 - 1e-6]: P is about 1 for equal labels and 2e-6 for different
+  # ones. The mask 1 on the left column only cuts the 3 across pairs and the 2 diagonals.
+  m = np.zeros([1, 3, 3, 1], np.float32)
+  m[0, :, 0] = 1.0
+  expected = 5.0 / 8.0 * -math.log(2e-6)
+  assert float(losses.pairwise_affinity_loss(tf.constant(m), grey)) == pytest.approx(expected, rel=2e-3)
+  assert float(losses.pairwise_affinity_loss(tf.ones([1, 3, 3, 1]), grey)) == pytest.approx(0, abs=1e-5)
+
+
+def test_pairwise_affinity_loss_lets_masks_cut_along_colour_edges_only():
+  # Left half black, right half white: no pair across the edge is similar, so a mask that cuts there
+  # costs nothing, and the same cut anywhere else costs.
+  image = np.zeros([1, 16, 16, 3], np.float32)
+  image[:, :, 8:] = 1.0
+  along = np.zeros([1, 16, 16, 1], np.float32)
+  along[:, :, :8] = 1.0
+  across = np.zeros([1, 16, 16, 1], np.float32)
+  across[:, :8] = 1.0
+  loss = lambda m: float(losses.pairwise_affinity_loss(tf.constant(m), tf.constant(image)))
+  assert loss(along) == pytest.approx(0.0, abs=1e-5)
+  assert loss(across) > 1.0
+  # Nothing similar: in a 3x3 image whose four corners (each pair of them 2 px apart) and the two
+  # pairs of edge midpoints have four different colours, any mask costs 0 (not NaN).
+  k, w, r, b = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), (1.0, 0.0, 0.0), (0.0, 0.0, 1.0)
+  image = tf.constant([[[k, r, w], [k, w, w], [r, b, b]]])
+  mask = tf.constant(np.random.RandomState(1).rand(1, 3, 3, 1).astype(np.float32))
+  assert float(losses.pairwise_affinity_loss(mask, image)) == 0.0
+
+
+def test_colour_model_loss_by_hand():
+  # One 1x4 image, pixels red, red, green, green; 2 bins per channel, so red and green fall in two
+  # of 8 cells. Mask (1, 1, 1, 0) with no pseudo-counts: the foreground histogram holds 2 red, 1
+  # green; the background 1 green. Loss = -(log 2/3 + log 2/3 + log 1/3 + log 1) / 4.
+  image = tf.constant([[[[1.0, 0, 0], [1.0, 0, 0], [0, 1.0, 0], [0, 1.0, 0]]]])
+  mask = tf.constant([[[[1.0], [1.0], [1.0], [0.0]]]])
+  expected = -(2 * math.log(2 / 3) + math.log(1 / 3)) / 4
+  got = float(losses.colour_model_loss(mask, image, bins=2, prior=1e-12))
+  assert got == pytest.approx(expected, rel=1e-5)
+  # A mask that splits the colours exactly costs nothing; a mask of 0.5 everywhere costs log 2.
+  split = tf.constant([[[[1.0], [1.0], [0.0], [0.0]]]])
+  assert float(losses.colour_model_loss(split, image, bins=2, prior=1e-12)) == pytest.approx(0, abs=1e-6)
+  half = tf.fill([1, 1, 4, 1], 0.5)
+  assert float(losses.colour_model_loss(half, image, bins=2, prior=1e-12)) == pytest.approx(math.log(2))
+  # Each image has its own histograms: two copies of the image, the second with mask and colours
+  # swapped, score as one does.
+  both = tf.concat([image, image[..., ::-1, :]], 0)
+  masks = tf.concat([mask, mask[:, :, ::-1]], 0)
+  assert float(losses.colour_model_loss(masks, both, bins=2, prior=1e-12)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_colour_model_loss_pushes_a_stray_pixel_to_the_label_of_its_colour():
+  # The mask takes in one green pixel among red ones; the rest of the green is outside: its gradient
+  # lowers that pixel's mask and raises no red pixel's.
+  image = np.zeros([1, 4, 4, 3], np.float32)
+  image[:, :, :2, 0] = 1.0
+  image[:, :, 2:, 1] = 1.0
+  mask = np.zeros([1, 4, 4, 1], np.float32)
+  mask[:, :, :2] = 1.0
+  mask[0, 0, 2] = 1.0
+  m = tf.Variable(mask)
+  with tf.GradientTape() as tape:
+    loss = losses.colour_model_loss(m, tf.constant(image))
+  grad = tape.gradient(loss, m).numpy()[0, ..., 0]
+  assert grad[0, 2] > 0  # gradient descent lowers it
+  assert (grad[:, :2] <= 0).all()
+
+
 def test_quantile_loss_by_hand():
   fake = tf.constant([[[0.1], [0.9]], [[0.5], [0.3]]])
   real = tf.constant([[[0.2], [0.2]], [[0.8], [0.4]]])

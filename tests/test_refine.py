@@ -73,6 +73,14 @@ def test_default_plan_is_the_best_recipe():
   assert refine.RefineConfig() == refine.for_dataset("horse")
 
 
+def test_teacher_size_sets_only_the_teachers_crops():
+  stages = refine.plan(refine.for_dataset("horse", teacher_size=64).validate())
+  teacher = [s for s in stages if s.name == "teacher"][0]
+  assert teacher.flag("image_size") == "64" and teacher.argv.count("--image_size=64") == 1
+  assert all(s.flag("image_size") == "128" for s in stages if s.name.endswith("-gan"))
+  assert argvs(stages)[1:] == BEST[1:]  # the students and cycles are as without it
+
+
 def test_old_bash_defaults_with_pick_retries_and_extra_args():
   """The bash chain's old defaults (2 rounds of 2500 steps, hard labels from cycle 2, no GrabCut, no
   flip averaging) with PICK_EVERY=50 and per-stage extra flags, every check passing."""

@@ -204,8 +204,10 @@ def plan(config, checks=None):
   fgseg_common = (f"--prepared={c.prepared}", "--split=all", f"--backgrounds={c.backgrounds}",
                   f"--preset={c.teacher_preset}")
   gan_common = (*fgseg_common, f"--image_size={c.image_size}")
+  # A student takes its teacher's size unless told: with a smaller teacher, the chain's size.
+  sized = (f"--image_size={c.image_size}",) if c.teacher_size not in (0, c.image_size) else ()
   student_common = (f"--prepared={c.prepared}", "--split=all",
-                    f"--backgrounds={c.student_backgrounds}", f"--preset={c.student_preset}",
+                    f"--backgrounds={c.student_backgrounds}", f"--preset={c.student_preset}", *sized,
                     f"--steps={c.student_steps}", *grabcut, f"--seed={c.seed}",
                     *(("--flip_average_labels",) if c.flip_average_labels else ()), *c.distill_args)
 

@@ -78,7 +78,9 @@ def test_teacher_size_sets_only_the_teachers_crops():
   teacher = [s for s in stages if s.name == "teacher"][0]
   assert teacher.flag("image_size") == "64" and teacher.argv.count("--image_size=64") == 1
   assert all(s.flag("image_size") == "128" for s in stages if s.name.endswith("-gan"))
-  assert argvs(stages)[1:] == BEST[1:]  # the students and cycles are as without it
+  # The students, which would take their teacher's size, are told the chain's.
+  assert all(s.flag("image_size") == "128" for s in stages if s.module == refine.DISTILL)
+  assert refine.plan(refine.for_dataset("horse", teacher_size=128))[1].flag("image_size") is None
 
 
 def test_old_bash_defaults_with_pick_retries_and_extra_args():

@@ -29,9 +29,11 @@ PRESETS = {
                  log_every=50, save_every=500, eval_every=250),
     # make horse-train: the Weizmann horses on 2 CPU cores in about 10 minutes (docs/fgseg.md): the
     # CPU sizes with the area prior relaxed to the batch mean at the horses' own fraction (0.40 of the
-    # box, not 0.25), resize-conv upsampling (no checkerboard) and a push to binary masks.
+    # box, not 0.25), resize-conv upsampling (no checkerboard), a push to binary masks, and the
+    # colour and border priors of a tight box (masks along colour edges, not inverted).
     "horse-cpu": dict(image_size=64, width=0.25, d_width=0.25, batch_size=32, area_lambda=1000.0,
                       area_target=0.40, area_form="batch_squared", binarize_lambda=5.0,
+                      pairwise_lambda=3.0, unary_lambda=1.0, border_lambda=2.0,
                       upsample="resize", steps=2000, log_every=50, save_every=500, eval_every=250),
     # Seconds: smoke runs and the tests.
     "tiny": dict(image_size=64, width=0.125, d_width=0.125, batch_size=8, steps=200,

@@ -70,7 +70,8 @@ DATASETS = {
 
 @dataclasses.dataclass(frozen=True)
 class RefineConfig:
-  """One chain. The defaults are the best recipe measured on the horses (docs/results.md): one
+  """One chain. The defaults are the best recipe measured on the horses (docs/results.md): a 64 px
+  teacher (the horse-cpu preset's colour and border priors), one
   round, three cycles of 125 then 25 GAN steps, hard labels from the start, students' labels refined
   by 3 GrabCut iterations, flip-averaged labels and score."""
   prepared: str = "prepared/horse"
@@ -82,7 +83,7 @@ class RefineConfig:
   student_preset: str = "cpu"
   score_split: str = "train"
   image_size: int = 128                     # the students' and the GAN runs' crops
-  teacher_size: int = 0                     # the teacher's crops (0: image_size); its labels are
+  teacher_size: int = 64                    # the teacher's crops (0: image_size); its labels are
                                             # resized to the students'
   teacher_steps: int = 2000
   rounds: int = 1

@@ -37,6 +37,7 @@ def test_preset_values_under_explicit_flags(monkeypatch):
   c = parsed("--preset=horse-cpu", "--steps=7", "--prepared=p", "--backgrounds=b")
   assert (c.preset, c.steps, c.area_target, c.area_form, c.binarize_lambda, c.upsample) == (
       "horse-cpu", 7, 0.40, "batch_squared", 5.0, "resize")
+  assert (c.pairwise_lambda, c.unary_lambda, c.border_lambda) == (3.0, 1.0, 2.0)
   assert c.logdir == "runs/fgseg" and c.recolor == 0.0 and c.jit and c.flip
   # A flag no preset sets keeps its default; the paper's Adam betas are no flags.
   c = parsed("--preset=tiny", "--name=x", "--jit=false", "--recolor=0.5")

@@ -21,9 +21,9 @@ RAW = "--raw_root=../shared/data/weizmann_horse"
 
 
 def student(steps, teacher, logdir, *picked, hard=(), grabcut=("--grabcut_iters=3", RAW), seed=0,
-            flip=("--flip_average_labels",), extra=()):
+            flip=("--flip_average_labels",), extra=(), size=("--image_size=128",)):
   return ["experiments.distill", f"--prepared={P}/horse", "--split=all",
-          f"--backgrounds={P}/horse_bg_sharp.npz", "--preset=cpu", f"--steps={steps}", *grabcut,
+          f"--backgrounds={P}/horse_bg_sharp.npz", "--preset=cpu", *size, f"--steps={steps}", *grabcut,
           f"--seed={seed}", *flip, *extra, f"--teacher={C}/{teacher}", *picked,
           f"--logdir={C}/{logdir}", *hard]
 
@@ -45,7 +45,8 @@ HARD = ("--label_threshold=0.5", "--recolor=0.5")
 # FGSEG_ARGS=--seed=0 DISTILL_ARGS="--seed=0 --flip_average_labels" EVAL_ARGS=--flip_average, but
 # for the --seed=0 it also gave the GAN runs before their own --seed=1.
 BEST = [
-    ["experiments.fgseg", *FGSEG, "--seed=0", "--steps=2000", f"--logdir={C}/teacher"],
+    ["experiments.fgseg", *FGSEG[:-1], "--image_size=64", "--seed=0", "--steps=2000",
+     f"--logdir={C}/teacher"],
     student(1000, "teacher", "student1", hard=HARD),
     gan(125, "student1", "refine1-gan"), check("refine1-gan", "student1"),
     student(1000, "refine1-gan", "refine1", hard=HARD),
@@ -87,14 +88,15 @@ def test_old_bash_defaults_with_pick_retries_and_extra_args():
   """The bash chain's old defaults (2 rounds of 2500 steps, hard labels from cycle 2, no GrabCut, no
   flip averaging) with PICK_EVERY=50 and per-stage extra flags, every check passing."""
   config = refine.for_dataset(
-      "horse", rounds=2, student_steps=2500, refine_steps=(125,), hard_from=2, grabcut=0,
+      "horse", teacher_size=0, rounds=2, student_steps=2500, refine_steps=(125,), hard_from=2,
+      grabcut=0,
       flip_average_labels=False, flip_average_score=False, pick_every=50, retries=1, seed=4,
       fgseg_args=("--jit=false",), distill_args=("--batch_size=8",), gan_args=("--recolor=0.5",),
       eval_args=("--cases=0",)).validate()
   checks = {f"refine{c}-gan-check": refine.Check(True, f"/abs/refine{c}-gan/ckpt/ckpt-{c}")
             for c in (1, 2, 3)}
   got = argvs(refine.plan(config, checks))
-  plain = dict(grabcut=(), seed=4, flip=(), extra=("--batch_size=8",))
+  plain = dict(grabcut=(), seed=4, flip=(), extra=("--batch_size=8",), size=())
   pick = ["--save_every=50", "--max_to_keep=3"]
   want = [
       ["experiments.fgseg", *FGSEG, "--seed=4", "--jit=false", "--steps=2000",

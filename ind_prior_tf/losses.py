@@ -98,7 +98,8 @@ def rgb_to_lab(images):
   linear = tf.where(rgb > 0.04045, tf.pow((rgb + 0.055) / 1.055, 2.4), rgb / 12.92)
   xyz = tf.linalg.matvec(tf.constant(_RGB_TO_XYZ), linear) / tf.constant(_WHITE)
   e = (6.0 / 29.0) ** 3
-  f = tf.where(xyz > e, tf.pow(tf.maximum(xyz, e), 1.0 / 3.0), xyz / (3.0 * (6.0 / 29.0) ** 2) + 4.0 / 29.0)
+  f = tf.where(xyz > e, tf.pow(tf.maximum(xyz, e), 1.0 / 3.0),
+               xyz / (3.0 * (6.0 / 29.0) ** 2) + 4.0 / 29.0)
   fx, fy, fz = tf.unstack(f, axis=-1)
   return tf.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], axis=-1)
 

@@ -71,9 +71,9 @@ DATASETS = {
 @dataclasses.dataclass(frozen=True)
 class RefineConfig:
   """One chain. The defaults are the best recipe measured on the horses (docs/results.md): a 64 px
-  teacher (the horse-cpu preset's colour and border priors), one
-  round, three cycles of 125 then 25 GAN steps, hard labels from the start, students' labels refined
-  by 3 GrabCut iterations, flip-averaged labels and score."""
+  teacher (the horse-cpu preset's colour and border priors), one round, three cycles of 125 then 25
+  GAN steps, hard labels from the start, students' labels refined by 3 GrabCut iterations,
+  flip-averaged labels and score."""
   prepared: str = "prepared/horse"
   backgrounds: str = "prepared/horse_bg.npz"
   student_backgrounds: str = "prepared/horse_bg_sharp.npz"
@@ -115,8 +115,8 @@ class RefineConfig:
         raise ConfigError(f"--{name}: required")
     if self.grabcut and not self.raw_root:
       raise ConfigError("--raw_root: required with --grabcut (GrabCut reads the raw images)")
-    minimum = dict(image_size=1, teacher_size=0, teacher_steps=1, rounds=0, student_steps=1, cycles=0, hard_from=0,
-                   grabcut=0, pick_every=0, retries=0, seed=0)
+    minimum = dict(image_size=1, teacher_size=0, teacher_steps=1, rounds=0, student_steps=1,
+                   cycles=0, hard_from=0, grabcut=0, pick_every=0, retries=0, seed=0)
     for name, low in minimum.items():
       value = getattr(self, name)
       if not isinstance(value, int) or isinstance(value, bool) or value < low:

@@ -205,8 +205,9 @@ def plan(config, checks=None):
   fgseg_common = (f"--prepared={c.prepared}", "--split=all", f"--backgrounds={c.backgrounds}",
                   f"--preset={c.teacher_preset}")
   gan_common = (*fgseg_common, f"--image_size={c.image_size}")
+  teacher_size = c.teacher_size or c.image_size
   # A student takes its teacher's size unless told: with a smaller teacher, the chain's size.
-  sized = (f"--image_size={c.image_size}",) if c.teacher_size not in (0, c.image_size) else ()
+  sized = (f"--image_size={c.image_size}",) if teacher_size != c.image_size else ()
   student_common = (f"--prepared={c.prepared}", "--split=all",
                     f"--backgrounds={c.student_backgrounds}", f"--preset={c.student_preset}", *sized,
                     f"--steps={c.student_steps}", *grabcut, f"--seed={c.seed}",
@@ -218,7 +219,7 @@ def plan(config, checks=None):
     return Stage(name, DISTILL, (*student_common, f"--teacher={teacher.run_dir}", *picked,
                                  f"--logdir={chain(name)}", *hard), chain(name), (teacher.name,))
 
-  last = Stage("teacher", FGSEG, (*fgseg_common, f"--image_size={c.teacher_size or c.image_size}",
+  last = Stage("teacher", FGSEG, (*fgseg_common, f"--image_size={teacher_size}",
                                   f"--seed={c.seed}", *c.fgseg_args,
                                   f"--steps={c.teacher_steps}", f"--logdir={chain('teacher')}"),
                chain("teacher"))

@@ -82,7 +82,8 @@ def define_run_flags(F, *, save_every, overwrite_removes, networks="networks"):
   --mixed_precision --strategy --deterministic --overwrite --log_every --save_every --max_to_keep
   --progress. overwrite_removes: what --overwrite deletes, for its help."""
   F.integer("seed", 0, "Seed of every random generator.")
-  F.boolean("jit", True, "XLA-compile the train step.")
+  F.boolean("jit", True, "XLA-compile the train step (not on CPU for resize-conv networks, "
+            "--upsample=resize, where XLA is slower: docs/performance.md).")
   F.enum("mixed_precision", "float32", choices.POLICIES,
          f"Keras dtype policy of the {networks} (see ind_prior_tf/precision.py); float32 on CPUs.")
   F.enum("strategy", "default", choices.STRATEGIES, "tf.distribute strategy.")

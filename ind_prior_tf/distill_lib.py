@@ -93,7 +93,8 @@ class Distiller:
       # Slots now: variables cannot be created inside the replicated, XLA-compiled step.
       self.opt.build(self.student.trainable_variables)
       self.rng = tf.random.Generator.from_seed(c.seed)
-    self._step = training.ReplicatedStep(self.strategy, self._replica_step, self.draw, jit=c.jit)
+    self._step = training.ReplicatedStep(self.strategy, self._replica_step, self.draw, jit=c.jit,
+                                         upsample=c.upsample)
 
   def checkpoint_objects(self):
     # The student is saved as `unet`, so segmenter.load_segmenter reads a student like a teacher.

@@ -136,7 +136,8 @@ def distill(config, log=say):
     log(rundir.finished_message(c.logdir, done, c.steps))
     return dict(step=done, status="done", losses={}, eval={}, checkpoint=latest,
                 finished_before=True, devices=None, label_area=None, kept=None)
-  where = devices.announce(c.logdir, strategy, c.mixed_precision, c.jit, log=log)
+  where = devices.announce(c.logdir, strategy, c.mixed_precision,
+                           training.use_jit(c.jit, strategy, c.upsample), log=log)
   labels = label(inputs, log)
   log(f"student: UNet {c.image_size} px, width {c.width}, {c.upsample}; teacher's mean mask "
       f"area {labels.masks.mean() / 255.0:.3f}; {c.steps} steps of {c.batch_size}"

@@ -92,7 +92,7 @@ class FgSegGAN:
     self.diffaug = choices.parse_diffaug(c.diffaug)
     # The moving average is updated in cross-replica context: every replica's copy gets the same one.
     self._step = training.ReplicatedStep(
-        self.strategy, self._replica_step, self.draw, jit=c.jit,
+        self.strategy, self._replica_step, self.draw, jit=c.jit, upsample=c.upsample,
         after_fn=self._update_ema if self.unet_ema is not None else None)
 
   @property

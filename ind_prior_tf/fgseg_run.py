@@ -83,7 +83,8 @@ def run(config, log=_print):
   init_unet = warm_start_checkpoint(c.init_from, c) if c.init_from else None
   dataset, pool, eval_data, preview = load_data(c)
   prepare(c)
-  where = devices.announce(c.logdir, strategy, c.mixed_precision, c.jit, log=log)
+  where = devices.announce(c.logdir, strategy, c.mixed_precision,
+                           training.use_jit(c.jit, strategy, c.upsample), log=log)
   log(header(c, where))
   result = fgseg_lib.train(
       c, dataset, pool, c.logdir, c.steps, strategy=strategy, eval_data=eval_data, preview=preview,

@@ -55,14 +55,29 @@ def global_batch_size(inputs, strategy):
   return tf.shape(inputs)[0]
 
 
-def use_jit(jit, strategy):
-  """XLA for the replica step, except with several replicas on one host's logical CPU devices: XLA's
-  CPU backend has one device, so a replica on CPU:1 cannot reach its variables (a TF limitation; GPUs
-  and one CPU per worker are fine)."""
-  if not jit or strategy.num_replicas_in_sync == 1:
-    return jit
-  local = strategy.extended.worker_devices
-  if len(local) > 1 and all("CPU" in d.upper() for d in local):
+def _worker_devices(strategy):
+  try:
+    return list(strategy.extended.worker_devices)
+  except RuntimeError:  # the default strategy: TensorFlow's default device, a GPU if one is visible
+    return ["GPU:0" if tf.config.list_logical_devices("GPU") else "CPU:0"]
+
+
+def use_jit(jit, strategy, upsample=None):
+  """XLA for the replica step, except where it runs slower or cannot run, on CPU devices:
+  - networks with resize-conv upsampling (upsample="resize"): XLA's CPU backend compiles the bilinear
+    resize and its gradient into slow code, TF's kernels do not (on 2 cores the 128 px student's step
+    ran 2.7x, the 64 px horse-cpu GAN step 1.8x slower with XLA; transposed convs run as fast either
+    way: docs/performance.md);
+  - several replicas on one host's logical CPU devices: XLA's CPU backend has one device, so a
+    replica on CPU:1 cannot reach its variables (a TF limitation; GPUs and one CPU per worker are
+    fine)."""
+  if not jit:
+    return False
+  local = _worker_devices(strategy)
+  on_cpu = all("CPU" in d.upper() for d in local)
+  if on_cpu and upsample == "resize":
+    return False
+  if strategy.num_replicas_in_sync > 1 and len(local) > 1 and on_cpu:
     return False
   return jit
 
@@ -81,16 +96,16 @@ class ReplicatedStep:
   draw_fn(batch, *context): the step's randomness for a global batch of `batch`, a tuple of tensors
     with the batch first; `context` is what the step is called with besides its inputs (pools).
   after_fn(): optional, runs in cross-replica context after the replicas (a moving average).
-  jit: XLA for the replica step where it can run (use_jit). jit_draw: XLA for the draws too. XLA's
+  jit: XLA for the replica step where it runs well (use_jit, given the networks' `upsample`). jit_draw: XLA for the draws too. XLA's
     random bits are not the TF kernels', so an application whose draws ran inside the XLA replica
     step before they moved out of it (HOC) compiles them to keep drawing the same numbers.
   batch_size: the global batch of a step without inputs (HOC generates all it trains on).
   """
 
   def __init__(self, strategy, replica_fn, draw_fn, *, jit, jit_draw=False, after_fn=None,
-               batch_size=None):
+               batch_size=None, upsample=None):
     self.strategy = strategy
-    self.jit = use_jit(jit, strategy)
+    self.jit = use_jit(jit, strategy, upsample)
     self.batch_size = batch_size
     self._replica_fn, self._after_fn = replica_fn, after_fn
     self._replica = tf.function(self._replica_rows, jit_compile=self.jit)

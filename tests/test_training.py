@@ -158,3 +158,24 @@ def test_tensorboard_gets_losses_speed_learning_rates_and_hparams(tmp_path):
   assert all(tf.make_ndarray(e.tensor_proto) > 0 for e in acc.Tensors("speed/steps_per_sec"))
   assert float(tf.make_ndarray(acc.Tensors("lr/opt")[0].tensor_proto)) == 0.25
   assert "_hparams_/session_start_info" in tags, tags
+
+
+def test_use_jit_keeps_xla_except_resize_networks_and_replicas_on_cpu():
+  import types
+  cpu = tf.distribute.get_strategy()  # no GPU in the test environment: the default device is a CPU
+  assert training.use_jit(True, cpu, "deconv") is True
+  assert training.use_jit(True, cpu, "resize") is False  # XLA's CPU resize gradient is slow
+  assert training.use_jit(False, cpu, "deconv") is False
+
+  def fake(*devices):
+    return types.SimpleNamespace(extended=types.SimpleNamespace(worker_devices=devices),
+                                 num_replicas_in_sync=len(devices))
+  gpus, cpus = fake("/device:GPU:0", "/device:GPU:1"), fake("/device:CPU:0", "/device:CPU:1")
+  assert training.use_jit(True, gpus, "resize") is True  # the exception is the CPU backend's
+  assert training.use_jit(True, cpus, "deconv") is False  # one XLA device for two CPU replicas
+  assert training.use_jit(True, fake("/device:CPU:0"), "deconv") is True
+  # The steps ask: a resize-conv student on CPU trains without XLA, a deconv one with it.
+  from ind_prior_tf import distill_lib
+  for upsample, jit in (("resize", False), ("deconv", True)):
+    config = distill_lib.DistillConfig(image_size=64, width=0.125, batch_size=2, upsample=upsample)
+    assert distill_lib.Distiller(config)._step.jit is jit

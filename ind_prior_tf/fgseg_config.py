@@ -27,7 +27,7 @@ PRESETS = {
     "demo": dict(image_size=64, width=0.25, d_width=0.25, batch_size=32, area_lambda=1000.0,
                  area_target=0.38, area_form="batch_squared", upsample="deconv", steps=1500,
                  log_every=50, save_every=500, eval_every=250),
-    # make horse-train: the Weizmann horses on 2 CPU cores in about 10 minutes (docs/fgseg.md): the
+    # make horse-train: the Weizmann horses on 2 CPU cores in about 5 minutes (docs/fgseg.md): the
     # CPU sizes with the area prior relaxed to the batch mean at the horses' own fraction (0.40 of the
     # box, not 0.25), resize-conv upsampling (no checkerboard), a push to binary masks, and the
     # colour and border priors of a tight box (masks along colour edges, not inverted).

@@ -65,9 +65,8 @@ def _worker_devices(strategy):
 def use_jit(jit, strategy, upsample=None):
   """XLA for the replica step, except where it runs slower or cannot run, on CPU devices:
   - networks with resize-conv upsampling (upsample="resize"): XLA's CPU backend compiles the bilinear
-    resize and its gradient into slow code, TF's kernels do not (on 2 cores the 128 px student's step
-    ran 2.7x, the 64 px horse-cpu GAN step 1.8x slower with XLA; transposed convs run as fast either
-    way: docs/performance.md);
+    resize and its gradient into slow code where TF's kernels are fast, so their steps ran several
+    times slower with XLA; with transposed convs both run alike (docs/performance.md);
   - several replicas on one host's logical CPU devices: XLA's CPU backend has one device, so a
     replica on CPU:1 cannot reach its variables (a TF limitation; GPUs and one CPU per worker are
     fine)."""
@@ -96,9 +95,10 @@ class ReplicatedStep:
   draw_fn(batch, *context): the step's randomness for a global batch of `batch`, a tuple of tensors
     with the batch first; `context` is what the step is called with besides its inputs (pools).
   after_fn(): optional, runs in cross-replica context after the replicas (a moving average).
-  jit: XLA for the replica step where it runs well (use_jit, given the networks' `upsample`). jit_draw: XLA for the draws too. XLA's
-    random bits are not the TF kernels', so an application whose draws ran inside the XLA replica
-    step before they moved out of it (HOC) compiles them to keep drawing the same numbers.
+  jit: XLA for the replica step where it runs well (use_jit; upsample: the networks' upsampling).
+    jit_draw: XLA for the draws too. XLA's random bits are not the TF kernels', so an application
+    whose draws ran inside the XLA replica step before they moved out of it (HOC) compiles them to
+    keep drawing the same numbers.
   batch_size: the global batch of a step without inputs (HOC generates all it trains on).
   """
 

@@ -35,6 +35,10 @@ F.float("grabcut_band", 0.0,
 F.string("raw_root", None,
          "The raw set the prepared one was made from, for --grabcut_iters; default: "
          "the directory its meta.json records.")
+F.float("grabcut_weight", 1.0,
+        "With --grabcut_iters, not in the paper: each mask is this weight times GrabCut's "
+        "cut plus the rest times the network's soft mask (1: the cut alone; 0.45: the cut "
+        "except where the network is above 0.91 or below 0.09; docs/fgseg.md).")
 F.boolean("flip_average", False,
           "Not in the paper: score the mean of the network's masks of each crop and of its "
           "mirror image (before GrabCut, with --grabcut_iters).")

@@ -45,6 +45,10 @@ F.integer("grabcut_iters", 0,
 F.float("grabcut_band", 0.0,
         "With --grabcut_iters: > 0 lets GrabCut move the mask's edges by at most this "
         "fraction of the box's longer side; 0: anywhere in the box.")
+F.float("grabcut_weight", 1.0,
+        "With --grabcut_iters, not in the paper: each mask is this weight times GrabCut's "
+        "cut plus the rest times the network's soft mask (1: the cut alone; 0.45: the cut "
+        "except where the network is above 0.91 or below 0.09; docs/fgseg.md).")
 F.boolean("flip_average", False,
           "Not in the paper: each mask is the mean of the network's masks of the crop and "
           "of its mirror image (before GrabCut, with --grabcut_iters).")

@@ -10,7 +10,7 @@ import json
 import os
 from typing import Optional
 
-from ind_prior_tf import choices, rundir
+from ind_prior_tf import choices, ensemble, rundir
 from ind_prior_tf.errors import FlagError
 
 
@@ -29,28 +29,39 @@ def check_run_dir(run_dir, flag="--run_dir"):
 
 def _run_time(run_dir):
   """When a run last saved: its checkpoint index's time (TF rewrites ckpt/checkpoint at each save),
-  or None when it is not a segmenter run (no flags.json or ckpt/checkpoint, or a HOC run)."""
+  an ensemble's when it was written, or None when it is not a segmenter run (no flags.json or
+  ckpt/checkpoint, or a HOC run)."""
   index = os.path.join(run_dir, "ckpt", "checkpoint")
   try:
     with open(os.path.join(run_dir, "flags.json")) as f:
       flags = json.load(f)
     if not isinstance(flags, dict) or "z_dim" in flags:  # a HOC run (segmenter.run_kind)
       return None
+    if ensemble.is_ensemble(flags):
+      return os.path.getmtime(os.path.join(run_dir, "flags.json"))
     return os.path.getmtime(index)
   except (OSError, ValueError):
     return None
 
 
+def _is_ensemble_dir(run_dir):
+  try:
+    with open(os.path.join(run_dir, "flags.json")) as f:
+      return ensemble.is_ensemble(json.load(f))
+  except (OSError, ValueError):
+    return False
+
+
 def newest_segmenter_run(root, flag="--runs"):
-  """The segmenter run (flags.json + ckpt/ with a checkpoint, not a HOC run) under `root` that saved
-  last, searched in every subfolder (a run's own subfolders excepted: refinement chains nest runs).
+  """The segmenter run (flags.json + ckpt/ with a checkpoint, not a HOC run; or an ensemble) under
+  `root` that saved last, searched in every subfolder (a run's own subfolders excepted: refinement chains nest runs).
   FlagError naming `flag` when there is none."""
   if not os.path.isdir(root):
     raise FlagError(f"{flag}={root}: no such folder of runs")
   best = None
   for dirpath, dirnames, filenames in os.walk(root):
     dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-    if "flags.json" in filenames and "ckpt" in dirnames:
+    if "flags.json" in filenames and ("ckpt" in dirnames or _is_ensemble_dir(dirpath)):
       dirnames[:] = []
       when = _run_time(dirpath)
       if when is not None and (best is None or when > best[0]):
@@ -61,11 +72,13 @@ def newest_segmenter_run(root, flag="--runs"):
   return best[1]
 
 
-def _check_grabcut(iters, band):
+def _check_grabcut(iters, band, weight):
   if iters < 0:
     raise FlagError(f"--grabcut_iters={iters}: must be >= 0")
   if not 0.0 <= band < 0.5:
     raise FlagError(f"--grabcut_band={band}: must be in [0, 0.5)")
+  if not 0.0 <= weight <= 1.0:
+    raise FlagError(f"--grabcut_weight={weight}: must be in [0, 1]")
 
 
 def _require(config, *names):
@@ -86,6 +99,7 @@ class EvalConfig:
   batch_size: int = 64
   grabcut_iters: int = 0
   grabcut_band: float = 0.0
+  grabcut_weight: float = 1.0
   raw_root: Optional[str] = None
   flip_average: bool = False
 
@@ -98,7 +112,7 @@ class EvalConfig:
       raise FlagError(f"--cases={self.cases}: must be >= 0")
     if self.batch_size < 1:
       raise FlagError(f"--batch_size={self.batch_size}: must be >= 1")
-    _check_grabcut(self.grabcut_iters, self.grabcut_band)
+    _check_grabcut(self.grabcut_iters, self.grabcut_band, self.grabcut_weight)
     return self
 
   def check_files(self):
@@ -132,6 +146,7 @@ class SegmentConfig:
   batch_size: int = 16
   grabcut_iters: int = 0
   grabcut_band: float = 0.0
+  grabcut_weight: float = 1.0
   flip_average: bool = False
   progress: bool = True
 
@@ -144,7 +159,7 @@ class SegmentConfig:
       raise FlagError(f"--threshold={self.threshold}: must be in (0, 1)")
     if self.batch_size < 1:
       raise FlagError(f"--batch_size={self.batch_size}: must be >= 1")
-    _check_grabcut(self.grabcut_iters, self.grabcut_band)
+    _check_grabcut(self.grabcut_iters, self.grabcut_band, self.grabcut_weight)
     return self
 
   def check_files(self):

@@ -69,7 +69,8 @@ def _score(config, unet, ds, raw_index):
     if config.grabcut_iters:
       network.update(masks, batch["mask"].numpy())
       records = prepared.raw_records(config.prepared, batch["id"].numpy(), index=raw_index)
-      masks = grabcut.refine_masks(records, masks, config.grabcut_iters, band=config.grabcut_band)
+      masks = grabcut.refine_masks(records, masks, config.grabcut_iters, band=config.grabcut_band,
+                                    weight=config.grabcut_weight)
       refined.update(zip(batch["id"].numpy().tolist(), masks))
     counts.update(masks, batch["mask"].numpy())
     box.update(np.ones_like(masks), batch["mask"].numpy())  # the whole-box baseline
@@ -124,6 +125,7 @@ def evaluate(config):
                 crop_size=int(meta["size"]), model_size=size, flip_average=config.flip_average)
   if config.grabcut_iters:
     report.update(grabcut_iters=config.grabcut_iters, grabcut_band=config.grabcut_band,
+                  grabcut_weight=config.grabcut_weight,
                   network={k: v for k, v in network.scores().items() if k != "images"})
   scores_path = os.path.join(out_dir, "scores.json")
   rundir.atomic_write_text(scores_path, json.dumps(report, indent=2) + "\n")

@@ -7,7 +7,7 @@ other flags is refused unless config.overwrite (which starts afresh).
 """
 import os
 
-from ind_prior_tf import devices, fgseg_lib, rundir, segmenter, training
+from ind_prior_tf import devices, ensemble, fgseg_lib, rundir, segmenter, training
 from ind_prior_tf.data import pipeline
 from ind_prior_tf.errors import FlagError
 
@@ -19,6 +19,8 @@ def warm_start_checkpoint(run_dir, config):
   source = segmenter.read_run_config(run_dir)
   if segmenter.run_kind(source) != "segmenter":
     raise FlagError(f"--init_from={run_dir}: a HOC run (its flags.json has z_dim), not a segmenter")
+  if ensemble.is_ensemble(source):
+    raise FlagError(f"--init_from={run_dir}: an ensemble of runs; start from one of its members")
   theirs = segmenter.unet_spec(source)
   ours = (config.image_size, config.width, config.upsample)
   if theirs != ours:

@@ -31,7 +31,7 @@ def context_window(region, width, height, context):
 
 
 def refine_mask(image, region, crop_mask, iterations=3, threshold=0.5, context=0.5, max_side=512,
-                min_agreement=0.5, band=0.0):
+                min_agreement=0.5, band=0.0, weight=1.0):
   """The crop mask of `image`'s box `region`, refined by GrabCut; float32 [S, S] in [0, 1].
 
   image: uint8 [H, W, 3] RGB; region: the box (x0, y0, x1, y1) the crop was cut from; crop_mask
@@ -43,8 +43,33 @@ def refine_mask(image, region, crop_mask, iterations=3, threshold=0.5, context=0
   below `min_agreement`: there GrabCut's colour models have lost the object rather than corrected its
   edges. band > 0 lets GrabCut move the mask's edges by at most `band` times the box's longer side:
   the mask eroded by that much is sure foreground and the box beyond the mask dilated by it sure
-  background (a trimap); 0 leaves the whole box to it.
+  background (a trimap); 0 leaves the whole box to it. weight < 1 returns weight x the result plus
+  (1 - weight) x crop_mask (fuse).
   """
+  cut = _refine(image, region, crop_mask, iterations, threshold, context, max_side, min_agreement,
+                band)
+  return fuse(cut, crop_mask, weight)
+
+
+def fuse(cut, mask, weight):
+  """weight x cut + (1 - weight) x the network's soft mask, float32 in [0, 1], shaped like cut.
+
+  Thresholded at 0.5, a weight in (1/3, 1/2) keeps the cut except where the network is sure: a pixel
+  the cut drops stays foreground where the mask exceeds 0.5 / (1 - weight) (0.91 at 0.45), and one
+  it adds stays background where the mask is below 1 - that. GrabCut moves edges onto the image's
+  colour edges, which fixes most of a network's outline; where horse and ground share colours it
+  cuts away legs or keeps ground that a network trained on the category is sure about.
+  """
+  cut = np.asarray(cut, np.float32)
+  if weight == 1.0:
+    return cut
+  mask = np.asarray(mask, np.float32).reshape(cut.shape)
+  return np.clip(weight * cut + (1.0 - weight) * mask, 0.0, 1.0).astype(np.float32)
+
+
+def _refine(image, region, crop_mask, iterations, threshold, context, max_side, min_agreement,
+            band):
+  """refine_mask's cut alone (weight 1)."""
   cv2 = require_opencv()
   if not 0.0 <= band < 0.5:
     raise ValueError(f"band={band}: must be in [0, 0.5)")
@@ -93,8 +118,9 @@ def refine_mask(image, region, crop_mask, iterations=3, threshold=0.5, context=0
   return np.clip(cut, 0.0, 1.0).astype(np.float32)
 
 
-def refine_masks(records, masks, iterations=3, threshold=0.5, progress=None, band=0.0):
-  """GrabCut-refined copies of crop masks in [0, 1], float32 [N, S, S, 1] (or [N, S, S]).
+def refine_masks(records, masks, iterations=3, threshold=0.5, progress=None, band=0.0, weight=1.0):
+  """GrabCut-refined copies of crop masks in [0, 1], float32 [N, S, S, 1] (or [N, S, S]); weight < 1
+  fuses each with its mask (refine_mask).
 
   records: the raw Records (data.prepared.raw_records) the crops were cut from, in their order.
   progress: an optional callable(done, total). An unreadable raw image -> errors.DataError.
@@ -104,7 +130,8 @@ def refine_masks(records, masks, iterations=3, threshold=0.5, progress=None, ban
   for i, (record, mask) in enumerate(zip(records, masks)):
     image = images.load_image_rgb(record.image_path)
     region = boxes.clip_box(record.box, image.shape[1], image.shape[0], record.image_path)
-    out[i] = refine_mask(image, region, mask, iterations, threshold, band=band).reshape(mask.shape)
+    out[i] = refine_mask(image, region, mask, iterations, threshold, band=band,
+                         weight=weight).reshape(mask.shape)
     if progress:
       progress(i + 1, len(masks))
   return out

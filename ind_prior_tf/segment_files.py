@@ -230,7 +230,8 @@ def _write_png(path, array, mode):
 
 
 def segment_files(model, items, out_dir, boxes=None, threshold=None, batch_size=16,
-                  progress=True, grabcut_iters=0, grabcut_band=0.0, flip_average=False):
+                  progress=True, grabcut_iters=0, grabcut_band=0.0, flip_average=False,
+                  grabcut_weight=1.0):
   """Segments every (key, rel, path) of items; writes <out_dir>/masks/<rel>.png (8-bit masks) and
   <out_dir>/cutouts/<rel>.png (RGBA, alpha = mask) at each image's original size.
 
@@ -238,7 +239,8 @@ def segment_files(model, items, out_dir, boxes=None, threshold=None, batch_size=
   is 0 outside the box; an image without a box, an empty box, or an unreadable file is reported,
   counted and skipped, and the rest are still done. threshold: None writes soft masks, a value in
   (0, 1) binary ones. grabcut_iters > 0: each mask is refined by that many GrabCut iterations on the
-  image around its box (grabcut.refine_mask, with its band=grabcut_band; binary). flip_average: the
+  image around its box (grabcut.refine_mask, with its band=grabcut_band; binary, or fused with the
+  network's mask by grabcut_weight < 1). flip_average: the
   network's mask is the mean of its masks of the crop and its mirror. Returns a SkipLog
   (also written to <out_dir>/skipped.txt).
   """
@@ -255,7 +257,8 @@ def segment_files(model, items, out_dir, boxes=None, threshold=None, batch_size=
     masks = predict(np.stack([p[2] for p in pending]) / np.float32(255.0))
     for (name, image, _, region), mask in zip(pending, masks):
       if grabcut_iters:
-        mask = grabcut.refine_mask(image, region, mask, grabcut_iters, band=grabcut_band)
+        mask = grabcut.refine_mask(image, region, mask, grabcut_iters, band=grabcut_band,
+                                   weight=grabcut_weight)
       full = paste_mask(mask, region, image.shape)
       if threshold is not None:
         full = (full > threshold).astype(np.float32)
@@ -332,7 +335,7 @@ def segment_run(config, log=print):
   skipped = segment_files(model, items, config.out_dir, boxes=boxes, threshold=config.threshold,
                           batch_size=config.batch_size, progress=config.progress,
                           grabcut_iters=config.grabcut_iters, grabcut_band=config.grabcut_band,
-                          flip_average=config.flip_average)
+                          flip_average=config.flip_average, grabcut_weight=config.grabcut_weight)
   names = output_names([rel for _, rel, _ in items])
   renamed = [(rel, name) for (_, rel, _), name in zip(items, names) if name != output_name(rel)]
   return Segmented(len(items), len(items) - len(skipped), skipped, ckpt, renamed)

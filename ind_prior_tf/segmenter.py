@@ -13,7 +13,9 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from ind_prior_tf import networks
+import keras
+
+from ind_prior_tf import ensemble, networks
 from ind_prior_tf.errors import RunError
 
 CKPT_SUBDIR = "ckpt"
@@ -83,10 +85,10 @@ def unet_spec(config):
           config.get("upsample", "deconv"))
 
 
-def build_segmenter(config):
+def build_segmenter(config, name="unet"):
   """The UNet described by a run's config (flags.json as a dict)."""
   size, width, upsample = unet_spec(config)
-  return networks.unet(size, width, upsample=upsample)
+  return networks.unet(size, width, upsample=upsample, name=name)
 
 
 def latest_checkpoint(run_dir):
@@ -96,17 +98,46 @@ def latest_checkpoint(run_dir):
   return ckpt
 
 
-def load_segmenter(run_dir, checkpoint=None):
+def load_segmenter(run_dir, checkpoint=None, name="unet"):
   """Returns (unet, config, checkpoint path) with the weights of the latest (or given) checkpoint.
-  A HOC run is a RunError saying so (its checkpoint holds no `unet` to restore)."""
+  A HOC run is a RunError saying so (its checkpoint holds no `unet` to restore). An ensemble
+  (ensemble.py) comes back as one model, the mean of its members' masks, with their latest
+  checkpoints joined by " + " as its path. name: the Keras model's (the checkpoint does not care)."""
   config = read_run_config(run_dir)
   if run_kind(config) == "generator":
     raise RunError(f"{run_dir}: a HOC run (its flags.json has z_dim), not a segmenter; its "
                    "generator exports with experiments.export")
-  unet = build_segmenter(config)
+  if ensemble.is_ensemble(config):
+    if checkpoint:
+      raise RunError(f"{run_dir}: an ensemble of runs takes no checkpoint; give one of its members")
+    return _load_ensemble(run_dir, config)
+  unet = build_segmenter(config, name)
   path = checkpoint or latest_checkpoint(run_dir)
   tf.train.Checkpoint(unet=unet).restore(path).expect_partial().assert_existing_objects_matched()
   return unet, config, path
+
+
+def average(models, name="ensemble"):
+  """One Keras model whose output is the mean of the outputs of `models` (same input shape)."""
+  x = keras.Input(models[0].input_shape[1:])
+  return keras.Model(x, keras.layers.Average()([m(x) for m in models]), name=name)
+
+
+def _load_ensemble(run_dir, config):
+  members = ensemble.member_paths(run_dir, config)
+  if not members:
+    raise RunError(f"{run_dir}: an ensemble without members")
+  loaded = []
+  for i, member in enumerate(members):
+    if not os.path.isdir(member):
+      raise RunError(f"{run_dir}: its member {member} is missing")
+    loaded.append(load_run_segmenter(member, name=f"member{i}"))  # a model's names must be unique
+  if len({m.input_shape[1] for m, _, _ in loaded}) > 1:
+    raise RunError(f"{run_dir}: its members take different input sizes")
+  paths = " + ".join(os.path.abspath(path) for _, _, path in loaded)
+  if len(loaded) == 1:
+    return loaded[0][0], config, paths
+  return average([m for m, _, _ in loaded]), config, paths
 
 
 def _restore_error(run_dir, e):
@@ -114,11 +145,11 @@ def _restore_error(run_dir, e):
   return RunError(f"{run_dir}: its checkpoint does not fit its flags.json ({first[:200]})")
 
 
-def load_run_segmenter(run_dir, checkpoint=None):
+def load_run_segmenter(run_dir, checkpoint=None, name="unet"):
   """load_segmenter, with a checkpoint that does not match flags.json (another width or size) or
   cannot be read reported as one RunError line naming the run directory."""
   try:
-    return load_segmenter(run_dir, checkpoint)
+    return load_segmenter(run_dir, checkpoint, name)
   except RunError:
     raise
   except (ValueError, AssertionError, tf.errors.OpError) as e:

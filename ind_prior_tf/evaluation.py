@@ -140,12 +140,17 @@ def summary_lines(config, result):
   where the files went."""
   report = result.report
   flip = ", flip-averaged" if config.flip_average else ""
-  lines = [f"{config.run_dir} ({os.path.basename(report['checkpoint'])}{flip}) on "
+  members = report["checkpoint"].split(" + ")  # an ensemble's: its members' checkpoints
+  which = (f"the mean of {len(members)} runs" if len(members) > 1
+           else os.path.basename(report["checkpoint"]))
+  lines = [f"{config.run_dir} ({which}{flip}) on "
            f"{report['images']} masked crops of {config.prepared} [{config.split}]: fg IoU "
            f"{report['fg_iou']:.3f}  mIoU {report['miou']:.3f}  pixel acc "
            f"{report['pixel_acc']:.3f}  (whole box: fg IoU {report['whole_box_fg_iou']:.3f})"]
   if config.grabcut_iters:
     band = f" (band {config.grabcut_band:g})" if config.grabcut_band else ""
+    if config.grabcut_weight != 1:
+      band += f", fused with the network's mask at weight {config.grabcut_weight:g}"
     net = report["network"]
     lines.append(f"  after {config.grabcut_iters} GrabCut iterations{band}; the network alone: "
                  f"fg IoU {net['fg_iou']:.3f}  mIoU {net['miou']:.3f}  pixel acc "

@@ -132,5 +132,11 @@ def test_entry_point_and_scoring_an_ensemble(tmp_path):
                  "--split=train").ok()
   report = json.load(open(out / "eval-train" / "scores.json"))
   assert report["checkpoint"].count(" + ") == 1 and report["images"] == 2
+  assert r.out.startswith(f"{out} (the mean of 2 runs) on 2 masked crops")
+  r = entry.call("experiments.evaluate", f"--run_dir={out}", f"--prepared={prep}", "--split=train",
+                 "--grabcut_iters=1", "--grabcut_weight=0.45").ok()
+  assert "fused with the network's mask at weight 0.45" in r.out
+  fused = json.load(open(out / "eval-train-grabcut" / "scores.json"))
+  assert fused["grabcut_weight"] == 0.45 and fused["network"]["fg_iou"] == report["fg_iou"]
   entry.call("experiments.evaluate", f"--run_dir={out}", f"--prepared={prep}",
              "--grabcut_iters=1", "--grabcut_weight=1.2").failed(2, "--grabcut_weight=1.2")

@@ -39,11 +39,15 @@ for _name, _help in [("image_size", "Crop size of the students and the GAN runs.
                      ("pick_every", "Save each GAN run every so many steps and teach the student "
                                     "from the most flip-consistent checkpoint (0: the last)."),
                      ("retries", "Reruns of a GAN run that fails the check, with the next seed."),
-                     ("seed", "The teacher's and students' seed (the GAN runs': 1, 2, ...).")]:
+                     ("seed", "The teacher's and students' seed (the GAN runs': 1, 2, ...)."),
+                     ("ensemble", "Ours: the result is the mean of the last so many students "
+                                  "(experiments.ensemble; 1: the last student alone).")]:
   F.integer(_name, getattr(D, _name), _help)
 flags.DEFINE_list("refine_steps", list(map(str, D.refine_steps)),
                   "GAN steps of each cycle (the last for the cycles after the list).",
                   flag_values=F.values)
+F.float("grabcut_weight", D.grabcut_weight, "Ours: the score's masks are this weight times "
+        "GrabCut's cut plus the rest times the network's (1: the cut alone).")
 F.string("max_drop", str(D.max_drop), "Largest fall in flip consistency a GAN run may show ('none': "
          "no check).")
 F.boolean("flip_average_labels", D.flip_average_labels, "Flip-averaged teacher labels.")

@@ -7,10 +7,13 @@ A chain improves a GAN teacher by distillation and short GAN runs (docs/fgseg.md
      refine_steps[i], the last count for the cycles after the list), checked without masks by
      experiments.consistency, then a new student distilled from it. From cycle `hard_from` on the
      students also get `hard_args` (0: the rounds' students too);
-  4. the score of the last student (experiments.evaluate).
+  4. with `ensemble` > 1, an ensemble of the last students (experiments.ensemble: the mean of their
+     masks), the chain's result;
+  5. the score of the result (experiments.evaluate), after GrabCut fused with the network's mask by
+     `grabcut_weight`.
 The check: a GAN run whose mean flip consistency falls below its start's by more than `max_drop` has
 lost the object; it is run again with the next seed up to `retries` times, and if no run passes the
-cycles end and the chain's result is the last student. With `pick_every` the GAN run saves every so
+cycles end with the last student (and the ensemble of the last ones). With `pick_every` the GAN run saves every so
 many steps and its student learns from the most flip-consistent checkpoint instead of the last.
 
 `plan(config, checks)` is a pure function: the stages to run given the outcomes of the checks run so
@@ -31,7 +34,7 @@ from typing import Optional
 
 from ind_prior_tf.errors import FlagError
 
-FGSEG, DISTILL = "experiments.fgseg", "experiments.distill"
+FGSEG, DISTILL, ENSEMBLE = "experiments.fgseg", "experiments.distill", "experiments.ensemble"
 CONSISTENCY, EVALUATE = "experiments.consistency", "experiments.evaluate"
 DROPPED = 3  # experiments.consistency's exit status for a run below its baseline by over --max_drop
 
@@ -56,7 +59,7 @@ class Dataset:
   backgrounds: str          # the teacher's and the GAN runs' pool
   student_backgrounds: str  # the students' pool
   teacher_preset: str
-  score_split: str          # the crops the last student is scored on (those with masks)
+  score_split: str          # the crops the chain's result is scored on (those with masks)
   raw_root: str             # the raw set, for GrabCut
 
 
@@ -71,9 +74,10 @@ DATASETS = {
 @dataclasses.dataclass(frozen=True)
 class RefineConfig:
   """One chain. The defaults are the best recipe measured on the horses (docs/results.md): a 64 px
-  teacher (the horse-cpu preset's colour and border priors), one round, three cycles of 125 then 25
+  teacher of 4000 steps (the horse-cpu preset's colour and border priors), one round, three cycles of 125 then 25
   GAN steps, hard labels from the start, students' labels refined by 3 GrabCut iterations,
-  flip-averaged labels and score."""
+  flip-averaged labels and score, the result the mean of the three cycles' students, its GrabCut
+  masks fused with its own."""
   prepared: str = "prepared/horse"
   backgrounds: str = "prepared/horse_bg.npz"
   student_backgrounds: str = "prepared/horse_bg_sharp.npz"
@@ -85,7 +89,7 @@ class RefineConfig:
   image_size: int = 128                     # the students' and the GAN runs' crops
   teacher_size: int = 64                    # the teacher's crops (0: image_size); its labels are
                                             # resized to the students'
-  teacher_steps: int = 2000
+  teacher_steps: int = 4000
   rounds: int = 1
   student_steps: int = 1000
   cycles: int = 3
@@ -93,6 +97,10 @@ class RefineConfig:
   hard_from: int = 0
   hard_args: tuple = ("--label_threshold=0.5", "--recolor=0.5")
   grabcut: int = 3                          # GrabCut iterations on students' labels and the score
+  # Ours: the score's segmenter is the mean of the last `ensemble` students (1: the last alone), and
+  # its masks after GrabCut are grabcut_weight x the cut + the rest x the network's (1: the cut).
+  ensemble: int = 3
+  grabcut_weight: float = 0.45
   pick_every: int = 0                       # 0: each student learns from its GAN run's last step
   max_drop: Optional[float] = 0.13          # None: no check
   retries: int = 0
@@ -116,7 +124,7 @@ class RefineConfig:
     if self.grabcut and not self.raw_root:
       raise ConfigError("--raw_root: required with --grabcut (GrabCut reads the raw images)")
     minimum = dict(image_size=1, teacher_size=0, teacher_steps=1, rounds=0, student_steps=1,
-                   cycles=0, hard_from=0, grabcut=0, pick_every=0, retries=0, seed=0)
+                   cycles=0, hard_from=0, grabcut=0, pick_every=0, retries=0, seed=0, ensemble=1)
     for name, low in minimum.items():
       value = getattr(self, name)
       if not isinstance(value, int) or isinstance(value, bool) or value < low:
@@ -126,6 +134,8 @@ class RefineConfig:
       steps = ",".join(map(str, self.refine_steps))
       raise ConfigError(f"--refine_steps={steps}: expected GAN step counts > 0, one per cycle (the "
                         "last for the cycles after the list)")
+    if not (isinstance(self.grabcut_weight, (int, float)) and 0 <= self.grabcut_weight <= 1):
+      raise ConfigError(f"--grabcut_weight={self.grabcut_weight}: expected a number in [0, 1]")
     if self.max_drop is not None and not math.isfinite(self.max_drop):
       raise ConfigError(f"--max_drop={self.max_drop}: expected a number, or none for no check")
     for name in ("hard_args", "fgseg_args", "distill_args", "gan_args", "eval_args"):
@@ -224,9 +234,11 @@ def plan(config, checks=None):
                                   f"--steps={c.teacher_steps}", f"--logdir={chain('teacher')}"),
                chain("teacher"))
   stages = [last]
+  students = []
   for r in range(1, c.rounds + 1):
     last = student(f"student{r}", last, 0)
     stages.append(last)
+    students.append(last)
   checking = c.max_drop is not None or c.pick_every > 0
   for cycle in range(1, c.cycles + 1):
     steps = c.refine_steps[min(cycle, len(c.refine_steps)) - 1]
@@ -261,8 +273,16 @@ def plan(config, checks=None):
       break
     last = student(f"refine{cycle}", teacher, cycle, checkpoint)
     stages.append(last)
+    students.append(last)
+  members = students[-c.ensemble:] if c.ensemble > 1 else []
+  if len(members) > 1:  # the ensemble is a pure function of the plan: rewriting it loses nothing
+    last = Stage("ensemble", ENSEMBLE, (f"--members={','.join(s.run_dir for s in members)}",
+                                        f"--logdir={chain('ensemble')}", "--overwrite"),
+                 chain("ensemble"), tuple(s.name for s in members))
+    stages.append(last)
+  weight = (f"--grabcut_weight={c.grabcut_weight}",) if c.grabcut and c.grabcut_weight != 1 else ()
   stages.append(Stage("score", EVALUATE, (f"--run_dir={last.run_dir}", f"--prepared={c.prepared}",
-                                          f"--split={c.score_split}", *grabcut,
+                                          f"--split={c.score_split}", *grabcut, *weight,
                                           *(("--flip_average",) if c.flip_average_score else ()),
                                           *c.eval_args), last.run_dir, (last.name,)))
   return stages
@@ -330,7 +350,8 @@ def run(config, runner=None, python=sys.executable, log=say):
       if not outcome.passed:
         retry = [s for s in plan(config, checks) if s.name not in done][0]
         then = (f"the chain ends with {stage.flag('baseline')}" if retry.name == "score" else
-                f"running {retry.name} instead")
+                f"the chain ends with {stage.flag('baseline')}, and its result is the ensemble of "
+                "the last students" if retry.name == "ensemble" else f"running {retry.name} instead")
         log(f"{stage.name}: flip consistency {outcome.score:.3f}, below {stage.flag('baseline')}'s "
             f"{outcome.baseline:.3f} by more than max_drop={config.max_drop}; {then}")
   score = plan(config, checks)[-1]

@@ -157,12 +157,12 @@ def test_refine_chain_wires_teacher_students_and_refinement(cub, tmp_path, monke
   """make horse-refine's pipeline (experiments.refine) at toy sizes through the real entry points:
   every stage is its own run, each learns from the one before, the refinement GAN starts from the
   latest student and is checked, the students from cycle --hard_from on get the hard labels, and the
-  last student is scored; with --pick_every=1 each student learns from the GAN checkpoint
+  mean of the last three students (an ensemble) is scored; with --pick_every=1 each student learns from the GAN checkpoint
   experiments.consistency picked, and with --grabcut=1 every student's labels are refined by GrabCut
-  on the raw images and the last one is scored after it as well, flip-averaged. Run again with a
+  on the raw images and the ensemble is scored after it as well, fused and flip-averaged. Run again with a
   check every GAN run fails (--max_drop=-1) and no picking: the finished stages resume as they are, the
   failed run is retried with the next seed (--retries=1), then the cycles end and the last student
-  before them is scored. tests/test_refine.py checks the plan itself, stage by stage."""
+  before them (alone: there is no other) is scored. tests/test_refine.py checks the plan itself, stage by stage."""
   prep_dir = tmp_path / "prepared"
   prep_dir.mkdir()
   os.symlink(cub["prep"], prep_dir / "horse")
@@ -211,15 +211,18 @@ def test_refine_chain_wires_teacher_students_and_refinement(cub, tmp_path, monke
   assert flags("student1")["label_threshold"] is None and flags("student1")["recolor"] == 0
   assert {flags(s)["flip_average_labels"] for s in ("student1", "refine1", "refine2")} == {True}
   assert not os.path.exists(chain / "refine3")
-  assert f"{chain / 'refine2'} (ckpt-2, flip-averaged) on 8 masked crops" in p.stdout
-  scores = json.load(open(chain / "refine2" / "eval-train-flip-grabcut" / "scores.json"))
-  assert scores["flip_average"] is True
+  assert flags("ensemble")["members"] == ["../student1", "../refine1", "../refine2"]
+  assert f"{chain / 'ensemble'} (the mean of 3 runs, flip-averaged) on 8 masked crops" in p.stdout
+  scores = json.load(open(chain / "ensemble" / "eval-train-flip-grabcut" / "scores.json"))
+  assert scores["flip_average"] is True and scores["grabcut_weight"] == 0.45
+  assert scores["checkpoint"].endswith(str(chain / "refine2" / "ckpt" / "ckpt-2"))
   assert p.stdout.strip().splitlines()[-1] == (
-      f"the chain's result: {chain / 'refine2'}: fg IoU {scores['fg_iou']:.3f}, mIoU "
+      f"the chain's result: {chain / 'ensemble'}: fg IoU {scores['fg_iou']:.3f}, mIoU "
       f"{scores['miou']:.3f}")
   assert p.stdout.count("labels refined by GrabCut (1 iterations)") == 3
   assert {flags(s)["grabcut_iters"] for s in ("student1", "refine1", "refine2")} == {1}
-  assert "after 1 GrabCut iterations; the network alone: fg IoU" in p.stdout
+  assert ("after 1 GrabCut iterations, fused with the network's mask at weight 0.45; the network "
+          "alone: fg IoU") in p.stdout
 
   # The finished stages are resumed as they are; now every check fails.
   p = refine("--cycles=1", "--max_drop=-1", "--pick_every=0", "--noflip_average_score")

@@ -45,7 +45,7 @@ HARD = ("--label_threshold=0.5", "--recolor=0.5")
 # FGSEG_ARGS=--seed=0 DISTILL_ARGS="--seed=0 --flip_average_labels" EVAL_ARGS=--flip_average, but
 # for the --seed=0 it also gave the GAN runs before their own --seed=1.
 BEST = [
-    ["experiments.fgseg", *FGSEG[:-1], "--image_size=64", "--seed=0", "--steps=2000",
+    ["experiments.fgseg", *FGSEG[:-1], "--image_size=64", "--seed=0", "--steps=4000",
      f"--logdir={C}/teacher"],
     student(1000, "teacher", "student1", hard=HARD),
     gan(125, "student1", "refine1-gan"), check("refine1-gan", "student1"),
@@ -54,8 +54,10 @@ BEST = [
     student(1000, "refine2-gan", "refine2", hard=HARD),
     gan(25, "refine2", "refine3-gan"), check("refine3-gan", "refine2"),
     student(1000, "refine3-gan", "refine3", hard=HARD),
-    ["experiments.evaluate", f"--run_dir={C}/refine3", f"--prepared={P}/horse", "--split=train",
-     "--grabcut_iters=3", RAW, "--flip_average"],
+    ["experiments.ensemble", f"--members={C}/refine1,{C}/refine2,{C}/refine3",
+     f"--logdir={C}/ensemble", "--overwrite"],
+    ["experiments.evaluate", f"--run_dir={C}/ensemble", f"--prepared={P}/horse", "--split=train",
+     "--grabcut_iters=3", RAW, "--grabcut_weight=0.45", "--flip_average"],
 ]
 
 
@@ -68,9 +70,12 @@ def test_default_plan_is_the_best_recipe():
   assert argvs(stages) == BEST
   assert [s.name for s in stages] == [
       "teacher", "student1", "refine1-gan", "refine1-gan-check", "refine1", "refine2-gan",
-      "refine2-gan-check", "refine2", "refine3-gan", "refine3-gan-check", "refine3", "score"]
+      "refine2-gan-check", "refine2", "refine3-gan", "refine3-gan-check", "refine3", "ensemble",
+      "score"]
   assert stages[2].after == ("student1",) and stages[3].after == ("refine1-gan", "student1")
-  assert stages[4].after == ("refine1-gan",) and stages[-1].after == ("refine3",)
+  assert stages[4].after == ("refine1-gan",) and stages[-1].after == ("ensemble",)
+  assert stages[-2].after == ("refine1", "refine2", "refine3")
+  assert refine.scores_path(stages[-1]) == f"{C}/ensemble/eval-train-flip-grabcut/scores.json"
   assert refine.RefineConfig() == refine.for_dataset("horse")
 
 
@@ -88,8 +93,9 @@ def test_old_bash_defaults_with_pick_retries_and_extra_args():
   """The bash chain's old defaults (2 rounds of 2500 steps, hard labels from cycle 2, no GrabCut, no
   flip averaging) with PICK_EVERY=50 and per-stage extra flags, every check passing."""
   config = refine.for_dataset(
-      "horse", teacher_size=0, rounds=2, student_steps=2500, refine_steps=(125,), hard_from=2,
-      grabcut=0,
+      "horse", teacher_size=0, teacher_steps=2000, rounds=2, student_steps=2500, refine_steps=(125,),
+      hard_from=2,
+      grabcut=0, ensemble=1,
       flip_average_labels=False, flip_average_score=False, pick_every=50, retries=1, seed=4,
       fgseg_args=("--jit=false",), distill_args=("--batch_size=8",), gan_args=("--recolor=0.5",),
       eval_args=("--cases=0",)).validate()
@@ -131,14 +137,21 @@ def test_retries_take_the_next_seed_and_a_cycle_without_a_passing_run_ends_the_c
   assert stages[5].flag("baseline") == f"{C}/student1"
   assert stages[6].flag("teacher") == f"{C}/refine1-gan-seed2"  # the run that passed
   assert "--teacher_checkpoint" not in " ".join(stages[6].argv)  # no pick: its last checkpoint
-  # Every run of cycle 2 fails: three runs (seeds 1-3), then the score of refine1.
+  # Every run of cycle 2 fails: three runs (seeds 1-3), then the score of the ensemble of the
+  # students there are (student1 and refine1; the last alone with ensemble=1).
   outcomes = {"refine1-gan-check": refine.Check(True), "refine2-gan-check": failed,
               "refine2-gan-seed2-check": failed, "refine2-gan-seed3-check": failed}
   stages = refine.plan(config, outcomes)
-  assert [s.name for s in stages][-8:] == [
+  assert [s.name for s in stages][-9:] == [
       "refine1", "refine2-gan", "refine2-gan-check", "refine2-gan-seed2", "refine2-gan-seed2-check",
-      "refine2-gan-seed3", "refine2-gan-seed3-check", "score"]
-  assert stages[-1].flag("run_dir") == f"{C}/refine1" and stages[-1].after == ("refine1",)
+      "refine2-gan-seed3", "refine2-gan-seed3-check", "ensemble", "score"]
+  assert stages[-2].flag("members") == f"{C}/student1,{C}/refine1"
+  assert stages[-1].flag("run_dir") == f"{C}/ensemble" and stages[-1].after == ("ensemble",)
+  alone = refine.plan(dataclasses.replace(config, ensemble=1), outcomes)
+  assert alone[-1].flag("run_dir") == f"{C}/refine1" and alone[-1].after == ("refine1",)
+  assert "--grabcut_weight=0.45" in alone[-1].argv
+  cut_alone = refine.plan(dataclasses.replace(config, grabcut_weight=1.0), outcomes)[-1]
+  assert not any(a.startswith("--grabcut_weight") for a in cut_alone.argv)
 
 
 def test_checks_hard_labels_steps_and_grabcut():
@@ -228,8 +241,8 @@ def test_executor_decides_retries_from_consistency_json(tmp_path):
   assert runner.ran == [
       "teacher", "student1", "refine1-gan", "refine1-gan-check", "refine1-gan-seed2",
       "refine1-gan-seed2-check", "refine1", "refine2-gan", "refine2-gan-check", "refine2-gan-seed2",
-      "refine2-gan-seed2-check", "score"]
-  assert result["result"] == str(tmp_path / "chain" / "refine1")
+      "refine2-gan-seed2-check", "ensemble", "score"]
+  assert result["result"] == str(tmp_path / "chain" / "ensemble")
   assert result["scores"] == dict(fg_iou=0.5, miou=0.6) and result["stages"] == runner.ran
   commands = [l for l in lines if l.startswith("[")]
   assert len(commands) == len(runner.ran)
@@ -238,7 +251,8 @@ def test_executor_decides_retries_from_consistency_json(tmp_path):
   assert picked in [l for l in lines if l.startswith("[refine1]")][0]
   assert "refine1-gan-check: flip consistency 0.700, below" in lines[4]
   assert lines[4].endswith("running refine1-gan-seed2 instead")
-  assert lines[-2].endswith(f"the chain ends with {tmp_path}/chain/refine1")
+  assert lines[-3].endswith(f"the chain ends with {tmp_path}/chain/refine1, and its result is the "
+                            "ensemble of the last students")
   # A rerun starts again from the top: every entry point resumes its own run, the finished ones
   # return at once, and the checks decide as before.
   again = FakeRunner(drops=runner.drops)
@@ -261,10 +275,14 @@ def test_entry_point_flags_and_dry_run(capsys):
       refine.RefineConfig()))]
   args = ["refine", "--dataset=cub", "--prep_dir=/p", "--runs=/r", "--seed=2", "--max_drop=none",
           "--refine_steps=9,8", "--cycles=2", "--gan_args=--recolor=0.5 --jit=false",
-          "--hard_args=", "--noflip_average_score", "--dry_run"]
+          "--hard_args=", "--noflip_average_score", "--ensemble=2", "--grabcut_weight=0.3",
+          "--dry_run"]
   assert refine_main.main(args) == 0
   lines = capsys.readouterr().out.splitlines()
-  assert len(lines) == 7 and "consistency" not in " ".join(lines)
+  assert len(lines) == 8 and "consistency" not in " ".join(lines)
+  assert lines[-2].endswith("--members=/r/cub-refine/refine1,/r/cub-refine/refine2 "
+                            "--logdir=/r/cub-refine/ensemble --overwrite")
+  assert "--grabcut_weight=0.3" in lines[-1].split()
   assert lines[2].endswith("--steps=9 --save_every=9 --seed=1 --init_from=/r/cub-refine/student1 "
                            "--logdir=/r/cub-refine/refine1-gan --recolor=0.5 --jit=false")
   assert "label_threshold" not in lines[1] and "--flip_average" not in lines[-1].split()
@@ -273,7 +291,8 @@ def test_entry_point_flags_and_dry_run(capsys):
 @pytest.mark.parametrize("flag, fragment", [
     ("--pick_every=-5", "--pick_every=-5"), ("--grabcut=three", "--grabcut"),
     ("--max_drop=lots", "--max_drop=lots"), ("--refine_steps=125,x", "--refine_steps=125,x"),
-    ("--dataset=coins", "--dataset"), ("--bogus=1", "bogus"), ("--gan_args='--x", "--gan_args")])
+    ("--dataset=coins", "--dataset"), ("--bogus=1", "bogus"), ("--gan_args='--x", "--gan_args"),
+    ("--ensemble=0", "--ensemble=0"), ("--grabcut_weight=1.5", "--grabcut_weight=1.5")])
 def test_bad_flags_are_one_error_line(flag, fragment, capsys):
   assert refine_main.main(["refine", flag, "--dry_run"]) == 2
   captured = capsys.readouterr()

@@ -74,10 +74,10 @@ DATASETS = {
 @dataclasses.dataclass(frozen=True)
 class RefineConfig:
   """One chain. The defaults are the best recipe measured on the horses (docs/results.md): a 64 px
-  teacher of 4000 steps (the horse-cpu preset's colour and border priors), one round, three cycles of 125 then 25
-  GAN steps, hard labels from the start, students' labels refined by 3 GrabCut iterations,
-  flip-averaged labels and score, the result the mean of the three cycles' students, its GrabCut
-  masks fused with its own."""
+  teacher of 4000 steps (the horse-cpu preset's colour and border priors), one round, three cycles
+  of 125 then 25 GAN steps, hard labels from the start, students' labels refined by 3 GrabCut
+  iterations, flip-averaged labels and score, the result the mean of the three cycles' students,
+  its GrabCut masks fused with its own."""
   prepared: str = "prepared/horse"
   backgrounds: str = "prepared/horse_bg.npz"
   student_backgrounds: str = "prepared/horse_bg_sharp.npz"

@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 import pytest
 
-pytest.importorskip("cv2")
+cv2 = pytest.importorskip("cv2")
 
 # pylint: disable=g-import-not-at-top
 from ind_prior_tf import (distill_lib, evaluation, grabcut, metrics, segment_files, segmenter,
@@ -187,14 +187,21 @@ def test_segment_files_cuts_a_whole_box_mask_down_to_the_object(tmp_path):
   inp = keras.Input((S, S, 3))
   box_everywhere = keras.Model(inp, keras.layers.Lambda(lambda x: x[..., :1] * 0 + 1)(inp))
   written = {}
-  for iters in (0, 2):
-    out = str(tmp_path / f"out{iters}")
+  for iters, weight in ((0, 1.0), (2, 1.0), (2, 0.45), (2, 0.6)):
+    out = str(tmp_path / f"out{iters}-{weight}")
     segment_files.segment_files(box_everywhere, items, out, boxes={"a.png": box}, progress=False,
-                         grabcut_iters=iters)
-    written[iters] = np.asarray(Image.open(os.path.join(out, "masks", "a.png"))) > 127
-  assert iou(written[0].astype(np.float32), mask.astype(np.float32)) < 0.85  # the whole box
-  assert iou(written[2].astype(np.float32), mask.astype(np.float32)) > 0.95
-  assert not written[2][:, :box[0]].any()  # still nothing outside the box
+                                grabcut_iters=iters, grabcut_weight=weight)
+    written[iters, weight] = np.asarray(Image.open(os.path.join(out, "masks", "a.png"))) > 127
+  assert iou(written[0, 1.0].astype(np.float32), mask.astype(np.float32)) < 0.85  # the whole box
+  assert iou(written[2, 1.0].astype(np.float32), mask.astype(np.float32)) > 0.95
+  assert not written[2, 1.0][:, :box[0]].any()  # still nothing outside the box
+  # Fused with a network sure of the whole box (mask 1 > 0.91), the cut cannot remove any of it; at
+  # weight 0.6 the cut decides (0.6 x 0 + 0.4 x 1 < 0.5), but for its soft edge (resized) pixels,
+  # which the sure network tips to foreground: a ring at most 2 pixels wide.
+  np.testing.assert_array_equal(written[2, 0.45], written[0, 1.0])
+  cut, fused = written[2, 1.0], written[2, 0.6]
+  ring = cv2.dilate(cut.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+  assert (cut <= fused).all() and (fused <= ring).all() and fused.sum() < ring.sum()
 
 
 def test_evaluate_scores_the_refined_masks_beside_the_networks(tmp_path):

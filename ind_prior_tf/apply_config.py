@@ -54,8 +54,8 @@ def _is_ensemble_dir(run_dir):
 
 def newest_segmenter_run(root, flag="--runs"):
   """The segmenter run (flags.json + ckpt/ with a checkpoint, not a HOC run; or an ensemble) under
-  `root` that saved last, searched in every subfolder (a run's own subfolders excepted: refinement chains nest runs).
-  FlagError naming `flag` when there is none."""
+  `root` that saved last, searched in every subfolder (a run's own subfolders excepted: refinement
+  chains nest runs). FlagError naming `flag` when there is none."""
   if not os.path.isdir(root):
     raise FlagError(f"{flag}={root}: no such folder of runs")
   best = None

@@ -13,8 +13,9 @@ A chain improves a GAN teacher by distillation and short GAN runs (docs/fgseg.md
      `grabcut_weight`.
 The check: a GAN run whose mean flip consistency falls below its start's by more than `max_drop` has
 lost the object; it is run again with the next seed up to `retries` times, and if no run passes the
-cycles end with the last student (and the ensemble of the last ones). With `pick_every` the GAN run saves every so
-many steps and its student learns from the most flip-consistent checkpoint instead of the last.
+cycles end with the last student (and the ensemble of the last ones). With `pick_every` the GAN run
+saves every so many steps and its student learns from the most flip-consistent checkpoint instead of
+the last.
 
 `plan(config, checks)` is a pure function: the stages to run given the outcomes of the checks run so
 far (a check not yet run counts as passed, which is the plan --dry_run prints). `run` runs the

@@ -240,9 +240,8 @@ def segment_files(model, items, out_dir, boxes=None, threshold=None, batch_size=
   counted and skipped, and the rest are still done. threshold: None writes soft masks, a value in
   (0, 1) binary ones. grabcut_iters > 0: each mask is refined by that many GrabCut iterations on the
   image around its box (grabcut.refine_mask, with its band=grabcut_band; binary, or fused with the
-  network's mask by grabcut_weight < 1). flip_average: the
-  network's mask is the mean of its masks of the crop and its mirror. Returns a SkipLog
-  (also written to <out_dir>/skipped.txt).
+  network's mask by grabcut_weight < 1). flip_average: the network's mask is the mean of its masks
+  of the crop and its mirror. Returns a SkipLog (also written to <out_dir>/skipped.txt).
   """
   size = model.input_shape[1]
   names = output_names([rel for _, rel, _ in items])

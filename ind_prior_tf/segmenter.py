@@ -10,10 +10,9 @@ is.
 import json
 import os
 
+import keras
 import numpy as np
 import tensorflow as tf
-
-import keras
 
 from ind_prior_tf import ensemble, networks
 from ind_prior_tf.errors import RunError

@@ -27,29 +27,27 @@ def check_run_dir(run_dir, flag="--run_dir"):
     raise FlagError(f"{path}: missing; is {flag} a training run directory?")
 
 
-def _run_time(run_dir):
-  """When a run last saved: its checkpoint index's time (TF rewrites ckpt/checkpoint at each save),
-  an ensemble's when it was written, or None when it is not a segmenter run (no flags.json or
-  ckpt/checkpoint, or a HOC run)."""
-  index = os.path.join(run_dir, "ckpt", "checkpoint")
+def _read_flags(run_dir):
+  """A run's flags.json as a dict, or None when it cannot be read as one."""
   try:
     with open(os.path.join(run_dir, "flags.json")) as f:
       flags = json.load(f)
-    if not isinstance(flags, dict) or "z_dim" in flags:  # a HOC run (segmenter.run_kind)
-      return None
-    if ensemble.is_ensemble(flags):
-      return os.path.getmtime(os.path.join(run_dir, "flags.json"))
-    return os.path.getmtime(index)
   except (OSError, ValueError):
     return None
+  return flags if isinstance(flags, dict) else None
 
 
-def _is_ensemble_dir(run_dir):
+def _run_time(run_dir, flags):
+  """When a run last saved: its checkpoint index's time (TF rewrites ckpt/checkpoint at each save),
+  an ensemble's when it was written, or None when it is not a segmenter run (flags None, no
+  ckpt/checkpoint, or a HOC run)."""
+  if flags is None or "z_dim" in flags:  # a HOC run (segmenter.run_kind)
+    return None
+  saved = "flags.json" if ensemble.is_ensemble(flags) else os.path.join("ckpt", "checkpoint")
   try:
-    with open(os.path.join(run_dir, "flags.json")) as f:
-      return ensemble.is_ensemble(json.load(f))
-  except (OSError, ValueError):
-    return False
+    return os.path.getmtime(os.path.join(run_dir, saved))
+  except OSError:
+    return None
 
 
 def newest_segmenter_run(root, flag="--runs"):
@@ -61,9 +59,12 @@ def newest_segmenter_run(root, flag="--runs"):
   best = None
   for dirpath, dirnames, filenames in os.walk(root):
     dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-    if "flags.json" in filenames and ("ckpt" in dirnames or _is_ensemble_dir(dirpath)):
+    if "flags.json" not in filenames:
+      continue
+    flags = _read_flags(dirpath)
+    if "ckpt" in dirnames or ensemble.is_ensemble(flags):
       dirnames[:] = []
-      when = _run_time(dirpath)
+      when = _run_time(dirpath, flags)
       if when is not None and (best is None or when > best[0]):
         best = (when, dirpath)
   if best is None:

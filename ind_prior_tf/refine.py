@@ -350,9 +350,11 @@ def run(config, runner=None, python=sys.executable, log=say):
       checks[stage.name] = outcome = read_check(stage, config.max_drop)
       if not outcome.passed:
         retry = [s for s in plan(config, checks) if s.name not in done][0]
-        then = (f"the chain ends with {stage.flag('baseline')}" if retry.name == "score" else
-                f"the chain ends with {stage.flag('baseline')}, and its result is the ensemble of "
-                "the last students" if retry.name == "ensemble" else f"running {retry.name} instead")
+        then = f"running {retry.name} instead"
+        if retry.name in ("ensemble", "score"):  # no GAN run left to try
+          then = f"the chain ends with {stage.flag('baseline')}" + (
+              ", and its result is the ensemble of the last students"
+              if retry.name == "ensemble" else "")
         log(f"{stage.name}: flip consistency {outcome.score:.3f}, below {stage.flag('baseline')}'s "
             f"{outcome.baseline:.3f} by more than max_drop={config.max_drop}; {then}")
   score = plan(config, checks)[-1]

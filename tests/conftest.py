@@ -2,4 +2,9 @@ import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Many tests compile a tiny model's step with XLA and run it a few times, so LLVM's optimisation
+# passes cost them more than they save (docs/results.md, 2026-12-02). The HLO and its numerics (no
+# fast math either way) stay the users'. Subprocesses inherit this (tests/entry.py copies
+# os.environ); an XLA_FLAGS already set wins.
+os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -15,14 +15,13 @@ must agree with the single device's to 1% of its largest element (measured over 
 0.13%, in a batch norm's gamma; a wrong split or scale would be off by ~50%).
 """
 import json
-import os
 import subprocess
 import sys
 import textwrap
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests import entry
 
 PRELUDE = textwrap.dedent("""
     import json, sys
@@ -113,9 +112,8 @@ HOC = textwrap.dedent("""
 
 
 def run_script(body, *args):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT)
   proc = subprocess.run([sys.executable, "-c", PRELUDE + body, *args], capture_output=True,
-                        text=True, timeout=300, env=env, cwd=ROOT)
+                        text=True, timeout=300, env=entry.env(), cwd=entry.ROOT)
   lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
   assert proc.returncode == 0 and lines, proc.stderr[-3000:]
   return json.loads(lines[-1][len("RESULT "):])

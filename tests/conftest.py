@@ -7,4 +7,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # fast math either way) stay the users'. Subprocesses inherit this (tests/entry.py copies
 # os.environ); an XLA_FLAGS already set wins.
 os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
+# Under pytest-xdist every worker is one TensorFlow process: with TF's default pools (a thread per
+# core each) two workers on two cores run four busy threads, and the suite took more CPU time than
+# with one thread per worker (docs/results.md, 2026-12-02). Subprocesses inherit this too.
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+  os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+  os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

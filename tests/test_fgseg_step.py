@@ -80,7 +80,7 @@ def test_colour_terms_add_their_weighted_value_to_the_g_loss(name, term):
 
 def test_ema_segmenter_is_the_moving_average_and_is_saved_as_unet(tmp_path):
   cfg = fgseg_lib.FgSegConfig(image_size=64, width=0.125, d_width=0.125, batch_size=4,
-                              ema_decay=0.75)
+                              ema_decay=0.75, jit=False)  # the average is the point, not XLA
   gan = fgseg_lib.FgSegGAN(cfg)
   w0 = [w.numpy() for w in gan.unet.weights]
   for e, w in zip(gan.unet_ema.weights, w0):
@@ -132,7 +132,7 @@ def test_removal_images_cut_out_the_mask_and_give_backgrounds_another_crops_hole
 
 def test_removal_term_trains_its_discriminator_and_is_checkpointed(tmp_path):
   cfg = fgseg_lib.FgSegConfig(image_size=64, width=0.125, d_width=0.125, batch_size=4,
-                              removal_lambda=1.0)
+                              removal_lambda=1.0, jit=False)  # the term is the point, not XLA
   gan = fgseg_lib.FgSegGAN(cfg)
   images, pool = tf.random.uniform([4, 64, 64, 3]), tf.random.uniform([6, 72, 72, 3])
   gan.unet(images)

@@ -153,7 +153,7 @@ def test_outputs(tmp_path):
 
 # -- the whole path --------------------------------------------------------------------------------
 
-STEPS = 300
+STEPS = 150
 
 
 def test_whole_path_finds_the_instances_of_a_synthetic_cluster(tmp_path):

@@ -1,6 +1,8 @@
 """Counting instances (issue 20): the scores by hand, visible masks by hand, stitching, and the whole
 path (labelled composites -> student -> sliding windows -> watershed) on a synthetic cluster image
 with known labels, textured discs of several sizes, touching."""
+import json
+
 import numpy as np
 import pytest
 
@@ -156,6 +158,23 @@ def test_outputs(tmp_path):
 STEPS = 300  # 150 passed with two threads and failed with one (AP 0.70): too near the edge
 
 
+def test_the_instance_student_lowers_both_its_losses(tmp_path):
+  """CI's check that the student learns (the whole path below trains it to the end, out of CI)."""
+  from ind_prior_tf import instances
+  x, y, _ = instances_data.make_dataset(instances_data.disc_sampler(0), 128, None, min_area=40)
+  student = instances.InstanceStudent(instances.StudentConfig(width=0.25, batch_size=16, lr=3e-3))
+  logdir = tmp_path / "student"
+  result = instances.train(student, x, y, str(logdir), 40, log_every=5, save_every=40,
+                           progress=False, log=lambda _: None)
+  assert result["status"] == "done"
+  logged = [json.loads(l) for l in open(logdir / "metrics.jsonl")]
+  assert [m["step"] for m in logged] == list(range(5, 41, 5))
+  for name, factor in (("loss", 0.8), ("centre_loss", 0.85), ("fg_loss", 0.8)):
+    assert logged[-1][name] < factor * logged[0][name], (name, logged)
+
+
+# Slow and out of CI: 300 steps of training (1-2 minutes on 2 cores); `make test-all` runs it.
+@pytest.mark.slow
 def test_whole_path_finds_the_instances_of_a_synthetic_cluster(tmp_path):
   from ind_prior_tf import instances
   x, y, counts = instances_data.make_dataset(instances_data.disc_sampler(0), 512, None, min_area=40)

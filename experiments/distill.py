@@ -40,6 +40,9 @@ F.float("label_threshold", None,
 F.float("real_fraction", 0.0,
         "Not in the paper: fraction of samples fed as the real image (background left "
         "in place) instead of a composite; 0 is the paper's recipe.")
+F.integer("real_ignore_band", 0,
+          "Not in the paper: on the real samples (--real_fraction), pixels within this many "
+          "pixels of the label's edge are left out of the loss; 0: all count.")
 F.float("recolor", 0.0,
         "Not in the paper: fraction of samples whose image is desaturated and given a "
         "random gamma before it is carved and pasted, so the student sees the category's "

@@ -58,6 +58,10 @@ class DistillConfig:
   # Not in the paper: the fraction of samples fed as the real image itself (the background left in
   # place) with the teacher's mask as label; 0 is the paper's all-composite recipe.
   real_fraction: float = 0.0
+  # Not in the paper: on those real samples, pixels within this many pixels of the label's edge do
+  # not count in the loss. A teacher's (or GrabCut's) errors on a real crop lie mostly along the edge,
+  # where a student would copy them; composites, whose labels are exact, teach the edge. 0: all count.
+  real_ignore_band: int = 0
   # Not in the paper: the fraction of samples whose image is recoloured (desaturated by a factor
   # U(0, 1), then a gamma log-uniform in [1/4, 2]) before it is carved and pasted. A GAN teacher learns
   # the colours most of its category has (brown horses) and its masks fail on the rest (grey and white
@@ -138,6 +142,8 @@ class DistillConfig:
       value = getattr(self, name)
       if not 0 <= value <= 1:
         raise FlagError(f"--{name}={value}: must be in [0, 1]")
+    if self.real_ignore_band < 0:
+      raise FlagError(f"--real_ignore_band={self.real_ignore_band}: must be >= 0")
     if not 0 < self.label_keep <= 1:
       raise FlagError(f"--label_keep={self.label_keep}: must be in (0, 1]")
     _one_of("mixed_precision", self.mixed_precision, choices.POLICIES)

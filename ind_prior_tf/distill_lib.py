@@ -137,13 +137,26 @@ class Distiller:
     H, W >= S), and their labels: (inputs [B, S, S, 3], labels [B, S, S, 1])."""
     return self.compose(images, teacher_masks, *self.draw(tf.shape(images)[0], pool, rng))
 
+  def loss_weights(self, labels, real):
+    """None (every pixel counts), or with config.real_ignore_band = k: 0 on the real samples' pixels
+    within k pixels of their label's edge (between its erosion and its dilation by a (2k+1) square),
+    1 elsewhere."""
+    k = self.config.real_ignore_band
+    if not k:
+      return None
+    inside = tf.cast(labels > 0.5, tf.float32)
+    pool = lambda x: tf.nn.max_pool2d(x, 2 * k + 1, 1, "SAME")
+    band = pool(inside) - (1.0 - pool(1.0 - inside))  # dilation minus erosion
+    return 1.0 - band * tf.cast(real, tf.float32)[:, None, None, None]
+
   def _replica_step(self, images, teacher_masks, backgrounds, flips, real, tint):
     """One replica's step on its rows of the batch and of the draws (see draw)."""
     scale = 1.0 / self.strategy.num_replicas_in_sync
     inputs, labels = self.compose(images, teacher_masks, backgrounds, flips, real, tint)
+    weights = self.loss_weights(labels, real)
     with tf.GradientTape() as tape:
       predicted = self.student(inputs, training=True)
-      loss = losses.distillation_loss(predicted, labels)
+      loss = losses.distillation_loss(predicted, labels, weights)
       # Replicas' gradients are summed: scale to the global mean (and up, for float16 loss scaling).
       scaled_loss = self.opt.scale_loss(loss * scale)
     variables = self.student.trainable_variables

@@ -190,6 +190,11 @@ def smooth_l1(x):
   return tf.where(ax < 0.25, 4.0 * tf.square(x), ax)
 
 
-def distillation_loss(student_masks, teacher_masks):
-  """Mean per-pixel smooth-L1 (eq. 8) between the student's and the teacher's masks."""
-  return tf.reduce_mean(smooth_l1(_f32(student_masks) - _f32(teacher_masks)))
+def distillation_loss(student_masks, teacher_masks, weights=None):
+  """Mean per-pixel smooth-L1 (eq. 8) between the student's and the teacher's masks; with `weights`
+  (ours, the shape of the masks), their weighted mean."""
+  per_pixel = smooth_l1(_f32(student_masks) - _f32(teacher_masks))
+  if weights is None:
+    return tf.reduce_mean(per_pixel)
+  weights = _f32(weights)
+  return tf.reduce_sum(weights * per_pixel) / tf.maximum(tf.reduce_sum(weights), 1.0)

@@ -109,13 +109,14 @@ def test_teacher_labels_at_another_size():
   np.testing.assert_allclose(labels / 255.0, want, atol=1 / 255 + 1e-6)
 
 
-def test_a_few_steps_lower_the_loss_on_a_fixed_batch():
+@pytest.mark.parametrize("ours", [{}, dict(real_fraction=0.5, real_ignore_band=2, jit=False)])
+def test_a_few_steps_lower_the_loss_on_a_fixed_batch(ours):
   teacher = networks.unet(S, 0.125)
   images = random_images(4, seed=5)
   masks = np.zeros([4, S, S, 1], np.uint8)
   masks[:, 16:48, 12:44] = 255  # a clear target
   pool = random_images(1, S, seed=6)
-  d = distill_lib.Distiller(config(flip=False, lr=5e-3), teacher)  # XLA-compiled, as in runs
+  d = distill_lib.Distiller(config(flip=False, lr=5e-3, **ours), teacher)  # XLA unless ours say
   x, m, p = tf.constant(images), tf.constant(masks), tf.constant(pool)
   loss = [float(d.train_step(x, m, p)["loss"]) for _ in range(15)]
   assert np.isfinite(loss).all()
@@ -345,6 +346,22 @@ def test_real_fraction_feeds_real_images_with_the_teachers_mask():
                for i in range(16)]
   assert all(r != c for r, c in zip(real, composite)) and 0 < sum(real) < 16
   np.testing.assert_array_equal(labels, masks / 255.0)
+
+
+def test_real_ignore_band_leaves_the_real_samples_label_edge_out_of_the_loss():
+  labels = np.zeros([2, 8, 8, 1], np.float32)
+  labels[:, 2:6, 2:6] = 1.0  # a 4x4 square in each sample
+  real = tf.constant([True, False])
+  assert distill_lib.Distiller(config()).loss_weights(labels, real) is None  # off by default
+  w = distill_lib.Distiller(config(real_ignore_band=1)).loss_weights(labels, real).numpy()
+  np.testing.assert_array_equal(w[1], 1.0)  # a composite: its label is exact, every pixel counts
+  # The real sample: 0 from the square's dilation (rows and columns 1-6) to its erosion (3-4).
+  want = np.ones([8, 8], np.float32)
+  want[1:7, 1:7] = 0.0
+  want[3:5, 3:5] = 1.0
+  np.testing.assert_array_equal(w[0, ..., 0], want)
+  with pytest.raises(ValueError, match="--real_ignore_band=-1"):
+    distill_lib.Distiller(config(real_ignore_band=-1))
 
 
 def test_recolor_known_values():

@@ -206,3 +206,13 @@ def test_distillation_loss():
   s = tf.constant([0.9, 0.0, 0.6])
   t = tf.constant([1.0, 1.0, 0.6])
   assert float(losses.distillation_loss(s, t)) == pytest.approx((4 * 0.01 + 1.0 + 0.0) / 3, rel=1e-5)
+
+
+def test_weighted_distillation_loss_is_the_weighted_mean():
+  s = tf.constant([0.9, 0.0, 0.6, 0.0])
+  t = tf.constant([1.0, 1.0, 0.6, 1.0])
+  w = tf.constant([1.0, 0.0, 1.0, 0.5])
+  # smooth_l1: 4 d^2 below 0.25, |d| above: 0.04, (1.0, left out), 0, 1.0 at weight 0.5
+  assert float(losses.distillation_loss(s, t, w)) == pytest.approx((0.04 + 0.5) / 2.5, rel=1e-5)
+  assert float(losses.distillation_loss(s, t, tf.ones([4]))) == pytest.approx(
+      float(losses.distillation_loss(s, t)), rel=1e-6)

@@ -33,8 +33,8 @@ RUN = textwrap.dedent("""
 
 
 def run_once(path):
-  """The script for `path` (xla or no_xla) in a fresh process (the point: TensorFlow initialised anew), with entry.spawn's
-  environment."""
+  """The script for `path` (xla or no_xla) in a fresh process (the point: TensorFlow initialised
+  anew), with entry.spawn's environment."""
   proc = subprocess.run([sys.executable, "-c", RUN, path], capture_output=True, text=True,
                         timeout=300, env=entry.env(), cwd=entry.ROOT)
   lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]

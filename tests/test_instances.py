@@ -158,7 +158,7 @@ def test_outputs(tmp_path):
 STEPS = 300  # 150 passed with two threads and failed with one (AP 0.70): too near the edge
 
 
-def test_the_instance_student_lowers_both_its_losses(tmp_path):
+def test_the_instance_student_lowers_its_three_losses(tmp_path):
   """CI's check that the student learns (the whole path below trains it to the end, out of CI)."""
   from ind_prior_tf import instances
   x, y, _ = instances_data.make_dataset(instances_data.disc_sampler(0), 128, None, min_area=40)

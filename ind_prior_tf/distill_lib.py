@@ -16,8 +16,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ind_prior_tf import (augment, composition, losses, networks, precision, providers, segmenter,
-                          training)
+from ind_prior_tf import (augment, composition, losses, networks, optimizers, precision, providers,
+                          segmenter, training)
 from ind_prior_tf import pictures
 # The config lives in the TensorFlow-free distill_config (the entry point checks flags before TF).
 from ind_prior_tf.distill_config import PRESETS, DistillConfig  # pylint: disable=unused-import
@@ -89,7 +89,7 @@ class Distiller:
       lr = (keras.optimizers.schedules.CosineDecay(c.lr, c.steps) if c.lr_decay == "cosine"
             else c.lr)
       self.opt = precision.wrap_optimizer(
-          keras.optimizers.Adam(lr, beta_1=c.beta1, beta_2=c.beta2), c.mixed_precision)
+          optimizers.adam(lr, c.beta1, c.beta2), c.mixed_precision)
       # Slots now: variables cannot be created inside the replicated, XLA-compiled step.
       self.opt.build(self.student.trainable_variables)
       self.rng = tf.random.Generator.from_seed(c.seed)

@@ -4,10 +4,10 @@ Its config, FgSegConfig, is ind_prior_tf/fgseg_config.py's (TensorFlow-free); a 
 config (data, run directory, training) is fgseg_run.run."""
 import os
 
-import keras
 import tensorflow as tf
 
-from ind_prior_tf import augment, composition, losses, metrics, networks, precision, providers, training
+from ind_prior_tf import (augment, composition, losses, metrics, networks, optimizers, precision,
+                          providers, training)
 from ind_prior_tf import choices, diffaug, pictures
 from ind_prior_tf.fgseg_config import FgSegConfig  # pylint: disable=unused-import  (re-exported)
 
@@ -78,7 +78,7 @@ class FgSegGAN:
         if c.removal_lambda:
           self.bg_discriminator = networks.sn_discriminator(c.image_size, c.d_width, last_channels=256,
                                                             name="bg_discriminator")
-      adam = lambda lr: keras.optimizers.Adam(lr, beta_1=c.beta1, beta_2=c.beta2)
+      adam = lambda lr: optimizers.adam(lr, c.beta1, c.beta2)
       self.opt_g = precision.wrap_optimizer(adam(c.lr_g), c.mixed_precision)
       self.opt_d = precision.wrap_optimizer(adam(c.lr_d), c.mixed_precision)
       # Slots now: variables cannot be created inside the replicated, XLA-compiled step.

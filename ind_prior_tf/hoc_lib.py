@@ -9,12 +9,11 @@ header line, training.
 import dataclasses
 import time
 
-import keras
 import numpy as np
 import tensorflow as tf
 
-from ind_prior_tf import (composition, devices, hoc_figures, layout, losses, networks, precision,
-                          providers, rundir, training)
+from ind_prior_tf import (composition, devices, hoc_figures, layout, losses, networks, optimizers,
+                          precision, providers, rundir, training)
 from ind_prior_tf.data import images, pools
 from ind_prior_tf.errors import RunError
 from ind_prior_tf.hoc_config import HocConfig, PRESETS, config_fields  # pylint: disable=unused-import
@@ -80,7 +79,7 @@ class HocGAN:
                                                      gray=c.color == "gray", name="generator")
         self.discriminator = networks.sn_discriminator(c.image_size, c.d_width, last_channels=1024)
         self.q_network = networks.q_network(q_codes, c.image_size, c.width, sync_bn=sync)
-      adam = lambda lr: keras.optimizers.Adam(lr, beta_1=c.beta1, beta_2=c.beta2)
+      adam = lambda lr: optimizers.adam(lr, c.beta1, c.beta2)
       self.opt_g = precision.wrap_optimizer(adam(c.lr_g), c.mixed_precision)  # G and Q
       self.opt_d = precision.wrap_optimizer(adam(c.lr_d), c.mixed_precision)
       self.rng = tf.random.Generator.from_seed(c.seed)

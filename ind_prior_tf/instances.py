@@ -22,7 +22,7 @@ from keras import layers
 import numpy as np
 import tensorflow as tf
 
-from ind_prior_tf import training
+from ind_prior_tf import optimizers, training
 
 LEAK = 0.2
 
@@ -106,7 +106,7 @@ class InstanceStudent:
     self.strategy = strategy or tf.distribute.get_strategy()
     with self.strategy.scope():
       self.network = instance_unet(c.image_size, c.width)
-      self.opt = keras.optimizers.Adam(c.lr)
+      self.opt = optimizers.adam(c.lr)
       self.opt.build(self.network.trainable_variables)  # slots now, not inside the compiled step
       self.rng = tf.random.Generator.from_seed(c.seed)
     # instance_unet upsamples by bilinear resize: on CPU its step runs faster without XLA (use_jit).

@@ -33,6 +33,9 @@ F.integer("batch_size", 32, "Global batch size.")
 F.float("lr", 1e-3, "Adam learning rate of the student (ours; the paper, preset paper: 4e-4).")
 F.enum("lr_decay", "constant", ["constant", "cosine"],
        "cosine: the learning rate falls to 0 over --steps (a half cosine).")
+F.float("ema_decay", 0.0,
+        "> 0: the student saved (as `unet`) and scored is an exponential moving average of the "
+        "trained one with this decay per step (not in the paper).")
 F.float("beta1", 0.9, "Adam beta1 (ours; the paper, preset paper: 0.5).")
 F.float("label_threshold", None,
         "Carve and label with the teacher's mask thresholded at this value instead of "

@@ -50,6 +50,11 @@ class DistillConfig:
   # "cosine": the learning rate falls from lr to 0 over `steps` along a half cosine, so that the last
   # checkpoint is not wherever the last noisy steps left it.
   lr_decay: str = "constant"
+  # Not in the paper: > 0 also keeps an exponential moving average of the student's weights, with this
+  # decay per step, and delivers it (saved as `unet`). A constant-rate student's masks swing from one
+  # evaluation to the next; the average of its recent weights does not depend on where the last steps
+  # left them. 0: the student as trained.
+  ema_decay: float = 0.0
   steps: int = 20000
   flip: bool = True           # horizontal flips of composites and labels together (and of backgrounds)
   # None: soft labels, the teacher's prediction as the paper says. A value t in (0, 1): carve and label
@@ -134,6 +139,8 @@ class DistillConfig:
       raise FlagError(f"--lr={self.lr}: must be > 0")
     if self.lr_decay not in LR_DECAYS:
       raise FlagError(f"--lr_decay={self.lr_decay!r}: expected 'constant' or 'cosine'")
+    if not 0 <= self.ema_decay < 1:
+      raise FlagError(f"--ema_decay={self.ema_decay}: must be in [0, 1)")
     if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
       raise FlagError(f"--beta1={self.beta1}, beta2={self.beta2}: must be in [0, 1)")
     if self.label_threshold is not None and not 0 < self.label_threshold < 1:

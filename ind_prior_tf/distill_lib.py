@@ -86,6 +86,13 @@ class Distiller:
     with self.strategy.scope():
       with precision.policy_scope(c.mixed_precision):
         self.student = networks.unet(c.image_size, c.width, upsample=c.upsample, sync_bn=sync)
+        # With ema_decay the run delivers (saves as `unet`, scores) the moving average.
+        self.student_ema = None
+        if c.ema_decay:
+          self.student_ema = networks.unet(c.image_size, c.width, upsample=c.upsample,
+                                           name="unet_ema")
+          for e, w in zip(self.student_ema.weights, self.student.weights):
+            e.assign(w)
       lr = (keras.optimizers.schedules.CosineDecay(c.lr, c.steps) if c.lr_decay == "cosine"
             else c.lr)
       self.opt = precision.wrap_optimizer(
@@ -93,12 +100,28 @@ class Distiller:
       # Slots now: variables cannot be created inside the replicated, XLA-compiled step.
       self.opt.build(self.student.trainable_variables)
       self.rng = tf.random.Generator.from_seed(c.seed)
-    self._step = training.ReplicatedStep(self.strategy, self._replica_step, self.draw, jit=c.jit,
-                                         upsample=c.upsample)
+    # The moving average is updated in cross-replica context: every replica's copy gets the same one.
+    self._step = training.ReplicatedStep(
+        self.strategy, self._replica_step, self.draw, jit=c.jit, upsample=c.upsample,
+        after_fn=self._update_ema if self.student_ema is not None else None)
+
+  @property
+  def segmenter(self):
+    """The student the run delivers: the moving average when config.ema_decay > 0."""
+    return self.student if self.student_ema is None else self.student_ema
 
   def checkpoint_objects(self):
-    # The student is saved as `unet`, so segmenter.load_segmenter reads a student like a teacher.
-    return dict(unet=self.student, opt=self.opt, rng=self.rng)
+    # The delivered student is saved as `unet`, so segmenter.load_segmenter reads a student like a
+    # teacher; with EMA the trained one is saved beside it as `unet_train`, for a resumed run.
+    objects = dict(unet=self.segmenter, opt=self.opt, rng=self.rng)
+    if self.student_ema is not None:
+      objects["unet_train"] = self.student
+    return objects
+
+  def _update_ema(self):
+    d = self.config.ema_decay
+    for e, w in zip(self.student_ema.weights, self.student.weights):
+      e.assign(d * e + (1.0 - d) * tf.cast(w, e.dtype))
 
   def labels(self, teacher_masks):
     masks = to_float(teacher_masks)
@@ -171,7 +194,7 @@ class Distiller:
 
   @tf.function
   def predict_masks(self, images):
-    return self.student(to_float(images), training=False)
+    return self.segmenter(to_float(images), training=False)
 
 
 def dataset(images, teacher_masks, batch_size, seed=0):

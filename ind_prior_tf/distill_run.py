@@ -139,7 +139,8 @@ def distill(config, log=say):
   where = devices.announce(c.logdir, strategy, c.mixed_precision,
                            training.use_jit(c.jit, strategy, c.upsample), log=log)
   labels = label(inputs, log)
-  log(f"student: UNet {c.image_size} px, width {c.width}, {c.upsample}; teacher's mean mask "
+  ema = f", its moving average (decay {c.ema_decay:g}) delivered" if c.ema_decay else ""
+  log(f"student: UNet {c.image_size} px, width {c.width}, {c.upsample}{ema}; teacher's mean mask "
       f"area {labels.masks.mean() / 255.0:.3f}; {c.steps} steps of {c.batch_size}"
       f"{f'; scoring {labels.scored} masked crops' if labels.scored else ''} -> {c.logdir}, {where}")
   distiller = distill_lib.Distiller(c, inputs.teacher, strategy)

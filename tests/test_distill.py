@@ -166,6 +166,37 @@ def test_train_resumes_with_step_weights_and_optimizer_state(tmp_path):
   assert tf.train.latest_checkpoint(os.path.join(logdir, "ckpt")).endswith("ckpt-5")
 
 
+def test_ema_student_is_the_moving_average_is_scored_and_saved_as_unet(tmp_path):
+  teacher, images, masks, pool = fixtures(tmp_path, n=4)
+  d = distill_lib.Distiller(config(ema_decay=0.75, jit=False), teacher)
+  w0 = [w.numpy() for w in d.student.weights]
+  for e, w in zip(d.student_ema.weights, w0):
+    np.testing.assert_array_equal(e.numpy(), w)  # starts at the trained student's initial weights
+  d.train_step(tf.constant(images), tf.constant(masks), tf.constant(pool))
+  w1 = [w.numpy() for w in d.student.weights]
+  moved = 0
+  for e, a, b in zip(d.student_ema.weights, w0, w1):
+    np.testing.assert_allclose(e.numpy(), 0.75 * a + 0.25 * b, rtol=1e-6, atol=1e-7)
+    moved += int(not np.array_equal(a, b))
+  assert moved > 0
+  scored = d.predict_masks(images).numpy()  # what evaluation scores
+  np.testing.assert_allclose(scored, d.student_ema(images / 255.0, training=False), atol=1e-6)
+  assert np.abs(scored - d.student(images / 255.0, training=False)).max() > 1e-4
+  # `unet` is the average (what evaluate, segment and the next stages load), `unet_train` the
+  # trained student (what a resumed run trains on).
+  keeper = training.CheckpointKeeper(str(tmp_path / "ckpt"), **d.checkpoint_objects())
+  keeper.save(1)
+  (tmp_path / "flags.json").write_text(json.dumps(dict(image_size=S, width=0.125,
+                                                       upsample="deconv")))
+  unet, _, _ = segmenter.load_segmenter(str(tmp_path))
+  for a, b in zip(unet.weights, d.student_ema.weights):
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+  resumed = distill_lib.Distiller(config(ema_decay=0.75, jit=False), teacher)
+  training.CheckpointKeeper(str(tmp_path / "ckpt"), **resumed.checkpoint_objects()).restore()
+  for a, b in zip(resumed.student.weights, w1):
+    np.testing.assert_array_equal(a.numpy(), b)
+
+
 def test_train_refuses_backgrounds_smaller_than_the_student(tmp_path):
   teacher, images, masks, _ = fixtures(tmp_path, n=4)
   d = distill_lib.Distiller(config(jit=False), teacher)
@@ -177,7 +208,8 @@ def test_bad_config_is_a_one_line_error():
   for bad, word in [(dict(image_size=100), "image_size"), (dict(lr=0.0), "lr"),
                     (dict(label_threshold=1.5), "label_threshold"), (dict(upsample="x"), "upsample"),
                     (dict(label_keep=0.0), "label_keep"), (dict(label_keep=1.5), "label_keep"),
-                    (dict(lr_decay="step"), "lr_decay")]:
+                    (dict(lr_decay="step"), "lr_decay"), (dict(ema_decay=1.0), "ema_decay"),
+                    (dict(ema_decay=-0.1), "ema_decay")]:
     with pytest.raises(ValueError, match=f"--{word}="):
       distill_lib.Distiller(config(**bad))
 

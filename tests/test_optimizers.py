@@ -1,4 +1,6 @@
 """optimizers.FusedAdam: Keras's Adam, one kernel per variable; the same numbers and checkpoints."""
+import textwrap
+
 import keras
 import numpy as np
 import pytest
@@ -73,3 +75,38 @@ def test_under_loss_scaling_it_takes_the_unscaled_step_and_skips_an_overflow():
   assert expected[1] > -2.08  # a scaled gradient would take the whole step, to -2.1
   opt.apply_gradients([(tf.constant([np.inf, 1.0]), var)])
   np.testing.assert_allclose(var.numpy(), expected, atol=3e-6)
+
+
+MIRRORED = textwrap.dedent("""
+    import keras
+    from ind_prior_tf import optimizers
+    rs = np.random.RandomState(0)
+    start = rs.randn(3, 4).astype(np.float32)
+    grads = [rs.randn(3, 4).astype(np.float32) for _ in range(3)]
+    after = {}
+    for name, make in (("keras", lambda: keras.optimizers.Adam(1e-2)),
+                       ("fused", lambda: optimizers.adam(1e-2))):
+      with mirrored.scope():
+        var, opt = tf.Variable(start), make()
+        opt.build([var])
+      def replica_step(g):
+        with tf.GradientTape() as tape:
+          loss = tf.reduce_sum(var * g)  # gradient g on each replica, summed across them
+        opt.apply_gradients([(tape.gradient(loss, var), var)])
+      @tf.function
+      def step(g):
+        mirrored.run(replica_step, args=(g,))
+      for g in grads:
+        step(tf.constant(g))
+      after[name] = [v.numpy().tolist() for v in var.values]  # each replica's copy
+    print("RESULT " + json.dumps(after))
+""")
+
+
+def test_under_a_mirrored_strategy_every_replica_takes_keras_adams_steps():
+  from test_distribute import run_script  # pylint: disable=g-import-not-at-top
+  after = run_script(MIRRORED)
+  assert len(after["fused"]) == 2  # two logical CPUs, a copy of the variable on each
+  for keras_copy, fused_copy in zip(after["keras"], after["fused"]):
+    np.testing.assert_allclose(fused_copy, keras_copy, rtol=1e-5, atol=1e-7)
+  np.testing.assert_array_equal(after["fused"][0], after["fused"][1])

@@ -91,8 +91,7 @@ class Distiller:
         if c.ema_decay:
           self.student_ema = networks.unet(c.image_size, c.width, upsample=c.upsample,
                                            name="unet_ema")
-          for e, w in zip(self.student_ema.weights, self.student.weights):
-            e.assign(w)
+          training.copy_weights(self.student, self.student_ema)
       lr = (keras.optimizers.schedules.CosineDecay(c.lr, c.steps) if c.lr_decay == "cosine"
             else c.lr)
       self.opt = precision.wrap_optimizer(
@@ -119,9 +118,7 @@ class Distiller:
     return objects
 
   def _update_ema(self):
-    d = self.config.ema_decay
-    for e, w in zip(self.student_ema.weights, self.student.weights):
-      e.assign(d * e + (1.0 - d) * tf.cast(w, e.dtype))
+    training.update_moving_average(self.student_ema, self.student, self.config.ema_decay)
 
   def labels(self, teacher_masks):
     masks = to_float(teacher_masks)

@@ -71,7 +71,7 @@ class FgSegGAN:
         self.unet_ema = None
         if c.ema_decay:
           self.unet_ema = networks.unet(c.image_size, c.width, upsample=c.upsample, name="unet_ema")
-          self._reset_ema()
+          training.copy_weights(self.unet, self.unet_ema)
         self.discriminator = networks.sn_discriminator(c.image_size, c.d_width, last_channels=256)
         # The removal term's discriminator: background patches against crops with the foreground cut out.
         self.bg_discriminator = None
@@ -118,16 +118,10 @@ class FgSegGAN:
     tf.train.Checkpoint(unet=self.unet).restore(checkpoint).expect_partial() \
         .assert_existing_objects_matched()
     if self.unet_ema is not None:
-      self._reset_ema()
-
-  def _reset_ema(self):
-    for e, w in zip(self.unet_ema.weights, self.unet.weights):
-      e.assign(w)
+      training.copy_weights(self.unet, self.unet_ema)
 
   def _update_ema(self):
-    d = self.config.ema_decay
-    for e, w in zip(self.unet_ema.weights, self.unet.weights):
-      e.assign(d * e + (1.0 - d) * tf.cast(w, e.dtype))
+    training.update_moving_average(self.unet_ema, self.unet, self.config.ema_decay)
 
   def fake_images(self, images, backgrounds, training):
     """Composite of the carved foregrounds over the background patches, and the masks used."""

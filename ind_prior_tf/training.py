@@ -137,6 +137,20 @@ class ReplicatedStep:
             for k, v in out.items()}
 
 
+def copy_weights(source, target):
+  """Sets every weight of `target` (batch-norm statistics too) to `source`'s: two models of the same
+  architecture, as a moving average starts from the model it follows."""
+  for t, s in zip(target.weights, source.weights):
+    t.assign(s)
+
+
+def update_moving_average(average, model, decay):
+  """average <- decay * average + (1 - decay) * model, weight by weight (batch-norm statistics too):
+  one step of an exponential moving average of `model`'s weights, as an after_fn of ReplicatedStep."""
+  for a, w in zip(average.weights, model.weights):
+    a.assign(decay * a + (1.0 - decay) * tf.cast(w, a.dtype))
+
+
 def set_determinism(seed, deterministic):
   """Seeds every generator; with `deterministic`, also asks TF for deterministic kernels.
 

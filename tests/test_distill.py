@@ -14,6 +14,7 @@ from ind_prior_tf.data import pools, prepared
 from ind_prior_tf.distill_config import DistillConfig
 from ind_prior_tf.errors import FlagError
 from tests import entry
+from test_training import check_one_moving_average_step
 
 S = 64
 
@@ -174,11 +175,7 @@ def test_ema_student_is_the_moving_average_is_scored_and_saved_as_unet(tmp_path)
     np.testing.assert_array_equal(e.numpy(), w)  # starts at the trained student's initial weights
   d.train_step(tf.constant(images), tf.constant(masks), tf.constant(pool))
   w1 = [w.numpy() for w in d.student.weights]
-  moved = 0
-  for e, a, b in zip(d.student_ema.weights, w0, w1):
-    np.testing.assert_allclose(e.numpy(), 0.75 * a + 0.25 * b, rtol=1e-6, atol=1e-7)
-    moved += int(not np.array_equal(a, b))
-  assert moved > 0
+  check_one_moving_average_step(d.student_ema, w0, w1, 0.75)
   scored = d.predict_masks(images).numpy()  # what evaluation scores
   np.testing.assert_allclose(scored, d.student_ema(images / 255.0, training=False), atol=1e-6)
   assert np.abs(scored - d.student(images / 255.0, training=False)).max() > 1e-4

@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from ind_prior_tf import (composition, fgseg_lib, losses, networks, providers, segmenter,
                           training)
+from test_training import check_one_moving_average_step
 
 
 def test_gradient_reaches_unet_through_composition_and_area_penalty():
@@ -88,11 +89,7 @@ def test_ema_segmenter_is_the_moving_average_and_is_saved_as_unet(tmp_path):
   images, pool = tf.random.uniform([4, 64, 64, 3]), tf.random.uniform([6, 72, 72, 3])
   gan.train_step(images, pool)
   w1 = [w.numpy() for w in gan.unet.weights]
-  moved = 0
-  for e, a, b in zip(gan.unet_ema.weights, w0, w1):
-    np.testing.assert_allclose(e.numpy(), 0.75 * a + 0.25 * b, rtol=1e-6, atol=1e-7)
-    moved += int(not np.array_equal(a, b))
-  assert moved > 0
+  check_one_moving_average_step(gan.unet_ema, w0, w1, 0.75)
   np.testing.assert_array_equal(gan.predict_masks(images).numpy(),
                                 gan.unet_ema(images, training=False).numpy())
   # The checkpoint's `unet` is the average (what evaluate/segment/distill load), `unet_train` the

@@ -1,6 +1,8 @@
 import json
 import os
 
+import keras
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -181,3 +183,29 @@ def test_use_jit_keeps_xla_except_resize_networks_and_replicas_on_cpu():
     assert distill_lib.Distiller(config)._step.jit is jit
   from ind_prior_tf import instances  # bilinear resize in its decoder: no XLA on CPU either
   assert instances.InstanceStudent(instances.StudentConfig(width=0.125))._step.jit is False
+
+
+def check_one_moving_average_step(average, before, after, decay):
+  """After one step of training.update_moving_average: each of `average`'s weights is decay x its
+  value `before` the step plus (1 - decay) x the trained weight `after` it, and some weight moved."""
+  moved = 0
+  for e, a, b in zip(average.weights, before, after):
+    np.testing.assert_allclose(e.numpy(), decay * a + (1 - decay) * b, rtol=1e-6, atol=1e-7)
+    moved += int(not np.array_equal(a, b))
+  assert moved > 0
+
+
+def test_copy_weights_and_moving_average_known_values():
+  make = lambda: keras.Sequential([keras.Input((2,)), keras.layers.Dense(1),
+                                   keras.layers.BatchNormalization()])
+  model, average = make(), make()
+  training.copy_weights(model, average)
+  for a, w in zip(average.weights, model.weights):  # moving statistics too
+    np.testing.assert_array_equal(a.numpy(), w.numpy())
+  before = [w.numpy() for w in model.weights]
+  for w in model.weights:
+    w.assign(w + 4.0)
+  training.update_moving_average(average, model, 0.75)  # 0.75 w + 0.25 (w + 4) = w + 1
+  for a, w in zip(average.weights, before):
+    np.testing.assert_allclose(a.numpy(), w + 1.0, rtol=1e-6)
+  check_one_moving_average_step(average, before, [w.numpy() for w in model.weights], 0.75)

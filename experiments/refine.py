@@ -48,6 +48,8 @@ flags.DEFINE_list("refine_steps", list(map(str, D.refine_steps)),
                   flag_values=F.values)
 F.float("grabcut_weight", D.grabcut_weight, "Ours: the score's masks are this weight times "
         "GrabCut's cut plus the rest times the network's (1: the cut alone).")
+F.float("student_ema_decay", D.student_ema_decay, "Ours: each student delivers a moving average "
+        "of its weights with this decay (experiments.distill --ema_decay; 0: its last weights).")
 F.string("max_drop", str(D.max_drop), "Largest fall in flip consistency a GAN run may show ('none': "
          "no check).")
 F.boolean("flip_average_labels", D.flip_average_labels, "Flip-averaged teacher labels.")

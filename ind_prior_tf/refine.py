@@ -110,6 +110,9 @@ class RefineConfig:
   seed: int = 0
   flip_average_labels: bool = True
   flip_average_score: bool = True
+  # Ours: each student delivers a moving average of its weights with this decay (experiments.distill
+  # --ema_decay; 0: its last weights, as the paper's student).
+  student_ema_decay: float = 0.0
   # Extra flags: every fgseg run (the teacher and GAN runs), every student, the GAN runs, the score.
   fgseg_args: tuple = ()
   distill_args: tuple = ()
@@ -137,6 +140,8 @@ class RefineConfig:
                         "last for the cycles after the list)")
     if not (isinstance(self.grabcut_weight, (int, float)) and 0 <= self.grabcut_weight <= 1):
       raise ConfigError(f"--grabcut_weight={self.grabcut_weight}: expected a number in [0, 1]")
+    if not (isinstance(self.student_ema_decay, (int, float)) and 0 <= self.student_ema_decay < 1):
+      raise ConfigError(f"--student_ema_decay={self.student_ema_decay}: expected a number in [0, 1)")
     if self.max_drop is not None and not math.isfinite(self.max_drop):
       raise ConfigError(f"--max_drop={self.max_drop}: expected a number, or none for no check")
     for name in ("hard_args", "fgseg_args", "distill_args", "gan_args", "eval_args"):
@@ -222,7 +227,9 @@ def plan(config, checks=None):
   student_common = (f"--prepared={c.prepared}", "--split=all",
                     f"--backgrounds={c.student_backgrounds}", f"--preset={c.student_preset}", *sized,
                     f"--steps={c.student_steps}", *grabcut, f"--seed={c.seed}",
-                    *(("--flip_average_labels",) if c.flip_average_labels else ()), *c.distill_args)
+                    *(("--flip_average_labels",) if c.flip_average_labels else ()),
+                    *((f"--ema_decay={c.student_ema_decay:g}",) if c.student_ema_decay else ()),
+                    *c.distill_args)
 
   def student(name, teacher, cycle, checkpoint=None):
     picked = (f"--teacher_checkpoint={checkpoint}",) if checkpoint else ()

@@ -180,6 +180,17 @@ def test_checks_hard_labels_steps_and_grabcut():
   assert "grabcut" not in flat and "raw_root" not in flat
 
 
+def test_student_ema_decay_goes_to_every_student_and_only_to_them():
+  stages = refine.plan(refine.RefineConfig(student_ema_decay=0.99, distill_args=("--x=1",)))
+  students = [s for s in stages if s.module == refine.DISTILL]
+  assert [s.name for s in students] == ["student1", "refine1", "refine2", "refine3"]
+  for s in students:  # before distill_args, so that they can override it
+    assert s.flag("ema_decay") == "0.99" and s.argv.index("--ema_decay=0.99") < s.argv.index("--x=1")
+  assert all(s.flag("ema_decay") is None for s in stages if s.module != refine.DISTILL)
+  off = refine.plan(refine.RefineConfig(student_ema_decay=0))
+  assert all(s.flag("ema_decay") is None for s in off)
+
+
 def test_cub_and_paths():
   config = refine.for_dataset("cub", prep_dir="/p", runs="/r", seed=3).validate()
   stages = refine.plan(config)
@@ -197,7 +208,9 @@ def test_cub_and_paths():
     (dict(retries=-2), "--retries=-2"), (dict(refine_steps=()), "--refine_steps"),
     (dict(refine_steps=(125, 0)), "--refine_steps=125,0"), (dict(cycles=1.5), "--cycles=1.5"),
     (dict(max_drop=float("nan")), "--max_drop=nan"), (dict(prepared=""), "--prepared"),
-    (dict(grabcut=3, raw_root=""), "--raw_root"), (dict(fgseg_args="--jit=false"), "--fgseg_args")])
+    (dict(grabcut=3, raw_root=""), "--raw_root"), (dict(fgseg_args="--jit=false"), "--fgseg_args"),
+    (dict(student_ema_decay=1.0), "--student_ema_decay=1.0"),
+    (dict(student_ema_decay=-0.5), "--student_ema_decay=-0.5")])
 def test_validate_names_the_flag(change, flag):
   with pytest.raises(refine.ConfigError) as e:
     dataclasses.replace(refine.RefineConfig(), **change).validate()
@@ -276,7 +289,7 @@ def test_entry_point_flags_and_dry_run(capsys):
   args = ["refine", "--dataset=cub", "--prep_dir=/p", "--runs=/r", "--seed=2", "--max_drop=none",
           "--refine_steps=9,8", "--cycles=2", "--gan_args=--recolor=0.5 --jit=false",
           "--hard_args=", "--noflip_average_score", "--ensemble=2", "--grabcut_weight=0.3",
-          "--dry_run"]
+          "--student_ema_decay=0.9", "--dry_run"]
   assert refine_main.main(args) == 0
   lines = capsys.readouterr().out.splitlines()
   assert len(lines) == 8 and "consistency" not in " ".join(lines)
@@ -286,13 +299,15 @@ def test_entry_point_flags_and_dry_run(capsys):
   assert lines[2].endswith("--steps=9 --save_every=9 --seed=1 --init_from=/r/cub-refine/student1 "
                            "--logdir=/r/cub-refine/refine1-gan --recolor=0.5 --jit=false")
   assert "label_threshold" not in lines[1] and "--flip_average" not in lines[-1].split()
+  assert "--ema_decay=0.9" in lines[1].split() and "ema_decay" not in lines[0]
 
 
 @pytest.mark.parametrize("flag, fragment", [
     ("--pick_every=-5", "--pick_every=-5"), ("--grabcut=three", "--grabcut"),
     ("--max_drop=lots", "--max_drop=lots"), ("--refine_steps=125,x", "--refine_steps=125,x"),
     ("--dataset=coins", "--dataset"), ("--bogus=1", "bogus"), ("--gan_args='--x", "--gan_args"),
-    ("--ensemble=0", "--ensemble=0"), ("--grabcut_weight=1.5", "--grabcut_weight=1.5")])
+    ("--ensemble=0", "--ensemble=0"), ("--grabcut_weight=1.5", "--grabcut_weight=1.5"),
+    ("--student_ema_decay=1", "--student_ema_decay=1")])
 def test_bad_flags_are_one_error_line(flag, fragment, capsys):
   assert refine_main.main(["refine", flag, "--dry_run"]) == 2
   captured = capsys.readouterr()

@@ -77,8 +77,9 @@ class RefineConfig:
   """One chain. The defaults are the best recipe measured on the horses (docs/results.md): a 64 px
   teacher of 4000 steps (the horse-cpu preset's colour and border priors), one round, three cycles
   of 125 then 25 GAN steps, hard labels from the start, students' labels refined by 3 GrabCut
-  iterations, flip-averaged labels and score, the result the mean of the three cycles' students,
-  its GrabCut masks fused with its own."""
+  iterations, students that deliver a moving average of their weights (decay 0.99), flip-averaged
+  labels and score, the result the mean of the three cycles' students, its GrabCut masks fused with
+  its own."""
   prepared: str = "prepared/horse"
   backgrounds: str = "prepared/horse_bg.npz"
   student_backgrounds: str = "prepared/horse_bg_sharp.npz"
@@ -112,7 +113,7 @@ class RefineConfig:
   flip_average_score: bool = True
   # Ours: each student delivers a moving average of its weights with this decay (experiments.distill
   # --ema_decay; 0: its last weights, as the paper's student).
-  student_ema_decay: float = 0.0
+  student_ema_decay: float = 0.99
   # Extra flags: every fgseg run (the teacher and GAN runs), every student, the GAN runs, the score.
   fgseg_args: tuple = ()
   distill_args: tuple = ()

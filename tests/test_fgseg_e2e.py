@@ -210,6 +210,7 @@ def test_refine_chain_wires_teacher_students_and_refinement(cub, tmp_path, monke
   assert flags("refine2")["label_threshold"] == 0.5 and flags("refine2")["recolor"] == 0.5
   assert flags("student1")["label_threshold"] is None and flags("student1")["recolor"] == 0
   assert {flags(s)["flip_average_labels"] for s in ("student1", "refine1", "refine2")} == {True}
+  assert {flags(s)["ema_decay"] for s in ("student1", "refine1", "refine2")} == {0.99}
   assert not os.path.exists(chain / "refine3")
   assert flags("ensemble")["members"] == ["../student1", "../refine1", "../refine2"]
   assert f"{chain / 'ensemble'} (the mean of 3 runs, flip-averaged) on 8 masked crops" in p.stdout

@@ -21,7 +21,8 @@ RAW = "--raw_root=../shared/data/weizmann_horse"
 
 
 def student(steps, teacher, logdir, *picked, hard=(), grabcut=("--grabcut_iters=3", RAW), seed=0,
-            flip=("--flip_average_labels",), extra=(), size=("--image_size=128",)):
+            flip=("--flip_average_labels",), extra=("--ema_decay=0.99",),
+            size=("--image_size=128",)):
   return ["experiments.distill", f"--prepared={P}/horse", "--split=all",
           f"--backgrounds={P}/horse_bg_sharp.npz", "--preset=cpu", *size, f"--steps={steps}", *grabcut,
           f"--seed={seed}", *flip, *extra, f"--teacher={C}/{teacher}", *picked,
@@ -96,7 +97,8 @@ def test_old_bash_defaults_with_pick_retries_and_extra_args():
       "horse", teacher_size=0, teacher_steps=2000, rounds=2, student_steps=2500, refine_steps=(125,),
       hard_from=2,
       grabcut=0, ensemble=1,
-      flip_average_labels=False, flip_average_score=False, pick_every=50, retries=1, seed=4,
+      flip_average_labels=False, flip_average_score=False, student_ema_decay=0, pick_every=50,
+      retries=1, seed=4,
       fgseg_args=("--jit=false",), distill_args=("--batch_size=8",), gan_args=("--recolor=0.5",),
       eval_args=("--cases=0",)).validate()
   checks = {f"refine{c}-gan-check": refine.Check(True, f"/abs/refine{c}-gan/ckpt/ckpt-{c}")

@@ -142,7 +142,8 @@ class RefineConfig:
     if not (isinstance(self.grabcut_weight, (int, float)) and 0 <= self.grabcut_weight <= 1):
       raise ConfigError(f"--grabcut_weight={self.grabcut_weight}: expected a number in [0, 1]")
     if not (isinstance(self.student_ema_decay, (int, float)) and 0 <= self.student_ema_decay < 1):
-      raise ConfigError(f"--student_ema_decay={self.student_ema_decay}: expected a number in [0, 1)")
+      raise ConfigError(f"--student_ema_decay={self.student_ema_decay}: expected a number in "
+                        "[0, 1)")
     if self.max_drop is not None and not math.isfinite(self.max_drop):
       raise ConfigError(f"--max_drop={self.max_drop}: expected a number, or none for no check")
     for name in ("hard_args", "fgseg_args", "distill_args", "gan_args", "eval_args"):

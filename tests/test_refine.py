@@ -187,7 +187,8 @@ def test_student_ema_decay_goes_to_every_student_and_only_to_them():
   students = [s for s in stages if s.module == refine.DISTILL]
   assert [s.name for s in students] == ["student1", "refine1", "refine2", "refine3"]
   for s in students:  # before distill_args, so that they can override it
-    assert s.flag("ema_decay") == "0.99" and s.argv.index("--ema_decay=0.99") < s.argv.index("--x=1")
+    assert s.flag("ema_decay") == "0.99"
+    assert s.argv.index("--ema_decay=0.99") < s.argv.index("--x=1")
   assert all(s.flag("ema_decay") is None for s in stages if s.module != refine.DISTILL)
   off = refine.plan(refine.RefineConfig(student_ema_decay=0))
   assert all(s.flag("ema_decay") is None for s in off)

@@ -48,6 +48,10 @@ flags.DEFINE_list("refine_steps", list(map(str, D.refine_steps)),
                   flag_values=F.values)
 F.float("grabcut_weight", D.grabcut_weight, "Ours: the score's masks are this weight times "
         "GrabCut's cut plus the rest times the network's (1: the cut alone).")
+F.integer("guided_radius", D.guided_radius, "Ours: the score's masks are first smoothed by a "
+          "guided filter of this radius, the crop as guide (0: none).")
+F.float("grabcut_sure", D.grabcut_sure, "Ours: in the score GrabCut keeps the pixels where the "
+        "mask is within this of 0 or 1 (0: it may move any).")
 F.float("student_ema_decay", D.student_ema_decay, "Ours: each student delivers a moving average "
         "of its weights with this decay (experiments.distill --ema_decay; 0: its last weights).")
 F.string("max_drop", str(D.max_drop), "Largest fall in flip consistency a GAN run may show ('none': "

@@ -73,13 +73,19 @@ def newest_segmenter_run(root, flag="--runs"):
   return best[1]
 
 
-def _check_grabcut(iters, band, weight):
+def _check_grabcut(iters, band, weight, sure=0.0, radius=0, eps=1e-4):
   if iters < 0:
     raise FlagError(f"--grabcut_iters={iters}: must be >= 0")
   if not 0.0 <= band < 0.5:
     raise FlagError(f"--grabcut_band={band}: must be in [0, 0.5)")
   if not 0.0 <= weight <= 1.0:
     raise FlagError(f"--grabcut_weight={weight}: must be in [0, 1]")
+  if not 0.0 <= sure < 0.5:
+    raise FlagError(f"--grabcut_sure={sure}: must be in [0, 0.5)")
+  if radius < 0:
+    raise FlagError(f"--guided_radius={radius}: must be >= 0")
+  if not eps > 0:
+    raise FlagError(f"--guided_eps={eps}: must be > 0")
 
 
 def _require(config, *names):
@@ -101,6 +107,9 @@ class EvalConfig:
   grabcut_iters: int = 0
   grabcut_band: float = 0.0
   grabcut_weight: float = 1.0
+  grabcut_sure: float = 0.0
+  guided_radius: int = 0
+  guided_eps: float = 1e-4
   raw_root: Optional[str] = None
   flip_average: bool = False
 
@@ -113,7 +122,8 @@ class EvalConfig:
       raise FlagError(f"--cases={self.cases}: must be >= 0")
     if self.batch_size < 1:
       raise FlagError(f"--batch_size={self.batch_size}: must be >= 1")
-    _check_grabcut(self.grabcut_iters, self.grabcut_band, self.grabcut_weight)
+    _check_grabcut(self.grabcut_iters, self.grabcut_band, self.grabcut_weight,
+                   self.grabcut_sure, self.guided_radius, self.guided_eps)
     return self
 
   def check_files(self):
@@ -148,6 +158,9 @@ class SegmentConfig:
   grabcut_iters: int = 0
   grabcut_band: float = 0.0
   grabcut_weight: float = 1.0
+  grabcut_sure: float = 0.0
+  guided_radius: int = 0
+  guided_eps: float = 1e-4
   flip_average: bool = False
   progress: bool = True
 
@@ -160,7 +173,8 @@ class SegmentConfig:
       raise FlagError(f"--threshold={self.threshold}: must be in (0, 1)")
     if self.batch_size < 1:
       raise FlagError(f"--batch_size={self.batch_size}: must be >= 1")
-    _check_grabcut(self.grabcut_iters, self.grabcut_band, self.grabcut_weight)
+    _check_grabcut(self.grabcut_iters, self.grabcut_band, self.grabcut_weight,
+                   self.grabcut_sure, self.guided_radius, self.guided_eps)
     return self
 
   def check_files(self):

@@ -17,7 +17,7 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
-from ind_prior_tf import grabcut, metrics, segmenter
+from ind_prior_tf import grabcut, guided, metrics, segmenter
 from ind_prior_tf import pictures, rundir
 from ind_prior_tf.data import prepared
 from ind_prior_tf.errors import DataError, FlagError
@@ -58,19 +58,26 @@ def check_inputs(config):
   return meta, raw_index
 
 
+def _masks(config, unet, images):
+  """The segmenter's masks of a batch of crops, guided-filtered with --guided_radius."""
+  masks = segmenter.predict(unet, images, flip_average=config.flip_average,
+                            clip_input=False).numpy()
+  return guided.guided_filter_batch(np.asarray(images), masks, config.guided_radius,
+                                    config.guided_eps)
+
+
 def _score(config, unet, ds, raw_index):
   """One pass over the masked crops: (counts, whole-box counts, network counts, ids, ious, GrabCut
   masks by id)."""
   counts, box, ids, ious = metrics.SegCounts(), metrics.SegCounts(), [], []
-  network, refined = metrics.SegCounts(), {}  # with GrabCut: the network's own masks
+  network, refined = metrics.SegCounts(), {}  # with GrabCut: the masks before it
   for batch in ds.batch(config.batch_size).prefetch(2):
-    masks = segmenter.predict(unet, batch["image"], flip_average=config.flip_average,
-                              clip_input=False).numpy()
+    masks = _masks(config, unet, batch["image"])
     if config.grabcut_iters:
       network.update(masks, batch["mask"].numpy())
       records = prepared.raw_records(config.prepared, batch["id"].numpy(), index=raw_index)
       masks = grabcut.refine_masks(records, masks, config.grabcut_iters, band=config.grabcut_band,
-                                    weight=config.grabcut_weight)
+                                    weight=config.grabcut_weight, sure=config.grabcut_sure)
       refined.update(zip(batch["id"].numpy().tolist(), masks))
     counts.update(masks, batch["mask"].numpy())
     box.update(np.ones_like(masks), batch["mask"].numpy())  # the whole-box baseline
@@ -93,8 +100,7 @@ def _draw_cases(config, unet, ds, ids, ious, refined, path):
   found = {}
   sel = ds.filter(lambda e: tf.reduce_any(tf.equal(e["id"], wanted))).batch(len(chosen))
   for batch in sel:
-    masks = segmenter.predict(unet, batch["image"], flip_average=config.flip_average,
-                              clip_input=False).numpy()
+    masks = _masks(config, unet, batch["image"])
     if config.grabcut_iters:
       masks = [refined[int(i)] for i in batch["id"].numpy()]
     for i, x, g, m in zip(batch["id"].numpy(), batch["image"].numpy(), batch["mask"].numpy(),
@@ -123,9 +129,12 @@ def evaluate(config):
                 run_dir=os.path.abspath(config.run_dir),
                 checkpoint=ckpt, prepared=os.path.abspath(config.prepared), split=config.split,
                 crop_size=int(meta["size"]), model_size=size, flip_average=config.flip_average)
+  if config.guided_radius:  # only when set: the default report's keys stay as they were
+    report.update(guided_radius=config.guided_radius, guided_eps=config.guided_eps)
   if config.grabcut_iters:
     report.update(grabcut_iters=config.grabcut_iters, grabcut_band=config.grabcut_band,
                   grabcut_weight=config.grabcut_weight,
+                  **({"grabcut_sure": config.grabcut_sure} if config.grabcut_sure else {}),
                   network={k: v for k, v in network.scores().items() if k != "images"})
   scores_path = os.path.join(out_dir, "scores.json")
   rundir.atomic_write_text(scores_path, json.dumps(report, indent=2) + "\n")
@@ -140,6 +149,8 @@ def summary_lines(config, result):
   where the files went."""
   report = result.report
   flip = ", flip-averaged" if config.flip_average else ""
+  if config.guided_radius:
+    flip += f", guided filter r={config.guided_radius}"
   members = report["checkpoint"].split(" + ")  # an ensemble's: its members' checkpoints
   which = (f"the mean of {len(members)} runs" if len(members) > 1
            else os.path.basename(report["checkpoint"]))
@@ -149,6 +160,8 @@ def summary_lines(config, result):
            f"{report['pixel_acc']:.3f}  (whole box: fg IoU {report['whole_box_fg_iou']:.3f})"]
   if config.grabcut_iters:
     band = f" (band {config.grabcut_band:g})" if config.grabcut_band else ""
+    if config.grabcut_sure:
+      band += f" (sure where the mask is within {config.grabcut_sure:g} of 0 or 1)"
     if config.grabcut_weight != 1:
       band += f", fused with the network's mask at weight {config.grabcut_weight:g}"
     net = report["network"]

@@ -31,7 +31,7 @@ def context_window(region, width, height, context):
 
 
 def refine_mask(image, region, crop_mask, iterations=3, threshold=0.5, context=0.5, max_side=512,
-                min_agreement=0.5, band=0.0, weight=1.0):
+                min_agreement=0.5, band=0.0, weight=1.0, sure=0.0):
   """The crop mask of `image`'s box `region`, refined by GrabCut; float32 [S, S] in [0, 1].
 
   image: uint8 [H, W, 3] RGB; region: the box (x0, y0, x1, y1) the crop was cut from; crop_mask
@@ -43,11 +43,15 @@ def refine_mask(image, region, crop_mask, iterations=3, threshold=0.5, context=0
   below `min_agreement`: there GrabCut's colour models have lost the object rather than corrected its
   edges. band > 0 lets GrabCut move the mask's edges by at most `band` times the box's longer side:
   the mask eroded by that much is sure foreground and the box beyond the mask dilated by it sure
-  background (a trimap); 0 leaves the whole box to it. weight < 1 returns weight x the result plus
-  (1 - weight) x crop_mask (fuse).
+  background (a trimap); 0 leaves the whole box to it. sure > 0 (ours) takes the trimap from the
+  mask's confidence instead: a pixel where it is at least 1 - sure is sure foreground, one where it
+  is at most `sure` sure background, so the cut moves only what the network is unsure of and draws
+  its edges knowing what it must keep (weight < 1 keeps the network's sure pixels too, but after a
+  cut that did not know of them). weight < 1 returns weight x the result plus (1 - weight) x
+  crop_mask (fuse).
   """
   cut = _refine(image, region, crop_mask, iterations, threshold, context, max_side, min_agreement,
-                band)
+                band, sure)
   return fuse(cut, crop_mask, weight)
 
 
@@ -68,11 +72,13 @@ def fuse(cut, mask, weight):
 
 
 def _refine(image, region, crop_mask, iterations, threshold, context, max_side, min_agreement,
-            band):
+            band, sure=0.0):
   """refine_mask's cut alone (weight 1)."""
   cv2 = require_opencv()
   if not 0.0 <= band < 0.5:
     raise ValueError(f"band={band}: must be in [0, 0.5)")
+  if not 0.0 <= sure < 0.5:
+    raise ValueError(f"sure={sure}: must be in [0, 0.5)")
   crop_mask = np.asarray(crop_mask, np.float32)
   if crop_mask.ndim == 3:
     crop_mask = crop_mask[..., 0]
@@ -99,6 +105,9 @@ def _refine(image, region, crop_mask, iterations, threshold, context, max_side, 
     core = cv2.erode(seed.astype(np.uint8), disk, borderType=cv2.BORDER_REPLICATE) > 0
     reach = cv2.dilate(seed.astype(np.uint8), disk, borderType=cv2.BORDER_REPLICATE) > 0
     labels = np.where(core, cv2.GC_FGD, np.where(reach, labels, cv2.GC_BGD))
+  if sure > 0:
+    labels = np.where(inside >= 1.0 - sure, cv2.GC_FGD,
+                      np.where(inside <= sure, cv2.GC_BGD, labels))
   seeds[by0:by1, bx0:bx1] = labels
   has_fg = ((seeds == cv2.GC_FGD) | (seeds == cv2.GC_PR_FGD)).any()
   has_bg = ((seeds == cv2.GC_BGD) | (seeds == cv2.GC_PR_BGD)).any()
@@ -118,9 +127,10 @@ def _refine(image, region, crop_mask, iterations, threshold, context, max_side, 
   return np.clip(cut, 0.0, 1.0).astype(np.float32)
 
 
-def refine_masks(records, masks, iterations=3, threshold=0.5, progress=None, band=0.0, weight=1.0):
+def refine_masks(records, masks, iterations=3, threshold=0.5, progress=None, band=0.0, weight=1.0,
+                 sure=0.0):
   """GrabCut-refined copies of crop masks in [0, 1], float32 [N, S, S, 1] (or [N, S, S]); weight < 1
-  fuses each with its mask (refine_mask).
+  fuses each with its mask, sure > 0 takes the trimap from its confidence (refine_mask).
 
   records: the raw Records (data.prepared.raw_records) the crops were cut from, in their order.
   progress: an optional callable(done, total). An unreadable raw image -> errors.DataError.
@@ -131,7 +141,7 @@ def refine_masks(records, masks, iterations=3, threshold=0.5, progress=None, ban
     image = images.load_image_rgb(record.image_path)
     region = boxes.clip_box(record.box, image.shape[1], image.shape[0], record.image_path)
     out[i] = refine_mask(image, region, mask, iterations, threshold, band=band,
-                         weight=weight).reshape(mask.shape)
+                         weight=weight, sure=sure).reshape(mask.shape)
     if progress:
       progress(i + 1, len(masks))
   return out

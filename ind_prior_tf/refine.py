@@ -10,7 +10,7 @@ A chain improves a GAN teacher by distillation and short GAN runs (docs/fgseg.md
   4. with `ensemble` > 1, an ensemble of the last students (experiments.ensemble: the mean of their
      masks), the chain's result;
   5. the score of the result (experiments.evaluate), after GrabCut fused with the network's mask by
-     `grabcut_weight`.
+     `grabcut_weight` (and with `guided_radius`, `grabcut_sure`: smoothed first, sure pixels kept).
 The check: a GAN run whose mean flip consistency falls below its start's by more than `max_drop` has
 lost the object; it is run again with the next seed up to `retries` times, and if no run passes the
 cycles end with the last student (and the ensemble of the last ones). With `pick_every` the GAN run
@@ -103,6 +103,10 @@ class RefineConfig:
   # its masks after GrabCut are grabcut_weight x the cut + the rest x the network's (1: the cut).
   ensemble: int = 3
   grabcut_weight: float = 0.45
+  # Ours: before GrabCut the score's masks are smoothed by a guided filter of this radius (0: none),
+  # and GrabCut keeps the pixels where they are within grabcut_sure of 0 or 1 (0: moves any).
+  guided_radius: int = 0
+  grabcut_sure: float = 0.0
   pick_every: int = 0                       # 0: each student learns from its GAN run's last step
   max_drop: Optional[float] = 0.13          # None: no check
   retries: int = 0
@@ -129,7 +133,8 @@ class RefineConfig:
     if self.grabcut and not self.raw_root:
       raise ConfigError("--raw_root: required with --grabcut (GrabCut reads the raw images)")
     minimum = dict(image_size=1, teacher_size=0, teacher_steps=1, rounds=0, student_steps=1,
-                   cycles=0, hard_from=0, grabcut=0, pick_every=0, retries=0, seed=0, ensemble=1)
+                   cycles=0, hard_from=0, grabcut=0, pick_every=0, retries=0, seed=0, ensemble=1,
+                   guided_radius=0)
     for name, low in minimum.items():
       value = getattr(self, name)
       if not isinstance(value, int) or isinstance(value, bool) or value < low:
@@ -141,6 +146,8 @@ class RefineConfig:
                         "last for the cycles after the list)")
     if not (isinstance(self.grabcut_weight, (int, float)) and 0 <= self.grabcut_weight <= 1):
       raise ConfigError(f"--grabcut_weight={self.grabcut_weight}: expected a number in [0, 1]")
+    if not (isinstance(self.grabcut_sure, (int, float)) and 0 <= self.grabcut_sure < 0.5):
+      raise ConfigError(f"--grabcut_sure={self.grabcut_sure}: expected a number in [0, 0.5)")
     if not (isinstance(self.student_ema_decay, (int, float)) and 0 <= self.student_ema_decay < 1):
       raise ConfigError(f"--student_ema_decay={self.student_ema_decay}: expected a number in "
                         "[0, 1)")
@@ -291,6 +298,10 @@ def plan(config, checks=None):
                  chain("ensemble"), tuple(s.name for s in members))
     stages.append(last)
   weight = (f"--grabcut_weight={c.grabcut_weight}",) if c.grabcut and c.grabcut_weight != 1 else ()
+  if c.grabcut and c.grabcut_sure:
+    weight += (f"--grabcut_sure={c.grabcut_sure}",)
+  if c.guided_radius:
+    weight += (f"--guided_radius={c.guided_radius}",)
   stages.append(Stage("score", EVALUATE, (f"--run_dir={last.run_dir}", f"--prepared={c.prepared}",
                                           f"--split={c.score_split}", *grabcut, *weight,
                                           *(("--flip_average",) if c.flip_average_score else ()),

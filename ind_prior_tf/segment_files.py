@@ -13,7 +13,7 @@ import sys
 import numpy as np
 from PIL import Image
 
-from ind_prior_tf import grabcut, segmenter
+from ind_prior_tf import grabcut, guided, segmenter
 from ind_prior_tf.progress import ProgressBar
 from ind_prior_tf.data import boxes as boxes_lib
 from ind_prior_tf.data import images as images_lib
@@ -231,7 +231,7 @@ def _write_png(path, array, mode):
 
 def segment_files(model, items, out_dir, boxes=None, threshold=None, batch_size=16,
                   progress=True, grabcut_iters=0, grabcut_band=0.0, flip_average=False,
-                  grabcut_weight=1.0):
+                  grabcut_weight=1.0, grabcut_sure=0.0, guided_radius=0, guided_eps=guided.EPS):
   """Segments every (key, rel, path) of items; writes <out_dir>/masks/<rel>.png (8-bit masks) and
   <out_dir>/cutouts/<rel>.png (RGBA, alpha = mask) at each image's original size.
 
@@ -239,9 +239,10 @@ def segment_files(model, items, out_dir, boxes=None, threshold=None, batch_size=
   is 0 outside the box; an image without a box, an empty box, or an unreadable file is reported,
   counted and skipped, and the rest are still done. threshold: None writes soft masks, a value in
   (0, 1) binary ones. grabcut_iters > 0: each mask is refined by that many GrabCut iterations on the
-  image around its box (grabcut.refine_mask, with its band=grabcut_band; binary, or fused with the
-  network's mask by grabcut_weight < 1). flip_average: the network's mask is the mean of its masks
-  of the crop and its mirror. Returns a SkipLog (also written to <out_dir>/skipped.txt).
+  image around its box (grabcut.refine_mask, with its band=grabcut_band and sure=grabcut_sure;
+  binary, or fused with the network's mask by grabcut_weight < 1). flip_average: the network's mask
+  is the mean of its masks of the crop and its mirror. guided_radius > 0: the mask is first smoothed
+  by a guided filter with the crop as guide (guided.guided_filter). Returns a SkipLog (also written to <out_dir>/skipped.txt).
   """
   size = model.input_shape[1]
   names = output_names([rel for _, rel, _ in items])
@@ -253,11 +254,12 @@ def segment_files(model, items, out_dir, boxes=None, threshold=None, batch_size=
   def flush():
     if not pending:
       return
-    masks = predict(np.stack([p[2] for p in pending]) / np.float32(255.0))
+    crops = np.stack([p[2] for p in pending]) / np.float32(255.0)
+    masks = guided.guided_filter_batch(crops, predict(crops), guided_radius, guided_eps)
     for (name, image, _, region), mask in zip(pending, masks):
       if grabcut_iters:
         mask = grabcut.refine_mask(image, region, mask, grabcut_iters, band=grabcut_band,
-                                   weight=grabcut_weight)
+                                   weight=grabcut_weight, sure=grabcut_sure)
       full = paste_mask(mask, region, image.shape)
       if threshold is not None:
         full = (full > threshold).astype(np.float32)
@@ -321,11 +323,12 @@ def segment_run(config, log=print):
   every flag and file first (nothing is written before), logs one line saying what it segments, then
   writes <out_dir>/masks, cutouts and skipped.txt (segment_files). Returns a Segmented."""
   config.validate().check_files()
-  if config.grabcut_iters:
-    try:
-      grabcut.require_opencv()
-    except ImportError as e:
-      raise FlagError(f"--grabcut_iters: {e}") from None
+  for flag in ("grabcut_iters", "guided_radius"):
+    if getattr(config, flag):
+      try:
+        grabcut.require_opencv()
+      except ImportError as e:
+        raise FlagError(f"--{flag}: {e}") from None
   items = read_image_list(config.images, config.image_root)
   boxes = read_boxes(config.boxes) if config.boxes else None
   model, run_config, ckpt = segmenter.load_run_segmenter(config.run_dir, config.checkpoint)
@@ -334,7 +337,9 @@ def segment_run(config, log=print):
   skipped = segment_files(model, items, config.out_dir, boxes=boxes, threshold=config.threshold,
                           batch_size=config.batch_size, progress=config.progress,
                           grabcut_iters=config.grabcut_iters, grabcut_band=config.grabcut_band,
-                          flip_average=config.flip_average, grabcut_weight=config.grabcut_weight)
+                          flip_average=config.flip_average, grabcut_weight=config.grabcut_weight,
+                          grabcut_sure=config.grabcut_sure, guided_radius=config.guided_radius,
+                          guided_eps=config.guided_eps)
   names = output_names([rel for _, rel, _ in items])
   renamed = [(rel, name) for (_, rel, _), name in zip(items, names) if name != output_name(rel)]
   return Segmented(len(items), len(items) - len(skipped), skipped, ckpt, renamed)

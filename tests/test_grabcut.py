@@ -87,6 +87,27 @@ def test_a_band_bounds_how_far_the_edges_move():
   assert iou(unbounded, truth) > 0.95
 
 
+def test_sure_pixels_of_the_mask_stay_and_the_rest_is_cut():
+  image, mask, box = object_image(np.random.default_rng(0), 120, 100)
+  region, _, truth = crop_of(image, mask, box)
+  label = np.full((S, S), 0.3, np.float32)  # unsure everywhere: probable background ...
+  label[6:-6, 6:-6] = 0.7  # ... and probable foreground, the ellipse's rim missed (as above)
+  label[0:8, 0:8] = 0.99  # a corner of the box, background, which the network is sure of
+  label[29:35, 24:40] = 0.01  # a strip across the object, which the network is sure is not
+  corner, strip = np.zeros((S, S), bool), np.zeros((S, S), bool)
+  corner[0:6, 0:6] = strip[31:33, 26:38] = True  # the sure regions, less 2 pixels of resizing
+  assert not truth[corner].any() and truth[strip].all()
+  free = grabcut.refine_mask(image, region, label, iterations=3)
+  assert (free[corner] < 0.5).all() and (free[strip] > 0.5).all()  # the cut follows the image
+  held = grabcut.refine_mask(image, region, label, iterations=3, sure=0.05)
+  assert (held[corner] > 0.5).all() and (held[strip] < 0.5).all()  # ... but not where it is sure
+  sure = (label > 0.95) | (label < 0.05)
+  rest = cv2.dilate(sure.astype(np.uint8), np.ones((7, 7), np.uint8)) == 0  # away from them
+  assert iou(held * rest, truth * rest) > 0.95 > 0.8 > iou((label > 0.5) * rest, truth * rest)
+  with pytest.raises(ValueError, match="sure=0.5"):
+    grabcut.refine_mask(image, region, label, sure=0.5)
+
+
 def test_nothing_to_cut_returns_the_thresholded_label():
   image, _, box = object_image(np.random.default_rng(1), 90, 80)
   region = boxes.clip_box(box, image.shape[1], image.shape[0])
@@ -187,11 +208,16 @@ def test_segment_files_cuts_a_whole_box_mask_down_to_the_object(tmp_path):
   inp = keras.Input((S, S, 3))
   box_everywhere = keras.Model(inp, keras.layers.Lambda(lambda x: x[..., :1] * 0 + 1)(inp))
   written = {}
-  for iters, weight in ((0, 1.0), (2, 1.0), (2, 0.45), (2, 0.6)):
-    out = str(tmp_path / f"out{iters}-{weight}")
+  for iters, weight, sure in ((0, 1.0, 0), (2, 1.0, 0), (2, 0.45, 0), (2, 0.6, 0), (2, 1.0, 0.05)):
+    out = str(tmp_path / f"out{iters}-{weight}-{sure}")
     segment_files.segment_files(box_everywhere, items, out, boxes={"a.png": box}, progress=False,
-                                grabcut_iters=iters, grabcut_weight=weight)
-    written[iters, weight] = np.asarray(Image.open(os.path.join(out, "masks", "a.png"))) > 127
+                                grabcut_iters=iters, grabcut_weight=weight, grabcut_sure=sure,
+                                guided_radius=2 if sure else 0)
+    got = np.asarray(Image.open(os.path.join(out, "masks", "a.png"))) > 127
+    if sure:  # sure of the whole box (a guided filter keeps a constant mask): nothing is cut
+      np.testing.assert_array_equal(got, written[0, 1.0])
+    else:
+      written[iters, weight] = got
   assert iou(written[0, 1.0].astype(np.float32), mask.astype(np.float32)) < 0.85  # the whole box
   assert iou(written[2, 1.0].astype(np.float32), mask.astype(np.float32)) > 0.95
   assert not written[2, 1.0][:, :box[0]].any()  # still nothing outside the box
@@ -232,3 +258,15 @@ def test_evaluate_scores_the_refined_masks_beside_the_networks(tmp_path):
   assert abs(banded["fg_iou"] - report["network"]["fg_iou"]) < 1e-6, (banded, report)
   assert "(band 0.03)" in r.out and "flip-averaged" in r.out
   entry.call(*common, "--grabcut_iters=1", "--grabcut_band=0.6").failed(2, "--grabcut_band=0.6")
+  # The network is sure of its whole box (mask 1, which a guided filter keeps): with --grabcut_sure
+  # GrabCut may move none of it, so the score is the network's.
+  out = str(tmp_path / "sure")
+  r = entry.call(*common, "--grabcut_iters=2", "--grabcut_sure=0.05", "--guided_radius=2",
+                 f"--out_dir={out}").ok()
+  held = json.load(open(os.path.join(out, "scores.json")))
+  assert held["grabcut_sure"] == 0.05 and held["guided_radius"] == 2
+  assert abs(held["fg_iou"] - report["network"]["fg_iou"]) < 1e-6, (held, report)
+  assert "(sure where the mask is within 0.05 of 0 or 1)" in r.out and "guided filter r=2" in r.out
+  for bad in ("--grabcut_sure=0.5", "--guided_radius=-1", "--guided_eps=0"):
+    entry.call(*common, "--grabcut_iters=1", bad, f"--out_dir={out}").failed(2, bad)
+  assert json.load(open(os.path.join(out, "scores.json"))) == held  # kept

@@ -154,6 +154,12 @@ def test_retries_take_the_next_seed_and_a_cycle_without_a_passing_run_ends_the_c
   assert "--grabcut_weight=0.45" in alone[-1].argv
   cut_alone = refine.plan(dataclasses.replace(config, grabcut_weight=1.0), outcomes)[-1]
   assert not any(a.startswith("--grabcut_weight") for a in cut_alone.argv)
+  assert not any(a.startswith(("--grabcut_sure", "--guided")) for a in cut_alone.argv)
+  held = refine.plan(dataclasses.replace(config, grabcut_sure=0.05, guided_radius=4), outcomes)
+  assert held[-1].argv[-3:] == ("--grabcut_sure=0.05", "--guided_radius=4", "--flip_average")
+  assert all("--guided_radius=4" not in s.argv for s in held[:-1])  # the score's alone
+  no_cut = refine.plan(dataclasses.replace(config, grabcut=0, grabcut_sure=0.05), outcomes)[-1]
+  assert not any(a.startswith("--grabcut") for a in no_cut.argv)  # nothing to hold without a cut
 
 
 def test_checks_hard_labels_steps_and_grabcut():
@@ -292,13 +298,14 @@ def test_entry_point_flags_and_dry_run(capsys):
   args = ["refine", "--dataset=cub", "--prep_dir=/p", "--runs=/r", "--seed=2", "--max_drop=none",
           "--refine_steps=9,8", "--cycles=2", "--gan_args=--recolor=0.5 --jit=false",
           "--hard_args=", "--noflip_average_score", "--ensemble=2", "--grabcut_weight=0.3",
-          "--student_ema_decay=0.9", "--dry_run"]
+          "--student_ema_decay=0.9", "--grabcut_sure=0.1", "--guided_radius=3", "--dry_run"]
   assert refine_main.main(args) == 0
   lines = capsys.readouterr().out.splitlines()
   assert len(lines) == 8 and "consistency" not in " ".join(lines)
   assert lines[-2].endswith("--members=/r/cub-refine/refine1,/r/cub-refine/refine2 "
                             "--logdir=/r/cub-refine/ensemble --overwrite")
-  assert "--grabcut_weight=0.3" in lines[-1].split()
+  assert {"--grabcut_weight=0.3", "--grabcut_sure=0.1", "--guided_radius=3"} <= set(
+      lines[-1].split())
   assert lines[2].endswith("--steps=9 --save_every=9 --seed=1 --init_from=/r/cub-refine/student1 "
                            "--logdir=/r/cub-refine/refine1-gan --recolor=0.5 --jit=false")
   assert "label_threshold" not in lines[1] and "--flip_average" not in lines[-1].split()
@@ -310,7 +317,8 @@ def test_entry_point_flags_and_dry_run(capsys):
     ("--max_drop=lots", "--max_drop=lots"), ("--refine_steps=125,x", "--refine_steps=125,x"),
     ("--dataset=coins", "--dataset"), ("--bogus=1", "bogus"), ("--gan_args='--x", "--gan_args"),
     ("--ensemble=0", "--ensemble=0"), ("--grabcut_weight=1.5", "--grabcut_weight=1.5"),
-    ("--student_ema_decay=1", "--student_ema_decay=1")])
+    ("--student_ema_decay=1", "--student_ema_decay=1"), ("--grabcut_sure=0.5", "--grabcut_sure=0.5"),
+    ("--guided_radius=-2", "--guided_radius=-2")])
 def test_bad_flags_are_one_error_line(flag, fragment, capsys):
   assert refine_main.main(["refine", flag, "--dry_run"]) == 2
   captured = capsys.readouterr()

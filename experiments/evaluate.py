@@ -47,7 +47,7 @@ F.integer("guided_radius", 0,
           "Not in the paper: > 0 smooths each mask with a colour guided filter of this radius "
           "(pixels of the crop at the network's size), the crop as guide, before GrabCut: its "
           "edges move onto the photo's (ind_prior_tf/guided.py; 0: off).")
-F.float("guided_eps", 1e-4, "With --guided_radius: the filter's ridge (colours in [0, 1]); "
+F.float("guided_eps", EvalConfig.guided_eps, "With --guided_radius: the filter's ridge (colours in [0, 1]); "
         "larger smooths more across weak edges.")
 F.boolean("flip_average", False,
           "Not in the paper: score the mean of the network's masks of each crop and of its "

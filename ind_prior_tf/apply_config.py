@@ -10,7 +10,7 @@ import json
 import os
 from typing import Optional
 
-from ind_prior_tf import choices, ensemble, rundir
+from ind_prior_tf import choices, ensemble, guided, rundir
 from ind_prior_tf.errors import FlagError
 
 
@@ -73,7 +73,7 @@ def newest_segmenter_run(root, flag="--runs"):
   return best[1]
 
 
-def _check_grabcut(iters, band, weight, sure=0.0, radius=0, eps=1e-4):
+def _check_grabcut(iters, band, weight, sure=0.0, radius=0, eps=guided.EPS):
   if iters < 0:
     raise FlagError(f"--grabcut_iters={iters}: must be >= 0")
   if not 0.0 <= band < 0.5:
@@ -109,7 +109,7 @@ class EvalConfig:
   grabcut_weight: float = 1.0
   grabcut_sure: float = 0.0
   guided_radius: int = 0
-  guided_eps: float = 1e-4
+  guided_eps: float = guided.EPS
   raw_root: Optional[str] = None
   flip_average: bool = False
 
@@ -160,7 +160,7 @@ class SegmentConfig:
   grabcut_weight: float = 1.0
   grabcut_sure: float = 0.0
   guided_radius: int = 0
-  guided_eps: float = 1e-4
+  guided_eps: float = guided.EPS
   flip_average: bool = False
   progress: bool = True
 

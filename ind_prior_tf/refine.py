@@ -9,8 +9,9 @@ A chain improves a GAN teacher by distillation and short GAN runs (docs/fgseg.md
      students also get `hard_args` (0: the rounds' students too);
   4. with `ensemble` > 1, an ensemble of the last students (experiments.ensemble: the mean of their
      masks), the chain's result;
-  5. the score of the result (experiments.evaluate), after GrabCut fused with the network's mask by
-     `grabcut_weight` (and with `guided_radius`, `grabcut_sure`: smoothed first, sure pixels kept).
+  5. the score of the result (experiments.evaluate): its masks smoothed by a guided filter
+     (`guided_radius`), then GrabCut holding their sure pixels (`grabcut_sure`), optionally fused
+     with the network's mask (`grabcut_weight`).
 The check: a GAN run whose mean flip consistency falls below its start's by more than `max_drop` has
 lost the object; it is run again with the next seed up to `retries` times, and if no run passes the
 cycles end with the last student (and the ensemble of the last ones). With `pick_every` the GAN run
@@ -99,14 +100,15 @@ class RefineConfig:
   hard_from: int = 0
   hard_args: tuple = ("--label_threshold=0.5", "--recolor=0.5")
   grabcut: int = 3                          # GrabCut iterations on students' labels and the score
-  # Ours: the score's segmenter is the mean of the last `ensemble` students (1: the last alone), and
-  # its masks after GrabCut are grabcut_weight x the cut + the rest x the network's (1: the cut).
+  # Ours: the score's segmenter is the mean of the last `ensemble` students (1: the last alone). Its
+  # masks are smoothed by a guided filter of radius guided_radius (0: none); GrabCut then keeps the
+  # pixels where they are within grabcut_sure of 0 or 1 (0: it may move any), and the result is
+  # grabcut_weight x the cut + the rest x the network's mask (1: the cut alone). The recipe before
+  # 2026-12-03: guided_radius=0, grabcut_sure=0, grabcut_weight=0.45 (docs/results.md).
   ensemble: int = 3
-  grabcut_weight: float = 0.45
-  # Ours: before GrabCut the score's masks are smoothed by a guided filter of this radius (0: none),
-  # and GrabCut keeps the pixels where they are within grabcut_sure of 0 or 1 (0: moves any).
-  guided_radius: int = 0
-  grabcut_sure: float = 0.0
+  guided_radius: int = 4
+  grabcut_sure: float = 0.05
+  grabcut_weight: float = 1.0
   pick_every: int = 0                       # 0: each student learns from its GAN run's last step
   max_drop: Optional[float] = 0.13          # None: no check
   retries: int = 0

@@ -213,16 +213,18 @@ def test_refine_chain_wires_teacher_students_and_refinement(cub, tmp_path, monke
   assert {flags(s)["ema_decay"] for s in ("student1", "refine1", "refine2")} == {0.99}
   assert not os.path.exists(chain / "refine3")
   assert flags("ensemble")["members"] == ["../student1", "../refine1", "../refine2"]
-  assert f"{chain / 'ensemble'} (the mean of 3 runs, flip-averaged) on 8 masked crops" in p.stdout
+  assert (f"{chain / 'ensemble'} (the mean of 3 runs, flip-averaged, guided filter r=4) on 8 masked "
+          "crops") in p.stdout
   scores = json.load(open(chain / "ensemble" / "eval-train-flip-grabcut" / "scores.json"))
-  assert scores["flip_average"] is True and scores["grabcut_weight"] == 0.45
+  assert scores["flip_average"] is True and scores["grabcut_weight"] == 1.0
+  assert scores["grabcut_sure"] == 0.05 and scores["guided_radius"] == 4
   assert scores["checkpoint"].endswith(str(chain / "refine2" / "ckpt" / "ckpt-2"))
   assert p.stdout.strip().splitlines()[-1] == (
       f"the chain's result: {chain / 'ensemble'}: fg IoU {scores['fg_iou']:.3f}, mIoU "
       f"{scores['miou']:.3f}")
   assert p.stdout.count("labels refined by GrabCut (1 iterations)") == 3
   assert {flags(s)["grabcut_iters"] for s in ("student1", "refine1", "refine2")} == {1}
-  assert ("after 1 GrabCut iterations, fused with the network's mask at weight 0.45; the network "
+  assert ("after 1 GrabCut iterations (sure where the mask is within 0.05 of 0 or 1); the network "
           "alone: fg IoU") in p.stdout
 
   # The finished stages are resumed as they are; now every check fails.
@@ -237,4 +239,4 @@ def test_refine_chain_wires_teacher_students_and_refinement(cub, tmp_path, monke
   assert "; running refine1-gan-seed2 instead" in p.stdout
   assert f"the chain ends with {chain / 'student1'}" in p.stdout
   assert flags("refine1")["teacher"] == str(chain / "refine1-gan")  # no student from a failed run
-  assert f"{chain / 'student1'} (ckpt-2) on 8 masked crops" in p.stdout
+  assert f"{chain / 'student1'} (ckpt-2, guided filter r=4) on 8 masked crops" in p.stdout

@@ -42,13 +42,14 @@ F.float("grabcut_weight", 1.0,
 F.float("grabcut_sure", 0.0,
         "With --grabcut_iters, not in the paper: > 0 seeds GrabCut with the mask's confidence: "
         "pixels above 1 - this are sure foreground, below it sure background; GrabCut moves "
-        "only the rest (0: all of the box is GrabCut's; docs/fgseg.md).")
+        "only the rest (0: all of the box is GrabCut's; docs/use.md).")
 F.integer("guided_radius", 0,
           "Not in the paper: > 0 smooths each mask with a colour guided filter of this radius "
           "(pixels of the crop at the network's size), the crop as guide, before GrabCut: its "
           "edges move onto the photo's (ind_prior_tf/guided.py; 0: off).")
-F.float("guided_eps", EvalConfig.guided_eps, "With --guided_radius: the filter's ridge (colours in [0, 1]); "
-        "larger smooths more across weak edges.")
+F.float("guided_eps", EvalConfig.guided_eps,
+        "With --guided_radius: the filter's ridge (colours in [0, 1]); larger smooths more "
+        "across weak edges.")
 F.boolean("flip_average", False,
           "Not in the paper: score the mean of the network's masks of each crop and of its "
           "mirror image (before GrabCut, with --grabcut_iters).")

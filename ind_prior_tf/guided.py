@@ -1,9 +1,9 @@
 """Edge-aware smoothing of a segmenter's soft masks by a colour guided filter (not in the paper).
 
 He, Sun and Tang's guided filter (ECCV 2010; TPAMI 2013), with the RGB crop the mask was predicted
-from as the guide: in every window of (2 radius + 1)^2 pixels the output is an affine function of the
-guide's colours fitted to the mask by ridge regression (eps the ridge), and each pixel averages the
-fits of the windows that hold it. Where the crop's colours change along the object's outline the
+from as the guide: in every window of (2 radius + 1)^2 pixels the output is an affine function of
+the guide's colours fitted to the mask by ridge regression (eps the ridge), and each pixel averages
+the fits of the windows that hold it. Where the crop's colours change along the object's outline the
 mask's edge snaps onto them; where they do not it is smoothed. A network trained on composites at a
 quarter width draws soft, slightly offset outlines; the filter moves them onto the photo's before
 GrabCut (grabcut.py) takes its sure and probable regions from the mask. What it scores on the horses

@@ -299,13 +299,13 @@ def plan(config, checks=None):
                                         f"--logdir={chain('ensemble')}", "--overwrite"),
                  chain("ensemble"), tuple(s.name for s in members))
     stages.append(last)
-  weight = (f"--grabcut_weight={c.grabcut_weight}",) if c.grabcut and c.grabcut_weight != 1 else ()
+  post = (f"--grabcut_weight={c.grabcut_weight}",) if c.grabcut and c.grabcut_weight != 1 else ()
   if c.grabcut and c.grabcut_sure:
-    weight += (f"--grabcut_sure={c.grabcut_sure}",)
+    post += (f"--grabcut_sure={c.grabcut_sure}",)
   if c.guided_radius:
-    weight += (f"--guided_radius={c.guided_radius}",)
+    post += (f"--guided_radius={c.guided_radius}",)
   stages.append(Stage("score", EVALUATE, (f"--run_dir={last.run_dir}", f"--prepared={c.prepared}",
-                                          f"--split={c.score_split}", *grabcut, *weight,
+                                          f"--split={c.score_split}", *grabcut, *post,
                                           *(("--flip_average",) if c.flip_average_score else ()),
                                           *c.eval_args), last.run_dir, (last.name,)))
   return stages

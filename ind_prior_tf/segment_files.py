@@ -242,7 +242,8 @@ def segment_files(model, items, out_dir, boxes=None, threshold=None, batch_size=
   image around its box (grabcut.refine_mask, with its band=grabcut_band and sure=grabcut_sure;
   binary, or fused with the network's mask by grabcut_weight < 1). flip_average: the network's mask
   is the mean of its masks of the crop and its mirror. guided_radius > 0: the mask is first smoothed
-  by a guided filter with the crop as guide (guided.guided_filter). Returns a SkipLog (also written to <out_dir>/skipped.txt).
+  by a guided filter with the crop as guide (guided.guided_filter). Returns a SkipLog (also written
+  to <out_dir>/skipped.txt).
   """
   size = model.input_shape[1]
   names = output_names([rel for _, rel, _ in items])

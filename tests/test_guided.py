@@ -1,4 +1,5 @@
-"""The guided filter that smooths a segmenter's masks along the crop's edges (ind_prior_tf/guided.py)."""
+"""The guided filter that smooths a segmenter's masks along the crop's edges
+(ind_prior_tf/guided.py)."""
 import numpy as np
 import pytest
 

@@ -319,8 +319,8 @@ def test_entry_point_flags_and_dry_run(capsys):
     ("--max_drop=lots", "--max_drop=lots"), ("--refine_steps=125,x", "--refine_steps=125,x"),
     ("--dataset=coins", "--dataset"), ("--bogus=1", "bogus"), ("--gan_args='--x", "--gan_args"),
     ("--ensemble=0", "--ensemble=0"), ("--grabcut_weight=1.5", "--grabcut_weight=1.5"),
-    ("--student_ema_decay=1", "--student_ema_decay=1"), ("--grabcut_sure=0.5", "--grabcut_sure=0.5"),
-    ("--guided_radius=-2", "--guided_radius=-2")])
+    ("--student_ema_decay=1", "--student_ema_decay=1"),
+    ("--grabcut_sure=0.5", "--grabcut_sure=0.5"), ("--guided_radius=-2", "--guided_radius=-2")])
 def test_bad_flags_are_one_error_line(flag, fragment, capsys):
   assert refine_main.main(["refine", flag, "--dry_run"]) == 2
   captured = capsys.readouterr()

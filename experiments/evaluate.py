@@ -35,21 +35,7 @@ F.float("grabcut_band", 0.0,
 F.string("raw_root", None,
          "The raw set the prepared one was made from, for --grabcut_iters; default: "
          "the directory its meta.json records.")
-F.float("grabcut_weight", 1.0,
-        "With --grabcut_iters, not in the paper: each mask is this weight times GrabCut's "
-        "cut plus the rest times the network's soft mask (1: the cut alone; 0.45: the cut "
-        "except where the network is above 0.91 or below 0.09; docs/fgseg.md).")
-F.float("grabcut_sure", 0.0,
-        "With --grabcut_iters, not in the paper: > 0 seeds GrabCut with the mask's confidence: "
-        "pixels above 1 - this are sure foreground, below it sure background; GrabCut moves "
-        "only the rest (0: all of the box is GrabCut's; docs/use.md).")
-F.integer("guided_radius", 0,
-          "Not in the paper: > 0 smooths each mask with a colour guided filter of this radius "
-          "(pixels of the crop at the network's size), the crop as guide, before GrabCut: its "
-          "edges move onto the photo's (ind_prior_tf/guided.py; 0: off).")
-F.float("guided_eps", EvalConfig.guided_eps,
-        "With --guided_radius: the filter's ridge (colours in [0, 1]); larger smooths more "
-        "across weak edges.")
+cli.define_mask_refinement_flags(F, guided_eps=EvalConfig.guided_eps)
 F.boolean("flip_average", False,
           "Not in the paper: score the mean of the network's masks of each crop and of its "
           "mirror image (before GrabCut, with --grabcut_iters).")

@@ -45,21 +45,7 @@ F.integer("grabcut_iters", 0,
 F.float("grabcut_band", 0.0,
         "With --grabcut_iters: > 0 lets GrabCut move the mask's edges by at most this "
         "fraction of the box's longer side; 0: anywhere in the box.")
-F.float("grabcut_weight", 1.0,
-        "With --grabcut_iters, not in the paper: each mask is this weight times GrabCut's "
-        "cut plus the rest times the network's soft mask (1: the cut alone; 0.45: the cut "
-        "except where the network is above 0.91 or below 0.09; docs/fgseg.md).")
-F.float("grabcut_sure", 0.0,
-        "With --grabcut_iters, not in the paper: > 0 seeds GrabCut with the mask's confidence: "
-        "pixels above 1 - this are sure foreground, below it sure background; GrabCut moves "
-        "only the rest (0: all of the box is GrabCut's; docs/use.md).")
-F.integer("guided_radius", 0,
-          "Not in the paper: > 0 smooths each mask with a colour guided filter of this radius "
-          "(pixels of the crop at the network's size), the crop as guide, before GrabCut: its "
-          "edges move onto the photo's (ind_prior_tf/guided.py; 0: off).")
-F.float("guided_eps", SegmentConfig.guided_eps,
-        "With --guided_radius: the filter's ridge (colours in [0, 1]); larger smooths more "
-        "across weak edges.")
+cli.define_mask_refinement_flags(F, guided_eps=SegmentConfig.guided_eps)
 F.boolean("flip_average", False,
           "Not in the paper: each mask is the mean of the network's masks of the crop and "
           "of its mirror image (before GrabCut, with --grabcut_iters).")

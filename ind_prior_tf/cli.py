@@ -95,6 +95,27 @@ def define_run_flags(F, *, save_every, overwrite_removes, networks="networks"):
   F.boolean("progress", True, "Show a progress bar.")
 
 
+def define_mask_refinement_flags(F, *, guided_eps):
+  """The flags experiments.evaluate and experiments.segment share for what happens to a network's
+  masks after it: --grabcut_weight --grabcut_sure --guided_radius --guided_eps (guided_eps: its
+  default, guided.EPS, passed in so that this module stays free of OpenCV)."""
+  F.float("grabcut_weight", 1.0,
+          "With --grabcut_iters, not in the paper: each mask is this weight times GrabCut's "
+          "cut plus the rest times the network's soft mask (1: the cut alone; 0.45: the cut "
+          "except where the network is above 0.91 or below 0.09; docs/fgseg.md).")
+  F.float("grabcut_sure", 0.0,
+          "With --grabcut_iters, not in the paper: > 0 seeds GrabCut with the mask's confidence: "
+          "pixels above 1 - this are sure foreground, below it sure background; GrabCut moves "
+          "only the rest (0: all of the box is GrabCut's; docs/use.md).")
+  F.integer("guided_radius", 0,
+            "Not in the paper: > 0 smooths each mask with a colour guided filter of this radius "
+            "(pixels of the crop at the network's size), the crop as guide, before GrabCut: its "
+            "edges move onto the photo's (ind_prior_tf/guided.py; 0: off).")
+  F.float("guided_eps", guided_eps,
+          "With --guided_radius: the filter's ridge (colours in [0, 1]); larger smooths more "
+          "across weak edges.")
+
+
 def resolve(F, presets, preset, names):
   """{name: value} for `names` after a preset: a flag given on the command line wins, then the preset's
   value, then the flag's default. An unknown preset is a FlagError naming --preset."""

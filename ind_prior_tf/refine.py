@@ -146,13 +146,15 @@ class RefineConfig:
       steps = ",".join(map(str, self.refine_steps))
       raise ConfigError(f"--refine_steps={steps}: expected GAN step counts > 0, one per cycle (the "
                         "last for the cycles after the list)")
-    if not (isinstance(self.grabcut_weight, (int, float)) and 0 <= self.grabcut_weight <= 1):
-      raise ConfigError(f"--grabcut_weight={self.grabcut_weight}: expected a number in [0, 1]")
-    if not (isinstance(self.grabcut_sure, (int, float)) and 0 <= self.grabcut_sure < 0.5):
-      raise ConfigError(f"--grabcut_sure={self.grabcut_sure}: expected a number in [0, 0.5)")
-    if not (isinstance(self.student_ema_decay, (int, float)) and 0 <= self.student_ema_decay < 1):
-      raise ConfigError(f"--student_ema_decay={self.student_ema_decay}: expected a number in "
-                        "[0, 1)")
+    # name: (low, high, whether high itself is allowed); low is always allowed.
+    ranges = dict(grabcut_weight=(0, 1, True), grabcut_sure=(0, 0.5, False),
+                  student_ema_decay=(0, 1, False))
+    for name, (low, high, closed) in ranges.items():
+      value = getattr(self, name)
+      if not (isinstance(value, (int, float)) and low <= value
+              and (value <= high if closed else value < high)):
+        raise ConfigError(f"--{name}={value}: expected a number in [{low:g}, {high:g}"
+                          f"{']' if closed else ')'}")
     if self.max_drop is not None and not math.isfinite(self.max_drop):
       raise ConfigError(f"--max_drop={self.max_drop}: expected a number, or none for no check")
     for name in ("hard_args", "fgseg_args", "distill_args", "gan_args", "eval_args"):

@@ -35,7 +35,7 @@ F.float("grabcut_band", 0.0,
 F.string("raw_root", None,
          "The raw set the prepared one was made from, for --grabcut_iters; default: "
          "the directory its meta.json records.")
-cli.define_mask_refinement_flags(F, guided_eps=EvalConfig.guided_eps)
+cli.define_mask_refinement_flags(F, EvalConfig)
 F.boolean("flip_average", False,
           "Not in the paper: score the mean of the network's masks of each crop and of its "
           "mirror image (before GrabCut, with --grabcut_iters).")

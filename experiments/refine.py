@@ -48,6 +48,8 @@ flags.DEFINE_list("refine_steps", list(map(str, D.refine_steps)),
                   flag_values=F.values)
 F.float("grabcut_weight", D.grabcut_weight, "Ours: the score's masks are this weight times "
         "GrabCut's cut plus the rest times the network's (1: the cut alone).")
+F.float("crf_weight", D.crf_weight, "Ours: the score's masks first go through a dense CRF over "
+        "the crop's colours of this weight (ind_prior_tf/colour_crf.py; 0: none).")
 F.integer("guided_radius", D.guided_radius, "Ours: the score's masks are first smoothed by a "
           "guided filter of this radius, the crop as guide (0: none).")
 F.float("grabcut_sure", D.grabcut_sure, "Ours: in the score GrabCut keeps the pixels where the "

@@ -45,7 +45,7 @@ F.integer("grabcut_iters", 0,
 F.float("grabcut_band", 0.0,
         "With --grabcut_iters: > 0 lets GrabCut move the mask's edges by at most this "
         "fraction of the box's longer side; 0: anywhere in the box.")
-cli.define_mask_refinement_flags(F, guided_eps=SegmentConfig.guided_eps)
+cli.define_mask_refinement_flags(F, SegmentConfig)
 F.boolean("flip_average", False,
           "Not in the paper: each mask is the mean of the network's masks of the crop and "
           "of its mirror image (before GrabCut, with --grabcut_iters).")

@@ -10,7 +10,7 @@ import json
 import os
 from typing import Optional
 
-from ind_prior_tf import choices, ensemble, guided, rundir
+from ind_prior_tf import choices, colour_crf, ensemble, guided, rundir
 from ind_prior_tf.errors import FlagError
 
 
@@ -73,6 +73,15 @@ def newest_segmenter_run(root, flag="--runs"):
   return best[1]
 
 
+def _check_crf(weight, sigma, iters):
+  if weight < 0:
+    raise FlagError(f"--crf_weight={weight}: must be >= 0")
+  if not sigma > 0:
+    raise FlagError(f"--crf_sigma={sigma}: must be > 0")
+  if iters < 1:
+    raise FlagError(f"--crf_iters={iters}: must be >= 1")
+
+
 def _check_grabcut(iters, band, weight, sure=0.0, radius=0, eps=guided.EPS):
   if iters < 0:
     raise FlagError(f"--grabcut_iters={iters}: must be >= 0")
@@ -110,6 +119,9 @@ class EvalConfig:
   grabcut_sure: float = 0.0
   guided_radius: int = 0
   guided_eps: float = guided.EPS
+  crf_weight: float = 0.0
+  crf_sigma: float = colour_crf.SIGMA
+  crf_iters: int = colour_crf.ITERS
   raw_root: Optional[str] = None
   flip_average: bool = False
 
@@ -124,6 +136,7 @@ class EvalConfig:
       raise FlagError(f"--batch_size={self.batch_size}: must be >= 1")
     _check_grabcut(self.grabcut_iters, self.grabcut_band, self.grabcut_weight,
                    self.grabcut_sure, self.guided_radius, self.guided_eps)
+    _check_crf(self.crf_weight, self.crf_sigma, self.crf_iters)
     return self
 
   def check_files(self):
@@ -161,6 +174,9 @@ class SegmentConfig:
   grabcut_sure: float = 0.0
   guided_radius: int = 0
   guided_eps: float = guided.EPS
+  crf_weight: float = 0.0
+  crf_sigma: float = colour_crf.SIGMA
+  crf_iters: int = colour_crf.ITERS
   flip_average: bool = False
   progress: bool = True
 
@@ -175,6 +191,7 @@ class SegmentConfig:
       raise FlagError(f"--batch_size={self.batch_size}: must be >= 1")
     _check_grabcut(self.grabcut_iters, self.grabcut_band, self.grabcut_weight,
                    self.grabcut_sure, self.guided_radius, self.guided_eps)
+    _check_crf(self.crf_weight, self.crf_sigma, self.crf_iters)
     return self
 
   def check_files(self):

@@ -95,10 +95,12 @@ def define_run_flags(F, *, save_every, overwrite_removes, networks="networks"):
   F.boolean("progress", True, "Show a progress bar.")
 
 
-def define_mask_refinement_flags(F, *, guided_eps):
+def define_mask_refinement_flags(F, defaults):
   """The flags experiments.evaluate and experiments.segment share for what happens to a network's
-  masks after it: --grabcut_weight --grabcut_sure --guided_radius --guided_eps (guided_eps: its
-  default, guided.EPS, passed in so that this module stays free of OpenCV)."""
+  masks after it: --crf_weight --crf_sigma --crf_iters --guided_radius --guided_eps
+  --grabcut_weight --grabcut_sure. defaults: the entry point's config class, whose fields hold the
+  defaults that come from colour_crf and guided (passed in so that this module stays free of
+  OpenCV)."""
   F.float("grabcut_weight", 1.0,
           "With --grabcut_iters, not in the paper: each mask is this weight times GrabCut's "
           "cut plus the rest times the network's soft mask (1: the cut alone; 0.45: the cut "
@@ -111,9 +113,16 @@ def define_mask_refinement_flags(F, *, guided_eps):
             "Not in the paper: > 0 smooths each mask with a colour guided filter of this radius "
             "(pixels of the crop at the network's size), the crop as guide, before GrabCut: its "
             "edges move onto the photo's (ind_prior_tf/guided.py; 0: off).")
-  F.float("guided_eps", guided_eps,
+  F.float("guided_eps", defaults.guided_eps,
           "With --guided_radius: the filter's ridge (colours in [0, 1]); larger smooths more "
           "across weak edges.")
+  F.float("crf_weight", 0.0,
+          "Not in the paper: > 0 first runs a dense CRF over the crop's colours on each mask, "
+          "this the strength of its pairwise term: pixels of like colour are pulled to one label, "
+          "the network's mask is the unary (ind_prior_tf/colour_crf.py; 0: off).")
+  F.float("crf_sigma", defaults.crf_sigma,
+          "With --crf_weight: the CRF's colour bandwidth on the 0-255 scale.")
+  F.integer("crf_iters", defaults.crf_iters, "With --crf_weight: the CRF's mean-field steps.")
 
 
 def resolve(F, presets, preset, names):

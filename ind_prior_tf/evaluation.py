@@ -17,7 +17,7 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
-from ind_prior_tf import grabcut, guided, metrics, segmenter
+from ind_prior_tf import colour_crf, grabcut, guided, metrics, segmenter
 from ind_prior_tf import pictures, rundir
 from ind_prior_tf.data import prepared
 from ind_prior_tf.errors import DataError, FlagError
@@ -59,11 +59,14 @@ def check_inputs(config):
 
 
 def _masks(config, unet, images):
-  """The segmenter's masks of a batch of crops, guided-filtered with --guided_radius."""
+  """The segmenter's masks of a batch of crops, through the colour CRF (--crf_weight) and then the
+  guided filter (--guided_radius)."""
   masks = segmenter.predict(unet, images, flip_average=config.flip_average,
                             clip_input=False).numpy()
-  return guided.guided_filter_batch(np.asarray(images), masks, config.guided_radius,
-                                    config.guided_eps)
+  images = np.asarray(images)
+  masks = colour_crf.colour_crf_batch(images, masks, config.crf_weight, config.crf_sigma,
+                                      config.crf_iters)
+  return guided.guided_filter_batch(images, masks, config.guided_radius, config.guided_eps)
 
 
 def _score(config, unet, ds, raw_index):
@@ -129,7 +132,10 @@ def evaluate(config):
                 run_dir=os.path.abspath(config.run_dir),
                 checkpoint=ckpt, prepared=os.path.abspath(config.prepared), split=config.split,
                 crop_size=int(meta["size"]), model_size=size, flip_average=config.flip_average)
-  if config.guided_radius:  # only when set: the default report's keys stay as they were
+  if config.crf_weight:  # only when set: the default report's keys stay as they were
+    report.update(crf_weight=config.crf_weight, crf_sigma=config.crf_sigma,
+                  crf_iters=config.crf_iters)
+  if config.guided_radius:
     report.update(guided_radius=config.guided_radius, guided_eps=config.guided_eps)
   if config.grabcut_iters:
     report.update(grabcut_iters=config.grabcut_iters, grabcut_band=config.grabcut_band,
@@ -149,6 +155,8 @@ def summary_lines(config, result):
   where the files went."""
   report = result.report
   flip = ", flip-averaged" if config.flip_average else ""
+  if config.crf_weight:
+    flip += f", colour CRF w={config.crf_weight:g}"
   if config.guided_radius:
     flip += f", guided filter r={config.guided_radius}"
   members = report["checkpoint"].split(" + ")  # an ensemble's: its members' checkpoints

@@ -9,9 +9,9 @@ A chain improves a GAN teacher by distillation and short GAN runs (docs/fgseg.md
      students also get `hard_args` (0: the rounds' students too);
   4. with `ensemble` > 1, an ensemble of the last students (experiments.ensemble: the mean of their
      masks), the chain's result;
-  5. the score of the result (experiments.evaluate): its masks smoothed by a guided filter
-     (`guided_radius`), then GrabCut holding their sure pixels (`grabcut_sure`), optionally fused
-     with the network's mask (`grabcut_weight`).
+  5. the score of the result (experiments.evaluate): its masks through a dense CRF over the crop's
+     colours (`crf_weight`), smoothed by a guided filter (`guided_radius`), then GrabCut holding
+     their sure pixels (`grabcut_sure`), optionally fused with the network's mask (`grabcut_weight`).
 The check: a GAN run whose mean flip consistency falls below its start's by more than `max_drop` has
 lost the object; it is run again with the next seed up to `retries` times, and if no run passes the
 cycles end with the last student (and the ensemble of the last ones). With `pick_every` the GAN run
@@ -101,11 +101,13 @@ class RefineConfig:
   hard_args: tuple = ("--label_threshold=0.5", "--recolor=0.5")
   grabcut: int = 3                          # GrabCut iterations on students' labels and the score
   # Ours: the score's segmenter is the mean of the last `ensemble` students (1: the last alone). Its
-  # masks are smoothed by a guided filter of radius guided_radius (0: none); GrabCut then keeps the
-  # pixels where they are within grabcut_sure of 0 or 1 (0: it may move any), and the result is
-  # grabcut_weight x the cut + the rest x the network's mask (1: the cut alone). The recipe before
-  # 2026-12-03: guided_radius=0, grabcut_sure=0, grabcut_weight=0.45 (docs/results.md).
+  # masks go through the colour CRF of weight crf_weight (0: none), are smoothed by a guided filter
+  # of radius guided_radius (0: none); GrabCut then keeps the pixels where they are within
+  # grabcut_sure of 0 or 1 (0: it may move any), and the result is grabcut_weight x the cut + the
+  # rest x the network's mask (1: the cut alone). The recipe before 2026-12-03: guided_radius=0,
+  # grabcut_sure=0, grabcut_weight=0.45 (docs/results.md).
   ensemble: int = 3
+  crf_weight: float = 0.0
   guided_radius: int = 4
   grabcut_sure: float = 0.05
   grabcut_weight: float = 1.0
@@ -148,7 +150,7 @@ class RefineConfig:
                         "last for the cycles after the list)")
     # name: (low, high, whether high itself is allowed); low is always allowed.
     ranges = dict(grabcut_weight=(0, 1, True), grabcut_sure=(0, 0.5, False),
-                  student_ema_decay=(0, 1, False))
+                  student_ema_decay=(0, 1, False), crf_weight=(0, math.inf, False))
     for name, (low, high, closed) in ranges.items():
       value = getattr(self, name)
       if not (isinstance(value, (int, float)) and low <= value
@@ -304,6 +306,8 @@ def plan(config, checks=None):
   post = (f"--grabcut_weight={c.grabcut_weight}",) if c.grabcut and c.grabcut_weight != 1 else ()
   if c.grabcut and c.grabcut_sure:
     post += (f"--grabcut_sure={c.grabcut_sure}",)
+  if c.crf_weight:
+    post += (f"--crf_weight={c.crf_weight:g}",)
   if c.guided_radius:
     post += (f"--guided_radius={c.guided_radius}",)
   stages.append(Stage("score", EVALUATE, (f"--run_dir={last.run_dir}", f"--prepared={c.prepared}",

@@ -13,7 +13,7 @@ import sys
 import numpy as np
 from PIL import Image
 
-from ind_prior_tf import grabcut, guided, segmenter
+from ind_prior_tf import colour_crf, grabcut, guided, segmenter
 from ind_prior_tf.progress import ProgressBar
 from ind_prior_tf.data import boxes as boxes_lib
 from ind_prior_tf.data import images as images_lib
@@ -231,7 +231,8 @@ def _write_png(path, array, mode):
 
 def segment_files(model, items, out_dir, boxes=None, threshold=None, batch_size=16,
                   progress=True, grabcut_iters=0, grabcut_band=0.0, flip_average=False,
-                  grabcut_weight=1.0, grabcut_sure=0.0, guided_radius=0, guided_eps=guided.EPS):
+                  grabcut_weight=1.0, grabcut_sure=0.0, guided_radius=0, guided_eps=guided.EPS,
+                  crf_weight=0.0, crf_sigma=colour_crf.SIGMA, crf_iters=colour_crf.ITERS):
   """Segments every (key, rel, path) of items; writes <out_dir>/masks/<rel>.png (8-bit masks) and
   <out_dir>/cutouts/<rel>.png (RGBA, alpha = mask) at each image's original size.
 
@@ -241,9 +242,10 @@ def segment_files(model, items, out_dir, boxes=None, threshold=None, batch_size=
   (0, 1) binary ones. grabcut_iters > 0: each mask is refined by that many GrabCut iterations on the
   image around its box (grabcut.refine_mask, with its band=grabcut_band and sure=grabcut_sure;
   binary, or fused with the network's mask by grabcut_weight < 1). flip_average: the network's mask
-  is the mean of its masks of the crop and its mirror. guided_radius > 0: the mask is first smoothed
-  by a guided filter with the crop as guide (guided.guided_filter). Returns a SkipLog (also written
-  to <out_dir>/skipped.txt).
+  is the mean of its masks of the crop and its mirror. crf_weight > 0: the mask first goes through
+  the colour CRF (colour_crf.colour_crf, with crf_sigma and crf_iters); guided_radius > 0: it is
+  then smoothed by a guided filter with the crop as guide (guided.guided_filter). Returns a SkipLog
+  (also written to <out_dir>/skipped.txt).
   """
   size = model.input_shape[1]
   names = output_names([rel for _, rel, _ in items])
@@ -256,7 +258,8 @@ def segment_files(model, items, out_dir, boxes=None, threshold=None, batch_size=
     if not pending:
       return
     crops = np.stack([p[2] for p in pending]) / np.float32(255.0)
-    masks = guided.guided_filter_batch(crops, predict(crops), guided_radius, guided_eps)
+    masks = colour_crf.colour_crf_batch(crops, predict(crops), crf_weight, crf_sigma, crf_iters)
+    masks = guided.guided_filter_batch(crops, masks, guided_radius, guided_eps)
     for (name, image, _, region), mask in zip(pending, masks):
       if grabcut_iters:
         mask = grabcut.refine_mask(image, region, mask, grabcut_iters, band=grabcut_band,
@@ -340,7 +343,8 @@ def segment_run(config, log=print):
                           grabcut_iters=config.grabcut_iters, grabcut_band=config.grabcut_band,
                           flip_average=config.flip_average, grabcut_weight=config.grabcut_weight,
                           grabcut_sure=config.grabcut_sure, guided_radius=config.guided_radius,
-                          guided_eps=config.guided_eps)
+                          guided_eps=config.guided_eps, crf_weight=config.crf_weight,
+                          crf_sigma=config.crf_sigma, crf_iters=config.crf_iters)
   names = output_names([rel for _, rel, _ in items])
   renamed = [(rel, name) for (_, rel, _), name in zip(items, names) if name != output_name(rel)]
   return Segmented(len(items), len(items) - len(skipped), skipped, ckpt, renamed)

@@ -212,9 +212,9 @@ def test_segment_files_cuts_a_whole_box_mask_down_to_the_object(tmp_path):
     out = str(tmp_path / f"out{iters}-{weight}-{sure}")
     segment_files.segment_files(box_everywhere, items, out, boxes={"a.png": box}, progress=False,
                                 grabcut_iters=iters, grabcut_weight=weight, grabcut_sure=sure,
-                                guided_radius=2 if sure else 0)
+                                guided_radius=2 if sure else 0, crf_weight=5.0 if sure else 0.0)
     got = np.asarray(Image.open(os.path.join(out, "masks", "a.png"))) > 127
-    if sure:  # sure of the whole box (a guided filter keeps a constant mask): nothing is cut
+    if sure:  # sure of the whole box (the CRF and a guided filter keep a constant mask): no cut
       np.testing.assert_array_equal(got, written[0, 1.0])
     else:
       written[iters, weight] = got
@@ -258,15 +258,19 @@ def test_evaluate_scores_the_refined_masks_beside_the_networks(tmp_path):
   assert abs(banded["fg_iou"] - report["network"]["fg_iou"]) < 1e-6, (banded, report)
   assert "(band 0.03)" in r.out and "flip-averaged" in r.out
   entry.call(*common, "--grabcut_iters=1", "--grabcut_band=0.6").failed(2, "--grabcut_band=0.6")
-  # The network is sure of its whole box (mask 1, which a guided filter keeps): with --grabcut_sure
-  # GrabCut may move none of it, so the score is the network's.
+  # The network is sure of its whole box (mask 1, which the colour CRF and a guided filter keep):
+  # with --grabcut_sure GrabCut may move none of it, so the score is the network's.
   out = str(tmp_path / "sure")
   r = entry.call(*common, "--grabcut_iters=2", "--grabcut_sure=0.05", "--guided_radius=2",
-                 f"--out_dir={out}").ok()
+                 "--crf_weight=5", "--crf_iters=3", f"--out_dir={out}").ok()
   held = json.load(open(os.path.join(out, "scores.json")))
   assert held["grabcut_sure"] == 0.05 and held["guided_radius"] == 2
+  assert (held["crf_weight"], held["crf_sigma"], held["crf_iters"]) == (5.0, 5.0, 3)
   assert abs(held["fg_iou"] - report["network"]["fg_iou"]) < 1e-6, (held, report)
-  assert "(sure where the mask is within 0.05 of 0 or 1)" in r.out and "guided filter r=2" in r.out
-  for bad in ("--grabcut_sure=0.5", "--guided_radius=-1", "--guided_eps=0"):
+  assert "(sure where the mask is within 0.05 of 0 or 1)" in r.out
+  assert "colour CRF w=5, guided filter r=2" in r.out
+  assert "crf_weight" not in report  # only when set
+  for bad in ("--grabcut_sure=0.5", "--guided_radius=-1", "--guided_eps=0", "--crf_weight=-1",
+              "--crf_sigma=0", "--crf_iters=0"):
     entry.call(*common, "--grabcut_iters=1", bad, f"--out_dir={out}").failed(2, bad)
   assert json.load(open(os.path.join(out, "scores.json"))) == held  # kept

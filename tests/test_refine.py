@@ -160,6 +160,8 @@ def test_retries_take_the_next_seed_and_a_cycle_without_a_passing_run_ends_the_c
   old = refine.plan(old, outcomes)[-1]  # the recipe before 2026-12-03
   assert "--grabcut_weight=0.45" in old.argv
   assert not any(a.startswith(("--grabcut_sure", "--guided")) for a in old.argv)
+  crf = refine.plan(dataclasses.replace(config, ensemble=1, crf_weight=5.0), outcomes)
+  assert "--crf_weight=5" in crf[-1].argv and all("--crf_weight=5" not in s.argv for s in crf[:-1])
   no_cut = refine.plan(dataclasses.replace(config, grabcut=0, grabcut_sure=0.05), outcomes)[-1]
   assert not any(a.startswith("--grabcut") for a in no_cut.argv)  # nothing to hold without a cut
 
@@ -300,14 +302,15 @@ def test_entry_point_flags_and_dry_run(capsys):
   args = ["refine", "--dataset=cub", "--prep_dir=/p", "--runs=/r", "--seed=2", "--max_drop=none",
           "--refine_steps=9,8", "--cycles=2", "--gan_args=--recolor=0.5 --jit=false",
           "--hard_args=", "--noflip_average_score", "--ensemble=2", "--grabcut_weight=0.3",
-          "--student_ema_decay=0.9", "--grabcut_sure=0.1", "--guided_radius=3", "--dry_run"]
+          "--student_ema_decay=0.9", "--grabcut_sure=0.1", "--guided_radius=3", "--crf_weight=2.5",
+          "--dry_run"]
   assert refine_main.main(args) == 0
   lines = capsys.readouterr().out.splitlines()
   assert len(lines) == 8 and "consistency" not in " ".join(lines)
   assert lines[-2].endswith("--members=/r/cub-refine/refine1,/r/cub-refine/refine2 "
                             "--logdir=/r/cub-refine/ensemble --overwrite")
-  assert {"--grabcut_weight=0.3", "--grabcut_sure=0.1", "--guided_radius=3"} <= set(
-      lines[-1].split())
+  assert {"--grabcut_weight=0.3", "--grabcut_sure=0.1", "--guided_radius=3",
+          "--crf_weight=2.5"} <= set(lines[-1].split())
   assert lines[2].endswith("--steps=9 --save_every=9 --seed=1 --init_from=/r/cub-refine/student1 "
                            "--logdir=/r/cub-refine/refine1-gan --recolor=0.5 --jit=false")
   assert "label_threshold" not in lines[1] and "--flip_average" not in lines[-1].split()
@@ -320,7 +323,8 @@ def test_entry_point_flags_and_dry_run(capsys):
     ("--dataset=coins", "--dataset"), ("--bogus=1", "bogus"), ("--gan_args='--x", "--gan_args"),
     ("--ensemble=0", "--ensemble=0"), ("--grabcut_weight=1.5", "--grabcut_weight=1.5"),
     ("--student_ema_decay=1", "--student_ema_decay=1"),
-    ("--grabcut_sure=0.5", "--grabcut_sure=0.5"), ("--guided_radius=-2", "--guided_radius=-2")])
+    ("--grabcut_sure=0.5", "--grabcut_sure=0.5"), ("--guided_radius=-2", "--guided_radius=-2"),
+    ("--crf_weight=-1", "--crf_weight=-1")])
 def test_bad_flags_are_one_error_line(flag, fragment, capsys):
   assert refine_main.main(["refine", flag, "--dry_run"]) == 2
   captured = capsys.readouterr()

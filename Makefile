@@ -93,8 +93,11 @@ hoc-train: install
 	bash experiments/hoc_train.sh
 hoc-count: install
 	bash experiments/hoc_count.sh
+# SEGMENT_ARGS adds flags of experiments.segment, e.g. SEGMENT_ARGS=--recipe=chain (masks refined as
+# the chain's score refines them) or SEGMENT_ARGS=--threshold=0.5.
+SEGMENT_ARGS ?=
 segment: install
-	bash experiments/segment.sh
+	bash experiments/segment.sh $(SEGMENT_ARGS)
 
 # Your own category (docs/use.md): a folder of photos IMAGES=... [BOXES=<csv or CUB-style boxes>]
 # [MASKS=<folder of masks, for scoring>] -> $(PREP_DIR)/$(FOLDER), its background pool from outside

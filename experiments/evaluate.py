@@ -12,7 +12,7 @@ input / ground truth / soft mask / carved foreground). The work is ind_prior_tf/
 import dataclasses
 import sys
 
-from ind_prior_tf import choices, cli
+from ind_prior_tf import apply_config, choices, cli
 from ind_prior_tf.apply_config import EvalConfig
 
 F = cli.Flags(__doc__)
@@ -43,6 +43,7 @@ F.boolean("flip_average", False,
 
 def _main(F):
   config = EvalConfig(**{f.name: F[f.name].value for f in dataclasses.fields(EvalConfig)})
+  config = apply_config.with_recipe(config, F.recipe, {n for n in F.values if F.given(n)})
   config.validate().check_files()  # before the seconds-long TensorFlow import
   from ind_prior_tf import evaluation  # pylint: disable=g-import-not-at-top
   result = evaluation.evaluate(config)

@@ -18,7 +18,7 @@ import dataclasses
 import os
 import sys
 
-from ind_prior_tf import cli
+from ind_prior_tf import apply_config, cli
 from ind_prior_tf.apply_config import SegmentConfig
 
 F = cli.Flags(__doc__)
@@ -54,6 +54,7 @@ F.boolean("progress", True, "Show a progress bar.")
 
 def _main(F):
   config = SegmentConfig(**{f.name: F[f.name].value for f in dataclasses.fields(SegmentConfig)})
+  config = apply_config.with_recipe(config, F.recipe, {n for n in F.values if F.given(n)})
   config.validate().check_files()  # before the seconds-long TensorFlow import
   if not F.run_dir:
     print(f"--run_dir={config.run_dir}: the newest segmenter run in {config.runs}", flush=True)

@@ -2,7 +2,7 @@
 # make segment IMAGES=<image, folder, 'glob' or list file> [RUN_DIR=<run>] [BOXES=<boxes file>]
 #   [OUT_DIR=segmented]: masks and RGBA cut-outs of your own images with a trained segmenter; without
 #   RUN_DIR, the newest segmenter run under $RUNS (named on the first line).
-# Extra arguments go to experiments.segment (e.g. --threshold=0.5).
+# Extra arguments (make's SEGMENT_ARGS) go to experiments.segment (e.g. --threshold=0.5).
 set -euo pipefail
 PYTHON=${PYTHON:-python3} RUNS=${RUNS:-runs}
 if [ -z "${IMAGES:-}" ]; then

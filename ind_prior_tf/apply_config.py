@@ -97,6 +97,22 @@ def _check_grabcut(iters, band, weight, sure=0.0, radius=0, eps=guided.EPS):
     raise FlagError(f"--guided_eps={eps}: must be > 0")
 
 
+RECIPES = ("none", "chain")
+
+
+def with_recipe(config, recipe, given):
+  """config (an EvalConfig or SegmentConfig) after --recipe: "chain" sets what the refinement
+  chain's score does to a network's masks (refine.score_recipe of its defaults) for every field
+  whose flag is not in `given`; "none" changes nothing."""
+  if recipe not in RECIPES:
+    raise FlagError(f"--recipe={recipe}: expected one of {', '.join(RECIPES)}")
+  if recipe == "none":
+    return config
+  from ind_prior_tf import refine  # pylint: disable=g-import-not-at-top
+  chosen = refine.score_recipe(refine.RefineConfig())
+  return dataclasses.replace(config, **{k: v for k, v in chosen.items() if k not in given})
+
+
 def _require(config, *names):
   for name in names:
     if not getattr(config, name):

@@ -123,6 +123,10 @@ def define_mask_refinement_flags(F, defaults):
   F.float("crf_sigma", defaults.crf_sigma,
           "With --crf_weight: the CRF's colour bandwidth on the 0-255 scale.")
   F.integer("crf_iters", defaults.crf_iters, "With --crf_weight: the CRF's mean-field steps.")
+  F.enum("recipe", "none", ("none", "chain"),
+         "chain: refine the masks as make horse-refine scores its result (flip averaging, the "
+         "colour CRF, the guided filter, GrabCut holding sure pixels; docs/fgseg.md), with any of "
+         "those flags given here winning; none: only the flags given.")
 
 
 def resolve(F, presets, preset, names):

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from experiments import refine as refine_main
-from ind_prior_tf import refine
+from ind_prior_tf import apply_config, refine
 from tests import entry
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -357,3 +357,34 @@ def test_the_subprocess_runner_runs_a_stage_as_python_dash_m_and_returns_its_sta
   ok = refine.Stage("dry", "experiments.refine", ("--dry_run",), str(tmp_path))
   bad = refine.Stage("bad", "experiments.refine", ("--cycles=-1",), str(tmp_path))
   assert runner(ok) == 0 and runner(bad) == 2
+
+
+
+def _config(module, cls, argv):
+  """`module`'s config after parsing argv, --recipe applied."""
+  F = module.F
+  F.values.unparse_flags()
+  F.values([module.__name__, *argv])
+  config = cls(**{f.name: F[f.name].value for f in dataclasses.fields(cls)})
+  return apply_config.with_recipe(config, F.recipe, {n for n in F.values if F.given(n)})
+
+
+def test_recipe_chain_refines_masks_as_the_chains_score_does():
+  from experiments import evaluate, segment  # pylint: disable=g-import-not-at-top
+  score = refine.plan(refine.for_dataset("horse", prep_dir=P, runs="runs"))[-1]
+  as_scored = _config(evaluate, apply_config.EvalConfig, score.argv)
+  where = [a for a in score.argv if a.startswith(("--run_dir", "--prepared", "--split", "--raw"))]
+  assert len(where) == 4
+  # Every field, not only the recipe's: nothing the score sets is missing from the recipe.
+  assert _config(evaluate, apply_config.EvalConfig, [*where, "--recipe=chain"]) == as_scored
+  assert as_scored.grabcut_iters == 3 and as_scored.flip_average is True
+  plain = _config(evaluate, apply_config.EvalConfig, where)
+  assert plain.grabcut_iters == 0 and plain.guided_radius == 0  # none: as before
+  # A flag given on the command line wins over the recipe; the rest is the recipe's.
+  chain = _config(segment, apply_config.SegmentConfig, ["--images=x", "--recipe=chain"])
+  mine = _config(segment, apply_config.SegmentConfig,
+                 ["--images=x", "--recipe=chain", "--guided_radius=0", "--grabcut_iters=1"])
+  assert mine == dataclasses.replace(chain, guided_radius=0, grabcut_iters=1)
+  assert chain.grabcut_sure == as_scored.grabcut_sure and chain.flip_average
+  r = entry.call("experiments.segment", "--images=x", "--recipe=best")
+  r.failed(2, "--recipe")

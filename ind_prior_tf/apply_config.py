@@ -73,13 +73,15 @@ def newest_segmenter_run(root, flag="--runs"):
   return best[1]
 
 
-def _check_crf(weight, sigma, iters):
+def _check_crf(weight, sigma, iters, context):
   if weight < 0:
     raise FlagError(f"--crf_weight={weight}: must be >= 0")
   if not sigma > 0:
     raise FlagError(f"--crf_sigma={sigma}: must be > 0")
   if iters < 1:
     raise FlagError(f"--crf_iters={iters}: must be >= 1")
+  if not 0 <= context <= 2:
+    raise FlagError(f"--crf_context={context}: must be in [0, 2]")
 
 
 def _check_grabcut(iters, band, weight, sure=0.0, radius=0, eps=guided.EPS):
@@ -138,6 +140,7 @@ class EvalConfig:
   crf_weight: float = 0.0
   crf_sigma: float = colour_crf.SIGMA
   crf_iters: int = colour_crf.ITERS
+  crf_context: float = 0.0
   raw_root: Optional[str] = None
   flip_average: bool = False
 
@@ -152,7 +155,7 @@ class EvalConfig:
       raise FlagError(f"--batch_size={self.batch_size}: must be >= 1")
     _check_grabcut(self.grabcut_iters, self.grabcut_band, self.grabcut_weight,
                    self.grabcut_sure, self.guided_radius, self.guided_eps)
-    _check_crf(self.crf_weight, self.crf_sigma, self.crf_iters)
+    _check_crf(self.crf_weight, self.crf_sigma, self.crf_iters, self.crf_context)
     return self
 
   def check_files(self):
@@ -193,6 +196,7 @@ class SegmentConfig:
   crf_weight: float = 0.0
   crf_sigma: float = colour_crf.SIGMA
   crf_iters: int = colour_crf.ITERS
+  crf_context: float = 0.0
   flip_average: bool = False
   progress: bool = True
 
@@ -207,7 +211,7 @@ class SegmentConfig:
       raise FlagError(f"--batch_size={self.batch_size}: must be >= 1")
     _check_grabcut(self.grabcut_iters, self.grabcut_band, self.grabcut_weight,
                    self.grabcut_sure, self.guided_radius, self.guided_eps)
-    _check_crf(self.crf_weight, self.crf_sigma, self.crf_iters)
+    _check_crf(self.crf_weight, self.crf_sigma, self.crf_iters, self.crf_context)
     return self
 
   def check_files(self):

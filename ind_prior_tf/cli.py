@@ -123,6 +123,10 @@ def define_mask_refinement_flags(F, defaults):
   F.float("crf_sigma", defaults.crf_sigma,
           "With --crf_weight: the CRF's colour bandwidth on the 0-255 scale.")
   F.integer("crf_iters", defaults.crf_iters, "With --crf_weight: the CRF's mean-field steps.")
+  F.float("crf_context", defaults.crf_context,
+          "With --crf_weight: > 0 runs the CRF on the photo around the box, widened by this times "
+          "the box's size on each side, its pixels outside the box as background (evaluate: "
+          "reads the raw images, as GrabCut does); 0: on the crop alone.")
   F.enum("recipe", "none", ("none", "chain"),
          "chain: refine the masks as make horse-refine scores its result (flip averaging, the "
          "colour CRF, the guided filter, GrabCut holding sure pixels; docs/fgseg.md), with any of "

@@ -14,10 +14,14 @@ tenth of a second per 128 px crop. It runs before the guided filter (guided.py) 
 (grabcut.py) in the chain's score; what it scores on the horses is in docs/results.md.
 """
 import numpy as np
+from PIL import Image
+
+from ind_prior_tf.grabcut import context_window, photo_and_box
 
 SIGMA = 5.0  # colour bandwidth on the 0-255 scale: about the noise of one surface in a JPEG
 ITERS = 10  # mean-field steps; the labels settle in fewer
 _CLIP = 1e-4  # the mask is clipped to [_CLIP, 1 - _CLIP] before its log is taken
+OUTSIDE = 0.01  # the mask given to the photo's pixels around the box: background, nearly sure
 _TAPS = np.exp(-0.5 * np.arange(-3, 4, dtype=np.float64) ** 2)
 _TAPS /= _TAPS.sum()  # a Gaussian of one grid cell, cut at three
 
@@ -81,3 +85,35 @@ def colour_crf_batch(images, masks, weight, sigma=SIGMA, iters=ITERS):
     return masks
   return np.stack([colour_crf(i, m, weight, sigma, iters)
                    for i, m in zip(np.asarray(images), masks)])
+
+
+def colour_crf_in_photo(photo, region, mask, weight, sigma=SIGMA, iters=ITERS, context=0.5):
+  """colour_crf of a box crop's mask [S, S] (or [S, S, 1]) run on the photo around its box: the box
+  `region` (x0, y0, x1, y1) of `photo` (uint8 [H, W, 3] RGB) widened by `context` times its size on
+  each side (grabcut.context_window), scaled as the crop was (the box to S x S). The pixels outside
+  the box enter with mask OUTSIDE: the colours of the photo's surroundings, which no crop shows, pull
+  the box's pixels of those colours towards background, as GrabCut's background model does. Returns
+  the box's part, float32 shaped like mask; context 0 is colour_crf on the box alone."""
+  mask = np.asarray(mask, np.float32)
+  size = mask.shape[0]
+  h, w = photo.shape[:2]
+  x0, y0, x1, y1 = region
+  wx0, wy0, wx1, wy1 = context_window(region, w, h, context)
+  sx, sy = size / (x1 - x0), size / (y1 - y0)
+  bx0, by0 = int(round((x0 - wx0) * sx)), int(round((y0 - wy0) * sy))
+  width = max(bx0 + size, int(round((wx1 - wx0) * sx)))
+  height = max(by0 + size, int(round((wy1 - wy0) * sy)))
+  window = Image.fromarray(np.ascontiguousarray(photo[wy0:wy1, wx0:wx1]), "RGB")
+  window = np.asarray(window.resize((width, height), Image.BILINEAR), np.float32) / 255.0
+  prior = np.full((height, width), OUTSIDE, np.float32)
+  prior[by0:by0 + size, bx0:bx0 + size] = mask.reshape(size, size)
+  out = colour_crf(window, prior, weight, sigma, iters)
+  return out[by0:by0 + size, bx0:bx0 + size].reshape(mask.shape)
+
+
+def colour_crf_records(records, masks, weight, sigma=SIGMA, iters=ITERS, context=0.5):
+  """colour_crf_in_photo over a batch of crops' masks [N, S, S, 1], each on the raw photo of its
+  Record (data.prepared.raw_records) -> float32 like masks."""
+  masks = np.asarray(masks, np.float32)
+  return np.stack([colour_crf_in_photo(*photo_and_box(r), m, weight, sigma, iters, context)
+                   for r, m in zip(records, masks)])

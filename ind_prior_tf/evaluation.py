@@ -48,25 +48,42 @@ def check_inputs(config):
   meta = prepared.read_meta(config.prepared)
   if not meta.get("has_masks"):
     raise DataError(f"{config.prepared}: the prepared set has no masks to score against")
-  raw_index = None  # with GrabCut: the raw set's records by id, read once
-  if config.grabcut_iters:
+  raw_index = None  # with GrabCut or the CRF on the photos: the raw set's records by id, read once
+  if config.grabcut_iters or _crf_on_photos(config):
+    flag = "--grabcut_iters" if config.grabcut_iters else "--crf_context"
     try:
-      grabcut.require_opencv()
+      if config.grabcut_iters:
+        grabcut.require_opencv()
       raw_index = prepared.raw_record_index(config.prepared, config.raw_root)
     except (ImportError, ValueError) as e:
-      raise FlagError(f"--grabcut_iters: {e}") from None
+      raise FlagError(f"{flag}: {e}") from None
   return meta, raw_index
 
 
-def _masks(config, unet, images):
-  """The segmenter's masks of a batch of crops, through the colour CRF (--crf_weight) and then the
-  guided filter (--guided_radius)."""
+def _crf_on_photos(config):
+  return bool(config.crf_weight and config.crf_context)
+
+
+def _masks(config, unet, images, records):
+  """The segmenter's masks of a batch of crops, through the colour CRF (--crf_weight; on the raw
+  photos of `records` with --crf_context) and then the guided filter (--guided_radius)."""
   masks = segmenter.predict(unet, images, flip_average=config.flip_average,
                             clip_input=False).numpy()
   images = np.asarray(images)
-  masks = colour_crf.colour_crf_batch(images, masks, config.crf_weight, config.crf_sigma,
-                                      config.crf_iters)
-  return guided.guided_filter_batch(images, masks, config.guided_radius, config.guided_eps)
+  c = config
+  if _crf_on_photos(c):
+    masks = colour_crf.colour_crf_records(records, masks, c.crf_weight, c.crf_sigma, c.crf_iters,
+                                          c.crf_context)
+  else:
+    masks = colour_crf.colour_crf_batch(images, masks, c.crf_weight, c.crf_sigma, c.crf_iters)
+  return guided.guided_filter_batch(images, masks, c.guided_radius, c.guided_eps)
+
+
+def _records(config, ids, raw_index):
+  """The raw Records of a batch's ids, or None where nothing needs the raw photos."""
+  if raw_index is None:
+    return None
+  return prepared.raw_records(config.prepared, ids, index=raw_index)
 
 
 def _score(config, unet, ds, raw_index):
@@ -75,10 +92,10 @@ def _score(config, unet, ds, raw_index):
   counts, box, ids, ious = metrics.SegCounts(), metrics.SegCounts(), [], []
   network, refined = metrics.SegCounts(), {}  # with GrabCut: the masks before it
   for batch in ds.batch(config.batch_size).prefetch(2):
-    masks = _masks(config, unet, batch["image"])
+    records = _records(config, batch["id"].numpy(), raw_index)
+    masks = _masks(config, unet, batch["image"], records)
     if config.grabcut_iters:
       network.update(masks, batch["mask"].numpy())
-      records = prepared.raw_records(config.prepared, batch["id"].numpy(), index=raw_index)
       masks = grabcut.refine_masks(records, masks, config.grabcut_iters, band=config.grabcut_band,
                                     weight=config.grabcut_weight, sure=config.grabcut_sure)
       refined.update(zip(batch["id"].numpy().tolist(), masks))
@@ -91,7 +108,7 @@ def _score(config, unet, ds, raw_index):
   return counts, box, network, np.concatenate(ids), np.concatenate(ious), refined
 
 
-def _draw_cases(config, unet, ds, ids, ious, refined, path):
+def _draw_cases(config, unet, ds, ids, ious, refined, path, raw_index):
   """cases.png: the best `config.cases` crops left, the worst right; None when there are none. A
   second pass fetches only the crops shown."""
   k = min(config.cases, len(ids) // 2 if len(ids) > 1 else len(ids))
@@ -103,9 +120,10 @@ def _draw_cases(config, unet, ds, ids, ious, refined, path):
   found = {}
   sel = ds.filter(lambda e: tf.reduce_any(tf.equal(e["id"], wanted))).batch(len(chosen))
   for batch in sel:
-    masks = _masks(config, unet, batch["image"])
     if config.grabcut_iters:
       masks = [refined[int(i)] for i in batch["id"].numpy()]
+    else:
+      masks = _masks(config, unet, batch["image"], _records(config, batch["id"].numpy(), raw_index))
     for i, x, g, m in zip(batch["id"].numpy(), batch["image"].numpy(), batch["mask"].numpy(),
                           masks):
       found[int(i)] = cases_grid([x], [g], [m])[0]
@@ -134,7 +152,8 @@ def evaluate(config):
                 crop_size=int(meta["size"]), model_size=size, flip_average=config.flip_average)
   if config.crf_weight:  # only when set: the default report's keys stay as they were
     report.update(crf_weight=config.crf_weight, crf_sigma=config.crf_sigma,
-                  crf_iters=config.crf_iters)
+                  crf_iters=config.crf_iters,
+                  **({"crf_context": config.crf_context} if config.crf_context else {}))
   if config.guided_radius:
     report.update(guided_radius=config.guided_radius, guided_eps=config.guided_eps)
   if config.grabcut_iters:
@@ -146,7 +165,8 @@ def evaluate(config):
   rundir.atomic_write_text(scores_path, json.dumps(report, indent=2) + "\n")
   rundir.atomic_write_text(os.path.join(out_dir, "per_image.csv"), "id,fg_iou\n" + "".join(
       f"{i},{v:.4f}\n" for i, v in zip(ids, ious)))
-  picture = _draw_cases(config, unet, ds, ids, ious, refined, os.path.join(out_dir, "cases.png"))
+  picture = _draw_cases(config, unet, ds, ids, ious, refined, os.path.join(out_dir, "cases.png"),
+                        raw_index)
   return Evaluation(report, ids, ious, out_dir, scores_path, picture)
 
 
@@ -157,6 +177,7 @@ def summary_lines(config, result):
   flip = ", flip-averaged" if config.flip_average else ""
   if config.crf_weight:
     flip += f", colour CRF w={config.crf_weight:g}"
+    flip += f" on the photo (context {config.crf_context:g})" if config.crf_context else ""
   if config.guided_radius:
     flip += f", guided filter r={config.guided_radius}"
   members = report["checkpoint"].split(" + ")  # an ensemble's: its members' checkpoints

@@ -127,6 +127,12 @@ def _refine(image, region, crop_mask, iterations, threshold, context, max_side, 
   return np.clip(cut, 0.0, 1.0).astype(np.float32)
 
 
+def photo_and_box(record):
+  """(the raw photo, uint8 [H, W, 3] RGB; its box clipped to it, (x0, y0, x1, y1)) of a raw Record."""
+  image = images.load_image_rgb(record.image_path)
+  return image, boxes.clip_box(record.box, image.shape[1], image.shape[0], record.image_path)
+
+
 def refine_masks(records, masks, iterations=3, threshold=0.5, progress=None, band=0.0, weight=1.0,
                  sure=0.0):
   """GrabCut-refined copies of crop masks in [0, 1], float32 [N, S, S, 1] (or [N, S, S]); weight < 1
@@ -138,8 +144,7 @@ def refine_masks(records, masks, iterations=3, threshold=0.5, progress=None, ban
   masks = np.asarray(masks, np.float32)
   out = np.empty_like(masks)
   for i, (record, mask) in enumerate(zip(records, masks)):
-    image = images.load_image_rgb(record.image_path)
-    region = boxes.clip_box(record.box, image.shape[1], image.shape[0], record.image_path)
+    image, region = photo_and_box(record)
     out[i] = refine_mask(image, region, mask, iterations, threshold, band=band,
                          weight=weight, sure=sure).reshape(mask.shape)
     if progress:

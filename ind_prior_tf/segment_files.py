@@ -232,7 +232,8 @@ def _write_png(path, array, mode):
 def segment_files(model, items, out_dir, boxes=None, threshold=None, batch_size=16,
                   progress=True, grabcut_iters=0, grabcut_band=0.0, flip_average=False,
                   grabcut_weight=1.0, grabcut_sure=0.0, guided_radius=0, guided_eps=guided.EPS,
-                  crf_weight=0.0, crf_sigma=colour_crf.SIGMA, crf_iters=colour_crf.ITERS):
+                  crf_weight=0.0, crf_sigma=colour_crf.SIGMA, crf_iters=colour_crf.ITERS,
+                  crf_context=0.0):
   """Segments every (key, rel, path) of items; writes <out_dir>/masks/<rel>.png (8-bit masks) and
   <out_dir>/cutouts/<rel>.png (RGBA, alpha = mask) at each image's original size.
 
@@ -243,7 +244,8 @@ def segment_files(model, items, out_dir, boxes=None, threshold=None, batch_size=
   image around its box (grabcut.refine_mask, with its band=grabcut_band and sure=grabcut_sure;
   binary, or fused with the network's mask by grabcut_weight < 1). flip_average: the network's mask
   is the mean of its masks of the crop and its mirror. crf_weight > 0: the mask first goes through
-  the colour CRF (colour_crf.colour_crf, with crf_sigma and crf_iters); guided_radius > 0: it is
+  the colour CRF (colour_crf.colour_crf, with crf_sigma and crf_iters; crf_context > 0: on the photo
+  around the box, colour_crf.colour_crf_in_photo); guided_radius > 0: it is
   then smoothed by a guided filter with the crop as guide (guided.guided_filter). Returns a SkipLog
   (also written to <out_dir>/skipped.txt).
   """
@@ -258,7 +260,13 @@ def segment_files(model, items, out_dir, boxes=None, threshold=None, batch_size=
     if not pending:
       return
     crops = np.stack([p[2] for p in pending]) / np.float32(255.0)
-    masks = colour_crf.colour_crf_batch(crops, predict(crops), crf_weight, crf_sigma, crf_iters)
+    masks = predict(crops)
+    if crf_weight and crf_context:
+      masks = np.stack([colour_crf.colour_crf_in_photo(image, region, m, crf_weight, crf_sigma,
+                                                       crf_iters, crf_context)
+                        for (_, image, _, region), m in zip(pending, masks)])
+    else:
+      masks = colour_crf.colour_crf_batch(crops, masks, crf_weight, crf_sigma, crf_iters)
     masks = guided.guided_filter_batch(crops, masks, guided_radius, guided_eps)
     for (name, image, _, region), mask in zip(pending, masks):
       if grabcut_iters:
@@ -344,7 +352,8 @@ def segment_run(config, log=print):
                           flip_average=config.flip_average, grabcut_weight=config.grabcut_weight,
                           grabcut_sure=config.grabcut_sure, guided_radius=config.guided_radius,
                           guided_eps=config.guided_eps, crf_weight=config.crf_weight,
-                          crf_sigma=config.crf_sigma, crf_iters=config.crf_iters)
+                          crf_sigma=config.crf_sigma, crf_iters=config.crf_iters,
+                          crf_context=config.crf_context)
   names = output_names([rel for _, rel, _ in items])
   renamed = [(rel, name) for (_, rel, _), name in zip(items, names) if name != output_name(rel)]
   return Segmented(len(items), len(items) - len(skipped), skipped, ckpt, renamed)

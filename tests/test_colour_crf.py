@@ -105,3 +105,26 @@ def test_a_batch_is_one_mask_at_a_time_and_bad_settings_are_refused():
   for bad in (dict(weight=-1.0), dict(weight=1.0, sigma=0.0), dict(weight=1.0, iters=-1)):
     with pytest.raises(ValueError):
       colour_crf.colour_crf_batch(images, masks, **bad)
+
+
+def test_on_the_photo_the_colours_around_the_box_count_as_background():
+  # A box of S x S pixels at (8, 8) of a blue photo; inside it a red object (mask 0.9) on green
+  # ground (0.1) and an unsure blue patch (0.55). The crop alone shows the patch no other blue; on
+  # the photo the blue around the box, held at colour_crf.OUTSIDE, takes the patch to background.
+  rng = np.random.default_rng(5)
+  photo = np.empty((S + 16, S + 16, 3), np.float32)
+  photo[:] = (0.1, 0.2, 0.9)
+  photo[8:8 + S, 8:8 + S] = two_colours(rng)
+  photo[8 + 4:8 + 8, 8 + 10:8 + 14] = (0.1, 0.2, 0.9)
+  photo = np.round(np.clip(photo + rng.normal(0, 0.01, photo.shape), 0, 1) * 255).astype(np.uint8)
+  mask = np.where(np.arange(S)[None, :] < S // 2, 0.9, 0.1).repeat(S, 0).astype(np.float32)
+  mask[4:8, 10:14] = 0.55
+  box = (8, 8, 8 + S, 8 + S)
+  crop = photo[8:8 + S, 8:8 + S] / np.float32(255.0)
+  alone = colour_crf.colour_crf(crop, mask, 5.0)
+  np.testing.assert_allclose(colour_crf.colour_crf_in_photo(photo, box, mask, 5.0, context=0),
+                             alone, atol=1e-6)  # context 0: the crop alone
+  assert (alone[4:8, 10:14] > 0.5).all()
+  on_photo = colour_crf.colour_crf_in_photo(photo, box, mask[..., None], 5.0, context=0.5)
+  assert on_photo.shape == (S, S, 1) and (on_photo[4:8, 10:14] < 0.5).all()
+  assert ((on_photo[..., 0] > 0.5) == (mask > 0.5)).sum() == S * S - 16  # only the patch moved

@@ -212,7 +212,8 @@ def test_segment_files_cuts_a_whole_box_mask_down_to_the_object(tmp_path):
     out = str(tmp_path / f"out{iters}-{weight}-{sure}")
     segment_files.segment_files(box_everywhere, items, out, boxes={"a.png": box}, progress=False,
                                 grabcut_iters=iters, grabcut_weight=weight, grabcut_sure=sure,
-                                guided_radius=2 if sure else 0, crf_weight=5.0 if sure else 0.0)
+                                guided_radius=2 if sure else 0, crf_weight=5.0 if sure else 0.0,
+                                crf_context=0.5 if sure else 0.0)
     got = np.asarray(Image.open(os.path.join(out, "masks", "a.png"))) > 127
     if sure:  # sure of the whole box (the CRF and a guided filter keep a constant mask): no cut
       np.testing.assert_array_equal(got, written[0, 1.0])
@@ -274,3 +275,12 @@ def test_evaluate_scores_the_refined_masks_beside_the_networks(tmp_path):
               "--crf_sigma=0", "--crf_iters=0"):
     entry.call(*common, "--grabcut_iters=1", bad, f"--out_dir={out}").failed(2, bad)
   assert json.load(open(os.path.join(out, "scores.json"))) == held  # kept
+  # The CRF on the photos around the boxes reads the raw images even without GrabCut.
+  r = entry.call(*common, "--crf_weight=5", "--crf_context=0.5", "--crf_iters=2",
+                 f"--out_dir={tmp_path / 'photo'}").ok()
+  on_photo = json.load(open(tmp_path / "photo" / "scores.json"))
+  assert on_photo["crf_context"] == 0.5 and "grabcut_iters" not in on_photo
+  assert "colour CRF w=5 on the photo (context 0.5)" in r.out
+  # Even a network sure of its whole box loses ground there whose colours fill the box's outside.
+  assert on_photo["fg_iou"] > report["network"]["fg_iou"] + 0.005, (on_photo, report)
+  entry.call(*common, "--crf_weight=5", "--crf_context=3").failed(2, "--crf_context=3")

@@ -104,10 +104,11 @@ class RefineConfig:
   # masks go through the colour CRF of weight crf_weight (0: none), are smoothed by a guided filter
   # of radius guided_radius (0: none); GrabCut then keeps the pixels where they are within
   # grabcut_sure of 0 or 1 (0: it may move any), and the result is grabcut_weight x the cut + the
-  # rest x the network's mask (1: the cut alone). The recipe before 2026-12-03: guided_radius=0,
-  # grabcut_sure=0, grabcut_weight=0.45 (docs/results.md).
+  # rest x the network's mask (1: the cut alone). The recipe before 2026-12-03: crf_weight=0,
+  # guided_radius=0, grabcut_sure=0, grabcut_weight=0.45; from its afternoon until its evening
+  # crf_weight=0 (docs/results.md).
   ensemble: int = 3
-  crf_weight: float = 0.0
+  crf_weight: float = 5.0
   guided_radius: int = 4
   grabcut_sure: float = 0.05
   grabcut_weight: float = 1.0

@@ -213,11 +213,12 @@ def test_refine_chain_wires_teacher_students_and_refinement(cub, tmp_path, monke
   assert {flags(s)["ema_decay"] for s in ("student1", "refine1", "refine2")} == {0.99}
   assert not os.path.exists(chain / "refine3")
   assert flags("ensemble")["members"] == ["../student1", "../refine1", "../refine2"]
-  assert (f"{chain / 'ensemble'} (the mean of 3 runs, flip-averaged, guided filter r=4) on 8 "
-          "masked crops") in p.stdout
+  assert (f"{chain / 'ensemble'} (the mean of 3 runs, flip-averaged, colour CRF w=5, guided filter "
+          "r=4) on 8 masked crops") in p.stdout
   scores = json.load(open(chain / "ensemble" / "eval-train-flip-grabcut" / "scores.json"))
   assert scores["flip_average"] is True and scores["grabcut_weight"] == 1.0
   assert scores["grabcut_sure"] == 0.05 and scores["guided_radius"] == 4
+  assert scores["crf_weight"] == 5
   assert scores["checkpoint"].endswith(str(chain / "refine2" / "ckpt" / "ckpt-2"))
   assert p.stdout.strip().splitlines()[-1] == (
       f"the chain's result: {chain / 'ensemble'}: fg IoU {scores['fg_iou']:.3f}, mIoU "
@@ -239,4 +240,4 @@ def test_refine_chain_wires_teacher_students_and_refinement(cub, tmp_path, monke
   assert "; running refine1-gan-seed2 instead" in p.stdout
   assert f"the chain ends with {chain / 'student1'}" in p.stdout
   assert flags("refine1")["teacher"] == str(chain / "refine1-gan")  # no student from a failed run
-  assert f"{chain / 'student1'} (ckpt-2, guided filter r=4) on 8 masked crops" in p.stdout
+  assert f"{chain / 'student1'} (ckpt-2, colour CRF w=5, guided filter r=4) on 8 masked crops" in p.stdout

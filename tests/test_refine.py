@@ -58,7 +58,8 @@ BEST = [
     ["experiments.ensemble", f"--members={C}/refine1,{C}/refine2,{C}/refine3",
      f"--logdir={C}/ensemble", "--overwrite"],
     ["experiments.evaluate", f"--run_dir={C}/ensemble", f"--prepared={P}/horse", "--split=train",
-     "--grabcut_iters=3", RAW, "--grabcut_sure=0.05", "--guided_radius=4", "--flip_average"],
+     "--grabcut_iters=3", RAW, "--grabcut_sure=0.05", "--crf_weight=5", "--guided_radius=4",
+     "--flip_average"],
 ]
 
 
@@ -96,7 +97,7 @@ def test_old_bash_defaults_with_pick_retries_and_extra_args():
   config = refine.for_dataset(
       "horse", teacher_size=0, teacher_steps=2000, rounds=2, student_steps=2500, refine_steps=(125,),
       hard_from=2,
-      grabcut=0, ensemble=1, guided_radius=0,
+      grabcut=0, ensemble=1, guided_radius=0, crf_weight=0,
       flip_average_labels=False, flip_average_score=False, student_ema_decay=0, pick_every=50,
       retries=1, seed=4,
       fgseg_args=("--jit=false",), distill_args=("--batch_size=8",), gan_args=("--recolor=0.5",),
@@ -151,17 +152,17 @@ def test_retries_take_the_next_seed_and_a_cycle_without_a_passing_run_ends_the_c
   assert stages[-1].flag("run_dir") == f"{C}/ensemble" and stages[-1].after == ("ensemble",)
   alone = refine.plan(dataclasses.replace(config, ensemble=1), outcomes)
   assert alone[-1].flag("run_dir") == f"{C}/refine1" and alone[-1].after == ("refine1",)
-  # The default score: guided filter, GrabCut holding the sure pixels, the cut alone (no fusion);
-  # only the score gets them.
-  assert alone[-1].argv[-3:] == ("--grabcut_sure=0.05", "--guided_radius=4", "--flip_average")
+  # The default score: colour CRF, guided filter, GrabCut holding the sure pixels, the cut alone
+  # (no fusion); only the score gets them.
+  assert alone[-1].argv[-4:] == ("--grabcut_sure=0.05", "--crf_weight=5", "--guided_radius=4",
+                                 "--flip_average")
   assert not any(a.startswith("--grabcut_weight") for a in alone[-1].argv)
-  assert all("--guided_radius=4" not in s.argv for s in alone[:-1])
-  old = dataclasses.replace(config, grabcut_weight=0.45, grabcut_sure=0, guided_radius=0)
+  assert all(not {"--guided_radius=4", "--crf_weight=5"} & set(s.argv) for s in alone[:-1])
+  old = dataclasses.replace(config, grabcut_weight=0.45, grabcut_sure=0, guided_radius=0,
+                            crf_weight=0)
   old = refine.plan(old, outcomes)[-1]  # the recipe before 2026-12-03
   assert "--grabcut_weight=0.45" in old.argv
-  assert not any(a.startswith(("--grabcut_sure", "--guided")) for a in old.argv)
-  crf = refine.plan(dataclasses.replace(config, ensemble=1, crf_weight=5.0), outcomes)
-  assert "--crf_weight=5" in crf[-1].argv and all("--crf_weight=5" not in s.argv for s in crf[:-1])
+  assert not any(a.startswith(("--grabcut_sure", "--guided", "--crf")) for a in old.argv)
   no_cut = refine.plan(dataclasses.replace(config, grabcut=0, grabcut_sure=0.05), outcomes)[-1]
   assert not any(a.startswith("--grabcut") for a in no_cut.argv)  # nothing to hold without a cut
 

@@ -10,7 +10,7 @@ import json
 import os
 from typing import Optional
 
-from ind_prior_tf import choices, colour_crf, ensemble, guided, rundir
+from ind_prior_tf import choices, colour_crf, ensemble, guided, refine, rundir
 from ind_prior_tf.errors import FlagError
 
 
@@ -110,7 +110,6 @@ def with_recipe(config, recipe, given):
     raise FlagError(f"--recipe={recipe}: expected one of {', '.join(RECIPES)}")
   if recipe == "none":
     return config
-  from ind_prior_tf import refine  # pylint: disable=g-import-not-at-top
   chosen = refine.score_recipe(refine.RefineConfig())
   return dataclasses.replace(config, **{k: v for k, v in chosen.items() if k not in given})
 

@@ -44,7 +44,7 @@ def _blur(grid):
 def colour_crf(image, mask, weight, sigma=SIGMA, iters=ITERS):
   """The mask [H, W] (or [H, W, 1]) in [0, 1] after `iters` mean-field steps of the colour CRF on
   `image` ([H, W, 3], floats in [0, 1]); float32 shaped like mask. weight is the Potts term's
-  strength against the unary -log(mask); weight 0 returns the mask as is."""
+  strength against the unary -log(mask); weight 0 (or iters 0) returns the mask as is."""
   if weight < 0 or sigma <= 0 or iters < 0:
     raise ValueError(f"weight={weight}, sigma={sigma}, iters={iters}: need weight >= 0, "
                      "sigma > 0 and iters >= 0")

@@ -245,9 +245,9 @@ def segment_files(model, items, out_dir, boxes=None, threshold=None, batch_size=
   binary, or fused with the network's mask by grabcut_weight < 1). flip_average: the network's mask
   is the mean of its masks of the crop and its mirror. crf_weight > 0: the mask first goes through
   the colour CRF (colour_crf.colour_crf, with crf_sigma and crf_iters; crf_context > 0: on the photo
-  around the box, colour_crf.colour_crf_in_photo); guided_radius > 0: it is
-  then smoothed by a guided filter with the crop as guide (guided.guided_filter). Returns a SkipLog
-  (also written to <out_dir>/skipped.txt).
+  around the box, colour_crf.colour_crf_in_photo); guided_radius > 0: it is then smoothed by a
+  guided filter with the crop as guide (guided.guided_filter). Returns a SkipLog (also written to
+  <out_dir>/skipped.txt).
   """
   size = model.input_shape[1]
   names = output_names([rel for _, rel, _ in items])

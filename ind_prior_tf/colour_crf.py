@@ -91,9 +91,9 @@ def colour_crf_in_photo(photo, region, mask, weight, sigma=SIGMA, iters=ITERS, c
   """colour_crf of a box crop's mask [S, S] (or [S, S, 1]) run on the photo around its box: the box
   `region` (x0, y0, x1, y1) of `photo` (uint8 [H, W, 3] RGB) widened by `context` times its size on
   each side (grabcut.context_window), scaled as the crop was (the box to S x S). The pixels outside
-  the box enter with mask OUTSIDE: the colours of the photo's surroundings, which no crop shows, pull
-  the box's pixels of those colours towards background, as GrabCut's background model does. Returns
-  the box's part, float32 shaped like mask; context 0 is colour_crf on the box alone."""
+  the box enter with mask OUTSIDE: the colours of the photo's surroundings, which no crop shows,
+  pull the box's pixels of those colours towards background, as GrabCut's background model does.
+  Returns the box's part, float32 shaped like mask; context 0 is colour_crf on the box alone."""
   mask = np.asarray(mask, np.float32)
   size = mask.shape[0]
   h, w = photo.shape[:2]

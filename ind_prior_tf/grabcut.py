@@ -128,7 +128,7 @@ def _refine(image, region, crop_mask, iterations, threshold, context, max_side, 
 
 
 def photo_and_box(record):
-  """(the raw photo, uint8 [H, W, 3] RGB; its box clipped to it, (x0, y0, x1, y1)) of a raw Record."""
+  """(the raw photo, uint8 [H, W, 3] RGB; its box clipped to it (x0, y0, x1, y1)) of a Record."""
   image = images.load_image_rgb(record.image_path)
   return image, boxes.clip_box(record.box, image.shape[1], image.shape[0], record.image_path)
 

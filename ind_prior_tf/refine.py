@@ -11,7 +11,8 @@ A chain improves a GAN teacher by distillation and short GAN runs (docs/fgseg.md
      masks), the chain's result;
   5. the score of the result (experiments.evaluate): its masks through a dense CRF over the crop's
      colours (`crf_weight`), smoothed by a guided filter (`guided_radius`), then GrabCut holding
-     their sure pixels (`grabcut_sure`), optionally fused with the network's mask (`grabcut_weight`).
+     their sure pixels (`grabcut_sure`), optionally fused with the network's mask
+     (`grabcut_weight`).
 The check: a GAN run whose mean flip consistency falls below its start's by more than `max_drop` has
 lost the object; it is run again with the next seed up to `retries` times, and if no run passes the
 cycles end with the last student (and the ensemble of the last ones). With `pick_every` the GAN run

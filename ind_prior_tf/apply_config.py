@@ -99,15 +99,12 @@ def _check_grabcut(iters, band, weight, sure=0.0, radius=0, eps=guided.EPS):
     raise FlagError(f"--guided_eps={eps}: must be > 0")
 
 
-RECIPES = ("none", "chain")
-
-
 def with_recipe(config, recipe, given):
   """config (an EvalConfig or SegmentConfig) after --recipe: "chain" sets what the refinement
   chain's score does to a network's masks (refine.score_recipe of its defaults) for every field
   whose flag is not in `given`; "none" changes nothing."""
-  if recipe not in RECIPES:
-    raise FlagError(f"--recipe={recipe}: expected one of {', '.join(RECIPES)}")
+  if recipe not in choices.RECIPES:
+    raise FlagError(f"--recipe={recipe}: expected one of {', '.join(choices.RECIPES)}")
   if recipe == "none":
     return config
   chosen = refine.score_recipe(refine.RefineConfig())

@@ -8,6 +8,7 @@ STRATEGIES = ("default", "mirrored", "multi_worker")         # training.make_str
 UPSAMPLES = ("deconv", "resize")                             # networks.unet, instance_generator
 SPLITS = ("all", "train", "test")                            # prepared sets
 DIFFAUG_OPS = ("color", "translation", "cutout")              # diffaug.augment
+RECIPES = ("none", "chain")                                  # apply_config.with_recipe
 
 
 def parse_diffaug(policy):

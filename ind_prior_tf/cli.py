@@ -127,7 +127,7 @@ def define_mask_refinement_flags(F, defaults):
           "With --crf_weight: > 0 runs the CRF on the photo around the box, widened by this times "
           "the box's size on each side, its pixels outside the box as background (evaluate: "
           "reads the raw images, as GrabCut does); 0: on the crop alone.")
-  F.enum("recipe", "none", ("none", "chain"),
+  F.enum("recipe", "none", choices.RECIPES,
          "chain: refine the masks as make horse-refine scores its result (flip averaging, the "
          "colour CRF, the guided filter, GrabCut holding sure pixels; docs/fgseg.md), with any of "
          "those flags given here winning; none: only the flags given.")

@@ -16,7 +16,7 @@ tenth of a second per 128 px crop. It runs before the guided filter (guided.py) 
 import numpy as np
 from PIL import Image
 
-from ind_prior_tf.grabcut import context_window, photo_and_box
+from ind_prior_tf.grabcut import context_window
 
 SIGMA = 5.0  # colour bandwidth on the 0-255 scale: about the noise of one surface in a JPEG
 ITERS = 10  # mean-field steps; the labels settle in fewer
@@ -111,9 +111,13 @@ def colour_crf_in_photo(photo, region, mask, weight, sigma=SIGMA, iters=ITERS, c
   return out[by0:by0 + size, bx0:bx0 + size].reshape(mask.shape)
 
 
-def colour_crf_records(records, masks, weight, sigma=SIGMA, iters=ITERS, context=0.5):
-  """colour_crf_in_photo over a batch of crops' masks [N, S, S, 1], each on the raw photo of its
-  Record (data.prepared.raw_records) -> float32 like masks."""
+def colour_crf_crops(crops, masks, weight, sigma=SIGMA, iters=ITERS, context=0.0, photos=None):
+  """The masks [N, S, S, 1] of box crops [N, S, S, 3] (floats in [0, 1]) through the colour CRF:
+  on the crops (colour_crf_batch), or with context > 0 on the photos around their boxes
+  (colour_crf_in_photo). photos: one (photo, region) per crop, read only in the second case (an
+  iterator may load them lazily). -> float32 like masks."""
+  if not (weight and iters and context):
+    return colour_crf_batch(crops, masks, weight, sigma, iters)
   masks = np.asarray(masks, np.float32)
-  return np.stack([colour_crf_in_photo(*photo_and_box(r), m, weight, sigma, iters, context)
-                   for r, m in zip(records, masks)])
+  return np.stack([colour_crf_in_photo(photo, region, m, weight, sigma, iters, context)
+                   for (photo, region), m in zip(photos, masks)])

@@ -71,11 +71,9 @@ def _masks(config, unet, images, records):
                             clip_input=False).numpy()
   images = np.asarray(images)
   c = config
-  if _crf_on_photos(c):
-    masks = colour_crf.colour_crf_records(records, masks, c.crf_weight, c.crf_sigma, c.crf_iters,
-                                          c.crf_context)
-  else:
-    masks = colour_crf.colour_crf_batch(images, masks, c.crf_weight, c.crf_sigma, c.crf_iters)
+  photos = None if records is None else map(grabcut.photo_and_box, records)  # read if needed
+  masks = colour_crf.colour_crf_crops(images, masks, c.crf_weight, c.crf_sigma, c.crf_iters,
+                                      c.crf_context, photos)
   return guided.guided_filter_batch(images, masks, c.guided_radius, c.guided_eps)
 
 

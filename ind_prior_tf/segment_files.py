@@ -245,7 +245,7 @@ def segment_files(model, items, out_dir, boxes=None, threshold=None, batch_size=
   binary, or fused with the network's mask by grabcut_weight < 1). flip_average: the network's mask
   is the mean of its masks of the crop and its mirror. crf_weight > 0: the mask first goes through
   the colour CRF (colour_crf.colour_crf, with crf_sigma and crf_iters; crf_context > 0: on the photo
-  around the box, colour_crf.colour_crf_in_photo); guided_radius > 0: it is then smoothed by a
+  around the box, colour_crf.colour_crf_crops); guided_radius > 0: it is then smoothed by a
   guided filter with the crop as guide (guided.guided_filter). Returns a SkipLog (also written to
   <out_dir>/skipped.txt).
   """
@@ -260,13 +260,8 @@ def segment_files(model, items, out_dir, boxes=None, threshold=None, batch_size=
     if not pending:
       return
     crops = np.stack([p[2] for p in pending]) / np.float32(255.0)
-    masks = predict(crops)
-    if crf_weight and crf_context:
-      masks = np.stack([colour_crf.colour_crf_in_photo(image, region, m, crf_weight, crf_sigma,
-                                                       crf_iters, crf_context)
-                        for (_, image, _, region), m in zip(pending, masks)])
-    else:
-      masks = colour_crf.colour_crf_batch(crops, masks, crf_weight, crf_sigma, crf_iters)
+    masks = colour_crf.colour_crf_crops(crops, predict(crops), crf_weight, crf_sigma, crf_iters,
+                                        crf_context, [(p[1], p[3]) for p in pending])
     masks = guided.guided_filter_batch(crops, masks, guided_radius, guided_eps)
     for (name, image, _, region), mask in zip(pending, masks):
       if grabcut_iters:

@@ -99,15 +99,24 @@ def _check_grabcut(iters, band, weight, sure=0.0, radius=0, eps=guided.EPS):
     raise FlagError(f"--guided_eps={eps}: must be > 0")
 
 
+def chain_score(c):
+  """How the refinement chain of RefineConfig `c` scores its result (refine.plan's last stage), as
+  the EvalConfig / SegmentConfig fields that say so."""
+  return dict(flip_average=c.flip_average_score, crf_weight=c.crf_weight,
+              guided_radius=c.guided_radius, grabcut_iters=c.grabcut,
+              grabcut_sure=c.grabcut_sure if c.grabcut else 0.0,
+              grabcut_weight=c.grabcut_weight if c.grabcut else 1.0)
+
+
 def with_recipe(config, recipe, given):
-  """config (an EvalConfig or SegmentConfig) after --recipe: "chain" sets what the refinement
-  chain's score does to a network's masks (refine.score_recipe of its defaults) for every field
-  whose flag is not in `given`; "none" changes nothing."""
+  """config (an EvalConfig or SegmentConfig) after --recipe: "chain" sets what the default
+  refinement chain's score does to a network's masks (chain_score) for every field whose flag is
+  not in `given`; "none" changes nothing."""
   if recipe not in choices.RECIPES:
     raise FlagError(f"--recipe={recipe}: expected one of {', '.join(choices.RECIPES)}")
   if recipe == "none":
     return config
-  chosen = refine.score_recipe(refine.RefineConfig())
+  chosen = chain_score(refine.RefineConfig())
   return dataclasses.replace(config, **{k: v for k, v in chosen.items() if k not in given})
 
 

@@ -167,16 +167,6 @@ class RefineConfig:
     return self
 
 
-def score_recipe(config):
-  """How the chain `config` scores its result, as the EvalConfig / SegmentConfig fields that say so
-  (experiments.evaluate and experiments.segment --recipe=chain take them from RefineConfig())."""
-  c = config
-  return dict(flip_average=c.flip_average_score, crf_weight=c.crf_weight,
-              guided_radius=c.guided_radius, grabcut_iters=c.grabcut,
-              grabcut_sure=c.grabcut_sure if c.grabcut else 0.0,
-              grabcut_weight=c.grabcut_weight if c.grabcut else 1.0)
-
-
 def for_dataset(name, prep_dir="prepared", runs="runs", **overrides):
   """The default chain on the prepared set of make <name>-prep in prep_dir, in
   <runs>/<name>-refine; overrides set any RefineConfig field."""

@@ -50,6 +50,8 @@ F.float("grabcut_weight", D.grabcut_weight, "Ours: the score's masks are this we
         "GrabCut's cut plus the rest times the network's (1: the cut alone).")
 F.float("crf_weight", D.crf_weight, "Ours: the score's masks first go through a dense CRF over "
         "the crop's colours of this weight (ind_prior_tf/colour_crf.py; 0: none).")
+F.float("crf_context", D.crf_context, "Ours: the score's CRF runs on the photo around the box, this "
+        "fraction of the box's size on each side, the outside as background (0: the crop alone).")
 F.integer("guided_radius", D.guided_radius, "Ours: the score's masks are first smoothed by a "
           "guided filter of this radius, the crop as guide (0: none).")
 F.float("grabcut_sure", D.grabcut_sure, "Ours: in the score GrabCut keeps the pixels where the "

@@ -103,6 +103,7 @@ def chain_score(c):
   """How the refinement chain of RefineConfig `c` scores its result (refine.plan's last stage), as
   the EvalConfig / SegmentConfig fields that say so."""
   return dict(flip_average=c.flip_average_score, crf_weight=c.crf_weight,
+              crf_context=c.crf_context if c.crf_weight else 0.0,
               guided_radius=c.guided_radius, grabcut_iters=c.grabcut,
               grabcut_sure=c.grabcut_sure if c.grabcut else 0.0,
               grabcut_weight=c.grabcut_weight if c.grabcut else 1.0)

@@ -102,14 +102,14 @@ class RefineConfig:
   hard_args: tuple = ("--label_threshold=0.5", "--recolor=0.5")
   grabcut: int = 3                          # GrabCut iterations on students' labels and the score
   # Ours: the score's segmenter is the mean of the last `ensemble` students (1: the last alone). Its
-  # masks go through the colour CRF of weight crf_weight (0: none), are smoothed by a guided filter
-  # of radius guided_radius (0: none); GrabCut then keeps the pixels where they are within
+  # masks go through the colour CRF of weight crf_weight (0: none; with crf_context > 0 on the photo
+  # around the box), are smoothed by a guided filter of radius guided_radius (0: none); GrabCut
+  # then keeps the pixels where they are within
   # grabcut_sure of 0 or 1 (0: it may move any), and the result is grabcut_weight x the cut + the
-  # rest x the network's mask (1: the cut alone). The recipe before 2026-12-03: crf_weight=0,
-  # guided_radius=0, grabcut_sure=0, grabcut_weight=0.45; from its afternoon until its evening
-  # crf_weight=0 (docs/results.md).
+  # rest x the network's mask (1: the cut alone). Earlier recipes: docs/results.md.
   ensemble: int = 3
   crf_weight: float = 5.0
+  crf_context: float = 0.0
   guided_radius: int = 4
   grabcut_sure: float = 0.05
   grabcut_weight: float = 1.0
@@ -136,8 +136,9 @@ class RefineConfig:
                  "student_preset", "score_split"):
       if not getattr(self, name):
         raise ConfigError(f"--{name}: required")
-    if self.grabcut and not self.raw_root:
-      raise ConfigError("--raw_root: required with --grabcut (GrabCut reads the raw images)")
+    if (self.grabcut or self.crf_weight and self.crf_context) and not self.raw_root:
+      raise ConfigError("--raw_root: required with --grabcut or --crf_context (they read the raw "
+                        "images)")
     minimum = dict(image_size=1, teacher_size=0, teacher_steps=1, rounds=0, student_steps=1,
                    cycles=0, hard_from=0, grabcut=0, pick_every=0, retries=0, seed=0, ensemble=1,
                    guided_radius=0)
@@ -152,7 +153,8 @@ class RefineConfig:
                         "last for the cycles after the list)")
     # name: (low, high, whether high itself is allowed); low is always allowed.
     ranges = dict(grabcut_weight=(0, 1, True), grabcut_sure=(0, 0.5, False),
-                  student_ema_decay=(0, 1, False), crf_weight=(0, math.inf, False))
+                  student_ema_decay=(0, 1, False), crf_weight=(0, math.inf, False),
+                  crf_context=(0, 2, True))
     for name, (low, high, closed) in ranges.items():
       value = getattr(self, name)
       if not (isinstance(value, (int, float)) and low <= value
@@ -310,6 +312,9 @@ def plan(config, checks=None):
     post += (f"--grabcut_sure={c.grabcut_sure}",)
   if c.crf_weight:
     post += (f"--crf_weight={c.crf_weight:g}",)
+    if c.crf_context:  # on the photo around the box, read from raw_root (as GrabCut's)
+      post += (f"--crf_context={c.crf_context:g}",) + (() if grabcut else (
+          f"--raw_root={c.raw_root}",))
   if c.guided_radius:
     post += (f"--guided_radius={c.guided_radius}",)
   stages.append(Stage("score", EVALUATE, (f"--run_dir={last.run_dir}", f"--prepared={c.prepared}",

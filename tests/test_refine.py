@@ -167,6 +167,23 @@ def test_retries_take_the_next_seed_and_a_cycle_without_a_passing_run_ends_the_c
   assert not any(a.startswith("--grabcut") for a in no_cut.argv)  # nothing to hold without a cut
 
 
+def test_crf_context_reaches_the_score_with_the_raw_photos():
+  config = refine.RefineConfig(crf_context=0.5)
+  score = refine.plan(config)[-1]
+  assert score.flag("crf_context") == "0.5" and score.flag("raw_root") == config.raw_root
+  assert all(s.flag("crf_context") is None for s in refine.plan(config)[:-1])
+  # Without GrabCut the score still needs the photos; without the CRF there is no context.
+  no_cut = refine.plan(dataclasses.replace(config, grabcut=0))[-1]
+  assert no_cut.flag("raw_root") == config.raw_root and no_cut.flag("crf_context") == "0.5"
+  no_crf = refine.plan(dataclasses.replace(config, crf_weight=0))[-1]
+  assert no_crf.flag("crf_context") is None and no_crf.flag("crf_weight") is None
+  with pytest.raises(refine.ConfigError, match="--raw_root"):
+    dataclasses.replace(config, grabcut=0, raw_root="").validate()
+  dataclasses.replace(config, grabcut=0, crf_weight=0, raw_root="").validate()  # nothing to read
+  with pytest.raises(refine.ConfigError, match="--crf_context=3"):
+    dataclasses.replace(config, crf_context=3).validate()
+
+
 def test_checks_hard_labels_steps_and_grabcut():
   names = lambda config: [s.name for s in refine.plan(config)]
   # No check and no pick: no consistency stage at all.

@@ -64,24 +64,25 @@ def _crf_on_photos(config):
   return bool(config.crf_weight and config.crf_context)
 
 
-def _masks(config, unet, images, records):
-  """The segmenter's masks of a batch of crops, through the colour CRF (--crf_weight; on the raw
-  photos of `records` with --crf_context) and then the guided filter (--guided_radius)."""
+def _masks(config, unet, images, photos):
+  """The segmenter's masks of a batch of crops, through the colour CRF (--crf_weight; with
+  --crf_context on `photos`, each crop's (photo, box)), then the guided filter (--guided_radius)."""
   masks = segmenter.predict(unet, images, flip_average=config.flip_average,
                             clip_input=False).numpy()
   images = np.asarray(images)
   c = config
-  photos = None if records is None else map(grabcut.photo_and_box, records)  # read if needed
   masks = colour_crf.colour_crf_crops(images, masks, c.crf_weight, c.crf_sigma, c.crf_iters,
                                       c.crf_context, photos)
   return guided.guided_filter_batch(images, masks, c.guided_radius, c.guided_eps)
 
 
-def _records(config, ids, raw_index):
-  """The raw Records of a batch's ids, or None where nothing needs the raw photos."""
+def _photos(config, ids, raw_index):
+  """The (raw photo, box) of a batch's ids, read once for the CRF and GrabCut, or None where nothing
+  needs them."""
   if raw_index is None:
     return None
-  return prepared.raw_records(config.prepared, ids, index=raw_index)
+  return [grabcut.photo_and_box(r) for r in prepared.raw_records(config.prepared, ids,
+                                                                  index=raw_index)]
 
 
 def _score(config, unet, ds, raw_index):
@@ -90,11 +91,11 @@ def _score(config, unet, ds, raw_index):
   counts, box, ids, ious = metrics.SegCounts(), metrics.SegCounts(), [], []
   network, refined = metrics.SegCounts(), {}  # with GrabCut: the masks before it
   for batch in ds.batch(config.batch_size).prefetch(2):
-    records = _records(config, batch["id"].numpy(), raw_index)
-    masks = _masks(config, unet, batch["image"], records)
+    photos = _photos(config, batch["id"].numpy(), raw_index)
+    masks = _masks(config, unet, batch["image"], photos)
     if config.grabcut_iters:
       network.update(masks, batch["mask"].numpy())
-      masks = grabcut.refine_masks(records, masks, config.grabcut_iters, band=config.grabcut_band,
+      masks = grabcut.refine_masks(photos, masks, config.grabcut_iters, band=config.grabcut_band,
                                     weight=config.grabcut_weight, sure=config.grabcut_sure)
       refined.update(zip(batch["id"].numpy().tolist(), masks))
     counts.update(masks, batch["mask"].numpy())
@@ -121,7 +122,7 @@ def _draw_cases(config, unet, ds, ids, ious, refined, path, raw_index):
     if config.grabcut_iters:
       masks = [refined[int(i)] for i in batch["id"].numpy()]
     else:
-      masks = _masks(config, unet, batch["image"], _records(config, batch["id"].numpy(), raw_index))
+      masks = _masks(config, unet, batch["image"], _photos(config, batch["id"].numpy(), raw_index))
     for i, x, g, m in zip(batch["id"].numpy(), batch["image"].numpy(), batch["mask"].numpy(),
                           masks):
       found[int(i)] = cases_grid([x], [g], [m])[0]

@@ -133,18 +133,18 @@ def photo_and_box(record):
   return image, boxes.clip_box(record.box, image.shape[1], image.shape[0], record.image_path)
 
 
-def refine_masks(records, masks, iterations=3, threshold=0.5, progress=None, band=0.0, weight=1.0,
+def refine_masks(photos, masks, iterations=3, threshold=0.5, progress=None, band=0.0, weight=1.0,
                  sure=0.0):
   """GrabCut-refined copies of crop masks in [0, 1], float32 [N, S, S, 1] (or [N, S, S]); weight < 1
   fuses each with its mask, sure > 0 takes the trimap from its confidence (refine_mask).
 
-  records: the raw Records (data.prepared.raw_records) the crops were cut from, in their order.
-  progress: an optional callable(done, total). An unreadable raw image -> errors.DataError.
+  photos: the (photo, box) of the raw images the crops were cut from, in their order
+  (photo_and_box; read by the caller, who may need them elsewhere too). progress: an optional
+  callable(done, total).
   """
   masks = np.asarray(masks, np.float32)
   out = np.empty_like(masks)
-  for i, (record, mask) in enumerate(zip(records, masks)):
-    image, region = photo_and_box(record)
+  for i, ((image, region), mask) in enumerate(zip(photos, masks)):
     out[i] = refine_mask(image, region, mask, iterations, threshold, band=band,
                          weight=weight, sure=sure).reshape(mask.shape)
     if progress:
@@ -153,6 +153,9 @@ def refine_masks(records, masks, iterations=3, threshold=0.5, progress=None, ban
 
 
 def refine_labels(records, masks, iterations=3, threshold=0.5, progress=None):
-  """refine_masks for a teacher's uint8 labels [N, S, S, 1]: uint8 [N, S, S, 1]."""
-  cut = refine_masks(records, np.asarray(masks) / 255.0, iterations, threshold, progress)
+  """refine_masks for a teacher's uint8 labels [N, S, S, 1] cut from the raw Records `records`
+  (data.prepared.raw_records, in their order): uint8 [N, S, S, 1]. An unreadable raw image ->
+  errors.DataError."""
+  cut = refine_masks(map(photo_and_box, records), np.asarray(masks) / 255.0, iterations, threshold,
+                     progress)
   return np.round(cut * 255.0).astype(np.uint8)

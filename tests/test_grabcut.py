@@ -231,6 +231,19 @@ def test_segment_files_cuts_a_whole_box_mask_down_to_the_object(tmp_path):
   assert (cut <= fused).all() and (fused <= ring).all() and fused.sum() < ring.sum()
 
 
+def test_evaluate_reads_each_photo_once_for_the_crf_and_grabcut(tmp_path, monkeypatch):
+  run_dir = str(tmp_path / "teacher")
+  foreground_everywhere_run(run_dir)
+  _, prep = prepared_cub(tmp_path, n=6)
+  read, load = [], grabcut.images.load_image_rgb
+  monkeypatch.setattr(grabcut.images, "load_image_rgb", lambda path: read.append(path) or load(path))
+  config = EvalConfig(run_dir=run_dir, prepared=prep, split="train", grabcut_iters=1,
+                      crf_weight=5.0, crf_context=0.5, crf_iters=2, cases=2)
+  report = evaluation.evaluate(config).report
+  assert report["crf_context"] == 0.5 and report["grabcut_iters"] == 1
+  assert len(read) == len(set(read)) == report["images"], (read, report)
+
+
 def test_evaluate_scores_the_refined_masks_beside_the_networks(tmp_path):
   run_dir = str(tmp_path / "teacher")
   foreground_everywhere_run(run_dir)

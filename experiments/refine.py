@@ -62,6 +62,9 @@ F.string("max_drop", str(D.max_drop), "Largest fall in flip consistency a GAN ru
          "no check).")
 F.boolean("flip_average_labels", D.flip_average_labels, "Flip-averaged teacher labels.")
 F.boolean("flip_average_score", D.flip_average_score, "Flip-averaged masks in the score.")
+F.integer("shift_average_score", D.shift_average_score, "Ours: the score's masks are the mean over "
+          "the crop and the crop moved by this many pixels each way (experiments.evaluate "
+          "--shift_average; 0: the crop alone).")
 for _name, _help in [("hard_args", "Flags of the students from --hard_from on."),
                      ("fgseg_args", "Extra flags of every experiments.fgseg run."),
                      ("distill_args", "Extra flags of every student."),

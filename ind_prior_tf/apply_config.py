@@ -13,6 +13,8 @@ from typing import Optional
 from ind_prior_tf import choices, colour_crf, ensemble, guided, refine, rundir
 from ind_prior_tf.errors import FlagError
 
+MAX_SHIFT = 32  # --shift_average's largest shift: a quarter of the 128 px networks' input
+
 
 def check_checkpoint(path, flag="--checkpoint"):
   """FlagError unless `path` is a TF checkpoint prefix (its .index file exists)."""
@@ -99,10 +101,17 @@ def _check_grabcut(iters, band, weight, sure=0.0, radius=0, eps=guided.EPS):
     raise FlagError(f"--guided_eps={eps}: must be > 0")
 
 
+def _check_shift(shift):
+  if not 0 <= shift <= MAX_SHIFT:
+    raise FlagError(f"--shift_average={shift}: must be in [0, {MAX_SHIFT}] (pixels at the "
+                    "network's input)")
+
+
 def chain_score(c):
   """How the refinement chain of RefineConfig `c` scores its result (refine.plan's last stage), as
   the EvalConfig / SegmentConfig fields that say so."""
-  return dict(flip_average=c.flip_average_score, crf_weight=c.crf_weight,
+  return dict(flip_average=c.flip_average_score, shift_average=c.shift_average_score,
+              crf_weight=c.crf_weight,
               crf_context=c.crf_context if c.crf_weight else 0.0,
               guided_radius=c.guided_radius, grabcut_iters=c.grabcut,
               grabcut_sure=c.grabcut_sure if c.grabcut else 0.0,
@@ -149,6 +158,7 @@ class EvalConfig:
   crf_context: float = 0.0
   raw_root: Optional[str] = None
   flip_average: bool = False
+  shift_average: int = 0
 
   def validate(self):
     """The flags' values alone (no file is read)."""
@@ -162,6 +172,7 @@ class EvalConfig:
     _check_grabcut(self.grabcut_iters, self.grabcut_band, self.grabcut_weight,
                    self.grabcut_sure, self.guided_radius, self.guided_eps)
     _check_crf(self.crf_weight, self.crf_sigma, self.crf_iters, self.crf_context)
+    _check_shift(self.shift_average)
     return self
 
   def check_files(self):
@@ -204,6 +215,7 @@ class SegmentConfig:
   crf_iters: int = colour_crf.ITERS
   crf_context: float = 0.0
   flip_average: bool = False
+  shift_average: int = 0
   progress: bool = True
 
   def validate(self):
@@ -218,6 +230,7 @@ class SegmentConfig:
     _check_grabcut(self.grabcut_iters, self.grabcut_band, self.grabcut_weight,
                    self.grabcut_sure, self.guided_radius, self.guided_eps)
     _check_crf(self.crf_weight, self.crf_sigma, self.crf_iters, self.crf_context)
+    _check_shift(self.shift_average)
     return self
 
   def check_files(self):

@@ -68,7 +68,7 @@ def _masks(config, unet, images, photos):
   """The segmenter's masks of a batch of crops, through the colour CRF (--crf_weight; with
   --crf_context on `photos`, each crop's (photo, box)), then the guided filter (--guided_radius)."""
   masks = segmenter.predict(unet, images, flip_average=config.flip_average,
-                            clip_input=False).numpy()
+                            shift_average=config.shift_average, clip_input=False).numpy()
   images = np.asarray(images)
   c = config
   masks = colour_crf.colour_crf_crops(images, masks, c.crf_weight, c.crf_sigma, c.crf_iters,
@@ -149,6 +149,8 @@ def evaluate(config):
                 run_dir=os.path.abspath(config.run_dir),
                 checkpoint=ckpt, prepared=os.path.abspath(config.prepared), split=config.split,
                 crop_size=int(meta["size"]), model_size=size, flip_average=config.flip_average)
+  if config.shift_average:  # only when set: the default report's keys stay as they were
+    report.update(shift_average=config.shift_average)
   if config.crf_weight:  # only when set: the default report's keys stay as they were
     report.update(crf_weight=config.crf_weight, crf_sigma=config.crf_sigma,
                   crf_iters=config.crf_iters,
@@ -174,6 +176,8 @@ def summary_lines(config, result):
   where the files went."""
   report = result.report
   flip = ", flip-averaged" if config.flip_average else ""
+  if config.shift_average:
+    flip += f", shift-averaged ({config.shift_average} px)"
   if config.crf_weight:
     flip += f", colour CRF w={config.crf_weight:g}"
     flip += f" on the photo (context {config.crf_context:g})" if config.crf_context else ""

@@ -9,10 +9,10 @@ A chain improves a GAN teacher by distillation and short GAN runs (docs/fgseg.md
      students also get `hard_args` (0: the rounds' students too);
   4. with `ensemble` > 1, an ensemble of the last students (experiments.ensemble: the mean of their
      masks), the chain's result;
-  5. the score of the result (experiments.evaluate): its masks through a dense CRF over the crop's
-     colours (`crf_weight`), smoothed by a guided filter (`guided_radius`), then GrabCut holding
-     their sure pixels (`grabcut_sure`), optionally fused with the network's mask
-     (`grabcut_weight`).
+  5. the score of the result (experiments.evaluate): its masks (averaged over flips and shifts,
+     `shift_average_score`) through a dense CRF over the crop's colours (`crf_weight`), smoothed by
+     a guided filter (`guided_radius`), then GrabCut holding their sure pixels (`grabcut_sure`),
+     optionally fused with the network's mask (`grabcut_weight`).
 The check: a GAN run whose mean flip consistency falls below its start's by more than `max_drop` has
 lost the object; it is run again with the next seed up to `retries` times, and if no run passes the
 cycles end with the last student (and the ensemble of the last ones). With `pick_every` the GAN run
@@ -121,6 +121,7 @@ class RefineConfig:
   seed: int = 0
   flip_average_labels: bool = True
   flip_average_score: bool = True
+  shift_average_score: int = 0              # ours: experiments.evaluate --shift_average
   # Ours: each student delivers a moving average of its weights with this decay (experiments.distill
   # --ema_decay; 0: its last weights, as the paper's student).
   student_ema_decay: float = 0.99
@@ -141,7 +142,7 @@ class RefineConfig:
                         "images)")
     minimum = dict(image_size=1, teacher_size=0, teacher_steps=1, rounds=0, student_steps=1,
                    cycles=0, hard_from=0, grabcut=0, pick_every=0, retries=0, seed=0, ensemble=1,
-                   guided_radius=0)
+                   guided_radius=0, shift_average_score=0)
     for name, low in minimum.items():
       value = getattr(self, name)
       if not isinstance(value, int) or isinstance(value, bool) or value < low:
@@ -310,6 +311,8 @@ def plan(config, checks=None):
   post = (f"--grabcut_weight={c.grabcut_weight}",) if c.grabcut and c.grabcut_weight != 1 else ()
   if c.grabcut and c.grabcut_sure:
     post += (f"--grabcut_sure={c.grabcut_sure}",)
+  if c.shift_average_score:
+    post += (f"--shift_average={c.shift_average_score}",)
   if c.crf_weight:
     post += (f"--crf_weight={c.crf_weight:g}",)
     if c.crf_context:  # on the photo around the box, read from raw_root (as GrabCut's)

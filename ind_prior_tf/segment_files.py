@@ -233,7 +233,7 @@ def segment_files(model, items, out_dir, boxes=None, threshold=None, batch_size=
                   progress=True, grabcut_iters=0, grabcut_band=0.0, flip_average=False,
                   grabcut_weight=1.0, grabcut_sure=0.0, guided_radius=0, guided_eps=guided.EPS,
                   crf_weight=0.0, crf_sigma=colour_crf.SIGMA, crf_iters=colour_crf.ITERS,
-                  crf_context=0.0):
+                  crf_context=0.0, shift_average=0):
   """Segments every (key, rel, path) of items; writes <out_dir>/masks/<rel>.png (8-bit masks) and
   <out_dir>/cutouts/<rel>.png (RGBA, alpha = mask) at each image's original size.
 
@@ -243,7 +243,8 @@ def segment_files(model, items, out_dir, boxes=None, threshold=None, batch_size=
   (0, 1) binary ones. grabcut_iters > 0: each mask is refined by that many GrabCut iterations on the
   image around its box (grabcut.refine_mask, with its band=grabcut_band and sure=grabcut_sure;
   binary, or fused with the network's mask by grabcut_weight < 1). flip_average: the network's mask
-  is the mean of its masks of the crop and its mirror. crf_weight > 0: the mask first goes through
+  is the mean of its masks of the crop and its mirror; shift_average > 0: also of the crop moved by
+  that many pixels each way (segmenter.masks_of). crf_weight > 0: the mask first goes through
   the colour CRF (colour_crf.colour_crf, with crf_sigma and crf_iters; crf_context > 0: on the photo
   around the box, colour_crf.colour_crf_crops); guided_radius > 0: it is then smoothed by a
   guided filter with the crop as guide (guided.guided_filter). Returns a SkipLog (also written to
@@ -251,7 +252,7 @@ def segment_files(model, items, out_dir, boxes=None, threshold=None, batch_size=
   """
   size = model.input_shape[1]
   names = output_names([rel for _, rel, _ in items])
-  predict = segmenter.predictor(model, flip_average)
+  predict = segmenter.predictor(model, flip_average, shift_average)
   skipped = SkipLog(len(items))
   bar = ProgressBar(len(items), every=max(1, len(items) // 20), enabled=progress)
   pending = []  # (output name, image, crop, region)
@@ -348,7 +349,7 @@ def segment_run(config, log=print):
                           grabcut_sure=config.grabcut_sure, guided_radius=config.guided_radius,
                           guided_eps=config.guided_eps, crf_weight=config.crf_weight,
                           crf_sigma=config.crf_sigma, crf_iters=config.crf_iters,
-                          crf_context=config.crf_context)
+                          crf_context=config.crf_context, shift_average=config.shift_average)
   names = output_names([rel for _, rel, _ in items])
   renamed = [(rel, name) for (_, rel, _), name in zip(items, names) if name != output_name(rel)]
   return Segmented(len(items), len(items) - len(skipped), skipped, ckpt, renamed)

@@ -20,13 +20,35 @@ from ind_prior_tf.errors import RunError
 CKPT_SUBDIR = "ckpt"
 
 
-def masks_of(model, images, flip_average=False):
-  """The segmenter's soft masks of images [B, S, S, 3] (its input size); flip_average (not in the
-  paper): the mean of its masks of the images and of their mirror images, mirrored back."""
-  masks = model(images, training=False)
-  if flip_average:
-    masks = (masks + tf.reverse(model(tf.reverse(images, [2]), training=False), [2])) / 2.0
-  return masks
+def shift(images, dy, dx):
+  """images [B, H, W, C] moved down by dy and right by dx pixels (negative: up, left), the edge rows
+  and columns repeated into the space left behind."""
+  for axis, d in ((1, dy), (2, dx)):
+    if d:
+      n = tf.shape(images)[axis]
+      index = tf.clip_by_value(tf.range(n) - d, 0, n - 1)
+      images = tf.gather(images, index, axis=axis)
+  return images
+
+
+SHIFTS = ((0, 0), (0, 1), (0, -1), (1, 0), (-1, 0))  # the views of shift_average, in units of it
+
+
+def masks_of(model, images, flip_average=False, shift_average=0):
+  """The segmenter's soft masks of images [B, S, S, 3] (its input size). Not in the paper:
+  flip_average: the mean of its masks of the images and of their mirror images, mirrored back;
+  shift_average=d > 0: the mean over the images and the images moved by d pixels left, right, up and
+  down (edges repeated), each mask moved back (with flip_average, each view flip-averaged)."""
+  views = SHIFTS if shift_average else SHIFTS[:1]
+  total = 0.0
+  for dy, dx in views:
+    dy, dx = dy * shift_average, dx * shift_average
+    x = shift(images, dy, dx)
+    masks = model(x, training=False)
+    if flip_average:
+      masks = (masks + tf.reverse(model(tf.reverse(x, [2]), training=False), [2])) / 2.0
+    total += shift(masks, -dy, -dx)
+  return total / len(views)
 
 
 def resize(images, size, antialias=True, clip=True):
@@ -41,11 +63,12 @@ def resize(images, size, antialias=True, clip=True):
   return tf.clip_by_value(out, 0.0, 1.0) if clip else out
 
 
-def predict(model, images, size=None, flip_average=False, clip_input=True, mask_antialias=False):
+def predict(model, images, size=None, flip_average=False, clip_input=True, mask_antialias=False,
+            shift_average=0):
   """The segmenter's soft masks of float images [B, h, w, 3] in [0, 1] of any size, at `size`.
 
   The images are resized to the network's input (antialiased bilinear), masked (masks_of, with
-  flip_average), and the masks resized to `size` (an int, (height, width), or by default the images'
+  flip_average and shift_average), and the masks resized to `size` (an int, (height, width), or by default the images'
   own size) and clipped to [0, 1]; either resize is skipped when the size already fits. Works eagerly
   and inside tf.function. Callers differ in two details, kept so that their numbers do not move:
   clip_input clips the resized images to [0, 1] (the teacher's labels and the serving signature do,
@@ -57,13 +80,14 @@ def predict(model, images, size=None, flip_average=False, clip_input=True, mask_
     size = (tuple(images.shape[1:3]) if images.shape[1:3].is_fully_defined()
             else tf.shape(images)[1:3])
   x = resize(images, model.input_shape[1], antialias=True, clip=clip_input)
-  return resize(masks_of(model, x, flip_average), size, antialias=mask_antialias)
+  return resize(masks_of(model, x, flip_average, shift_average), size, antialias=mask_antialias)
 
 
-def predictor(model, flip_average=False):
+def predictor(model, flip_average=False, shift_average=0):
   """predict as a compiled callable: numpy float32 [B, h, w, 3] in [0, 1] -> numpy masks [B, h, w, 1]
   at the images' own size, traced once per input shape (reduce_retracing: batches of any size)."""
-  fn = tf.function(lambda x: predict(model, x, flip_average=flip_average), reduce_retracing=True)
+  fn = tf.function(lambda x: predict(model, x, flip_average=flip_average,
+                                     shift_average=shift_average), reduce_retracing=True)
   return lambda x: fn(tf.convert_to_tensor(x, tf.float32)).numpy()
 
 

@@ -184,6 +184,15 @@ def test_crf_context_reaches_the_score_with_the_raw_photos():
     dataclasses.replace(config, crf_context=3).validate()
 
 
+def test_shift_averaging_reaches_the_score_alone():
+  stages = refine.plan(refine.RefineConfig(shift_average_score=8))
+  assert stages[-1].flag("shift_average") == "8" and stages[-1].switch("flip_average")
+  assert all(s.flag("shift_average") is None for s in stages[:-1])
+  assert refine.plan(refine.RefineConfig(shift_average_score=0))[-1].flag("shift_average") is None
+  with pytest.raises(refine.ConfigError, match="--shift_average_score=-1"):
+    refine.RefineConfig(shift_average_score=-1).validate()
+
+
 def test_checks_hard_labels_steps_and_grabcut():
   names = lambda config: [s.name for s in refine.plan(config)]
   # No check and no pick: no consistency stage at all.

@@ -36,6 +36,39 @@ def test_flip_average_is_the_mean_of_the_mask_and_its_mirrors():
   np.testing.assert_allclose(averaged, 0.5, atol=1e-5)
 
 
+def test_shift_repeats_the_edge_into_the_space_left_behind():
+  x = tf.reshape(tf.range(12.0), [1, 3, 4, 1])  # rows 0-3, 4-7, 8-11
+  np.testing.assert_array_equal(segmenter.shift(x, 0, 1)[0, :, :, 0],
+                                [[0, 0, 1, 2], [4, 4, 5, 6], [8, 8, 9, 10]])
+  np.testing.assert_array_equal(segmenter.shift(x, -1, -2)[0, :, :, 0],
+                                [[6, 7, 7, 7], [10, 11, 11, 11], [10, 11, 11, 11]])
+  np.testing.assert_array_equal(segmenter.shift(x, 0, 0), x)
+
+
+def test_shift_average_is_the_mean_over_the_five_moved_views():
+  images = tf.random.uniform([2, 8, 8, 3], seed=0)
+  ramp, r = ramp_model(8), np.linspace(0, 1, 8)
+  # The ramp's mask ignores the image: moved left and right by 2 and back, it reads the ramp 2 to
+  # the right and left (held at the edges); moved up and down, the same ramp. On a linear ramp the
+  # mean is the ramp again except within 2 of the edges: (3 r[j] + r[j+2] + r[j-2]) / 5, clipped.
+  got = segmenter.predict(ramp, images, shift_average=2, clip_input=False).numpy()
+  want = (3 * r + r[np.clip(np.arange(8) + 2, 0, 7)] + r[np.clip(np.arange(8) - 2, 0, 7)]) / 5
+  np.testing.assert_allclose(got[1, 5, :, 0], want, atol=1e-6)
+  assert abs(want[0] - r[2] / 5) < 1e-9 and np.allclose(want[2:6], r[2:6])
+  # A mask that is a function of each pixel alone is moved and moved back: unchanged inside; with
+  # flips each view is flip-averaged (the ramp's flip average, 0.5, again).
+  mean = mean_model(8)
+  plain = segmenter.predict(mean, images, clip_input=False).numpy()
+  shifted = segmenter.predict(mean, images, shift_average=2, clip_input=False).numpy()
+  np.testing.assert_allclose(shifted[:, 2:-2, 2:-2], plain[:, 2:-2, 2:-2], atol=1e-6)
+  assert not np.allclose(shifted, plain)  # the edges are not
+  np.testing.assert_allclose(segmenter.predict(ramp, images, flip_average=True, shift_average=3,
+                                               clip_input=False), 0.5, atol=1e-6)
+  np.testing.assert_array_equal(segmenter.predict(mean, images, shift_average=0), plain)
+  fn = segmenter.predictor(ramp, shift_average=2)  # compiled, as segment_files calls it
+  np.testing.assert_allclose(fn(images.numpy())[1, 5, :, 0], want, atol=1e-6)
+
+
 def test_predict_keeps_each_callers_resizes_bit_for_bit():
   model = mean_model(8)
   images = tf.random.uniform([3, 20, 20, 3], seed=2)

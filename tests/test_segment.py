@@ -136,6 +136,11 @@ def test_entry_point(tmp_path):
   assert "Traceback" not in r.err
   assert np.asarray(Image.open(tmp_path / "out" / "masks" / "b.png")).shape == (120, 160)
   entry.call("experiments.segment", *args, f"--images={tmp_path / 'nothing'}").failed(2, "nothing")
+  # Shift averaging reaches the network: other masks of the same size.
+  entry.call("experiments.segment", *args, "--shift_average=4", f"--out_dir={tmp_path / 'sh'}").ok()
+  plain, shifted = (np.asarray(Image.open(tmp_path / d / "masks" / "b.png")) for d in ("out", "sh"))
+  assert plain.shape == shifted.shape and not np.array_equal(plain, shifted)
+  entry.call("experiments.segment", *args, "--shift_average=-2").failed(2, "--shift_average=-2")
   entry.call("experiments.segment", *args, "--grabcut_iters=1", "--grabcut_band=0.6").failed(
       2, "--grabcut_band=0.6")
   # Nothing segmented: status 1.

@@ -99,9 +99,9 @@ def define_mask_refinement_flags(F, defaults):
   """The flags experiments.evaluate and experiments.segment share for what happens to a network's
   masks: --shift_average and, after the network, --crf_weight --crf_sigma --crf_iters --crf_context
   --guided_radius --guided_eps --grabcut_weight --grabcut_sure, and --recipe
-  (apply_config.with_recipe). defaults: the entry
-  point's config class, whose fields hold the defaults that come from colour_crf and guided (passed
-  in so that this module stays free of OpenCV)."""
+  (apply_config.with_recipe). defaults: the entry point's config class, whose fields hold the
+  defaults that come from colour_crf and guided (passed in so that this module stays free of
+  OpenCV)."""
   F.integer("shift_average", 0,
             "Not in the paper: > 0 takes the mean of the network's masks of each crop and of the "
             "crop moved by this many pixels (at the network's input) left, right, up and down, "

@@ -103,10 +103,10 @@ class RefineConfig:
   grabcut: int = 3                          # GrabCut iterations on students' labels and the score
   # Ours: the score's segmenter is the mean of the last `ensemble` students (1: the last alone). Its
   # masks go through the colour CRF of weight crf_weight (0: none; with crf_context > 0 on the photo
-  # around the box), are smoothed by a guided filter of radius guided_radius (0: none); GrabCut
-  # then keeps the pixels where they are within
-  # grabcut_sure of 0 or 1 (0: it may move any), and the result is grabcut_weight x the cut + the
-  # rest x the network's mask (1: the cut alone). Earlier recipes: docs/results.md.
+  # around the box), are smoothed by a guided filter of radius guided_radius (0: none); GrabCut then
+  # keeps the pixels where they are within grabcut_sure of 0 or 1 (0: it may move any), and the
+  # result is grabcut_weight x the cut + the rest x the network's mask (1: the cut alone). Earlier
+  # recipes: docs/results.md.
   ensemble: int = 3
   crf_weight: float = 5.0
   crf_context: float = 0.0

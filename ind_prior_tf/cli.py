@@ -133,8 +133,8 @@ def define_mask_refinement_flags(F, defaults):
           "the box's size on each side, its pixels outside the box as background (evaluate: "
           "reads the raw images, as GrabCut does); 0: on the crop alone.")
   F.enum("recipe", "none", choices.RECIPES,
-         "chain: refine the masks as make horse-refine scores its result (flip averaging, the "
-         "colour CRF, the guided filter, GrabCut holding sure pixels; docs/fgseg.md), with any of "
+         "chain: refine the masks as make horse-refine scores its result (flip and shift "
+         "averaging, the colour CRF on the photo, the guided filter, GrabCut holding sure pixels; docs/fgseg.md), with any of "
          "those flags given here winning; none: only the flags given.")
 
 

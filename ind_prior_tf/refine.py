@@ -109,7 +109,7 @@ class RefineConfig:
   # recipes: docs/results.md.
   ensemble: int = 3
   crf_weight: float = 5.0
-  crf_context: float = 0.0
+  crf_context: float = 0.5
   guided_radius: int = 4
   grabcut_sure: float = 0.05
   grabcut_weight: float = 1.0
@@ -121,7 +121,7 @@ class RefineConfig:
   seed: int = 0
   flip_average_labels: bool = True
   flip_average_score: bool = True
-  shift_average_score: int = 0              # ours: experiments.evaluate --shift_average
+  shift_average_score: int = 4              # ours: experiments.evaluate --shift_average
   # Ours: each student delivers a moving average of its weights with this decay (experiments.distill
   # --ema_decay; 0: its last weights, as the paper's student).
   student_ema_decay: float = 0.99

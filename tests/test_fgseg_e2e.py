@@ -213,8 +213,8 @@ def test_refine_chain_wires_teacher_students_and_refinement(cub, tmp_path, monke
   assert {flags(s)["ema_decay"] for s in ("student1", "refine1", "refine2")} == {0.99}
   assert not os.path.exists(chain / "refine3")
   assert flags("ensemble")["members"] == ["../student1", "../refine1", "../refine2"]
-  assert (f"{chain / 'ensemble'} (the mean of 3 runs, flip-averaged, colour CRF w=5, guided filter "
-          "r=4) on 8 masked crops") in p.stdout
+  assert (f"{chain / 'ensemble'} (the mean of 3 runs, flip-averaged, shift-averaged (4 px), colour "
+          "CRF w=5 on the photo (context 0.5), guided filter r=4) on 8 masked crops") in p.stdout
   scores = json.load(open(chain / "ensemble" / "eval-train-flip-grabcut" / "scores.json"))
   assert scores["flip_average"] is True and scores["grabcut_weight"] == 1.0
   assert scores["grabcut_sure"] == 0.05 and scores["guided_radius"] == 4

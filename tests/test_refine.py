@@ -58,8 +58,8 @@ BEST = [
     ["experiments.ensemble", f"--members={C}/refine1,{C}/refine2,{C}/refine3",
      f"--logdir={C}/ensemble", "--overwrite"],
     ["experiments.evaluate", f"--run_dir={C}/ensemble", f"--prepared={P}/horse", "--split=train",
-     "--grabcut_iters=3", RAW, "--grabcut_sure=0.05", "--crf_weight=5", "--guided_radius=4",
-     "--flip_average"],
+     "--grabcut_iters=3", RAW, "--grabcut_sure=0.05", "--shift_average=4", "--crf_weight=5",
+     "--crf_context=0.5", "--guided_radius=4", "--flip_average"],
 ]
 
 
@@ -97,7 +97,7 @@ def test_old_bash_defaults_with_pick_retries_and_extra_args():
   config = refine.for_dataset(
       "horse", teacher_size=0, teacher_steps=2000, rounds=2, student_steps=2500, refine_steps=(125,),
       hard_from=2,
-      grabcut=0, ensemble=1, guided_radius=0, crf_weight=0,
+      grabcut=0, ensemble=1, guided_radius=0, crf_weight=0, shift_average_score=0,
       flip_average_labels=False, flip_average_score=False, student_ema_decay=0, pick_every=50,
       retries=1, seed=4,
       fgseg_args=("--jit=false",), distill_args=("--batch_size=8",), gan_args=("--recolor=0.5",),
@@ -152,17 +152,18 @@ def test_retries_take_the_next_seed_and_a_cycle_without_a_passing_run_ends_the_c
   assert stages[-1].flag("run_dir") == f"{C}/ensemble" and stages[-1].after == ("ensemble",)
   alone = refine.plan(dataclasses.replace(config, ensemble=1), outcomes)
   assert alone[-1].flag("run_dir") == f"{C}/refine1" and alone[-1].after == ("refine1",)
-  # The default score: colour CRF, guided filter, GrabCut holding the sure pixels, the cut alone
-  # (no fusion); only the score gets them.
-  assert alone[-1].argv[-4:] == ("--grabcut_sure=0.05", "--crf_weight=5", "--guided_radius=4",
-                                 "--flip_average")
+  # The default score: shift averaging, the colour CRF on the photo, guided filter, GrabCut holding
+  # the sure pixels, the cut alone (no fusion); only the score gets them.
+  assert alone[-1].argv[-6:] == ("--grabcut_sure=0.05", "--shift_average=4", "--crf_weight=5",
+                                 "--crf_context=0.5", "--guided_radius=4", "--flip_average")
   assert not any(a.startswith("--grabcut_weight") for a in alone[-1].argv)
-  assert all(not {"--guided_radius=4", "--crf_weight=5"} & set(s.argv) for s in alone[:-1])
+  assert all(not {"--guided_radius=4", "--crf_weight=5", "--shift_average=4"} & set(s.argv)
+             for s in alone[:-1])
   old = dataclasses.replace(config, grabcut_weight=0.45, grabcut_sure=0, guided_radius=0,
-                            crf_weight=0)
+                            crf_weight=0, shift_average_score=0)
   old = refine.plan(old, outcomes)[-1]  # the recipe before 2026-12-03
   assert "--grabcut_weight=0.45" in old.argv
-  assert not any(a.startswith(("--grabcut_sure", "--guided", "--crf")) for a in old.argv)
+  assert not any(a.startswith(("--grabcut_sure", "--guided", "--crf", "--shift")) for a in old.argv)
   no_cut = refine.plan(dataclasses.replace(config, grabcut=0, grabcut_sure=0.05), outcomes)[-1]
   assert not any(a.startswith("--grabcut") for a in no_cut.argv)  # nothing to hold without a cut
 
@@ -214,8 +215,9 @@ def test_checks_hard_labels_steps_and_grabcut():
   assert stages[1].flag("init_from") == f"{C}/teacher"
   assert [s.name for s in refine.plan(refine.RefineConfig(cycles=0))] == [
       "teacher", "student1", "score"]
-  # GrabCut 0: neither students nor the score get its flags.
-  flat = " ".join(a for s in refine.plan(refine.RefineConfig(grabcut=0)) for a in s.argv)
+  # GrabCut 0 (and the CRF on the crop alone): neither students nor the score get its flags.
+  flat = " ".join(a for s in refine.plan(refine.RefineConfig(grabcut=0, crf_context=0))
+                  for a in s.argv)
   assert "grabcut" not in flat and "raw_root" not in flat
 
 

@@ -240,5 +240,5 @@ def test_refine_chain_wires_teacher_students_and_refinement(cub, tmp_path, monke
   assert "; running refine1-gan-seed2 instead" in p.stdout
   assert f"the chain ends with {chain / 'student1'}" in p.stdout
   assert flags("refine1")["teacher"] == str(chain / "refine1-gan")  # no student from a failed run
-  assert (f"{chain / 'student1'} (ckpt-2, colour CRF w=5, guided filter r=4) on 8 masked crops"
-          in p.stdout)
+  assert (f"{chain / 'student1'} (ckpt-2, shift-averaged (4 px), colour CRF w=5 on the photo "
+          "(context 0.5), guided filter r=4) on 8 masked crops") in p.stdout

@@ -13,8 +13,6 @@ from typing import Optional
 from ind_prior_tf import choices, colour_crf, ensemble, guided, refine, rundir
 from ind_prior_tf.errors import FlagError
 
-MAX_SHIFT = 32  # --shift_average's largest shift: a quarter of the 128 px networks' input
-
 
 def check_checkpoint(path, flag="--checkpoint"):
   """FlagError unless `path` is a TF checkpoint prefix (its .index file exists)."""
@@ -102,8 +100,8 @@ def _check_grabcut(iters, band, weight, sure=0.0, radius=0, eps=guided.EPS):
 
 
 def _check_shift(shift):
-  if not 0 <= shift <= MAX_SHIFT:
-    raise FlagError(f"--shift_average={shift}: must be in [0, {MAX_SHIFT}] (pixels at the "
+  if not 0 <= shift <= choices.MAX_SHIFT:
+    raise FlagError(f"--shift_average={shift}: must be in [0, {choices.MAX_SHIFT}] (pixels at the "
                     "network's input)")
 
 

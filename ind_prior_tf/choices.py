@@ -9,6 +9,7 @@ UPSAMPLES = ("deconv", "resize")                             # networks.unet, in
 SPLITS = ("all", "train", "test")                            # prepared sets
 DIFFAUG_OPS = ("color", "translation", "cutout")              # diffaug.augment
 RECIPES = ("none", "chain")                                  # apply_config.with_recipe
+MAX_SHIFT = 32  # --shift_average's largest shift (segmenter.masks_of): a quarter of 128 px inputs
 
 
 def parse_diffaug(policy):

@@ -192,6 +192,8 @@ def test_shift_averaging_reaches_the_score_alone():
   assert refine.plan(refine.RefineConfig(shift_average_score=0))[-1].flag("shift_average") is None
   with pytest.raises(refine.ConfigError, match="--shift_average_score=-1"):
     refine.RefineConfig(shift_average_score=-1).validate()
+  with pytest.raises(refine.ConfigError, match="--shift_average_score=33"):  # before any stage runs
+    refine.RefineConfig(shift_average_score=33).validate()
 
 
 def test_checks_hard_labels_steps_and_grabcut():

@@ -134,8 +134,9 @@ def define_mask_refinement_flags(F, defaults):
           "reads the raw images, as GrabCut does); 0: on the crop alone.")
   F.enum("recipe", "none", choices.RECIPES,
          "chain: refine the masks as make horse-refine scores its result (flip and shift "
-         "averaging, the colour CRF on the photo, the guided filter, GrabCut holding sure pixels; docs/fgseg.md), with any of "
-         "those flags given here winning; none: only the flags given.")
+         "averaging, the colour CRF on the photo, the guided filter, GrabCut holding sure "
+         "pixels; docs/fgseg.md), with any of those flags given here winning; none: only the "
+         "flags given.")
 
 
 def resolve(F, presets, preset, names):

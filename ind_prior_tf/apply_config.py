@@ -80,8 +80,8 @@ def _check_crf(weight, sigma, iters, context):
     raise FlagError(f"--crf_sigma={sigma}: must be > 0")
   if iters < 1:
     raise FlagError(f"--crf_iters={iters}: must be >= 1")
-  if not 0 <= context <= 2:
-    raise FlagError(f"--crf_context={context}: must be in [0, 2]")
+  if not 0 <= context <= choices.MAX_CONTEXT:
+    raise FlagError(f"--crf_context={context}: must be in [0, {choices.MAX_CONTEXT}]")
 
 
 def _check_grabcut(iters, band, weight, sure=0.0, radius=0, eps=guided.EPS):

@@ -10,6 +10,7 @@ SPLITS = ("all", "train", "test")                            # prepared sets
 DIFFAUG_OPS = ("color", "translation", "cutout")              # diffaug.augment
 RECIPES = ("none", "chain")                                  # apply_config.with_recipe
 MAX_SHIFT = 32  # --shift_average's largest shift (segmenter.masks_of): a quarter of 128 px inputs
+MAX_CONTEXT = 2  # --crf_context's widest window around the box, in box sizes on each side
 
 
 def parse_diffaug(policy):

@@ -156,7 +156,8 @@ class RefineConfig:
     # name: (low, high, whether high itself is allowed); low is always allowed.
     ranges = dict(grabcut_weight=(0, 1, True), grabcut_sure=(0, 0.5, False),
                   student_ema_decay=(0, 1, False), crf_weight=(0, math.inf, False),
-                  crf_context=(0, 2, True), shift_average_score=(0, choices.MAX_SHIFT, True))
+                  crf_context=(0, choices.MAX_CONTEXT, True),
+                  shift_average_score=(0, choices.MAX_SHIFT, True))
     for name, (low, high, closed) in ranges.items():
       value = getattr(self, name)
       if not (isinstance(value, (int, float)) and low <= value

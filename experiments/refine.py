@@ -12,7 +12,7 @@ import sys
 
 from absl import flags
 
-from ind_prior_tf import cli, refine
+from ind_prior_tf import cli, refine, refine_run
 
 F = cli.Flags(__doc__)
 D = refine.RefineConfig()  # the defaults; a flag given on the command line overrides its field
@@ -106,8 +106,8 @@ def _main(F):
       print(shlex.join(stage.command()))
     return 0
   try:
-    result = refine.run(config)
-  except refine.StageError as e:  # the stage printed its own error; its status is the chain's
+    result = refine_run.run(config)
+  except refine_run.StageError as e:  # the stage printed its own error; its status is the chain's
     cli.error(e)
     return e.returncode
   scores = result["scores"]

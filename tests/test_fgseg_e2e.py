@@ -11,7 +11,7 @@ from PIL import Image
 import pytest
 
 from ind_prior_tf import fgseg_run
-from ind_prior_tf import refine as refine_lib
+from ind_prior_tf import refine_run
 from ind_prior_tf.fgseg_config import FgSegConfig
 from tests import entry
 from tests.fgseg_fixtures import TINY, make_celeba, make_cub, make_pool, prepare_cub
@@ -177,8 +177,8 @@ def test_refine_chain_wires_teacher_students_and_refinement(cub, tmp_path, monke
           "--save_every=3 --eval_every=0 --jit=false",
           "--distill_args=--batch_size=4 --progress=false --eval_every=0 --jit=false"]
   # The stages run in this process (the entry points' main(), one TensorFlow import for all);
-  # tests/test_refine.py runs a real subprocess stage through refine.subprocess_runner.
-  monkeypatch.setattr(refine_lib, "subprocess_runner", lambda *a, **k: in_process_stage)
+  # tests/test_refine.py runs a real subprocess stage through refine_run.subprocess_runner.
+  monkeypatch.setattr(refine_run, "subprocess_runner", lambda *a, **k: in_process_stage)
 
   def refine(*more):
     r = entry.call("experiments.refine", *args, *more)

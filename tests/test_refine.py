@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from experiments import refine as refine_main
-from ind_prior_tf import apply_config, refine
+from ind_prior_tf import apply_config, refine, refine_run
 from tests import entry
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -77,7 +77,7 @@ def test_default_plan_is_the_best_recipe():
   assert stages[2].after == ("student1",) and stages[3].after == ("refine1-gan", "student1")
   assert stages[4].after == ("refine1-gan",) and stages[-1].after == ("ensemble",)
   assert stages[-2].after == ("refine1", "refine2", "refine3")
-  assert refine.scores_path(stages[-1]) == f"{C}/ensemble/eval-train-flip-grabcut/scores.json"
+  assert refine_run.scores_path(stages[-1]) == f"{C}/ensemble/eval-train-flip-grabcut/scores.json"
   assert refine.RefineConfig() == refine.for_dataset("horse")
 
 
@@ -281,9 +281,9 @@ class FakeRunner:
       with open(os.path.join(stage.run_dir, "consistency.json"), "w") as f:
         json.dump(report, f)
       too_far = stage.flag("max_drop") and drop > float(stage.flag("max_drop"))
-      return refine.DROPPED if too_far else 0
+      return refine_run.DROPPED if too_far else 0
     if stage.name == "score":
-      path = refine.scores_path(stage)
+      path = refine_run.scores_path(stage)
       os.makedirs(os.path.dirname(path), exist_ok=True)
       with open(path, "w") as f:
         json.dump(dict(fg_iou=0.5, miou=0.6), f)
@@ -294,7 +294,7 @@ def test_executor_decides_retries_from_consistency_json(tmp_path):
   config = refine.RefineConfig(chain=str(tmp_path / "chain"), retries=1, cycles=2, pick_every=25)
   runner, lines = FakeRunner(drops={"refine1-gan-check": 0.2, "refine2-gan-check": 0.3,
                                     "refine2-gan-seed2-check": 0.14}), []
-  result = refine.run(config, runner, python="py", log=lines.append)
+  result = refine_run.run(config, runner, python="py", log=lines.append)
   assert runner.ran == [
       "teacher", "student1", "refine1-gan", "refine1-gan-check", "refine1-gan-seed2",
       "refine1-gan-seed2-check", "refine1", "refine2-gan", "refine2-gan-check", "refine2-gan-seed2",
@@ -313,14 +313,14 @@ def test_executor_decides_retries_from_consistency_json(tmp_path):
   # A rerun starts again from the top: every entry point resumes its own run, the finished ones
   # return at once, and the checks decide as before.
   again = FakeRunner(drops=runner.drops)
-  assert refine.run(config, again, log=lambda line: None) == result and again.ran == runner.ran
+  assert refine_run.run(config, again, log=lambda line: None) == result and again.ran == runner.ran
 
 
 def test_executor_stops_at_a_failed_stage(tmp_path):
   config = refine.RefineConfig(chain=str(tmp_path))
   runner = FakeRunner(fail="refine1-gan")
-  with pytest.raises(refine.StageError) as e:
-    refine.run(config, runner, log=lambda line: None)
+  with pytest.raises(refine_run.StageError) as e:
+    refine_run.run(config, runner, log=lambda line: None)
   assert e.value.returncode == 1 and e.value.stage.name == "refine1-gan"
   assert runner.ran == ["teacher", "student1", "refine1-gan"]
 
@@ -366,9 +366,9 @@ def test_bad_flags_are_one_error_line(flag, fragment, capsys):
 
 def test_entry_point_exits_with_a_failed_stage_status(monkeypatch):
   def failing(config):
-    raise refine.StageError(refine.plan(config)[2], 7)
+    raise refine_run.StageError(refine.plan(config)[2], 7)
 
-  monkeypatch.setattr(refine, "run", failing)
+  monkeypatch.setattr(refine_run, "run", failing)
   entry.call("experiments.refine").failed(7, "refine1-gan (experiments.fgseg) exited with status 7")
 
 
@@ -384,7 +384,7 @@ def test_entry_point_as_a_process():
 
 
 def test_the_subprocess_runner_runs_a_stage_as_python_dash_m_and_returns_its_status(tmp_path):
-  runner = refine.subprocess_runner(cwd=entry.ROOT, env=entry.env())
+  runner = refine_run.subprocess_runner(cwd=entry.ROOT, env=entry.env())
   ok = refine.Stage("dry", "experiments.refine", ("--dry_run",), str(tmp_path))
   bad = refine.Stage("bad", "experiments.refine", ("--cycles=-1",), str(tmp_path))
   assert runner(ok) == 0 and runner(bad) == 2

@@ -1,0 +1,100 @@
+"""The refinement chain's executor: `run(config)` runs the stages that refine.plan lists, one after
+another, reading each check's outcome as it comes (what experiments/refine.py calls).
+
+A stage is a subprocess (`subprocess_runner`, or any runner(stage) -> exit status, which the tests
+give); the chain stops at the first stage that fails (StageError). TensorFlow-free.
+"""
+import json
+import os
+import shlex
+import subprocess
+import sys
+
+from ind_prior_tf.refine import Check, plan
+
+DROPPED = 3  # experiments.consistency's exit status for a run below its baseline by over --max_drop
+
+
+class StageError(RuntimeError):
+  """A stage exited with a status other than success; the chain stops there."""
+
+  def __init__(self, stage, returncode):
+    super().__init__(f"{stage.name} ({stage.module}) exited with status {returncode}")
+    self.stage, self.returncode = stage, returncode
+
+
+def read_check(stage, max_drop):
+  """The outcome of a check stage that ran, from <run_dir>/consistency.json: it fails when the GAN
+  run's mean flip consistency is below its baseline's by more than max_drop."""
+  with open(os.path.join(stage.run_dir, "consistency.json")) as f:
+    report = json.load(f)
+  score, base = report["flip_consistency"], report.get("baseline_flip_consistency")
+  passed = max_drop is None or base is None or not score < base - max_drop
+  return Check(passed, report["checkpoint"], score, base)
+
+
+def scores_path(stage):
+  """Where experiments.evaluate writes the score stage's scores.json."""
+  if stage.flag("out_dir"):
+    return os.path.join(stage.flag("out_dir"), "scores.json")
+  flip = "-flip" if stage.switch("flip_average") else ""
+  grabcut = "-grabcut" if (stage.flag("grabcut_iters") or "0") != "0" else ""
+  name = f"eval-{stage.flag('split') or 'all'}{flip}{grabcut}"
+  return os.path.join(stage.run_dir, name, "scores.json")
+
+
+def subprocess_runner(python=sys.executable, cwd=None, env=None):
+  """Runs a stage as `python -m module argv` in cwd with env (default: this process's), its output
+  going to this process's; returns its exit status."""
+  def run_stage(stage):
+    proc = subprocess.Popen(stage.command(python), cwd=cwd, env=env)
+    while True:
+      try:
+        return proc.wait()
+      except KeyboardInterrupt:  # the stage got Ctrl-C too: let it save its checkpoint and exit
+        continue
+  return run_stage
+
+
+def say(line):
+  print(line, flush=True)
+
+
+def run(config, runner=None, python=sys.executable, log=say):
+  """Runs (or resumes) the chain of `config`: each stage's command is logged before it runs. Returns
+  {"result": the scored run directory, "scores": its scores.json (None if absent), "stages": the
+  names of the stages run}. A stage that fails raises StageError (returncode: its exit status).
+  runner(stage) -> exit status runs one stage (default: subprocess_runner(python)); log(line)
+  reports."""
+  config.validate()
+  runner = runner or subprocess_runner(python)
+  checks, done = {}, []
+  while True:
+    stage = next((s for s in plan(config, checks) if s.name not in done), None)
+    if stage is None:
+      break
+    log(f"[{stage.name}] {shlex.join(stage.command(python))}")
+    returncode = runner(stage)
+    # A check is given --max_drop so that it prints its own verdict, and then exits with DROPPED
+    # when it fails; the decision is read_check's, from the report it wrote.
+    if returncode != 0 and not (stage.is_check and returncode == DROPPED):
+      raise StageError(stage, returncode)
+    done.append(stage.name)
+    if stage.is_check:
+      checks[stage.name] = outcome = read_check(stage, config.max_drop)
+      if not outcome.passed:
+        retry = [s for s in plan(config, checks) if s.name not in done][0]
+        then = f"running {retry.name} instead"
+        if retry.name in ("ensemble", "score"):  # no GAN run left to try
+          then = f"the chain ends with {stage.flag('baseline')}" + (
+              ", and its result is the ensemble of the last students"
+              if retry.name == "ensemble" else "")
+        log(f"{stage.name}: flip consistency {outcome.score:.3f}, below {stage.flag('baseline')}'s "
+            f"{outcome.baseline:.3f} by more than max_drop={config.max_drop}; {then}")
+  score = plan(config, checks)[-1]
+  path = scores_path(score)
+  scores = None
+  if os.path.isfile(path):
+    with open(path) as f:
+      scores = json.load(f)
+  return dict(result=score.run_dir, scores=scores, stages=done)

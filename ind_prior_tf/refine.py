@@ -68,11 +68,11 @@ DATASETS = {
 @dataclasses.dataclass(frozen=True)
 class RefineConfig:
   """One chain. The defaults are the best recipe measured on the horses (docs/results.md): a 64 px
-  teacher of 4000 steps (the horse-cpu preset's colour and border priors), one round, three cycles
+  teacher of 6000 steps (the horse-cpu preset's colour and border priors), one round, three cycles
   of 125 then 25 GAN steps, hard labels from the start, students' labels refined by 3 GrabCut
   iterations, students that deliver a moving average of their weights (decay 0.99), flip-averaged
-  labels and score, the result the mean of the three cycles' students, its GrabCut masks fused with
-  its own."""
+  labels, the result the mean of the three cycles' students, scored through flips and shifts, the
+  colour CRF on the photo, a guided filter and GrabCut holding the sure pixels."""
   prepared: str = "prepared/horse"
   backgrounds: str = "prepared/horse_bg.npz"
   student_backgrounds: str = "prepared/horse_bg_sharp.npz"
@@ -84,7 +84,7 @@ class RefineConfig:
   image_size: int = 128                     # the students' and the GAN runs' crops
   teacher_size: int = 64                    # the teacher's crops (0: image_size); its labels are
                                             # resized to the students'
-  teacher_steps: int = 4000
+  teacher_steps: int = 6000
   rounds: int = 1
   student_steps: int = 1000
   cycles: int = 3

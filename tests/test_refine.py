@@ -46,7 +46,7 @@ HARD = ("--label_threshold=0.5", "--recolor=0.5")
 # FGSEG_ARGS=--seed=0 DISTILL_ARGS="--seed=0 --flip_average_labels" EVAL_ARGS=--flip_average, but
 # for the --seed=0 it also gave the GAN runs before their own --seed=1.
 BEST = [
-    ["experiments.fgseg", *FGSEG[:-1], "--image_size=64", "--seed=0", "--steps=4000",
+    ["experiments.fgseg", *FGSEG[:-1], "--image_size=64", "--seed=0", "--steps=6000",
      f"--logdir={C}/teacher"],
     student(1000, "teacher", "student1", hard=HARD),
     gan(125, "student1", "refine1-gan"), check("refine1-gan", "student1"),

@@ -1,5 +1,4 @@
-"""The refinement chain (make horse-refine, make cub-refine) as a plan of stages, which refine_run
-runs.
+"""The refinement chain (make horse-refine, cub-refine) as a plan of stages; refine_run runs it.
 
 A chain improves a GAN teacher by distillation and short GAN runs (docs/fgseg.md):
   1. teacher: experiments.fgseg from scratch;
@@ -26,7 +25,7 @@ runs the first stage not yet run, reads a check's outcome from its consistency.j
 and so on.
 Every stage is its own run directory under `config.chain` and every entry point resumes its run, so
 running the same chain again resumes the stage that was cut and lets the finished ones say so.
-TensorFlow-free: the stages are subprocesses.
+TensorFlow-free, as refine_run (the stages are subprocesses).
 """
 import dataclasses
 import math

@@ -10,7 +10,7 @@ import shlex
 import subprocess
 import sys
 
-from ind_prior_tf.refine import Check, plan
+from ind_prior_tf.refine import Check, ConfigError, plan
 
 DROPPED = 3  # experiments.consistency's exit status for a run below its baseline by over --max_drop
 
@@ -56,6 +56,24 @@ def subprocess_runner(python=sys.executable, cwd=None, env=None):
   return run_stage
 
 
+def check_teacher(config):
+  """ConfigError when the chain's folder holds a teacher trained to another step count whose
+  students already exist: going on would extend that teacher (its old last checkpoint rotated
+  away) and then stop at the first student, which learned from the old one. A teacher alone is
+  simply resumed to the new count."""
+  teacher = os.path.join(config.chain, "teacher", "flags.json")
+  if not os.path.isfile(teacher):
+    return
+  with open(teacher) as f:
+    steps = json.load(f).get("steps")
+  later = [s.name for s in plan(config)[1:]
+           if os.path.isfile(os.path.join(s.run_dir, "flags.json"))]
+  if steps != config.teacher_steps and later:
+    raise ConfigError(f"--teacher_steps={config.teacher_steps}: {config.chain} holds a chain whose "
+                      f"teacher trained {steps} steps and whose {later[0]} learned from it; give "
+                      f"--teacher_steps={steps} to go on with it, or another --chain")
+
+
 def say(line):
   print(line, flush=True)
 
@@ -63,10 +81,12 @@ def say(line):
 def run(config, runner=None, python=sys.executable, log=say):
   """Runs (or resumes) the chain of `config`: each stage's command is logged before it runs. Returns
   {"result": the scored run directory, "scores": its scores.json (None if absent), "stages": the
-  names of the stages run}. A stage that fails raises StageError (returncode: its exit status).
+  names of the stages run}. A stage that fails raises StageError (returncode: its exit status);
+  a chain folder of another teacher length, ConfigError before anything runs (check_teacher).
   runner(stage) -> exit status runs one stage (default: subprocess_runner(python)); log(line)
   reports."""
   config.validate()
+  check_teacher(config)
   runner = runner or subprocess_runner(python)
   checks, done = {}, []
   while True:

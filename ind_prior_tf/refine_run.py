@@ -69,9 +69,9 @@ def check_teacher(config):
   later = [s.name for s in plan(config)[1:]
            if os.path.isfile(os.path.join(s.run_dir, "flags.json"))]
   if steps != config.teacher_steps and later:
-    raise ConfigError(f"--teacher_steps={config.teacher_steps}: {config.chain} holds a chain whose "
-                      f"teacher trained {steps} steps and whose {later[0]} learned from it; give "
-                      f"--teacher_steps={steps} to go on with it, or another --chain")
+    raise ConfigError(f"--teacher_steps={config.teacher_steps}: {config.chain} holds a chain "
+                      f"whose teacher was set to {steps} steps and whose {later[0]} learned from "
+                      f"it; give --teacher_steps={steps} to go on with it, or another --chain")
 
 
 def say(line):

@@ -317,15 +317,16 @@ def test_executor_decides_retries_from_consistency_json(tmp_path):
 
 
 def test_executor_refuses_a_chain_whose_teacher_had_another_length(tmp_path):
-  """A chain of the old 4000-step default, rerun with 6000: nothing runs, the teacher's checkpoints
-  are left as they are, one error names the flag; with the old count, or a teacher alone, it runs."""
+  """A chain of the old 4000-step default, rerun with 6000: nothing runs, the teacher's
+  checkpoints are left as they are, one error names the flag; with the old count, or a teacher
+  alone, it runs."""
   config = refine.RefineConfig(chain=str(tmp_path), teacher_steps=6000)
   for stage, flags in (("teacher", dict(steps=4000)), ("student1", dict(steps=1000))):
     os.makedirs(tmp_path / stage)
     (tmp_path / stage / "flags.json").write_text(json.dumps(flags))
   runner = FakeRunner()
-  with pytest.raises(refine.ConfigError, match=r"^--teacher_steps=6000: .* teacher trained 4000 "
-                     r"steps and whose student1 learned from it; give --teacher_steps=4000"):
+  with pytest.raises(refine.ConfigError, match=r"^--teacher_steps=6000: .* teacher was set to "
+                     r"4000 steps and whose student1 learned from it; give --teacher_steps=4000"):
     refine_run.run(config, runner, log=lambda line: None)
   assert runner.ran == []
   old = dataclasses.replace(config, teacher_steps=4000)

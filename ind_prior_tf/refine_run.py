@@ -61,13 +61,13 @@ def check_teacher(config):
   students already exist: going on would extend that teacher (its old last checkpoint rotated
   away) and then stop at the first student, which learned from the old one. A teacher alone is
   simply resumed to the new count."""
-  teacher = os.path.join(config.chain, "teacher", "flags.json")
-  if not os.path.isfile(teacher):
-    return
-  with open(teacher) as f:
-    steps = json.load(f).get("steps")
-  later = [s.name for s in plan(config)[1:]
-           if os.path.isfile(os.path.join(s.run_dir, "flags.json"))]
+  teacher, *rest = plan(config)
+  try:
+    with open(os.path.join(teacher.run_dir, "flags.json")) as f:
+      steps = json.load(f).get("steps")
+  except (OSError, ValueError, AttributeError):
+    return  # no teacher yet, or flags.json unreadable: the teacher's own run says so in one line
+  later = [s.name for s in rest if os.path.isfile(os.path.join(s.run_dir, "flags.json"))]
   if steps != config.teacher_steps and later:
     raise ConfigError(f"--teacher_steps={config.teacher_steps}: {config.chain} holds a chain "
                       f"whose teacher was set to {steps} steps and whose {later[0]} learned from "

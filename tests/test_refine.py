@@ -333,6 +333,8 @@ def test_executor_refuses_a_chain_whose_teacher_had_another_length(tmp_path):
   assert refine_run.run(old, FakeRunner(), log=lambda line: None)["stages"][0] == "teacher"
   os.remove(tmp_path / "student1" / "flags.json")
   assert refine_run.run(config, FakeRunner(), log=lambda line: None)["stages"][0] == "teacher"
+  (tmp_path / "teacher" / "flags.json").write_text('{"steps": 40')  # cut short: fgseg reports it
+  refine_run.check_teacher(config)
 
 
 def test_executor_stops_at_a_failed_stage(tmp_path):

@@ -7,6 +7,7 @@ images=float32 [N, S, S, 3] in [0, 1] to mask=[N, S, S, 1] (and `segment_any_siz
 to masks of the same size); a HOC run (flags.json with z_dim) gives z=[N, z_dim] -> rgba=[N, S, S, 4].
 The .keras file loads with keras.models.load_model. See docs/use.md.
 """
+import os
 import sys
 
 from ind_prior_tf import cli, rundir
@@ -23,8 +24,14 @@ def _main(F):
   cli.require(F, "run_dir", "out_dir")
   rundir.check_writable_dir(F.out_dir)  # before the model is loaded
   from ind_prior_tf import export  # pylint: disable=g-import-not-at-top
-  kind, ckpt, saved, keras_path = export.export_run(F.run_dir, F.out_dir, F.kind, F.overwrite)
+  kind, ckpt, saved, keras_path, post = export.export_run(F.run_dir, F.out_dir, F.kind,
+                                                         F.overwrite)
   print(f"exported the {kind} of {ckpt} to {saved} and {keras_path}")
+  if post is not None and not post.is_identity():
+    inside = post.network_words() or "nothing"
+    print(f"with the run's recipe: inside the SavedModel {inside}; "
+          + (f"outside it, {os.path.join(F.out_dir, 'postprocess.json')} ({post.describe()}), "
+             "which ind_prior_tf.api applies" if post.after_network else "nothing outside it"))
 
 
 def main(argv=None):

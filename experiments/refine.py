@@ -46,8 +46,6 @@ for _name, _help in [("image_size", "Crop size of the students and the GAN runs.
 flags.DEFINE_list("refine_steps", list(map(str, D.refine_steps)),
                   "GAN steps of each cycle (the last for the cycles after the list).",
                   flag_values=F.values)
-F.float("grabcut_weight", D.grabcut_weight, "Ours: the score's masks are this weight times "
-        "GrabCut's cut plus the rest times the network's (1: the cut alone).")
 F.float("crf_weight", D.crf_weight, "Ours: the score's masks first go through a dense CRF over "
         "the crop's colours of this weight (ind_prior_tf/colour_crf.py; 0: none).")
 F.float("crf_context", D.crf_context, "Ours: the score's CRF runs on the photo around the box, this "
@@ -103,6 +101,8 @@ def _main(F):
   config = config_from_flags(F)
   if F.dry_run:
     for stage in refine.plan(config):
+      if stage.recipe is not None:
+        print(f"# writes {stage.run_dir}/postprocess.json: {stage.recipe.describe()}")
       print(shlex.join(stage.command()))
     return 0
   try:

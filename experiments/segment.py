@@ -12,7 +12,10 @@ or CUB's `<image_id> <path>` per line): any format Pillow reads, EXIF orientatio
 box's place in the original image (0 outside). Writes <out_dir>/masks/<name>.png (8-bit masks) and
 <out_dir>/cutouts/<name>.png (RGBA, alpha = mask) at each image's original resolution; two images that
 would share a name (a.jpg beside a.png) keep their extension (a.jpg.png). Unreadable images are
-reported, skipped and listed in <out_dir>/skipped.txt, as are broken links. The work is ind_prior_tf/segment_files.py's.
+reported, skipped and listed in <out_dir>/skipped.txt, as are broken links. The masks go through the
+run's own post-processing (its postprocess.json, which a refinement chain's result carries: flips,
+shifts, the colour CRF, the guided filter, GrabCut; --postprocess=none: the network's masks), and
+the first line says which. The work is ind_prior_tf/segment_files.py's.
 """
 import dataclasses
 import os
@@ -20,6 +23,7 @@ import sys
 
 from ind_prior_tf import apply_config, cli
 from ind_prior_tf.apply_config import SegmentConfig
+from ind_prior_tf.postprocess import PostConfig
 
 F = cli.Flags(__doc__)
 F.string("run_dir", None, "Run directory of a segmenter (flags.json + ckpt/).")
@@ -38,26 +42,21 @@ F.string("boxes", None, "Optional boxes file: `<image_id or name> x y w h` per l
 F.string("out_dir", None, "Where masks/ and cutouts/ are written.")
 F.float("threshold", None, "Write binary masks (mask > threshold) instead of soft ones.")
 F.integer("batch_size", 16, "Images per forward pass.")
-F.integer("grabcut_iters", 0,
-          "Not in the paper: > 0 refines each mask with this many iterations of GrabCut on "
-          "the image around its box, seeded by the mask (binary masks; needs OpenCV; "
-          "docs/fgseg.md).")
-F.float("grabcut_band", 0.0,
-        "With --grabcut_iters: > 0 lets GrabCut move the mask's edges by at most this "
-        "fraction of the box's longer side; 0: anywhere in the box.")
-cli.define_mask_refinement_flags(F, SegmentConfig)
-F.boolean("flip_average", False,
-          "Not in the paper: each mask is the mean of the network's masks of the crop and "
-          "of its mirror image (before GrabCut, with --grabcut_iters).")
+cli.define_postprocess_flags(F, PostConfig)
 F.boolean("progress", True, "Show a progress bar.")
 
 
 def _main(F):
-  config = SegmentConfig(**{f.name: F[f.name].value for f in dataclasses.fields(SegmentConfig)})
-  config = apply_config.with_recipe(config, F.recipe, {n for n in F.values if F.given(n)})
+  config = SegmentConfig(**{f.name: F[f.name].value for f in dataclasses.fields(SegmentConfig)
+                            if f.name in F.values}, post_flags=cli.post_flags(F, PostConfig))
   config.validate().check_files()  # before the seconds-long TensorFlow import
   if not F.run_dir:
     print(f"--run_dir={config.run_dir}: the newest segmenter run in {config.runs}", flush=True)
+  print(apply_config.post_line(config.post, config.post_source), flush=True)
+  if config.post.needs_photos and not config.boxes:
+    print("no --boxes: each photo is its own box, so GrabCut and the CRF on the photo see no "
+          "ground outside it and draw their background model from the photo's edges alone",
+          flush=True)
   from ind_prior_tf import segment_files  # pylint: disable=g-import-not-at-top
   result = segment_files.segment_run(config, log=lambda line: print(line, flush=True))
   if result.renamed:

@@ -2,7 +2,7 @@
 segmentation (`SegmentConfig`), with the checks of their values and files. TensorFlow-free, so that the
 entry points report a bad flag or a missing file before the seconds-long TensorFlow import.
 
-Every check raises FlagError whose message names the flag (`--grabcut_band=0.6: must be in [0, 0.5)`),
+Every check raises FlagError whose message names the flag (`--grabcut_sure=0.6: must be in [0, 0.5)`),
 so that `cli.run` reports it as one `error:` line with status 2 before anything is written.
 """
 import dataclasses
@@ -10,8 +10,9 @@ import json
 import os
 from typing import Optional
 
-from ind_prior_tf import choices, colour_crf, ensemble, guided, refine, rundir
+from ind_prior_tf import choices, ensemble, postprocess, refine, rundir
 from ind_prior_tf.errors import FlagError
+from ind_prior_tf.postprocess import PostConfig
 
 
 def check_checkpoint(path, flag="--checkpoint"):
@@ -73,59 +74,56 @@ def newest_segmenter_run(root, flag="--runs"):
   return best[1]
 
 
-def _check_crf(weight, sigma, iters, context):
-  if weight < 0:
-    raise FlagError(f"--crf_weight={weight}: must be >= 0")
-  if not sigma > 0:
-    raise FlagError(f"--crf_sigma={sigma}: must be > 0")
-  if iters < 1:
-    raise FlagError(f"--crf_iters={iters}: must be >= 1")
-  if not 0 <= context <= choices.MAX_CONTEXT:
-    raise FlagError(f"--crf_context={context}: must be in [0, {choices.MAX_CONTEXT}]")
+def resolve_post(choice, run_dir, overrides=None):
+  """(postprocess.PostConfig, where it came from) for --postprocess=`choice` and the post-processing
+  flags given on the command line (`overrides`, {field: value}, which win over the choice's):
+    run    the run's own postprocess.json, or nothing when it has none (the default);
+    none   nothing: the network's masks as they are;
+    chain  the default refinement chain's score (refine.score_recipe);
+    <file> a postprocess.json (as a chain writes into its result, or by hand).
+  """
+  overrides = dict(overrides or {})
+  if choice == "run":
+    post = postprocess.run_recipe(run_dir)
+    source = (f"the run's recipe ({os.path.join(run_dir, postprocess.RECIPE_FILE)})"
+              if post is not None else "the run carries no recipe")
+    post = post or postprocess.PostConfig()
+  elif choice == "none":
+    post, source = postprocess.PostConfig(), "--postprocess=none"
+  elif choice == "chain":
+    post, source = refine.score_recipe(refine.RefineConfig()), "the default chain's recipe"
+  elif choice and os.path.isfile(choice):
+    post, source = postprocess.read_file(choice), choice
+  else:
+    raise FlagError(f"--postprocess={choice}: expected {', '.join(choices.POSTPROCESS)} or a "
+                    f"{postprocess.RECIPE_FILE} file")
+  if overrides:
+    post = dataclasses.replace(post, **overrides)
+    source += ", with " + " ".join(f"--{k}={v}" for k, v in sorted(overrides.items()))
+  return post.validate(), source
 
 
-def _check_grabcut(iters, band, weight, sure=0.0, radius=0, eps=guided.EPS):
-  if iters < 0:
-    raise FlagError(f"--grabcut_iters={iters}: must be >= 0")
-  if not 0.0 <= band < 0.5:
-    raise FlagError(f"--grabcut_band={band}: must be in [0, 0.5)")
-  if not 0.0 <= weight <= 1.0:
-    raise FlagError(f"--grabcut_weight={weight}: must be in [0, 1]")
-  if not 0.0 <= sure < 0.5:
-    raise FlagError(f"--grabcut_sure={sure}: must be in [0, 0.5)")
-  if radius < 0:
-    raise FlagError(f"--guided_radius={radius}: must be >= 0")
-  if not eps > 0:
-    raise FlagError(f"--guided_eps={eps}: must be > 0")
+def post_line(post, source):
+  """The first line evaluate and segment print: which post-processing runs, and from where."""
+  return f"post-processing: {post.describe()} [{source}]"
 
 
-def _check_shift(shift):
-  if not 0 <= shift <= choices.MAX_SHIFT:
-    raise FlagError(f"--shift_average={shift}: must be in [0, {choices.MAX_SHIFT}] (pixels at the "
-                    "network's input)")
+def _check_post(config):
+  if not config.postprocess:
+    raise FlagError("--postprocess: required (run, none, chain or a file)")
+  postprocess.PostConfig(**config.post_flags).validate()  # the flags given, before any file
 
 
-def chain_score(c):
-  """How the refinement chain of RefineConfig `c` scores its result (refine.plan's last stage), as
-  the EvalConfig / SegmentConfig fields that say so."""
-  return dict(flip_average=c.flip_average_score, shift_average=c.shift_average_score,
-              crf_weight=c.crf_weight,
-              crf_context=c.crf_context if c.crf_weight else 0.0,
-              guided_radius=c.guided_radius, grabcut_iters=c.grabcut,
-              grabcut_sure=c.grabcut_sure if c.grabcut else 0.0,
-              grabcut_weight=c.grabcut_weight if c.grabcut else 1.0)
-
-
-def with_recipe(config, recipe, given):
-  """config (an EvalConfig or SegmentConfig) after --recipe: "chain" sets what the default
-  refinement chain's score does to a network's masks (chain_score) for every field whose flag is
-  not in `given`; "none" changes nothing."""
-  if recipe not in choices.RECIPES:
-    raise FlagError(f"--recipe={recipe}: expected one of {', '.join(choices.RECIPES)}")
-  if recipe == "none":
-    return config
-  chosen = chain_score(refine.RefineConfig())
-  return dataclasses.replace(config, **{k: v for k, v in chosen.items() if k not in given})
+def _resolve(config):
+  config.post, config.post_source = resolve_post(config.postprocess, config.run_dir,
+                                                 config.post_flags)
+  if config.post.needs_opencv:
+    from ind_prior_tf import grabcut  # pylint: disable=g-import-not-at-top
+    try:
+      grabcut.require_opencv()
+    except ImportError as e:
+      flag = "--grabcut_iters" if config.post.grabcut_iters else "--guided_radius"
+      raise FlagError(f"{flag}: {e}") from None
 
 
 def _require(config, *names):
@@ -144,19 +142,13 @@ class EvalConfig:
   out_dir: Optional[str] = None
   cases: int = 8
   batch_size: int = 64
-  grabcut_iters: int = 0
-  grabcut_band: float = 0.0
-  grabcut_weight: float = 1.0
-  grabcut_sure: float = 0.0
-  guided_radius: int = 0
-  guided_eps: float = guided.EPS
-  crf_weight: float = 0.0
-  crf_sigma: float = colour_crf.SIGMA
-  crf_iters: int = colour_crf.ITERS
-  crf_context: float = 0.0
   raw_root: Optional[str] = None
-  flip_average: bool = False
-  shift_average: int = 0
+  postprocess: str = "run"
+  # The post-processing flags given on the command line ({field of postprocess.PostConfig: value});
+  # check_files resolves them with --postprocess into `post` (and says where it came from).
+  post_flags: dict = dataclasses.field(default_factory=dict)
+  post: Optional[PostConfig] = None
+  post_source: str = ""
 
   def validate(self):
     """The flags' values alone (no file is read)."""
@@ -167,26 +159,26 @@ class EvalConfig:
       raise FlagError(f"--cases={self.cases}: must be >= 0")
     if self.batch_size < 1:
       raise FlagError(f"--batch_size={self.batch_size}: must be >= 1")
-    _check_grabcut(self.grabcut_iters, self.grabcut_band, self.grabcut_weight,
-                   self.grabcut_sure, self.guided_radius, self.guided_eps)
-    _check_crf(self.crf_weight, self.crf_sigma, self.crf_iters, self.crf_context)
-    _check_shift(self.shift_average)
+    _check_post(self)
     return self
 
   def check_files(self):
-    """The flags' paths: the run, the checkpoint, the raw root and where the output goes."""
+    """The flags' paths: the run, its post-processing (--postprocess: then `post` is set), the
+    checkpoint, the raw root and where the output goes."""
     if self.raw_root and not os.path.isdir(self.raw_root):
       raise FlagError(f"--raw_root={self.raw_root}: no such directory")
     check_run_dir(self.run_dir)
+    _resolve(self)
     check_checkpoint(self.checkpoint)
     rundir.check_writable_dir(self.output_dir())
     return self
 
   def output_dir(self):
-    """--out_dir, by default <run_dir>/eval-<split>[-flip][-grabcut]."""
-    return self.out_dir or os.path.join(
-        self.run_dir, f"eval-{self.split}" + ("-flip" if self.flip_average else "")
-        + ("-grabcut" if self.grabcut_iters else ""))
+    """--out_dir, by default <run_dir>/eval-<split>, with -<the post-processing's tag> when any
+    runs: evaluations that differ in any setting never share a folder."""
+    tag = self.post.tag() if self.post is not None else ""
+    return self.out_dir or os.path.join(self.run_dir, f"eval-{self.split}"
+                                        + (f"-{tag}" if tag else ""))
 
 
 @dataclasses.dataclass
@@ -202,19 +194,11 @@ class SegmentConfig:
   boxes: Optional[str] = None
   threshold: Optional[float] = None
   batch_size: int = 16
-  grabcut_iters: int = 0
-  grabcut_band: float = 0.0
-  grabcut_weight: float = 1.0
-  grabcut_sure: float = 0.0
-  guided_radius: int = 0
-  guided_eps: float = guided.EPS
-  crf_weight: float = 0.0
-  crf_sigma: float = colour_crf.SIGMA
-  crf_iters: int = colour_crf.ITERS
-  crf_context: float = 0.0
-  flip_average: bool = False
-  shift_average: int = 0
   progress: bool = True
+  postprocess: str = "run"
+  post_flags: dict = dataclasses.field(default_factory=dict)  # as EvalConfig's
+  post: Optional[PostConfig] = None
+  post_source: str = ""
 
   def validate(self):
     """The flags' values alone (no file is read)."""
@@ -225,18 +209,16 @@ class SegmentConfig:
       raise FlagError(f"--threshold={self.threshold}: must be in (0, 1)")
     if self.batch_size < 1:
       raise FlagError(f"--batch_size={self.batch_size}: must be >= 1")
-    _check_grabcut(self.grabcut_iters, self.grabcut_band, self.grabcut_weight,
-                   self.grabcut_sure, self.guided_radius, self.guided_eps)
-    _check_crf(self.crf_weight, self.crf_sigma, self.crf_iters, self.crf_context)
-    _check_shift(self.shift_average)
+    _check_post(self)
     return self
 
   def check_files(self):
     """The flags' paths that need no image read: the run (its newest under --runs when --run_dir is
-    not given: then set here), the image root, the checkpoint and the output folder (the run's
-    weights: segmenter.load_run_segmenter)."""
+    not given: then set here), its post-processing (--postprocess: then `post` is set), the image
+    root, the checkpoint and the output folder (the run's weights: segmenter.load_run_segmenter)."""
     if not self.run_dir:
       self.run_dir = newest_segmenter_run(self.runs)
+    _resolve(self)
     if self.image_root and not os.path.isdir(self.image_root):
       raise FlagError(f"--image_root={self.image_root}: no such folder")
     check_checkpoint(self.checkpoint)

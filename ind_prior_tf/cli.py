@@ -95,48 +95,56 @@ def define_run_flags(F, *, save_every, overwrite_removes, networks="networks"):
   F.boolean("progress", True, "Show a progress bar.")
 
 
-def define_mask_refinement_flags(F, defaults):
-  """The flags experiments.evaluate and experiments.segment share for what happens to a network's
-  masks: --shift_average and, after the network, --crf_weight --crf_sigma --crf_iters --crf_context
-  --guided_radius --guided_eps --grabcut_weight --grabcut_sure, and --recipe
-  (apply_config.with_recipe). defaults: the entry point's config class, whose fields hold the
-  defaults that come from colour_crf and guided (passed in so that this module stays free of
-  OpenCV)."""
-  F.integer("shift_average", 0,
+def define_postprocess_flags(F, defaults):
+  """The flags of the post-processing stage (ind_prior_tf/postprocess.py) that experiments.evaluate
+  and experiments.segment share: --postprocess and one flag per field of `defaults` (the
+  postprocess.PostConfig class, passed in so that this module stays free of its imports), which
+  post_flags reads back."""
+  d = defaults()
+  F.string("postprocess", "run",
+           "What is done to the network's masks: run (the run's own postprocess.json, which the "
+           "refinement chain writes into its result; nothing when it has none), none (the "
+           "network's masks as they are), chain (the default chain's recipe), or a "
+           "postprocess.json file. Any flag below given on the command line overrides its value "
+           "(docs/use.md).")
+  F.boolean("flip_average", d.flip_average,
+            "Not in the paper: the mean of the network's masks of each crop and of its mirror "
+            "image.")
+  F.integer("shift_average", d.shift_average,
             "Not in the paper: > 0 takes the mean of the network's masks of each crop and of the "
             "crop moved by this many pixels (at the network's input) left, right, up and down, "
             "each moved back; with --flip_average each of the five flip-averaged.")
-  F.float("grabcut_weight", 1.0,
-          "With --grabcut_iters, not in the paper: each mask is this weight times GrabCut's "
-          "cut plus the rest times the network's soft mask (1: the cut alone; 0.45: the cut "
-          "except where the network is above 0.91 or below 0.09; docs/fgseg.md).")
-  F.float("grabcut_sure", 0.0,
-          "With --grabcut_iters, not in the paper: > 0 seeds GrabCut with the mask's confidence: "
-          "pixels above 1 - this are sure foreground, below it sure background; GrabCut moves "
-          "only the rest (0: all of the box is GrabCut's; docs/use.md).")
-  F.integer("guided_radius", 0,
+  F.float("crf_weight", d.crf_weight,
+          "Not in the paper: > 0 runs a dense CRF over the colours on each mask, this the strength "
+          "of its pairwise term: pixels of like colour are pulled to one label, the network's mask "
+          "is the unary (ind_prior_tf/colour_crf.py; 0: off).")
+  F.float("crf_sigma", d.crf_sigma,
+          "With --crf_weight: the CRF's colour bandwidth on the 0-255 scale.")
+  F.integer("crf_iters", d.crf_iters, "With --crf_weight: the CRF's mean-field steps.")
+  F.float("crf_context", d.crf_context,
+          "With --crf_weight: > 0 runs the CRF on the photo around the box, widened by this times "
+          "the box's size on each side, its pixels outside the box as background (evaluate reads "
+          "the raw photos); 0: on the crop alone.")
+  F.integer("guided_radius", d.guided_radius,
             "Not in the paper: > 0 smooths each mask with a colour guided filter of this radius "
-            "(pixels of the crop at the network's size), the crop as guide, before GrabCut: its "
-            "edges move onto the photo's (ind_prior_tf/guided.py; 0: off).")
-  F.float("guided_eps", defaults.guided_eps,
+            "(pixels of the crop at the network's size), the crop as guide, before GrabCut "
+            "(ind_prior_tf/guided.py; 0: off).")
+  F.float("guided_eps", d.guided_eps,
           "With --guided_radius: the filter's ridge (colours in [0, 1]); larger smooths more "
           "across weak edges.")
-  F.float("crf_weight", 0.0,
-          "Not in the paper: > 0 first runs a dense CRF over the crop's colours on each mask, "
-          "this the strength of its pairwise term: pixels of like colour are pulled to one label, "
-          "the network's mask is the unary (ind_prior_tf/colour_crf.py; 0: off).")
-  F.float("crf_sigma", defaults.crf_sigma,
-          "With --crf_weight: the CRF's colour bandwidth on the 0-255 scale.")
-  F.integer("crf_iters", defaults.crf_iters, "With --crf_weight: the CRF's mean-field steps.")
-  F.float("crf_context", defaults.crf_context,
-          "With --crf_weight: > 0 runs the CRF on the photo around the box, widened by this times "
-          "the box's size on each side, its pixels outside the box as background (evaluate: "
-          "reads the raw images, as GrabCut does); 0: on the crop alone.")
-  F.enum("recipe", "none", choices.RECIPES,
-         "chain: refine the masks as make horse-refine scores its result (flip and shift "
-         "averaging, the colour CRF on the photo, the guided filter, GrabCut holding sure "
-         "pixels; docs/fgseg.md), with any of those flags given here winning; none: only the "
-         "flags given.")
+  F.integer("grabcut_iters", d.grabcut_iters,
+            "Not in the paper: > 0 refines each mask with this many iterations of GrabCut on the "
+            "photo around its box, seeded by the mask (binary masks; needs OpenCV; evaluate reads "
+            "the raw photos).")
+  F.float("grabcut_sure", d.grabcut_sure,
+          "With --grabcut_iters: > 0 holds the pixels where the mask is above 1 - this (sure "
+          "foreground) or below it (sure background); GrabCut moves only the rest (0: all of the "
+          "box is GrabCut's).")
+
+
+def post_flags(F, defaults):
+  """{field: value} of the post-processing flags given on the command line."""
+  return {f.name: F[f.name].value for f in dataclasses.fields(defaults) if F.given(f.name)}
 
 
 def resolve(F, presets, preset, names):

@@ -9,7 +9,7 @@ import shutil
 
 import tensorflow as tf
 
-from ind_prior_tf import rundir, segmenter
+from ind_prior_tf import postprocess, rundir, segmenter
 from ind_prior_tf.errors import RunError
 
 
@@ -42,9 +42,10 @@ def _checked_images(images, size):
 class _Serving(tf.Module):
   """What the SavedModel holds: the model and its signatures."""
 
-  def __init__(self, model, kind):
+  def __init__(self, model, kind, flip_average=False, shift_average=0):
     super().__init__()
     self.model = model
+    averaged = bool(flip_average or shift_average)
     shape = list(model.input_shape)
     input_name, output_name = SIGNATURE_NAMES[kind]
     if kind != "segmenter":
@@ -59,6 +60,9 @@ class _Serving(tf.Module):
         # is resized in and out as segment_any_size does.
         x = _checked_images(images, size)
         hw = tf.shape(x)[1:3]
+        if averaged:  # the run's recipe averages the network's masks: that part runs in here
+          return {"mask": segmenter.predict(self.model, x, size=hw, flip_average=flip_average,
+                                            shift_average=shift_average)}
         return {"mask": tf.cond(
             tf.reduce_all(tf.equal(hw, size)),
             lambda: self.model(tf.ensure_shape(x, [None, size, size, 3]), training=False),
@@ -66,7 +70,8 @@ class _Serving(tf.Module):
 
       def segment_any_size(images):
         # Whole images of any size: resized to the network's input, masks resized back.
-        return {"mask": segmenter.predict(self.model, images)}
+        return {"mask": segmenter.predict(self.model, images, flip_average=flip_average,
+                                          shift_average=shift_average)}
 
       # One function for both input types: restored, `loaded.segment(x)` takes either.
       self.segment = tf.function(segment)
@@ -80,8 +85,13 @@ class _Serving(tf.Module):
           input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name="images")])
 
 
-def export_model(model, out_dir, kind="segmenter", metadata=None, overwrite=False):
+def export_model(model, out_dir, kind="segmenter", metadata=None, overwrite=False, post=None):
   """kind: segmenter, generator, or model (any Keras model with one input).
+
+  post: a segmenter's post-processing (postprocess.PostConfig, the run's recipe) or None. Its flip
+  and shift averaging run inside the SavedModel's signatures; the steps after the network (the
+  colour CRF, the guided filter, GrabCut: NumPy and OpenCV) cannot, so the recipe is written beside
+  it as postprocess.json, which ind_prior_tf.api applies (docs/use.md).
 
   Writes <out_dir>/saved_model and <out_dir>/<kind>.keras, plus export.json describing the inputs.
   A segmenter's SavedModel answers images of any size: signatures serving_default (float32 in
@@ -96,7 +106,8 @@ def export_model(model, out_dir, kind="segmenter", metadata=None, overwrite=Fals
     shutil.rmtree(out_dir)
   os.makedirs(out_dir, exist_ok=True)
   saved = os.path.join(out_dir, "saved_model")
-  module = _Serving(model, kind)
+  post = post if kind == "segmenter" else None
+  module = _Serving(model, kind, *((post.flip_average, post.shift_average) if post else ()))
   signatures = {"serving_default": module.serve}
   if kind == "segmenter":
     signatures["serving_uint8"] = module.serve_uint8
@@ -115,14 +126,21 @@ def export_model(model, out_dir, kind="segmenter", metadata=None, overwrite=Fals
                      f"network's input is {info['input_shape'][1]} px; other sizes are resized in "
                      "and the masks back); signature serving_uint8 for uint8 [0, 255] images, or "
                      "loaded.segment(x) for either")
+  if post is not None and not post.is_identity():
+    postprocess.write_recipe(out_dir, post)
+    info["postprocess"] = dict(
+        inside_saved_model=post.network_words() or "nothing (one pass of the network)",
+        outside=("postprocess.json beside it: " + post.describe() + "; apply it with "
+                 "ind_prior_tf.api") if post.after_network else "nothing")
   rundir.atomic_write_text(os.path.join(out_dir, "export.json"),
                              json.dumps(info, indent=2, default=str))
   return saved, keras_path
 
 
 def export_run(run_dir, out_dir, kind="auto", overwrite=False):
-  """Exports the model of a run directory (a segmenter, or a HOC generator); returns
-  (kind, checkpoint, saved_model path, .keras path)."""
+  """Exports the model of a run directory (a segmenter, or a HOC generator) with a segmenter run's
+  recipe (its postprocess.json: export_model's post); returns (kind, checkpoint, saved_model path,
+  .keras path, the recipe or None)."""
   config = segmenter.read_run_config(run_dir)
   kind = segmenter.run_kind(config) if kind == "auto" else kind
   if kind == "segmenter":
@@ -133,5 +151,6 @@ def export_run(run_dir, out_dir, kind="auto", overwrite=False):
     raise RunError(f"kind={kind!r}: expected auto, segmenter or generator")
   meta = dict(run_dir=os.path.abspath(run_dir), checkpoint=os.path.abspath(ckpt),
               **{k: config[k] for k in ("image_size", "width", "upsample", "z_dim") if k in config})
-  saved, keras_path = export_model(model, out_dir, kind, meta, overwrite)
-  return kind, ckpt, saved, keras_path
+  post = postprocess.run_recipe(run_dir) if kind == "segmenter" else None
+  saved, keras_path = export_model(model, out_dir, kind, meta, overwrite, post=post)
+  return kind, ckpt, saved, keras_path, post

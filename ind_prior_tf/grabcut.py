@@ -31,7 +31,7 @@ def context_window(region, width, height, context):
 
 
 def refine_mask(image, region, crop_mask, iterations=3, threshold=0.5, context=0.5, max_side=512,
-                min_agreement=0.5, band=0.0, weight=1.0, sure=0.0):
+                min_agreement=0.5, sure=0.0):
   """The crop mask of `image`'s box `region`, refined by GrabCut; float32 [S, S] in [0, 1].
 
   image: uint8 [H, W, 3] RGB; region: the box (x0, y0, x1, y1) the crop was cut from; crop_mask
@@ -41,42 +41,12 @@ def refine_mask(image, region, crop_mask, iterations=3, threshold=0.5, context=0
   made). Where GrabCut has nothing to work with (a mask empty or full over a box that fills the image)
   the thresholded mask comes back unchanged, and so it does where the cut agrees with it by an IoU
   below `min_agreement`: there GrabCut's colour models have lost the object rather than corrected its
-  edges. band > 0 lets GrabCut move the mask's edges by at most `band` times the box's longer side:
-  the mask eroded by that much is sure foreground and the box beyond the mask dilated by it sure
-  background (a trimap); 0 leaves the whole box to it. sure > 0 (ours) takes the trimap from the
-  mask's confidence instead: a pixel where it is at least 1 - sure is sure foreground, one where it
-  is at most `sure` sure background, so the cut moves only what the network is unsure of and draws
-  its edges knowing what it must keep (weight < 1 keeps the network's sure pixels too, but after a
-  cut that did not know of them). weight < 1 returns weight x the result plus (1 - weight) x
-  crop_mask (fuse).
+  edges. sure > 0 (ours) seeds GrabCut with the mask's confidence: a pixel where it is at least
+  1 - sure is sure foreground, one where it is at most `sure` sure background, so the cut moves only
+  what the network is unsure of and draws its edges knowing what it must keep; 0 leaves the whole box
+  to it.
   """
-  cut = _refine(image, region, crop_mask, iterations, threshold, context, max_side, min_agreement,
-                band, sure)
-  return fuse(cut, crop_mask, weight)
-
-
-def fuse(cut, mask, weight):
-  """weight x cut + (1 - weight) x the network's soft mask, float32 in [0, 1], shaped like cut.
-
-  Thresholded at 0.5, a weight in (1/3, 1/2) keeps the cut except where the network is sure: a pixel
-  the cut drops stays foreground where the mask exceeds 0.5 / (1 - weight) (0.91 at 0.45), and one
-  it adds stays background where the mask is below 1 - that. GrabCut moves edges onto the image's
-  colour edges, which fixes most of a network's outline; where horse and ground share colours it
-  cuts away legs or keeps ground that a network trained on the category is sure about.
-  """
-  cut = np.asarray(cut, np.float32)
-  if weight == 1.0:
-    return cut
-  mask = np.asarray(mask, np.float32).reshape(cut.shape)
-  return np.clip(weight * cut + (1.0 - weight) * mask, 0.0, 1.0).astype(np.float32)
-
-
-def _refine(image, region, crop_mask, iterations, threshold, context, max_side, min_agreement,
-            band, sure=0.0):
-  """refine_mask's cut alone (weight 1)."""
   cv2 = require_opencv()
-  if not 0.0 <= band < 0.5:
-    raise ValueError(f"band={band}: must be in [0, 0.5)")
   if not 0.0 <= sure < 0.5:
     raise ValueError(f"sure={sure}: must be in [0, 0.5)")
   crop_mask = np.asarray(crop_mask, np.float32)
@@ -99,12 +69,6 @@ def _refine(image, region, crop_mask, iterations, threshold, context, max_side, 
   seed = inside > threshold
   seeds = np.full((wh, ww), cv2.GC_BGD, np.uint8)
   labels = np.where(seed, cv2.GC_PR_FGD, cv2.GC_PR_BGD)
-  if band > 0:
-    r = max(1, int(round(band * max(bx1 - bx0, by1 - by0))))
-    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
-    core = cv2.erode(seed.astype(np.uint8), disk, borderType=cv2.BORDER_REPLICATE) > 0
-    reach = cv2.dilate(seed.astype(np.uint8), disk, borderType=cv2.BORDER_REPLICATE) > 0
-    labels = np.where(core, cv2.GC_FGD, np.where(reach, labels, cv2.GC_BGD))
   if sure > 0:
     labels = np.where(inside >= 1.0 - sure, cv2.GC_FGD,
                       np.where(inside <= sure, cv2.GC_BGD, labels))
@@ -133,10 +97,9 @@ def photo_and_box(record):
   return image, boxes.clip_box(record.box, image.shape[1], image.shape[0], record.image_path)
 
 
-def refine_masks(photos, masks, iterations=3, threshold=0.5, progress=None, band=0.0, weight=1.0,
-                 sure=0.0):
-  """GrabCut-refined copies of crop masks in [0, 1], float32 [N, S, S, 1] (or [N, S, S]); weight < 1
-  fuses each with its mask, sure > 0 takes the trimap from its confidence (refine_mask).
+def refine_masks(photos, masks, iterations=3, threshold=0.5, progress=None, sure=0.0):
+  """GrabCut-refined copies of crop masks in [0, 1], float32 [N, S, S, 1] (or [N, S, S]); sure > 0
+  takes the trimap from their confidence (refine_mask).
 
   photos: the (photo, box) of the raw images the crops were cut from, in their order
   (photo_and_box; read by the caller, who may need them elsewhere too). progress: an optional
@@ -145,8 +108,8 @@ def refine_masks(photos, masks, iterations=3, threshold=0.5, progress=None, band
   masks = np.asarray(masks, np.float32)
   out = np.empty_like(masks)
   for i, ((image, region), mask) in enumerate(zip(photos, masks)):
-    out[i] = refine_mask(image, region, mask, iterations, threshold, band=band,
-                         weight=weight, sure=sure).reshape(mask.shape)
+    out[i] = refine_mask(image, region, mask, iterations, threshold,
+                         sure=sure).reshape(mask.shape)
     if progress:
       progress(i + 1, len(masks))
   return out

@@ -9,10 +9,12 @@ A chain improves a GAN teacher by distillation and short GAN runs (docs/fgseg.md
      students also get `hard_args` (0: the rounds' students too);
   4. with `ensemble` > 1, an ensemble of the last students (experiments.ensemble: the mean of their
      masks), the chain's result;
-  5. the score of the result (experiments.evaluate): its masks (averaged over flips and shifts,
-     `shift_average_score`) through a dense CRF over the crop's colours (`crf_weight`), smoothed by
-     a guided filter (`guided_radius`), then GrabCut holding their sure pixels (`grabcut_sure`),
-     optionally fused with the network's mask (`grabcut_weight`).
+  5. the score of the result (experiments.evaluate) through the post-processing of `score_recipe`
+     (ind_prior_tf/postprocess.py): its masks averaged over flips and shifts
+     (`shift_average_score`), a dense CRF over the colours (`crf_weight`), a guided filter
+     (`guided_radius`), then GrabCut holding their sure pixels (`grabcut_sure`). The recipe is
+     written into the result's run directory (postprocess.json) before the score, which applies it
+     as experiments.segment and the Python API do.
 The check: a GAN run whose mean flip consistency falls below its start's by more than `max_drop` has
 lost the object; it is run again with the next seed up to `retries` times, and if no run passes the
 cycles end with the last student (and the ensemble of the last ones). With `pick_every` the GAN run
@@ -33,7 +35,7 @@ import os
 import sys
 from typing import Optional
 
-from ind_prior_tf import choices
+from ind_prior_tf import choices, postprocess
 from ind_prior_tf.errors import FlagError
 
 FGSEG, DISTILL, ENSEMBLE = "experiments.fgseg", "experiments.distill", "experiments.ensemble"
@@ -94,15 +96,13 @@ class RefineConfig:
   # Ours: the score's segmenter is the mean of the last `ensemble` students (1: the last alone). Its
   # masks go through the colour CRF of weight crf_weight (0: none; with crf_context > 0 on the photo
   # around the box), are smoothed by a guided filter of radius guided_radius (0: none); GrabCut then
-  # keeps the pixels where they are within grabcut_sure of 0 or 1 (0: it may move any), and the
-  # result is grabcut_weight x the cut + the rest x the network's mask (1: the cut alone). Earlier
+  # keeps the pixels where they are within grabcut_sure of 0 or 1 (0: it may move any). Earlier
   # recipes: docs/results.md.
   ensemble: int = 3
   crf_weight: float = 5.0
   crf_context: float = 0.5
   guided_radius: int = 4
   grabcut_sure: float = 0.05
-  grabcut_weight: float = 1.0
   pick_every: int = 0                       # 0: each student learns from its GAN run's last step
   max_drop: Optional[float] = 0.13          # None: no check
   retries: int = 0
@@ -143,7 +143,7 @@ class RefineConfig:
       raise ConfigError(f"--refine_steps={steps}: expected GAN step counts > 0, one per cycle (the "
                         "last for the cycles after the list)")
     # name: (low, high, whether high itself is allowed); low is always allowed.
-    ranges = dict(grabcut_weight=(0, 1, True), grabcut_sure=(0, 0.5, False),
+    ranges = dict(grabcut_sure=(0, 0.5, False),
                   student_ema_decay=(0, 1, False), crf_weight=(0, math.inf, False),
                   crf_context=(0, choices.MAX_CONTEXT, True),
                   shift_average_score=(0, choices.MAX_SHIFT, True))
@@ -185,6 +185,7 @@ class Stage:
   argv: tuple
   run_dir: str
   after: tuple = ()
+  recipe: Optional[object] = None  # a postprocess.PostConfig written into run_dir before it runs
 
   @property
   def is_check(self):
@@ -217,6 +218,16 @@ class Check:
   checkpoint: Optional[str] = None
   score: Optional[float] = None
   baseline: Optional[float] = None
+
+
+def score_recipe(config):
+  """The post-processing the chain scores its result with (a postprocess.PostConfig)."""
+  c = config
+  return postprocess.PostConfig(
+      flip_average=c.flip_average_score, shift_average=c.shift_average_score,
+      crf_weight=c.crf_weight, crf_context=c.crf_context if c.crf_weight else 0.0,
+      guided_radius=c.guided_radius, grabcut_iters=c.grabcut,
+      grabcut_sure=c.grabcut_sure if c.grabcut else 0.0)
 
 
 def picked_placeholder(check_name):
@@ -299,20 +310,10 @@ def plan(config, checks=None):
                                         f"--logdir={chain('ensemble')}", "--overwrite"),
                  chain("ensemble"), tuple(s.name for s in members))
     stages.append(last)
-  post = (f"--grabcut_weight={c.grabcut_weight}",) if c.grabcut and c.grabcut_weight != 1 else ()
-  if c.grabcut and c.grabcut_sure:
-    post += (f"--grabcut_sure={c.grabcut_sure}",)
-  if c.shift_average_score:
-    post += (f"--shift_average={c.shift_average_score}",)
-  if c.crf_weight:
-    post += (f"--crf_weight={c.crf_weight:g}",)
-    if c.crf_context:  # on the photo around the box, read from raw_root (as GrabCut's)
-      post += (f"--crf_context={c.crf_context:g}",) + (() if grabcut else (
-          f"--raw_root={c.raw_root}",))
-  if c.guided_radius:
-    post += (f"--guided_radius={c.guided_radius}",)
+  # The score applies the recipe that the result carries (experiments.evaluate --postprocess=run).
+  photos = (f"--raw_root={c.raw_root}",) if c.raw_root and score_recipe(c).needs_photos else ()
   stages.append(Stage("score", EVALUATE, (f"--run_dir={last.run_dir}", f"--prepared={c.prepared}",
-                                          f"--split={c.score_split}", *grabcut, *post,
-                                          *(("--flip_average",) if c.flip_average_score else ()),
-                                          *c.eval_args), last.run_dir, (last.name,)))
+                                          f"--split={c.score_split}", *photos,
+                                          f"--out_dir={chain('score')}", *c.eval_args),
+                      last.run_dir, (last.name,), recipe=score_recipe(c)))
   return stages

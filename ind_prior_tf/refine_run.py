@@ -10,6 +10,7 @@ import shlex
 import subprocess
 import sys
 
+from ind_prior_tf import postprocess
 from ind_prior_tf.refine import Check, ConfigError, plan
 
 DROPPED = 3  # experiments.consistency's exit status for a run below its baseline by over --max_drop
@@ -34,13 +35,8 @@ def read_check(stage, max_drop):
 
 
 def scores_path(stage):
-  """Where experiments.evaluate writes the score stage's scores.json."""
-  if stage.flag("out_dir"):
-    return os.path.join(stage.flag("out_dir"), "scores.json")
-  flip = "-flip" if stage.switch("flip_average") else ""
-  grabcut = "-grabcut" if (stage.flag("grabcut_iters") or "0") != "0" else ""
-  name = f"eval-{stage.flag('split') or 'all'}{flip}{grabcut}"
-  return os.path.join(stage.run_dir, name, "scores.json")
+  """Where experiments.evaluate writes the score stage's scores.json (the plan gives --out_dir)."""
+  return os.path.join(stage.flag("out_dir"), "scores.json")
 
 
 def subprocess_runner(python=sys.executable, cwd=None, env=None):
@@ -93,6 +89,9 @@ def run(config, runner=None, python=sys.executable, log=say):
     stage = next((s for s in plan(config, checks) if s.name not in done), None)
     if stage is None:
       break
+    if stage.recipe is not None:  # the result carries the post-processing it is scored with
+      path = postprocess.write_recipe(stage.run_dir, stage.recipe)
+      log(f"the result carries its recipe: wrote {path} ({stage.recipe.describe()})")
     log(f"[{stage.name}] {shlex.join(stage.command(python))}")
     returncode = runner(stage)
     # A check is given --max_drop so that it prints its own verdict, and then exits with DROPPED

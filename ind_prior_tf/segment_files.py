@@ -13,12 +13,12 @@ import sys
 import numpy as np
 from PIL import Image
 
-from ind_prior_tf import colour_crf, grabcut, guided, segmenter
+from ind_prior_tf import postprocess, segmenter
 from ind_prior_tf.progress import ProgressBar
 from ind_prior_tf.data import boxes as boxes_lib
 from ind_prior_tf.data import images as images_lib
 from ind_prior_tf.data import raw
-from ind_prior_tf.errors import DataError, EmptyBoxError, FlagError
+from ind_prior_tf.errors import DataError, EmptyBoxError
 from ind_prior_tf.data.skips import SkipLog
 
 
@@ -52,10 +52,28 @@ def cutout(image, mask):
   return np.concatenate([image, alpha[..., None]], axis=-1)
 
 
-def segment_image(predict, image, box, size):
-  """One image (uint8 [H, W, 3]) -> its mask float32 [H, W] at the original resolution."""
-  crop, region = crop_for_segmenter(image, box, size)
-  return paste_mask(predict(crop[None] / np.float32(255.0))[0], region, image.shape)
+def segment_batch(post, predict, images, regions, crops, threshold=None):
+  """Full-size masks of photos from their box crops: the post-processing stage (postprocess.run_batch)
+  on the crops, each mask pasted back onto its photo's box (0 outside), optionally thresholded.
+
+  images: uint8 [H, W, 3] photos; regions: their boxes (x0, y0, x1, y1); crops: uint8 [N, S, S, 3],
+  the boxes resized to the network's input (crop_for_segmenter); predict: crops -> the network's
+  masks (segmenter.predictor with post's averaging). -> [float32 [H, W] in [0, 1]], one per photo:
+  what experiments.segment writes (times 255, rounded) and the Python API returns."""
+  crops = np.stack(crops) / np.float32(255.0)
+  masks = postprocess.run_batch(post, predict, crops, list(zip(images, regions)))[1]
+  out = []
+  for image, region, mask in zip(images, regions, masks):
+    full = paste_mask(mask, region, image.shape)
+    if threshold is not None:
+      full = (full > threshold).astype(np.float32)
+    out.append(full)
+  return out
+
+
+def to_png_values(mask):
+  """A mask in [0, 1] as the 8-bit values a written mask holds."""
+  return np.round(np.asarray(mask, np.float32) * 255.0).astype(np.uint8)
 
 
 # Image lists and box files.
@@ -229,30 +247,22 @@ def _write_png(path, array, mode):
   os.replace(tmp, path)
 
 
-def segment_files(model, items, out_dir, boxes=None, threshold=None, batch_size=16,
-                  progress=True, grabcut_iters=0, grabcut_band=0.0, flip_average=False,
-                  grabcut_weight=1.0, grabcut_sure=0.0, guided_radius=0, guided_eps=guided.EPS,
-                  crf_weight=0.0, crf_sigma=colour_crf.SIGMA, crf_iters=colour_crf.ITERS,
-                  crf_context=0.0, shift_average=0):
+def segment_files(model, items, out_dir, post=None, boxes=None, threshold=None, batch_size=16,
+                  progress=True):
   """Segments every (key, rel, path) of items; writes <out_dir>/masks/<rel>.png (8-bit masks) and
   <out_dir>/cutouts/<rel>.png (RGBA, alpha = mask) at each image's original size.
 
   With boxes ({key: (x, y, w, h)}, see read_boxes) each image is cropped by its box first and its mask
   is 0 outside the box; an image without a box, an empty box, or an unreadable file is reported,
-  counted and skipped, and the rest are still done. threshold: None writes soft masks, a value in
-  (0, 1) binary ones. grabcut_iters > 0: each mask is refined by that many GrabCut iterations on the
-  image around its box (grabcut.refine_mask, with its band=grabcut_band and sure=grabcut_sure;
-  binary, or fused with the network's mask by grabcut_weight < 1). flip_average: the network's mask
-  is the mean of its masks of the crop and its mirror; shift_average > 0: also of the crop moved by
-  that many pixels each way (segmenter.masks_of). crf_weight > 0: the mask first goes through
-  the colour CRF (colour_crf.colour_crf, with crf_sigma and crf_iters; crf_context > 0: on the photo
-  around the box, colour_crf.colour_crf_crops); guided_radius > 0: it is then smoothed by a
-  guided filter with the crop as guide (guided.guided_filter). Returns a SkipLog (also written to
+  counted and skipped, and the rest are still done. post: the post-processing (a
+  postprocess.PostConfig; None: none), applied to each batch by segment_batch. threshold: None
+  writes soft masks, a value in (0, 1) binary ones. Returns a SkipLog (also written to
   <out_dir>/skipped.txt).
   """
+  post = post or postprocess.PostConfig()
   size = model.input_shape[1]
   names = output_names([rel for _, rel, _ in items])
-  predict = segmenter.predictor(model, flip_average, shift_average)
+  predict = segmenter.predictor(model, post.flip_average, post.shift_average)
   skipped = SkipLog(len(items))
   bar = ProgressBar(len(items), every=max(1, len(items) // 20), enabled=progress)
   pending = []  # (output name, image, crop, region)
@@ -260,19 +270,10 @@ def segment_files(model, items, out_dir, boxes=None, threshold=None, batch_size=
   def flush():
     if not pending:
       return
-    crops = np.stack([p[2] for p in pending]) / np.float32(255.0)
-    masks = colour_crf.colour_crf_crops(crops, predict(crops), crf_weight, crf_sigma, crf_iters,
-                                        crf_context, [(p[1], p[3]) for p in pending])
-    masks = guided.guided_filter_batch(crops, masks, guided_radius, guided_eps)
-    for (name, image, _, region), mask in zip(pending, masks):
-      if grabcut_iters:
-        mask = grabcut.refine_mask(image, region, mask, grabcut_iters, band=grabcut_band,
-                                   weight=grabcut_weight, sure=grabcut_sure)
-      full = paste_mask(mask, region, image.shape)
-      if threshold is not None:
-        full = (full > threshold).astype(np.float32)
-      _write_png(os.path.join(out_dir, "masks", name),
-                 np.round(full * 255.0).astype(np.uint8), "L")
+    names_, images, crops, regions = zip(*pending)
+    for name, image, full in zip(names_, images, segment_batch(post, predict, images, regions,
+                                                                crops, threshold)):
+      _write_png(os.path.join(out_dir, "masks", name), to_png_values(full), "L")
       _write_png(os.path.join(out_dir, "cutouts", name), cutout(image, full), "RGBA")
     pending.clear()
 
@@ -331,25 +332,14 @@ def segment_run(config, log=print):
   every flag and file first (nothing is written before), logs one line saying what it segments, then
   writes <out_dir>/masks, cutouts and skipped.txt (segment_files). Returns a Segmented."""
   config.validate().check_files()
-  for flag in ("grabcut_iters", "guided_radius"):
-    if getattr(config, flag):
-      try:
-        grabcut.require_opencv()
-      except ImportError as e:
-        raise FlagError(f"--{flag}: {e}") from None
   items = read_image_list(config.images, config.image_root)
   boxes = read_boxes(config.boxes) if config.boxes else None
   model, run_config, ckpt = segmenter.load_run_segmenter(config.run_dir, config.checkpoint)
   log(f"segmenting {len(items)} image{'s' if len(items) != 1 else ''} ({items.what}) with {ckpt} "
       f"({run_config.get('image_size')} px){' cropped by ' + config.boxes if boxes is not None else ''}")
-  skipped = segment_files(model, items, config.out_dir, boxes=boxes, threshold=config.threshold,
-                          batch_size=config.batch_size, progress=config.progress,
-                          grabcut_iters=config.grabcut_iters, grabcut_band=config.grabcut_band,
-                          flip_average=config.flip_average, grabcut_weight=config.grabcut_weight,
-                          grabcut_sure=config.grabcut_sure, guided_radius=config.guided_radius,
-                          guided_eps=config.guided_eps, crf_weight=config.crf_weight,
-                          crf_sigma=config.crf_sigma, crf_iters=config.crf_iters,
-                          crf_context=config.crf_context, shift_average=config.shift_average)
+  skipped = segment_files(model, items, config.out_dir, post=config.post, boxes=boxes,
+                          threshold=config.threshold, batch_size=config.batch_size,
+                          progress=config.progress)
   names = output_names([rel for _, rel, _ in items])
   renamed = [(rel, name) for (_, rel, _), name in zip(items, names) if name != output_name(rel)]
   return Segmented(len(items), len(items) - len(skipped), skipped, ckpt, renamed)

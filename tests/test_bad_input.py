@@ -102,7 +102,7 @@ CASES = [
     ("experiments.evaluate", ["--run_dir={s}/seg_run", "--prepared={s}/bad_prep",
                               "--out_dir={s}/afile.txt/x"], "--out_dir"),
     ("experiments.evaluate", ["--run_dir={s}/seg_run", "--prepared={s}/bad_prep",
-                              "--grabcut_band=0.6"], "--grabcut_band"),
+                              "--grabcut_sure=0.6"], "--grabcut_sure"),
     ("experiments.evaluate", ["--run_dir={s}/seg_run", "--prepared={s}/bad_prep", "--cases=-1"],
      "--cases"),
     ("experiments.evaluate", ["--run_dir={s}/seg_run", "--prepared={s}/bad_prep", "--batch_size=0"],

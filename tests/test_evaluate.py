@@ -79,9 +79,10 @@ def test_the_latest_checkpoint_and_the_whole_box_baseline(setup):
   assert picture.shape[:2] == (68, 8 * 68)
   # A mask of 1 everywhere stays 1 however the crop moves: the same scores, the shift reported.
   config = EvalConfig(run_dir=setup["run"], prepared=setup["prep"], split="train", cases=0,
-                      shift_average=3, out_dir=str(setup["tmp"] / "shifted"))
+                      post_flags=dict(shift_average=3)).validate().check_files()
   shifted = evaluation.evaluate(config)
-  assert shifted.report["shift_average"] == 3 and "shift_average" not in report
+  assert shifted.out_dir == os.path.join(setup["run"], "eval-train-shift3")
+  assert shifted.report["postprocess"]["shift_average"] == 3 and "postprocess" not in report
   assert shifted.report["fg_iou"] == report["fg_iou"]
   assert "shift-averaged (3 px)" in evaluation.summary_lines(config, shifted)[0]
 
@@ -106,7 +107,8 @@ def test_bad_inputs_are_one_line_errors_and_write_nothing(setup):
       (["--cases=-1"], ("--cases=-1",)),
       (["--batch_size=0"], ("--batch_size=0",)),
       (["--grabcut_iters=-1"], ("--grabcut_iters=-1",)),
-      (["--grabcut_iters=1", "--grabcut_band=0.6"], ("--grabcut_band=0.6",)),
+      (["--grabcut_iters=1", "--grabcut_band=0.1"], ("grabcut_band",)),  # retired
+      (["--postprocess=nothing.json"], ("--postprocess=nothing.json",)),
       (["--shift_average=-1"], ("--shift_average=-1",)), (["--shift_average=33"], ("[0, 32]",)),
       ([f"--raw_root={tmp / 'gone'}", "--grabcut_iters=1"], ("--raw_root", "gone")),
       (["stray"], ("stray",)),

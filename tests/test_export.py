@@ -37,7 +37,7 @@ def test_segmenter_round_trip_saved_model_and_keras(tmp_path):
   unet = make_teacher_run(run)
   trained_looking(unet)
   training.CheckpointKeeper(os.path.join(run, "ckpt"), unet=unet).save(2)
-  kind, ckpt, saved, keras_path = export.export_run(run, str(tmp_path / "out"))
+  kind, ckpt, saved, keras_path, _ = export.export_run(run, str(tmp_path / "out"))
   assert kind == "segmenter" and ckpt.endswith("ckpt-2")
   x = np.random.RandomState(1).uniform(size=(3, 64, 64, 3)).astype(np.float32)
   want = unet(x, training=False).numpy()
@@ -57,7 +57,7 @@ def test_segmenter_round_trip_saved_model_and_keras(tmp_path):
 def test_generator_round_trip(tmp_path):
   run = str(tmp_path / "hoc")
   g = make_generator_run(run)
-  kind, _, saved, keras_path = export.export_run(run, str(tmp_path / "out"))
+  kind, _, saved, keras_path, _ = export.export_run(run, str(tmp_path / "out"))
   assert kind == "generator" and keras_path.endswith("generator.keras")
   z = np.random.RandomState(2).uniform(-1, 1, (5, 4)).astype(np.float32)
   want = g(z, training=False).numpy()
@@ -124,7 +124,7 @@ def test_serving_takes_uint8_and_any_size_or_says_what_it_expects(tmp_path):
   unet = make_teacher_run(run)
   trained_looking(unet)
   training.CheckpointKeeper(os.path.join(run, "ckpt"), unet=unet).save(2)
-  _, _, saved, _ = export.export_run(run, str(tmp_path / "out"))
+  _, _, saved, _, _ = export.export_run(run, str(tmp_path / "out"))
   loaded = tf.saved_model.load(saved)
   serve, serve_uint8 = loaded.signatures["serving_default"], loaded.signatures["serving_uint8"]
   pixels = np.random.RandomState(3).randint(0, 256, (2, 64, 64, 3)).astype(np.uint8)

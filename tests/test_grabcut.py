@@ -14,6 +14,7 @@ cv2 = pytest.importorskip("cv2")
 from ind_prior_tf import (distill_lib, evaluation, grabcut, metrics, segment_files, segmenter,
                           training)
 from ind_prior_tf.apply_config import EvalConfig
+from ind_prior_tf.postprocess import PostConfig
 from ind_prior_tf.data import boxes, pools, prepared, raw
 from ind_prior_tf.errors import DataError
 from tests import entry, test_distill
@@ -60,31 +61,6 @@ def test_a_sloppy_label_snaps_to_the_object():
   assert before < 0.85 and iou(refined, truth) > 0.95, (before, iou(refined, truth))
   # The same call gives the same mask (OpenCV's generator is seeded each time).
   np.testing.assert_array_equal(grabcut.refine_mask(image, region, sloppy, iterations=3), refined)
-
-
-def test_a_band_bounds_how_far_the_edges_move():
-  image, mask, box = object_image(np.random.default_rng(0), 120, 100)
-  region, _, truth = crop_of(image, mask, box)
-  sloppy = np.zeros((S, S), np.float32)
-  sloppy[6:-6, 6:-6] = 1.0  # as above: the box's corners are background, the ellipse's rim missed
-  band = 0.03
-  refined = grabcut.refine_mask(image, region, sloppy, iterations=3, band=band)
-  # The edges move by at most band x the box's longer side (in crop pixels here, give or take the
-  # resizing between crop and image): the label's core stays foreground, beyond its reach background.
-  r = band * S
-  core, reach = np.zeros_like(sloppy), np.zeros_like(sloppy)
-  inner, outer = int(np.ceil(6 + r + 1)), int(np.floor(6 - r - 1))
-  core[inner:-inner, inner:-inner] = 1.0
-  reach[outer:-outer, outer:-outer] = 1.0
-  assert (refined[core > 0] > 0.5).all() and (refined[reach == 0] < 0.5).all()
-  # Within the band it still follows the image: closer to the object than the label was, yet the
-  # parts of the box's corners in the core stay foreground, so it cannot reach the unbounded cut's
-  # > 0.95 (and 0 is no band at all).
-  before, after = iou(sloppy, truth), iou(refined, truth)
-  assert before < after < 0.95, (before, after)
-  unbounded = grabcut.refine_mask(image, region, sloppy, iterations=3)
-  np.testing.assert_array_equal(grabcut.refine_mask(image, region, sloppy, 3, band=0.0), unbounded)
-  assert iou(unbounded, truth) > 0.95
 
 
 def test_sure_pixels_of_the_mask_stay_and_the_rest_is_cut():
@@ -208,27 +184,18 @@ def test_segment_files_cuts_a_whole_box_mask_down_to_the_object(tmp_path):
   inp = keras.Input((S, S, 3))
   box_everywhere = keras.Model(inp, keras.layers.Lambda(lambda x: x[..., :1] * 0 + 1)(inp))
   written = {}
-  for iters, weight, sure in ((0, 1.0, 0), (2, 1.0, 0), (2, 0.45, 0), (2, 0.6, 0), (2, 1.0, 0.05)):
-    out = str(tmp_path / f"out{iters}-{weight}-{sure}")
-    segment_files.segment_files(box_everywhere, items, out, boxes={"a.png": box}, progress=False,
-                                grabcut_iters=iters, grabcut_weight=weight, grabcut_sure=sure,
-                                guided_radius=2 if sure else 0, crf_weight=5.0 if sure else 0.0,
-                                crf_context=0.5 if sure else 0.0)
-    got = np.asarray(Image.open(os.path.join(out, "masks", "a.png"))) > 127
-    if sure:  # sure of the whole box (the CRF and a guided filter keep a constant mask): no cut
-      np.testing.assert_array_equal(got, written[0, 1.0])
-    else:
-      written[iters, weight] = got
-  assert iou(written[0, 1.0].astype(np.float32), mask.astype(np.float32)) < 0.85  # the whole box
-  assert iou(written[2, 1.0].astype(np.float32), mask.astype(np.float32)) > 0.95
-  assert not written[2, 1.0][:, :box[0]].any()  # still nothing outside the box
-  # Fused with a network sure of the whole box (mask 1 > 0.91), the cut cannot remove any of it; at
-  # weight 0.6 the cut decides (0.6 x 0 + 0.4 x 1 < 0.5), but for its soft edge (resized) pixels,
-  # which the sure network tips to foreground: a ring at most 2 pixels wide.
-  np.testing.assert_array_equal(written[2, 0.45], written[0, 1.0])
-  cut, fused = written[2, 1.0], written[2, 0.6]
-  ring = cv2.dilate(cut.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
-  assert (cut <= fused).all() and (fused <= ring).all() and fused.sum() < ring.sum()
+  for iters, sure in ((0, 0), (2, 0), (2, 0.05)):
+    out = str(tmp_path / f"out{iters}-{sure}")
+    post = PostConfig(grabcut_iters=iters, grabcut_sure=sure, guided_radius=2 if sure else 0,
+                      crf_weight=5.0 if sure else 0.0, crf_context=0.5 if sure else 0.0)
+    segment_files.segment_files(box_everywhere, items, out, post=post, boxes={"a.png": box},
+                                progress=False)
+    written[iters, sure] = np.asarray(Image.open(os.path.join(out, "masks", "a.png"))) > 127
+  # Sure of the whole box (the CRF and a guided filter keep a constant mask): no cut.
+  np.testing.assert_array_equal(written[2, 0.05], written[0, 0])
+  assert iou(written[0, 0].astype(np.float32), mask.astype(np.float32)) < 0.85  # the whole box
+  assert iou(written[2, 0].astype(np.float32), mask.astype(np.float32)) > 0.95
+  assert not written[2, 0][:, :box[0]].any()  # still nothing outside the box
 
 
 def test_evaluate_reads_each_photo_once_for_the_crf_and_grabcut(tmp_path, monkeypatch):
@@ -237,53 +204,52 @@ def test_evaluate_reads_each_photo_once_for_the_crf_and_grabcut(tmp_path, monkey
   _, prep = prepared_cub(tmp_path, n=6)
   read, load = [], grabcut.images.load_image_rgb
   monkeypatch.setattr(grabcut.images, "load_image_rgb", lambda path: read.append(path) or load(path))
-  config = EvalConfig(run_dir=run_dir, prepared=prep, split="train", grabcut_iters=1,
-                      crf_weight=5.0, crf_context=0.5, crf_iters=2, cases=2)
+  config = EvalConfig(run_dir=run_dir, prepared=prep, split="train", cases=2, post_flags=dict(
+      grabcut_iters=1, crf_weight=5.0, crf_context=0.5, crf_iters=2))
   report = evaluation.evaluate(config).report
-  assert report["crf_context"] == 0.5 and report["grabcut_iters"] == 1
-  assert len(read) == len(set(read)) == report["images"], (read, report)
+  assert report["postprocess"]["crf_context"] == 0.5 and report["postprocess"]["grabcut_iters"] == 1
+  # Once each in the scoring pass, then once each for the cases drawn (one best, one worst).
+  assert len(read) == len(set(read)) + 2 and len(set(read)) == report["images"], (read, report)
 
 
 def test_evaluate_scores_the_refined_masks_beside_the_networks(tmp_path):
   run_dir = str(tmp_path / "teacher")
   foreground_everywhere_run(run_dir)
   root, prep = prepared_cub(tmp_path, n=6)
-  config = EvalConfig(run_dir=run_dir, prepared=prep, split="train", grabcut_iters=2)
+  config = EvalConfig(run_dir=run_dir, prepared=prep, split="train",
+                      post_flags=dict(grabcut_iters=2))
   result = evaluation.evaluate(config)
   report = result.report
-  assert report == json.load(open(os.path.join(run_dir, "eval-train-grabcut", "scores.json")))
-  assert report["grabcut_iters"] == 2
+  assert report == json.load(open(os.path.join(run_dir, "eval-train-gc2", "scores.json")))
+  assert report["postprocess"]["grabcut_iters"] == 2
   # The network draws the whole box; the cut is the ellipse.
   assert abs(report["network"]["fg_iou"] - report["whole_box_fg_iou"]) < 1e-6
   assert report["fg_iou"] > 0.9 > report["network"]["fg_iou"] + 0.1, report
-  assert (f"the network alone: fg IoU {report['network']['fg_iou']:.3f}"
+  assert (f"the network alone, before the steps after it: fg IoU {report['network']['fg_iou']:.3f}"
           in evaluation.summary_lines(config, result)[1])
   common = ["experiments.evaluate", f"--run_dir={run_dir}", f"--prepared={prep}", "--split=train"]
   entry.call(*common, "--grabcut_iters=1", f"--raw_root={tmp_path / 'gone'}").failed(
       2, "--raw_root", "gone")
-  assert os.path.isfile(os.path.join(run_dir, "eval-train-grabcut", "scores.json"))  # kept
-  # A band around the network's whole-box mask leaves GrabCut nothing to move (the box's edges are
-  # the object's, so the core reaches them); flip averaging changes nothing here (the network's mask
-  # is the same either way) but names the output directory and the report.
-  r = entry.call(*common, "--grabcut_iters=2", "--grabcut_band=0.03", "--flip_average").ok()
-  banded = json.load(open(os.path.join(run_dir, "eval-train-flip-grabcut", "scores.json")))
-  assert banded["grabcut_band"] == 0.03 and banded["flip_average"] is True
-  assert banded["network"] == report["network"]
-  assert abs(banded["fg_iou"] - report["network"]["fg_iou"]) < 1e-6, (banded, report)
-  assert "(band 0.03)" in r.out and "flip-averaged" in r.out
-  entry.call(*common, "--grabcut_iters=1", "--grabcut_band=0.6").failed(2, "--grabcut_band=0.6")
+  assert os.path.isfile(os.path.join(run_dir, "eval-train-gc2", "scores.json"))  # kept
   # The network is sure of its whole box (mask 1, which the colour CRF and a guided filter keep):
-  # with --grabcut_sure GrabCut may move none of it, so the score is the network's.
-  out = str(tmp_path / "sure")
+  # with --grabcut_sure GrabCut may move none of it, so the score is the network's; flip averaging
+  # changes nothing here but names the output directory and the report.
   r = entry.call(*common, "--grabcut_iters=2", "--grabcut_sure=0.05", "--guided_radius=2",
-                 "--crf_weight=5", "--crf_iters=3", f"--out_dir={out}").ok()
+                 "--crf_weight=5", "--crf_iters=3", "--flip_average").ok()
+  out = os.path.join(run_dir, "eval-train-flip-crf5i3-gf2-gc2s0.05")
   held = json.load(open(os.path.join(out, "scores.json")))
-  assert held["grabcut_sure"] == 0.05 and held["guided_radius"] == 2
-  assert (held["crf_weight"], held["crf_sigma"], held["crf_iters"]) == (5.0, 5.0, 3)
+  assert held["postprocess"] == dict(PostConfig(
+      flip_average=True, grabcut_iters=2, grabcut_sure=0.05, guided_radius=2, crf_weight=5.0,
+      crf_iters=3).to_dict()) and held["flip_average"] is True
   assert abs(held["fg_iou"] - report["network"]["fg_iou"]) < 1e-6, (held, report)
-  assert "(sure where the mask is within 0.05 of 0 or 1)" in r.out
-  assert "colour CRF w=5, guided filter r=2" in r.out
-  assert "crf_weight" not in report  # only when set
+  assert "holding the pixels within 0.05 of 0 or 1" in r.out
+  assert "flip-averaged, colour CRF w=5 on the crop, guided filter r=2" in r.out
+  assert r.out.startswith("post-processing: flip-averaged, colour CRF")
+  # The network alone is the network's own mask, before the CRF and the guided filter.
+  assert held["network"] == report["network"]
+  plain = entry.call(*common, f"--out_dir={tmp_path / 'plain'}").ok()
+  assert "postprocess" not in json.load(open(tmp_path / "plain" / "scores.json"))
+  assert plain.out.startswith("post-processing: none (the network's masks as they are)")
   for bad in ("--grabcut_sure=0.5", "--guided_radius=-1", "--guided_eps=0", "--crf_weight=-1",
               "--crf_sigma=0", "--crf_iters=0"):
     entry.call(*common, "--grabcut_iters=1", bad, f"--out_dir={out}").failed(2, bad)
@@ -292,7 +258,8 @@ def test_evaluate_scores_the_refined_masks_beside_the_networks(tmp_path):
   r = entry.call(*common, "--crf_weight=5", "--crf_context=0.5", "--crf_iters=2",
                  f"--out_dir={tmp_path / 'photo'}").ok()
   on_photo = json.load(open(tmp_path / "photo" / "scores.json"))
-  assert on_photo["crf_context"] == 0.5 and "grabcut_iters" not in on_photo
+  assert on_photo["postprocess"]["crf_context"] == 0.5
+  assert on_photo["postprocess"]["grabcut_iters"] == 0
   assert "colour CRF w=5 on the photo (context 0.5)" in r.out
   # Even a network sure of its whole box loses ground there whose colours fill the box's outside.
   assert on_photo["fg_iou"] > report["network"]["fg_iou"] + 0.005, (on_photo, report)

@@ -12,6 +12,7 @@ from PIL import Image
 from ind_prior_tf import apply_config, segment_files, segmenter
 from ind_prior_tf.data import boxes
 from ind_prior_tf.errors import DataError, EmptyBoxError, FlagError
+from ind_prior_tf.postprocess import PostConfig
 from tests import entry, test_folder
 from tests.test_distill import make_teacher_run
 from tests.test_export import make_generator_run
@@ -40,14 +41,19 @@ BOX = (60, 40, 80, 60)  # x, y, w, h: columns 60-139, rows 40-99
 def test_mask_goes_back_to_the_box_in_the_original_image():
   image = scene()
   predict = segmenter.predictor(red_channel_segmenter())
-  mask = segment_files.segment_image(predict, image, BOX, S)
+
+  def segment_image(image, box):
+    crop, region = segment_files.crop_for_segmenter(image, box, S)
+    return segment_files.segment_batch(PostConfig(), predict, [image], [region], [crop])[0]
+
+  mask = segment_image(image, BOX)
   assert mask.shape == (150, 200) and mask.dtype == np.float32
   assert np.all(mask[42:98, 62:97] > 0.99)     # red part of the box
   assert np.all(mask[42:98, 104:140] < 0.01)   # black part of the box
   assert np.all(mask[:40] == 0) and np.all(mask[100:] == 0)   # outside the box: exactly 0
   assert np.all(mask[:, :60] == 0) and np.all(mask[:, 140:] == 0)
   # Without a box the whole image is segmented, the red patch outside the box included.
-  whole = segment_files.segment_image(predict, image, None, S)
+  whole = segment_image(image, None)
   assert whole.shape == (150, 200) and np.all(whole[3:17, 3:27] > 0.9)
 
 
@@ -141,8 +147,8 @@ def test_entry_point(tmp_path):
   plain, shifted = (np.asarray(Image.open(tmp_path / d / "masks" / "b.png")) for d in ("out", "sh"))
   assert plain.shape == shifted.shape and not np.array_equal(plain, shifted)
   entry.call("experiments.segment", *args, "--shift_average=-2").failed(2, "--shift_average=-2")
-  entry.call("experiments.segment", *args, "--grabcut_iters=1", "--grabcut_band=0.6").failed(
-      2, "--grabcut_band=0.6")
+  entry.call("experiments.segment", *args, "--grabcut_iters=1", "--grabcut_sure=0.6").failed(
+      2, "--grabcut_sure=0.6")
   # Nothing segmented: status 1.
   (tmp_path / "junk").mkdir()
   (tmp_path / "junk" / "x.jpg").write_bytes(os.urandom(100))

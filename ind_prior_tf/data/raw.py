@@ -268,13 +268,17 @@ def _add_box(boxes, path, lineno, name, box):
   boxes[key] = box
 
 
+# The headers a boxes CSV may start with (the columns after the name), lower-cased.
+CSV_HEADERS = (['x', 'y', 'w', 'h'], ['x', 'y', 'width', 'height'])
+
+
 def read_box_file(path: str) -> dict:
   """A boxes file -> {key: (x, y, w, h)} (pixels, CUB convention; integer keys as ints).
 
   Two forms: CUB's bounding_boxes.txt style, lines `<key> <x> <y> <w> <h>` (the key an image id, or an
   image's path or file name, which may hold spaces: the last four fields are the numbers); or CSV,
-  `name,x,y,w,h` per row after an optional header row of that form (told apart by a comma on the first
-  line). Blank lines and lines starting with # are comments.
+  `name,x,y,w,h` per row after an optional header row of that form (or `name,x,y,width,height`,
+  any first column's name; told apart by a comma on the first line). Blank lines and lines starting with # are comments.
   """
   path = os.fspath(path)
   if not os.path.isfile(path):
@@ -288,7 +292,7 @@ def read_box_file(path: str) -> dict:
     for (lineno, line), row in zip(lines, rows):
       if len(row) != 5:
         raise DataError(f'{path}:{lineno}: expected `name,x,y,w,h`, got {line[:80]!r}')
-      if lineno == lines[0][0] and [c.strip().lower() for c in row[1:]] == ['x', 'y', 'w', 'h']:
+      if lineno == lines[0][0] and [c.strip().lower() for c in row[1:]] in CSV_HEADERS:
         continue  # the header
       _add_box(boxes, path, lineno, row[0], _box_numbers(path, lineno, row[1:]))
     return boxes

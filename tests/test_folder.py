@@ -156,3 +156,43 @@ def test_make_targets_pass_the_folder_on(tmp_path):
   assert 'RUN_DIR="r/folder"' in out and "segment.sh" in out, out
   code, out = dry("folder-prep")
   assert "IMAGES=" in out
+
+
+def test_a_folder_sets_raw_records_are_read_again_from_any_folder(tmp_path, monkeypatch):
+  """GrabCut and the colour CRF on the photos (experiments.evaluate, distill --grabcut_iters) read a
+  set's raw records through prepared.raw_record_index: for a folder set, the same ids, photos and
+  boxes as at prep time, also from another working folder, and a folder that changed is refused."""
+  make_photo_folder(tmp_path)
+  monkeypatch.chdir(tmp_path)
+  entry.call("data_prep.folder", "--images=photos", "--boxes=boxes.csv", "--masks=masks",
+             "--out_dir=mine", "--size=16", "--count=5").ok()
+  at_prep = raw.read_folder("photos", "boxes.csv", "masks")
+  meta = prepared.read_meta("mine")
+  assert meta["source"] == "folder:photos"  # as given
+  assert meta["folder_boxes"] == str(tmp_path / "boxes.csv")
+  assert meta["folder_images"] == str(tmp_path / "photos")
+  ids = [int(i) for i in prepared.load_prepared_arrays("mine")["ids"]]
+  (tmp_path / "elsewhere").mkdir()
+  monkeypatch.chdir(tmp_path / "elsewhere")
+  mine = str(tmp_path / "mine")
+  index = prepared.raw_record_index(mine)
+  assert sorted(index) == ids == [r.id for r in at_prep]
+  for r in at_prep:
+    again = index[r.id]
+    assert os.path.samefile(again.image_path, tmp_path / r.image_path) and again.box == r.box
+  by_name = {os.path.basename(r.image_path): r for r in index.values()}
+  assert by_name["a.png"].box == BOX and by_name["d.tif"].box == BOX
+  assert by_name["b.jpg"].box == (0, 0, W, H)  # no box: the whole photo
+  assert [r.id for r in prepared.raw_records(mine, ids[::-1])] == ids[::-1]
+  # The photos moved: the error names the folder and the flag; --raw_root finds them.
+  os.rename(tmp_path / "photos", tmp_path / "moved")
+  with pytest.raises(DataError, match=f"{tmp_path / 'photos'}: no such folder.*--raw_root"):
+    prepared.raw_record_index(mine)
+  assert sorted(prepared.raw_record_index(mine, str(tmp_path / "moved"))) == ids
+  # A photo removed shifts the ids of the ones after it: refused, not paired wrongly.
+  os.remove(tmp_path / "moved" / "c.webp")
+  with pytest.raises(DataError, match="not those .* was prepared from"):
+    prepared.raw_record_index(mine, str(tmp_path / "moved"))
+  os.remove(tmp_path / "boxes.csv")
+  with pytest.raises(DataError, match=f"{tmp_path / 'boxes.csv'}: no such file"):
+    prepared.raw_record_index(mine, str(tmp_path / "moved"))

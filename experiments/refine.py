@@ -39,7 +39,8 @@ for _name, _help in [("image_size", "Crop size of the students and the GAN runs.
                      ("pick_every", "Save each GAN run every so many steps and teach the student "
                                     "from the most flip-consistent checkpoint (0: the last)."),
                      ("retries", "Reruns of a GAN run that fails the check, with the next seed."),
-                     ("seed", "The teacher's and students' seed (the GAN runs': 1, 2, ...)."),
+                     ("seed", "The teacher's and students' seed; the GAN runs' are 1000 x seed + 1, "
+                              "+ 2, ... (a retry takes the next)."),
                      ("ensemble", "Ours: the result is the mean of the last so many students "
                                   "(experiments.ensemble; 1: the last student alone).")]:
   F.integer(_name, getattr(D, _name), _help)

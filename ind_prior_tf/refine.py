@@ -106,8 +106,9 @@ class RefineConfig:
   pick_every: int = 0                       # 0: each student learns from its GAN run's last step
   max_drop: Optional[float] = 0.13          # None: no check
   retries: int = 0
-  # The teacher's and the students' seed. The GAN runs' seeds are 1, 2, ... (a retry takes the next)
-  # whatever this is, as in the chains recorded in docs/results.md.
+  # The teacher's and the students' seed. The GAN runs' seeds are 1000 x seed + 1, + 2, ... (a retry
+  # takes the next): seed 0's are 1, 2, ..., as in the chains recorded in docs/results.md, and
+  # chains of other seeds do not share them.
   seed: int = 0
   flip_average_labels: bool = True
   flip_average_score: bool = True
@@ -137,6 +138,8 @@ class RefineConfig:
       value = getattr(self, name)
       if not isinstance(value, int) or isinstance(value, bool) or value < low:
         raise ConfigError(f"--{name}={value}: expected a whole number >= {low}")
+    if self.retries >= 1000:  # another --seed's GAN runs start 1000 seeds on
+      raise ConfigError(f"--retries={self.retries}: expected fewer than 1000")
     if not self.refine_steps or not all(
         isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in self.refine_steps):
       steps = ",".join(map(str, self.refine_steps))
@@ -266,7 +269,7 @@ def plan(config, checks=None):
       save = (f"--save_every={c.pick_every}", f"--max_to_keep={-(-steps // c.pick_every)}")
     teacher = checkpoint = None
     for attempt in range(c.retries + 1):
-      seed = attempt + 1
+      seed = 1000 * c.seed + attempt + 1
       name = f"refine{cycle}-gan" + (f"-seed{seed}" if attempt else "")
       gan = Stage(name, FGSEG, (*gan_common, *c.fgseg_args, f"--steps={steps}", *save,
                                 f"--seed={seed}", f"--init_from={last.run_dir}",

@@ -115,7 +115,7 @@ def test_old_bash_defaults_with_pick_retries_and_extra_args():
   ]
   start = "student2"
   for c in (1, 2, 3):
-    want += [gan(125, start, f"refine{c}-gan", save=pick, extra=("--jit=false",),
+    want += [gan(125, start, f"refine{c}-gan", seed=4001, save=pick, extra=("--jit=false",),
                  gan_args=("--recolor=0.5",)),
              check(f"refine{c}-gan", start, "--all_checkpoints"),
              student(2500, f"refine{c}-gan", f"refine{c}",
@@ -196,6 +196,25 @@ def test_shift_averaging_reaches_the_score_alone():
     refine.RefineConfig(shift_average_score=33).validate()
 
 
+def test_gan_seeds_follow_the_chains_seed_and_seed_0_keeps_1_2_3():
+  def gan_seeds(seed):  # every GAN run of cycle 1 fails its check: the first run and two retries
+    config, failed = refine.RefineConfig(seed=seed, retries=2), {}
+    for _ in range(3):
+      failed.update({s.name: refine.Check(False) for s in refine.plan(config, failed)
+                     if s.is_check and s.name.startswith("refine1-")})
+    return [s.flag("seed") for s in refine.plan(config, failed) if s.module == refine.FGSEG][1:]
+
+  assert gan_seeds(0) == ["1", "2", "3"]  # cycle 1 failing every time: the first run, two retries
+  assert gan_seeds(1) == ["1001", "1002", "1003"] and gan_seeds(21) == ["21001", "21002", "21003"]
+  assert not set(gan_seeds(0)) & set(gan_seeds(1))
+  # Seed 0's plan, every stage, is the recipe's of the recorded chains (BEST: GAN seeds 1).
+  assert argvs(refine.plan(refine.RefineConfig(seed=0))) == argvs(refine.plan(refine.RefineConfig()))
+  assert [s.flag("seed") for s in refine.plan(refine.RefineConfig()) if s.name.endswith("-gan")] \
+      == ["1", "1", "1"]
+  with pytest.raises(refine.ConfigError, match="^--retries=1000"):
+    refine.RefineConfig(retries=1000).validate()
+
+
 def test_checks_hard_labels_steps_and_grabcut():
   names = lambda config: [s.name for s in refine.plan(config)]
   # No check and no pick: no consistency stage at all.
@@ -241,7 +260,7 @@ def test_cub_and_paths():
   assert stages[0].flag("preset") == "cpu" and stages[0].flag("backgrounds") == "/p/cub_bg.npz"
   assert stages[0].flag("logdir") == "/r/cub-refine/teacher" and stages[0].flag("seed") == "3"
   assert stages[1].flag("backgrounds") == "/p/cub_bg.npz" and stages[1].flag("seed") == "3"
-  assert stages[2].flag("seed") == "1"  # the GAN runs' seeds do not follow --seed
+  assert stages[2].flag("seed") == "3001"  # the GAN runs' seeds: 1000 x --seed + 1, ...
   assert stages[-1].flag("split") == "all" and stages[-1].flag("raw_root") == "data/CUB_200_2011"
   with pytest.raises(refine.ConfigError, match="--dataset=celeba"):
     refine.for_dataset("celeba")
@@ -363,7 +382,7 @@ def test_entry_point_flags_and_dry_run(capsys):
                             "--logdir=/r/cub-refine/ensemble --overwrite")
   assert {"--grabcut_weight=0.3", "--grabcut_sure=0.1", "--guided_radius=3",
           "--crf_weight=2.5"} <= set(lines[-1].split())
-  assert lines[2].endswith("--steps=9 --save_every=9 --seed=1 --init_from=/r/cub-refine/student1 "
+  assert lines[2].endswith("--steps=9 --save_every=9 --seed=2001 --init_from=/r/cub-refine/student1 "
                            "--logdir=/r/cub-refine/refine1-gan --recolor=0.5 --jit=false")
   assert "label_threshold" not in lines[1] and "--flip_average" not in lines[-1].split()
   assert "--ema_decay=0.9" in lines[1].split() and "ema_decay" not in lines[0]

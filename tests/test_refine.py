@@ -17,10 +17,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 P, C = "prepared", "runs/horse-refine"
 FGSEG = (f"--prepared={P}/horse", "--split=all", f"--backgrounds={P}/horse_bg.npz",
          "--preset=horse-cpu", "--image_size=128")
-RAW = "--raw_root=../shared/data/weizmann_horse"
 
 
-def student(steps, teacher, logdir, *picked, hard=(), grabcut=("--grabcut_iters=3", RAW), seed=0,
+def student(steps, teacher, logdir, *picked, hard=(), grabcut=("--grabcut_iters=3",), seed=0,
             flip=("--flip_average_labels",), extra=("--ema_decay=0.99",),
             size=("--image_size=128",)):
   return ["experiments.distill", f"--prepared={P}/horse", "--split=all",
@@ -41,7 +40,9 @@ def check(run, baseline, *pick, max_drop="0.13"):
 
 
 HARD = ("--label_threshold=0.5", "--recolor=0.5")
-# make horse-refine: the argv of every stage of the best recipe, written out by hand. The bash chain
+# make horse-refine: the argv of every stage of the best recipe, written out by hand (the Makefile
+# adds --raw_root=$(HORSE_ROOT) to the students and the score; without it they read the raw horses
+# from where the prepared set's meta.json says make horse-prep found them). The bash chain
 # ran the same with ROUNDS=1 STUDENT_STEPS=1000 CYCLES=3 HARD_FROM=0 REFINE_STEPS="125 25" GRABCUT=3
 # FGSEG_ARGS=--seed=0 DISTILL_ARGS="--seed=0 --flip_average_labels" EVAL_ARGS=--flip_average, but
 # for the --seed=0 it also gave the GAN runs before their own --seed=1.
@@ -58,7 +59,7 @@ BEST = [
     ["experiments.ensemble", f"--members={C}/refine1,{C}/refine2,{C}/refine3",
      f"--logdir={C}/ensemble", "--overwrite"],
     ["experiments.evaluate", f"--run_dir={C}/ensemble", f"--prepared={P}/horse", "--split=train",
-     "--grabcut_iters=3", RAW, "--grabcut_sure=0.05", "--shift_average=4", "--crf_weight=5",
+     "--grabcut_iters=3", "--grabcut_sure=0.05", "--shift_average=4", "--crf_weight=5",
      "--crf_context=0.5", "--guided_radius=4", "--flip_average"],
 ]
 
@@ -169,7 +170,7 @@ def test_retries_take_the_next_seed_and_a_cycle_without_a_passing_run_ends_the_c
 
 
 def test_crf_context_reaches_the_score_with_the_raw_photos():
-  config = refine.RefineConfig(crf_context=0.5)
+  config = refine.RefineConfig(crf_context=0.5, raw_root="/raw")
   score = refine.plan(config)[-1]
   assert score.flag("crf_context") == "0.5" and score.flag("raw_root") == config.raw_root
   assert all(s.flag("crf_context") is None for s in refine.plan(config)[:-1])
@@ -178,9 +179,10 @@ def test_crf_context_reaches_the_score_with_the_raw_photos():
   assert no_cut.flag("raw_root") == config.raw_root and no_cut.flag("crf_context") == "0.5"
   no_crf = refine.plan(dataclasses.replace(config, crf_weight=0))[-1]
   assert no_crf.flag("crf_context") is None and no_crf.flag("crf_weight") is None
-  with pytest.raises(refine.ConfigError, match="--raw_root"):
-    dataclasses.replace(config, grabcut=0, raw_root="").validate()
-  dataclasses.replace(config, grabcut=0, crf_weight=0, raw_root="").validate()  # nothing to read
+  # No raw root (the default): no stage is given one, each reads the set's meta.json's.
+  found = refine.plan(dataclasses.replace(config, raw_root=None).validate())
+  assert all(s.flag("raw_root") is None for s in found) and found[-1].flag("crf_context") == "0.5"
+  assert found[1].flag("grabcut_iters") == "3" and found[-1].flag("grabcut_iters") == "3"
   with pytest.raises(refine.ConfigError, match="--crf_context=3"):
     dataclasses.replace(config, crf_context=3).validate()
 
@@ -271,7 +273,7 @@ def test_cub_and_paths():
     (dict(retries=-2), "--retries=-2"), (dict(refine_steps=()), "--refine_steps"),
     (dict(refine_steps=(125, 0)), "--refine_steps=125,0"), (dict(cycles=1.5), "--cycles=1.5"),
     (dict(max_drop=float("nan")), "--max_drop=nan"), (dict(prepared=""), "--prepared"),
-    (dict(grabcut=3, raw_root=""), "--raw_root"), (dict(fgseg_args="--jit=false"), "--fgseg_args"),
+    (dict(fgseg_args="--jit=false"), "--fgseg_args"),
     (dict(student_ema_decay=1.0), "--student_ema_decay=1.0"),
     (dict(student_ema_decay=-0.5), "--student_ema_decay=-0.5")])
 def test_validate_names_the_flag(change, flag):
@@ -365,12 +367,32 @@ def test_executor_stops_at_a_failed_stage(tmp_path):
   assert runner.ran == ["teacher", "student1", "refine1-gan"]
 
 
-def test_entry_point_flags_and_dry_run(capsys):
+def fake_set(path, has_masks=True, pools=("_bg.npz",)):
+  """A folder with a prepared set's meta.json (nothing else: the plan reads no more), and empty
+  files for its pools <path><suffix>."""
+  os.makedirs(path)
+  with open(os.path.join(path, "meta.json"), "w") as f:
+    json.dump(dict(format_version=1, size=16, count=2, has_masks=has_masks, source="folder:x"), f)
+  for suffix in pools:
+    open(str(path) + suffix, "w").close()
+  return str(path)
+
+
+@pytest.fixture
+def sets(tmp_path, monkeypatch):
+  """The working folder holds prepared/horse and prepared/cub, as after make horse-prep, cub-prep."""
+  for name in ("horse", "cub"):
+    fake_set(tmp_path / "prepared" / name, pools=("_bg.npz", "_bg_sharp.npz"))
+  monkeypatch.chdir(tmp_path)
+  return tmp_path
+
+
+def test_entry_point_flags_and_dry_run(capsys, sets):
   assert refine_main.main(["refine", "--dry_run"]) == 0
   lines = capsys.readouterr().out.splitlines()
   assert [l.split()[2:] for l in lines] == [[m, *a] for m, *a in argvs(refine.plan(
       refine.RefineConfig()))]
-  args = ["refine", "--dataset=cub", "--prep_dir=/p", "--runs=/r", "--seed=2", "--max_drop=none",
+  args = ["refine", "--dataset=cub", f"--prep_dir={sets}/prepared", "--runs=/r", "--seed=2", "--max_drop=none",
           "--refine_steps=9,8", "--cycles=2", "--gan_args=--recolor=0.5 --jit=false",
           "--hard_args=", "--noflip_average_score", "--ensemble=2", "--grabcut_weight=0.3",
           "--student_ema_decay=0.9", "--grabcut_sure=0.1", "--guided_radius=3", "--crf_weight=2.5",
@@ -404,7 +426,7 @@ def test_bad_flags_are_one_error_line(flag, fragment, capsys):
   assert captured.out == ""
 
 
-def test_entry_point_exits_with_a_failed_stage_status(monkeypatch):
+def test_entry_point_exits_with_a_failed_stage_status(monkeypatch, sets):
   def failing(config):
     raise refine_run.StageError(refine.plan(config)[2], 7)
 
@@ -423,8 +445,8 @@ def test_entry_point_as_a_process():
   assert p.returncode == 0
 
 
-def test_the_subprocess_runner_runs_a_stage_as_python_dash_m_and_returns_its_status(tmp_path):
-  runner = refine_run.subprocess_runner(cwd=entry.ROOT, env=entry.env())
+def test_the_subprocess_runner_runs_a_stage_as_python_dash_m_and_returns_its_status(tmp_path, sets):
+  runner = refine_run.subprocess_runner(cwd=sets, env=entry.env())
   ok = refine.Stage("dry", "experiments.refine", ("--dry_run",), str(tmp_path))
   bad = refine.Stage("bad", "experiments.refine", ("--cycles=-1",), str(tmp_path))
   assert runner(ok) == 0 and runner(bad) == 2
@@ -445,7 +467,7 @@ def test_recipe_chain_refines_masks_as_the_chains_score_does():
   score = refine.plan(refine.for_dataset("horse", prep_dir=P, runs="runs"))[-1]
   as_scored = _config(evaluate, apply_config.EvalConfig, score.argv)
   where = [a for a in score.argv if a.startswith(("--run_dir", "--prepared", "--split", "--raw"))]
-  assert len(where) == 4
+  assert len(where) == 3  # no --raw_root: evaluate reads the set's meta.json's
   # Every field, not only the recipe's: nothing the score sets is missing from the recipe.
   assert _config(evaluate, apply_config.EvalConfig, [*where, "--recipe=chain"]) == as_scored
   assert as_scored.grabcut_iters == 3 and as_scored.flip_average is True
@@ -459,3 +481,80 @@ def test_recipe_chain_refines_masks_as_the_chains_score_does():
   assert chain.grabcut_sure == as_scored.grabcut_sure and chain.flip_average
   r = entry.call("experiments.segment", "--images=x", "--recipe=best")
   r.failed(2, "--recipe")
+
+
+def test_a_prepared_set_alone_gives_every_path(tmp_path):
+  """for_prepared (experiments.refine --prepared=... without --dataset): the pools beside the set,
+  the chain named after it, the raw images from its meta.json, scored only when it has masks."""
+  mine = fake_set(tmp_path / "p" / "mine", has_masks=False)
+  runs = str(tmp_path / "r")
+  config = refine.for_prepared(mine, runs).validate()
+  assert (config.backgrounds, config.student_backgrounds) == (mine + "_bg.npz", mine + "_bg.npz")
+  assert config.chain == f"{runs}/mine-refine" and config.raw_root is None
+  assert (config.teacher_preset, config.score_split, config.score) == ("horse-cpu", "all", False)
+  stages = refine.plan(config)
+  assert [s.name for s in stages][-2:] == ["refine3", "ensemble"]  # no masks: nothing to score
+  assert all(s.flag("raw_root") is None for s in stages)
+  assert stages[0].flag("prepared") == mine and stages[0].flag("backgrounds") == mine + "_bg.npz"
+  assert stages[0].flag("logdir") == f"{runs}/mine-refine/teacher"
+  assert stages[1].flag("grabcut_iters") == "3"  # the students' GrabCut reads meta.json's photos
+  # The same steps as the horses' chain, the paths apart.
+  horse = refine.plan(refine.RefineConfig(score_split="all"))
+  assert [s.name for s in stages] == [s.name for s in horse][:-1]
+  # A sharp pool beside it goes to the students; masks: the score of every crop that has one.
+  masked = fake_set(tmp_path / "p" / "masked", pools=("_bg.npz", "_bg_sharp.npz"))
+  config = refine.for_prepared(masked + "/", runs, seed=2, chain="c")
+  assert config.student_backgrounds == masked + "_bg_sharp.npz" and config.chain == "c"
+  score = refine.plan(config)[-1]
+  assert score.name == "score" and score.flag("split") == "all" and score.flag("prepared") == \
+      masked + "/"
+  with pytest.raises(refine.ConfigError, match=r"^--backgrounds: .*nopool_bg\.npz is missing"):
+    refine.for_prepared(fake_set(tmp_path / "nopool", pools=()))
+  assert refine.for_prepared(str(tmp_path / "nopool"), backgrounds="b.npz").backgrounds == "b.npz"
+  with pytest.raises(refine.ConfigError, match=r"^--prepared=.*gone: no prepared set there"):
+    refine.for_prepared(str(tmp_path / "gone"))
+
+
+def test_entry_point_on_a_prepared_set(tmp_path, capsys):
+  mine = fake_set(tmp_path / "mine")
+  assert refine_main.main(["refine", f"--prepared={mine}", f"--runs={tmp_path}/r", "--seed=1",
+                           "--dry_run"]) == 0
+  lines = [l.split()[2:] for l in capsys.readouterr().out.splitlines()]
+  assert lines == argvs(refine.plan(refine.for_prepared(mine, f"{tmp_path}/r", seed=1)))
+  assert lines[0][:4] == ["experiments.fgseg", f"--prepared={mine}", "--split=all",
+                          f"--backgrounds={mine}_bg.npz"]
+  assert lines[-1][:4] == ["experiments.evaluate", f"--run_dir={tmp_path}/r/mine-refine/ensemble",
+                           f"--prepared={mine}", "--split=all"]
+  # A set that is not there: one line naming --prepared, nothing printed (a dry run too).
+  for args in ([f"--prepared={tmp_path}/gone"], ["--dataset=horse", f"--prepared={tmp_path}/gone"],
+               [f"--dataset=cub", f"--prep_dir={tmp_path}/none"]):
+    assert refine_main.main(["refine", *args, "--dry_run"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: --prepared=") and captured.out == "", captured
+  assert refine_main.main(["refine", f"--prepared={mine}", "--prep_dir=x", "--dry_run"]) == 2
+  assert capsys.readouterr().err.startswith("error: --prep_dir: only with --dataset")
+  assert refine_main.main(["refine", f"--prepared={mine}", "--noscore", "--dry_run"]) == 0
+  assert "experiments.evaluate" not in capsys.readouterr().out
+
+
+def test_executor_on_a_set_without_masks_names_its_result(tmp_path):
+  """No score stage: the result is the ensemble, named in <chain>/result.txt for make
+  folder-segment; with every GAN run failing and no ensemble, the last student before them."""
+  config = refine.for_prepared(fake_set(tmp_path / "mine", has_masks=False), str(tmp_path / "r"))
+  runner = FakeRunner()
+  result = refine_run.run(config, runner, log=lambda line: None)
+  chain = tmp_path / "r" / "mine-refine"
+  assert runner.ran[-1] == "ensemble" and result["scores"] is None
+  assert result["result"] == str(chain / "ensemble") == refine_run.read_result(str(chain))
+  assert (chain / "result.txt").read_text() == "ensemble\n"
+  lines = []
+  alone = dataclasses.replace(config, ensemble=1, cycles=1, chain=str(tmp_path / "alone"))
+  result = refine_run.run(alone, FakeRunner(drops={"refine1-gan-check": 0.5}), log=lines.append)
+  assert result["result"] == str(tmp_path / "alone" / "student1")
+  assert lines[-1].endswith(f"the chain ends with {tmp_path}/alone/student1")
+  assert refine_run.read_result(str(tmp_path / "alone")) == result["result"]
+  assert refine_run.read_result(str(tmp_path / "none")) is None
+  # No rounds: a chain whose only cycle fails ends with its teacher.
+  bare = dataclasses.replace(alone, rounds=0, chain=str(tmp_path / "bare"))
+  result = refine_run.run(bare, FakeRunner(drops={"refine1-gan-check": 0.5}), log=lines.append)
+  assert result["result"] == str(tmp_path / "bare" / "teacher")

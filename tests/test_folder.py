@@ -152,8 +152,28 @@ def test_make_targets_pass_the_folder_on(tmp_path):
   code, out = dry("folder-train", "PREP_DIR=p", "RUNS=r")
   assert "experiments.fgseg" in out and '--prepared="p/folder"' in out, out
   assert '--backgrounds="p/folder_bg.npz"' in out and '--logdir="r/folder"' in out
-  code, out = dry("folder-segment", "IMAGES=x", "RUNS=r")
-  assert 'RUN_DIR="r/folder"' in out and "segment.sh" in out, out
+  code, out = dry("folder-segment", "IMAGES=x", f"RUNS={tmp_path}")
+  assert f'RUN_DIR="{tmp_path}/folder"' in out and "segment.sh" in out, out
+  # The chain: on the prepared set, every path from it; once finished, folder-segment takes its
+  # result (named in result.txt), with the boxes given.
+  code, out = dry("folder-refine", "PREP_DIR=p", "RUNS=r", "REFINE_ARGS=--seed=3")
+  assert code == 0 and "experiments.refine" in out and '--prepared="p/folder"' in out, out
+  assert '--runs="r"' in out and "--seed=3" in out and "--dataset" not in out
+  (tmp_path / "folder-refine").mkdir()
+  (tmp_path / "folder-refine" / "result.txt").write_text("ensemble\n")
+  code, out = dry("folder-segment", "IMAGES=x", "BOXES=b.csv", f"RUNS={tmp_path}",
+                  "SEGMENT_ARGS=--threshold=0.5")
+  assert f'RUN_DIR="{tmp_path}/folder-refine/ensemble"' in out, out
+  assert 'BOXES="b.csv"' in out and "--threshold=0.5" in out
+  code, out = dry("folder-segment", "IMAGES=x", f"RUNS={tmp_path}", "RUN_DIR=mine")
+  assert 'RUN_DIR="mine"' in out
+  # Each program its own flags; the old FOLDER_ARGS, which went to all three, is refused.
+  code, out = dry("folder-train", "FOLDER_TRAIN_ARGS=--steps=7", "FOLDER_PREP_ARGS=--count=9")
+  assert "--steps=7" in out and "--count=9" not in out
+  code, out = dry("folder-prep", "IMAGES=x", "FOLDER_PREP_ARGS=--count=9")
+  assert "--count=9" in out
+  code, out = dry("folder-train", "FOLDER_ARGS=--steps=7")
+  assert code != 0 and "FOLDER_TRAIN_ARGS" in out and "experiments.fgseg" not in out
   code, out = dry("folder-prep")
   assert "IMAGES=" in out
 

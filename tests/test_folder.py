@@ -216,3 +216,35 @@ def test_a_folder_sets_raw_records_are_read_again_from_any_folder(tmp_path, monk
   os.remove(tmp_path / "boxes.csv")
   with pytest.raises(DataError, match=f"{tmp_path / 'boxes.csv'}: no such file"):
     prepared.raw_record_index(mine, str(tmp_path / "moved"))
+
+
+def test_the_refinement_chain_on_a_folder_set(tmp_path):
+  """data_prep.folder, then experiments.refine --prepared=<set> alone: every stage's set, pool and
+  run folder follow from the set, its raw photos are found through its meta.json (no --raw_root);
+  the executor (stages faked) names the chain's result for make folder-segment."""
+  from ind_prior_tf import refine, refine_run  # pylint: disable=g-import-not-at-top
+  from tests.test_refine import FakeRunner  # pylint: disable=g-import-not-at-top
+  photos = make_photo_folder(tmp_path)
+  mine, runs = str(tmp_path / "prep" / "mine"), str(tmp_path / "runs")
+  (tmp_path / "prep").mkdir()
+  entry.call("data_prep.folder", f"--images={photos}", f"--boxes={tmp_path / 'boxes.csv'}",
+             f"--masks={tmp_path / 'masks'}", f"--out_dir={mine}", "--size=16", "--count=5").ok()
+  r = entry.call("experiments.refine", f"--prepared={mine}", f"--runs={runs}", "--dry_run").ok()
+  stages = [line.split()[2:] for line in r.out.splitlines()]
+  flag = lambda argv, name: [a.split("=", 1)[1] for a in argv if a.startswith(f"--{name}=")]
+  chain = f"{runs}/mine-refine"
+  assert [flag(s, "logdir") for s in stages if s[0] != "experiments.consistency"][:-1] == [
+      [f"{chain}/{n}"] for n in ("teacher", "student1", "refine1-gan", "refine1", "refine2-gan",
+                                 "refine2", "refine3-gan", "refine3", "ensemble")]
+  assert all(flag(s, "prepared") == [mine] for s in stages if s[0] != "experiments.ensemble")
+  assert {b for s in stages for b in flag(s, "backgrounds")} == {mine + "_bg.npz"}
+  assert not any(flag(s, "raw_root") for s in stages)
+  assert stages[-1][:2] == ["experiments.evaluate", f"--run_dir={chain}/ensemble"]
+  assert "--split=all" in stages[-1] and "--grabcut_iters=3" in stages[-1]
+  # What the students' and the score's GrabCut will read: the photos, by the set's own ids.
+  ids = prepared.load_prepared_arrays(mine)["ids"]
+  assert [r.id for r in prepared.raw_records(mine, ids)] == list(ids)
+  config = refine.for_prepared(mine, runs)
+  result = refine_run.run(config, FakeRunner(), log=lambda line: None)
+  assert result["result"] == f"{chain}/ensemble" and result["scores"] == dict(fg_iou=0.5, miou=0.6)
+  assert open(f"{chain}/result.txt").read() == "ensemble\n"

@@ -21,10 +21,9 @@ the last.
 
 `for_dataset` gives the chain on the set of make horse-prep or cub-prep, `for_prepared` on any
 prepared set (make folder-prep's), its paths derived from the set. `plan(config, checks)` is a pure
-function: the stages to run given the outcomes of the checks run so
-far (a check not yet run counts as passed, which is the plan --dry_run prints). refine_run.run
-runs the first stage not yet run, reads a check's outcome from its consistency.json, plans again,
-and so on.
+function: the stages to run given the outcomes of the checks run so far (a check not yet run counts
+as passed, which is the plan --dry_run prints). refine_run.run runs the first stage not yet run,
+reads a check's outcome from its consistency.json, plans again, and so on.
 Every stage is its own run directory under `config.chain` and every entry point resumes its run, so
 running the same chain again resumes the stage that was cut and lets the finished ones say so.
 TensorFlow-free, as refine_run (the stages are subprocesses).

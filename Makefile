@@ -18,7 +18,7 @@ STAMP := .installed.stamp
 
 .PHONY: install test test-all demo bench cub-prep cub-train cub-eval cub-distill celeba-prep \
         inria-pool celeba-train horse-prep horse-train horse-eval horse-distill horse-refine cub-refine hoc-demo hoc-train \
-        hoc-count segment export folder-prep folder-train folder-segment clean
+        hoc-count segment export folder-prep folder-train folder-refine folder-segment clean
 
 install: $(STAMP)
 # TensorFlow first, the build tools/tf_requirement.py names: tensorflow[and-cuda] where an NVIDIA
@@ -100,22 +100,37 @@ segment: install
 	bash experiments/segment.sh $(SEGMENT_ARGS)
 
 # Your own category (docs/use.md): a folder of photos IMAGES=... [BOXES=<csv or CUB-style boxes>]
-# [MASKS=<folder of masks, for scoring>] -> $(PREP_DIR)/$(FOLDER), its background pool from outside
-# the boxes (or, without BOXES, from BG_DIR), a run $(RUNS)/$(FOLDER), masks of IMAGES in OUT_DIR.
+# [MASKS=<folder of masks, for scoring>] -> folder-prep: $(PREP_DIR)/$(FOLDER) and its background pool
+# (from outside the boxes, or without BOXES from BG_DIR); then either folder-refine, the refinement
+# chain (the best recipe) in $(RUNS)/$(FOLDER)-refine, or folder-train, the GAN teacher alone in
+# $(RUNS)/$(FOLDER); folder-segment: masks of IMAGES (in BOXES if given) in OUT_DIR with RUN_DIR, by
+# default the chain's result once it has finished (named in its result.txt), else the teacher.
+# Each program has its own extra flags: FOLDER_PREP_ARGS (data_prep.folder), FOLDER_TRAIN_ARGS
+# (experiments.fgseg), REFINE_ARGS (experiments.refine), SEGMENT_ARGS (experiments.segment).
 FOLDER ?= folder
 FOLDER_PRESET ?= horse-cpu
-FOLDER_ARGS ?=
+FOLDER_PREP_ARGS ?=
+FOLDER_TRAIN_ARGS ?=
+FOLDER_CHAIN = $(RUNS)/$(FOLDER)-refine
+FOLDER_RESULT = $(shell cat "$(FOLDER_CHAIN)/result.txt" 2>/dev/null)
+ifneq ($(FOLDER_ARGS),)
+$(error FOLDER_ARGS went to three programs; give FOLDER_PREP_ARGS, FOLDER_TRAIN_ARGS, REFINE_ARGS or SEGMENT_ARGS)
+endif
 folder-prep: install
 	@test -n "$(IMAGES)" || { echo "error: IMAGES=<folder of photos> is required, e.g. make folder-prep IMAGES=photos/ [BOXES=boxes.csv] [MASKS=masks/]" >&2; exit 2; }
 	@mkdir -p "$(PREP_DIR)"
 	$(PYTHON) -m data_prep.folder --images="$(IMAGES)" $(if $(BOXES),--boxes="$(BOXES)",--backgrounds="$(BG_DIR)") \
-	  $(if $(MASKS),--masks="$(MASKS)") --out_dir="$(PREP_DIR)/$(FOLDER)" --size=128 $(FOLDER_ARGS)
+	  $(if $(MASKS),--masks="$(MASKS)") --out_dir="$(PREP_DIR)/$(FOLDER)" --size=128 $(FOLDER_PREP_ARGS)
 folder-train: install
 	$(PYTHON) -m experiments.fgseg --prepared="$(PREP_DIR)/$(FOLDER)" --split=all \
 	  --backgrounds="$(PREP_DIR)/$(FOLDER)_bg.npz" --preset=$(or $(PRESET),$(FOLDER_PRESET)) \
-	  --logdir="$(RUNS)/$(FOLDER)" $(FOLDER_ARGS)
+	  --logdir="$(RUNS)/$(FOLDER)" $(FOLDER_TRAIN_ARGS)
+folder-refine: install
+	$(PYTHON) -m experiments.refine --prepared="$(PREP_DIR)/$(FOLDER)" --runs="$(RUNS)" \
+	  --teacher_preset=$(or $(PRESET),$(FOLDER_PRESET)) $(REFINE_ARGS)
 folder-segment: install
-	RUN_DIR="$(or $(RUN_DIR),$(RUNS)/$(FOLDER))" bash experiments/segment.sh $(FOLDER_ARGS)
+	RUN_DIR="$(or $(RUN_DIR),$(if $(FOLDER_RESULT),$(FOLDER_CHAIN)/$(FOLDER_RESULT)),$(RUNS)/$(FOLDER))" \
+	  IMAGES="$(IMAGES)" BOXES="$(BOXES)" bash experiments/segment.sh $(SEGMENT_ARGS)
 export: install
 	bash experiments/export.sh
 

@@ -2,10 +2,14 @@
 
   python -m experiments.refine --dataset=horse            # make horse-refine: the best recipe
   python -m experiments.refine --dataset=horse --seed=1 --dry_run   # print the commands only
+  python -m experiments.refine --prepared=prepared/mine   # make folder-refine: any prepared set
 
 ind_prior_tf/refine.py explains the stages; every flag left out keeps RefineConfig's default (the
-best recipe on the horses). Each stage is its own run directory under --chain, so running the same
-command again resumes the stage that was cut and skips the finished ones.
+best recipe on the horses). --prepared without --dataset derives every path from the set: its pools
+<prepared>_bg.npz (and _bg_sharp.npz if there is one), the raw images from its meta.json, the chain
+<runs>/<set's name>-refine. Each stage is its own run directory under --chain, so running the same
+command again resumes the stage that was cut and skips the finished ones; a finished chain names its
+result run in <chain>/result.txt.
 """
 import shlex
 import sys
@@ -18,17 +22,21 @@ F = cli.Flags(__doc__)
 D = refine.RefineConfig()  # the defaults; a flag given on the command line overrides its field
 
 F.enum("dataset", "horse", refine.DATASETS, "Where the paths default to: the sets of make "
-       "<dataset>-prep in --prep_dir, the raw set, <runs>/<dataset>-refine.")
-F.string("prep_dir", "prepared", "Folder of the prepared sets.")
+       "<dataset>-prep in --prep_dir, <runs>/<dataset>-refine. Not given with --prepared: the "
+       "paths follow from that set instead.")
+F.string("prep_dir", "prepared", "Folder of the prepared sets of --dataset.")
 F.string("runs", "runs", "Folder of the runs.")
-for _name, _help in [("prepared", "Prepared set."),
+for _name, _help in [("prepared", "Prepared set (alone: every other path follows from it)."),
                      ("backgrounds", "The teacher's and GAN runs' pool."),
                      ("student_backgrounds", "The students' pool."),
-                     ("raw_root", "The raw set, for GrabCut."), ("chain", "The chain's folder."),
+                     ("raw_root", "The raw set (a folder set: its photos' folder), for GrabCut "
+                                  "and the CRF on the photos; none: the one the set's meta.json "
+                                  "names."),
+                     ("chain", "The chain's folder."),
                      ("teacher_preset", "experiments.fgseg preset."),
                      ("student_preset", "experiments.distill preset."),
                      ("score_split", "Crops scored at the end.")]:
-  F.string(_name, None, _help + " Default: from --dataset.")
+  F.string(_name, None, _help + " Default: from --dataset or --prepared.")
 for _name, _help in [("image_size", "Crop size of the students and the GAN runs."),
                      ("teacher_size", "The teacher's crop size (0: --image_size)."),
                      ("teacher_steps", "Teacher's steps."),
@@ -39,7 +47,8 @@ for _name, _help in [("image_size", "Crop size of the students and the GAN runs.
                      ("pick_every", "Save each GAN run every so many steps and teach the student "
                                     "from the most flip-consistent checkpoint (0: the last)."),
                      ("retries", "Reruns of a GAN run that fails the check, with the next seed."),
-                     ("seed", "The teacher's and students' seed (the GAN runs': 1, 2, ...)."),
+                     ("seed", "The teacher's and students' seed; the GAN runs' are 1000 x seed + 1, "
+                              "+ 2, ... (a retry takes the next)."),
                      ("ensemble", "Ours: the result is the mean of the last so many students "
                                   "(experiments.ensemble; 1: the last student alone).")]:
   F.integer(_name, getattr(D, _name), _help)
@@ -69,6 +78,7 @@ for _name, _help in [("hard_args", "Flags of the students from --hard_from on.")
                      ("gan_args", "Extra flags of the cycles' GAN runs."),
                      ("eval_args", "Extra flags of the score.")]:
   F.string(_name, shlex.join(getattr(D, _name)), _help)
+F.boolean("score", True, "Score the result (default: when the prepared set has masks).")
 F.boolean("dry_run", False, "Print the commands (as if every check passed) and exit.")
 
 
@@ -94,7 +104,13 @@ def config_from_flags(F):
         given[name] = tuple(shlex.split(given[name]))
       except ValueError as e:
         raise refine.ConfigError(f"--{name}={given[name]}: {e}") from None
-  return refine.for_dataset(F.dataset, F.prep_dir, F.runs, **given).validate()
+  if F.given("prepared") and not F.given("dataset"):
+    if F.given("prep_dir"):
+      raise refine.ConfigError("--prep_dir: only with --dataset (--prepared names the set itself)")
+    return refine.for_prepared(given.pop("prepared"), F.runs, **given).validate()
+  config = refine.for_dataset(F.dataset, F.prep_dir, F.runs, **given).validate()
+  refine.prepared_meta(config.prepared)  # a dry run too: not a plan for a set that is not there
+  return config
 
 
 def _main(F):

@@ -9,27 +9,29 @@ A chain improves a GAN teacher by distillation and short GAN runs (docs/fgseg.md
      students also get `hard_args` (0: the rounds' students too);
   4. with `ensemble` > 1, an ensemble of the last students (experiments.ensemble: the mean of their
      masks), the chain's result;
-  5. the score of the result (experiments.evaluate) through the post-processing of `score_recipe`
-     (ind_prior_tf/postprocess.py): its masks averaged over flips and shifts
-     (`shift_average_score`), a dense CRF over the colours (`crf_weight`), a guided filter
+  5. the score of the result (experiments.evaluate; none for a set without masks) through the
+     post-processing of `score_recipe` (ind_prior_tf/postprocess.py): its masks averaged over flips
+     and shifts (`shift_average_score`), a dense CRF over the colours (`crf_weight`), a guided filter
      (`guided_radius`), then GrabCut holding their sure pixels (`grabcut_sure`). The recipe is
-     written into the result's run directory (postprocess.json) before the score, which applies it
-     as experiments.segment and the Python API do.
+     written into the result's run directory (postprocess.json), scored or not, which the score,
+     experiments.segment and the Python API apply.
 The check: a GAN run whose mean flip consistency falls below its start's by more than `max_drop` has
 lost the object; it is run again with the next seed up to `retries` times, and if no run passes the
 cycles end with the last student (and the ensemble of the last ones). With `pick_every` the GAN run
 saves every so many steps and its student learns from the most flip-consistent checkpoint instead of
 the last.
 
-`plan(config, checks)` is a pure function: the stages to run given the outcomes of the checks run so
-far (a check not yet run counts as passed, which is the plan --dry_run prints). refine_run.run
-runs the first stage not yet run, reads a check's outcome from its consistency.json, plans again,
-and so on.
+`for_dataset` gives the chain on the set of make horse-prep or cub-prep, `for_prepared` on any
+prepared set (make folder-prep's), its paths derived from the set. `plan(config, checks)` is a pure
+function: the stages to run given the outcomes of the checks run so far (a check not yet run counts
+as passed, which is the plan --dry_run prints). refine_run.run runs the first stage not yet run,
+reads a check's outcome from its consistency.json, plans again, and so on.
 Every stage is its own run directory under `config.chain` and every entry point resumes its run, so
 running the same chain again resumes the stage that was cut and lets the finished ones say so.
 TensorFlow-free, as refine_run (the stages are subprocesses).
 """
 import dataclasses
+import json
 import math
 import os
 import sys
@@ -55,12 +57,13 @@ class Dataset:
   student_backgrounds: str  # the students' pool
   teacher_preset: str
   score_split: str          # the crops the chain's result is scored on (those with masks)
-  raw_root: str             # the raw set, for GrabCut
+  raw_root: Optional[str]   # the raw set, for GrabCut (None: the one the set's meta.json records)
 
 
 DATASETS = {
-    "horse": Dataset("horse", "horse_bg.npz", "horse_bg_sharp.npz", "horse-cpu", "train",
-                     "../shared/data/weizmann_horse"),
+    # The raw horses: where make horse-prep read them, as the prepared set's meta.json records (the
+    # Makefile passes its HORSE_ROOT).
+    "horse": Dataset("horse", "horse_bg.npz", "horse_bg_sharp.npz", "horse-cpu", "train", None),
     # No chain was tuned on the birds: the horses' recipe with the paper's CPU preset as teacher.
     "cub": Dataset("cub", "cub_bg.npz", "cub_bg.npz", "cpu", "all", "data/CUB_200_2011"),
 }
@@ -77,7 +80,7 @@ class RefineConfig:
   prepared: str = "prepared/horse"
   backgrounds: str = "prepared/horse_bg.npz"
   student_backgrounds: str = "prepared/horse_bg_sharp.npz"
-  raw_root: str = "../shared/data/weizmann_horse"
+  raw_root: Optional[str] = None            # None: the raw set the prepared set's meta.json names
   chain: str = "runs/horse-refine"          # every stage's run directory goes under it
   teacher_preset: str = "horse-cpu"
   student_preset: str = "cpu"
@@ -106,8 +109,9 @@ class RefineConfig:
   pick_every: int = 0                       # 0: each student learns from its GAN run's last step
   max_drop: Optional[float] = 0.13          # None: no check
   retries: int = 0
-  # The teacher's and the students' seed. The GAN runs' seeds are 1, 2, ... (a retry takes the next)
-  # whatever this is, as in the chains recorded in docs/results.md.
+  # The teacher's and the students' seed. The GAN runs' seeds are 1000 x seed + 1, + 2, ... (a retry
+  # takes the next): seed 0's are 1, 2, ..., as in the chains recorded in docs/results.md, and
+  # chains of other seeds do not share them.
   seed: int = 0
   flip_average_labels: bool = True
   flip_average_score: bool = True
@@ -120,6 +124,9 @@ class RefineConfig:
   distill_args: tuple = ()
   gan_args: tuple = ()
   eval_args: tuple = ()
+  # False: no score stage (a set without masks has nothing to score against); the result is the
+  # last stage's run.
+  score: bool = True
 
   def validate(self):
     """Raises ConfigError naming the first bad field as its flag; returns self."""
@@ -127,9 +134,6 @@ class RefineConfig:
                  "student_preset", "score_split"):
       if not getattr(self, name):
         raise ConfigError(f"--{name}: required")
-    if (self.grabcut or self.crf_weight and self.crf_context) and not self.raw_root:
-      raise ConfigError("--raw_root: required with --grabcut or --crf_context (they read the raw "
-                        "images)")
     minimum = dict(image_size=1, teacher_size=0, teacher_steps=1, rounds=0, student_steps=1,
                    cycles=0, hard_from=0, grabcut=0, pick_every=0, retries=0, seed=0, ensemble=1,
                    guided_radius=0, shift_average_score=0)
@@ -137,6 +141,8 @@ class RefineConfig:
       value = getattr(self, name)
       if not isinstance(value, int) or isinstance(value, bool) or value < low:
         raise ConfigError(f"--{name}={value}: expected a whole number >= {low}")
+    if self.retries >= 1000:  # another --seed's GAN runs start 1000 seeds on
+      raise ConfigError(f"--retries={self.retries}: expected fewer than 1000")
     if not self.refine_steps or not all(
         isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in self.refine_steps):
       steps = ",".join(map(str, self.refine_steps))
@@ -159,6 +165,46 @@ class RefineConfig:
       if isinstance(getattr(self, name), str):
         raise ConfigError(f"--{name}: expected a sequence of arguments, not a string")
     return self
+
+
+def prepared_meta(prepared):
+  """The meta.json of the prepared set `prepared` (read here, without its reader's imports);
+  ConfigError naming --prepared when there is none."""
+  path = os.path.join(prepared, "meta.json")
+  if not os.path.isfile(path):
+    raise ConfigError(f"--prepared={prepared}: no prepared set there (no meta.json); make it first "
+                      "(make folder-prep IMAGES=..., make horse-prep, make cub-prep)")
+  try:
+    with open(path) as f:
+      meta = json.load(f)
+    meta.get("has_masks")
+  except (OSError, ValueError, AttributeError) as e:
+    raise ConfigError(f"--prepared={prepared}: {path} is not a prepared set's meta.json "
+                      f"({type(e).__name__})") from None
+  return meta
+
+
+def for_prepared(prepared, runs="runs", **overrides):
+  """The default chain on any prepared set, every path derived from the set: its pool
+  <prepared>_bg.npz (data_prep.folder and make *-prep write it beside the set), the students'
+  <prepared>_bg_sharp.npz when there is one (else the same pool), the raw images where its
+  meta.json records them, the chain <runs>/<set's name>-refine, the horse-cpu teacher (as make
+  folder-train), every crop with a mask scored (none: no score stage); overrides set any field."""
+  meta = prepared_meta(prepared)
+  base = os.path.normpath(prepared)
+  backgrounds = overrides.get("backgrounds") or base + "_bg.npz"
+  if not overrides.get("backgrounds") and not os.path.isfile(backgrounds):
+    raise ConfigError(f"--backgrounds: {backgrounds} is missing (data_prep.folder and make *-prep "
+                      "write a set's pool beside it as <set>_bg.npz); pass "
+                      "--backgrounds=<pool .npz>")
+  sharp = base + "_bg_sharp.npz"
+  values = dict(prepared=prepared, backgrounds=backgrounds,
+                student_backgrounds=sharp if os.path.isfile(sharp) else backgrounds,
+                raw_root=None,
+                chain=os.path.join(runs, os.path.basename(os.path.abspath(base)) + "-refine"),
+                teacher_preset="horse-cpu", score_split="all", score=bool(meta.get("has_masks")))
+  values.update(overrides)
+  return RefineConfig(**values)
 
 
 def for_dataset(name, prep_dir="prepared", runs="runs", **overrides):
@@ -230,6 +276,15 @@ def score_recipe(config):
       grabcut_sure=c.grabcut_sure if c.grabcut else 0.0)
 
 
+def result_of(stages):
+  """The run directory of a plan's result: the run its score scores, or without a score the last
+  student, ensemble or teacher (never a cycle's GAN run, which a failed check may leave last)."""
+  if stages[-1].name == "score":
+    return stages[-1].run_dir
+  return next(s.run_dir for s in reversed(stages)
+              if s.module in (DISTILL, ENSEMBLE) or s.name == "teacher")
+
+
 def picked_placeholder(check_name):
   return f"<picked by {check_name}>"
 
@@ -239,7 +294,8 @@ def plan(config, checks=None):
   Check}); a check without an outcome yet counts as passed."""
   c, checks = config, checks or {}
   chain = lambda run: os.path.join(c.chain, run)
-  grabcut = (f"--grabcut_iters={c.grabcut}", f"--raw_root={c.raw_root}") if c.grabcut else ()
+  raw = (f"--raw_root={c.raw_root}",) if c.raw_root else ()  # none: the stage reads meta.json's
+  grabcut = (f"--grabcut_iters={c.grabcut}", *raw) if c.grabcut else ()
   fgseg_common = (f"--prepared={c.prepared}", "--split=all", f"--backgrounds={c.backgrounds}",
                   f"--preset={c.teacher_preset}")
   gan_common = (*fgseg_common, f"--image_size={c.image_size}")
@@ -277,7 +333,7 @@ def plan(config, checks=None):
       save = (f"--save_every={c.pick_every}", f"--max_to_keep={-(-steps // c.pick_every)}")
     teacher = checkpoint = None
     for attempt in range(c.retries + 1):
-      seed = attempt + 1
+      seed = 1000 * c.seed + attempt + 1
       name = f"refine{cycle}-gan" + (f"-seed{seed}" if attempt else "")
       gan = Stage(name, FGSEG, (*gan_common, *c.fgseg_args, f"--steps={steps}", *save,
                                 f"--seed={seed}", f"--init_from={last.run_dir}",
@@ -316,4 +372,4 @@ def plan(config, checks=None):
                                           f"--split={c.score_split}", *photos,
                                           f"--out_dir={chain('score')}", *c.eval_args),
                       last.run_dir, (last.name,), recipe=score_recipe(c)))
-  return stages
+  return stages if c.score else stages[:-1]

@@ -11,9 +11,10 @@ import subprocess
 import sys
 
 from ind_prior_tf import postprocess
-from ind_prior_tf.refine import Check, ConfigError, plan
+from ind_prior_tf.refine import Check, ConfigError, plan, result_of, score_recipe
 
 DROPPED = 3  # experiments.consistency's exit status for a run below its baseline by over --max_drop
+RESULT_FILE = "result.txt"  # in the chain's folder once it has finished: its result run's name
 
 
 class StageError(RuntimeError):
@@ -76,9 +77,10 @@ def say(line):
 
 def run(config, runner=None, python=sys.executable, log=say):
   """Runs (or resumes) the chain of `config`: each stage's command is logged before it runs. Returns
-  {"result": the scored run directory, "scores": its scores.json (None if absent), "stages": the
-  names of the stages run}. A stage that fails raises StageError (returncode: its exit status);
-  a chain folder of another teacher length, ConfigError before anything runs (check_teacher).
+  {"result": the chain's result run (the one scored), "scores": its scores.json (None if absent or
+  not scored), "stages": the names of the stages run}, and names the result in <chain>/result.txt.
+  A stage that fails raises StageError (returncode: its exit status); a chain folder of another
+  teacher length, ConfigError before anything runs (check_teacher).
   runner(stage) -> exit status runs one stage (default: subprocess_runner(python)); log(line)
   reports."""
   config.validate()
@@ -102,18 +104,43 @@ def run(config, runner=None, python=sys.executable, log=say):
     if stage.is_check:
       checks[stage.name] = outcome = read_check(stage, config.max_drop)
       if not outcome.passed:
-        retry = [s for s in plan(config, checks) if s.name not in done][0]
-        then = f"running {retry.name} instead"
-        if retry.name in ("ensemble", "score"):  # no GAN run left to try
+        retry = next((s for s in plan(config, checks) if s.name not in done), None)
+        if retry is None or retry.name in ("ensemble", "score"):  # no GAN run left to try
           then = f"the chain ends with {stage.flag('baseline')}" + (
               ", and its result is the ensemble of the last students"
-              if retry.name == "ensemble" else "")
+              if retry and retry.name == "ensemble" else "")
+        else:
+          then = f"running {retry.name} instead"
         log(f"{stage.name}: flip consistency {outcome.score:.3f}, below {stage.flag('baseline')}'s "
             f"{outcome.baseline:.3f} by more than max_drop={config.max_drop}; {then}")
-  score = plan(config, checks)[-1]
-  path = scores_path(score)
+  stages = plan(config, checks)
   scores = None
-  if os.path.isfile(path):
-    with open(path) as f:
+  if stages[-1].name == "score" and os.path.isfile(scores_path(stages[-1])):
+    with open(scores_path(stages[-1])) as f:
       scores = json.load(f)
-  return dict(result=score.run_dir, scores=scores, stages=done)
+  result = result_of(stages)
+  if stages[-1].name != "score":  # not scored (a set without masks): it carries its recipe all the same
+    path = postprocess.write_recipe(result, score_recipe(config))
+    log(f"the result carries its recipe: wrote {path} ({score_recipe(config).describe()})")
+  write_result(config.chain, result)
+  return dict(result=result, scores=scores, stages=done)
+
+
+def write_result(chain, run_dir):
+  """<chain>/result.txt: the result run's folder relative to the chain's (one line), replaced
+  whole, so that make folder-segment finds the chain's result only once the chain has finished."""
+  path = os.path.join(chain, RESULT_FILE)
+  os.makedirs(chain, exist_ok=True)
+  with open(path + ".tmp", "w") as f:
+    f.write(os.path.relpath(run_dir, chain) + "\n")
+  os.replace(path + ".tmp", path)
+
+
+def read_result(chain):
+  """The result run of a finished chain (write_result's), or None."""
+  try:
+    with open(os.path.join(chain, RESULT_FILE)) as f:
+      name = f.read().strip()
+  except OSError:
+    return None
+  return os.path.join(chain, name) if name else None

@@ -94,6 +94,7 @@ CASES = [
     ("experiments.refine", ["--refine_steps=abc"], "--refine_steps"),
     ("experiments.refine", ["--max_drop=xyz"], "--max_drop"),
     ("experiments.refine", ["--dataset=mnist"], "--dataset"),
+    ("experiments.refine", ["--prepared={s}/nope", "--dry_run"], "--prepared="),
     # using a trained segmenter
     ("experiments.evaluate", [], "--run_dir"),
     ("experiments.evaluate", ["--run_dir={s}/nope", "--prepared={s}/bad_prep"], "nope"),

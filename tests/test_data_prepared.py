@@ -23,6 +23,9 @@ def test_prepare_cub_roundtrip(tmp_path):
       'skipped 5 of 11 images: 2 unreadable, 2 empty box, '
       '1 not in bounding_boxes.txt')
   assert prepared.read_meta(out)['count'] == 6
+  # Only a folder set records more (its raw files): a CUB set's meta.json is as it always was.
+  assert list(prepared.read_meta(out)) == ['format_version', 'size', 'count', 'has_masks',
+                                           'mask_count', 'source', 'splits', 'shards', 'skipped']
   assert sorted(os.listdir(out)) == ['data-00000-of-00001.tfrecord',
                                      'meta.json', 'skipped.txt']
   skipped = open(os.path.join(out, 'skipped.txt')).read().splitlines()

@@ -152,7 +152,99 @@ def test_make_targets_pass_the_folder_on(tmp_path):
   code, out = dry("folder-train", "PREP_DIR=p", "RUNS=r")
   assert "experiments.fgseg" in out and '--prepared="p/folder"' in out, out
   assert '--backgrounds="p/folder_bg.npz"' in out and '--logdir="r/folder"' in out
-  code, out = dry("folder-segment", "IMAGES=x", "RUNS=r")
-  assert 'RUN_DIR="r/folder"' in out and "segment.sh" in out, out
+  code, out = dry("folder-segment", "IMAGES=x", f"RUNS={tmp_path}")
+  assert f'RUN_DIR="{tmp_path}/folder"' in out and "segment.sh" in out, out
+  # The chain: on the prepared set, every path from it; once finished, folder-segment takes its
+  # result (named in result.txt), with the boxes given.
+  code, out = dry("folder-refine", "PREP_DIR=p", "RUNS=r", "REFINE_ARGS=--seed=3")
+  assert code == 0 and "experiments.refine" in out and '--prepared="p/folder"' in out, out
+  assert '--runs="r"' in out and "--seed=3" in out and "--dataset" not in out
+  (tmp_path / "folder-refine").mkdir()
+  (tmp_path / "folder-refine" / "result.txt").write_text("ensemble\n")
+  code, out = dry("folder-segment", "IMAGES=x", "BOXES=b.csv", f"RUNS={tmp_path}",
+                  "SEGMENT_ARGS=--threshold=0.5")
+  assert f'RUN_DIR="{tmp_path}/folder-refine/ensemble"' in out, out
+  assert 'BOXES="b.csv"' in out and "--threshold=0.5" in out
+  code, out = dry("folder-segment", "IMAGES=x", f"RUNS={tmp_path}", "RUN_DIR=mine")
+  assert 'RUN_DIR="mine"' in out
+  # Each program its own flags; the old FOLDER_ARGS, which went to all three, is refused.
+  code, out = dry("folder-train", "FOLDER_TRAIN_ARGS=--steps=7", "FOLDER_PREP_ARGS=--count=9")
+  assert "--steps=7" in out and "--count=9" not in out
+  code, out = dry("folder-prep", "IMAGES=x", "FOLDER_PREP_ARGS=--count=9")
+  assert "--count=9" in out
+  code, out = dry("folder-train", "FOLDER_ARGS=--steps=7")
+  assert code != 0 and "FOLDER_TRAIN_ARGS" in out and "experiments.fgseg" not in out
   code, out = dry("folder-prep")
   assert "IMAGES=" in out
+
+
+def test_a_folder_sets_raw_records_are_read_again_from_any_folder(tmp_path, monkeypatch):
+  """GrabCut and the colour CRF on the photos (experiments.evaluate, distill --grabcut_iters) read a
+  set's raw records through prepared.raw_record_index: for a folder set, the same ids, photos and
+  boxes as at prep time, also from another working folder, and a folder that changed is refused."""
+  make_photo_folder(tmp_path)
+  monkeypatch.chdir(tmp_path)
+  entry.call("data_prep.folder", "--images=photos", "--boxes=boxes.csv", "--masks=masks",
+             "--out_dir=mine", "--size=16", "--count=5").ok()
+  at_prep = raw.read_folder("photos", "boxes.csv", "masks")
+  meta = prepared.read_meta("mine")
+  assert meta["source"] == "folder:photos"  # as given
+  assert meta["folder_boxes"] == str(tmp_path / "boxes.csv")
+  assert meta["folder_images"] == str(tmp_path / "photos")
+  ids = [int(i) for i in prepared.load_prepared_arrays("mine")["ids"]]
+  (tmp_path / "elsewhere").mkdir()
+  monkeypatch.chdir(tmp_path / "elsewhere")
+  mine = str(tmp_path / "mine")
+  index = prepared.raw_record_index(mine)
+  assert sorted(index) == ids == [r.id for r in at_prep]
+  for r in at_prep:
+    again = index[r.id]
+    assert os.path.samefile(again.image_path, tmp_path / r.image_path) and again.box == r.box
+  by_name = {os.path.basename(r.image_path): r for r in index.values()}
+  assert by_name["a.png"].box == BOX and by_name["d.tif"].box == BOX
+  assert by_name["b.jpg"].box == (0, 0, W, H)  # no box: the whole photo
+  assert [r.id for r in prepared.raw_records(mine, ids[::-1])] == ids[::-1]
+  # The photos moved: the error names the folder and the flag; --raw_root finds them.
+  os.rename(tmp_path / "photos", tmp_path / "moved")
+  with pytest.raises(DataError, match=f"{tmp_path / 'photos'}: no such folder.*--raw_root"):
+    prepared.raw_record_index(mine)
+  assert sorted(prepared.raw_record_index(mine, str(tmp_path / "moved"))) == ids
+  # A photo removed shifts the ids of the ones after it: refused, not paired wrongly.
+  os.remove(tmp_path / "moved" / "c.webp")
+  with pytest.raises(DataError, match="not those .* was prepared from"):
+    prepared.raw_record_index(mine, str(tmp_path / "moved"))
+  os.remove(tmp_path / "boxes.csv")
+  with pytest.raises(DataError, match=f"{tmp_path / 'boxes.csv'}: no such file"):
+    prepared.raw_record_index(mine, str(tmp_path / "moved"))
+
+
+def test_the_refinement_chain_on_a_folder_set(tmp_path):
+  """data_prep.folder, then experiments.refine --prepared=<set> alone: every stage's set, pool and
+  run folder follow from the set, its raw photos are found through its meta.json (no --raw_root);
+  the executor (stages faked) names the chain's result for make folder-segment."""
+  from ind_prior_tf import refine, refine_run  # pylint: disable=g-import-not-at-top
+  from tests.test_refine import FakeRunner  # pylint: disable=g-import-not-at-top
+  photos = make_photo_folder(tmp_path)
+  mine, runs = str(tmp_path / "prep" / "mine"), str(tmp_path / "runs")
+  (tmp_path / "prep").mkdir()
+  entry.call("data_prep.folder", f"--images={photos}", f"--boxes={tmp_path / 'boxes.csv'}",
+             f"--masks={tmp_path / 'masks'}", f"--out_dir={mine}", "--size=16", "--count=5").ok()
+  r = entry.call("experiments.refine", f"--prepared={mine}", f"--runs={runs}", "--dry_run").ok()
+  stages = [line.split()[2:] for line in r.out.splitlines()]
+  flag = lambda argv, name: [a.split("=", 1)[1] for a in argv if a.startswith(f"--{name}=")]
+  chain = f"{runs}/mine-refine"
+  assert [flag(s, "logdir") for s in stages if s[0] != "experiments.consistency"][:-1] == [
+      [f"{chain}/{n}"] for n in ("teacher", "student1", "refine1-gan", "refine1", "refine2-gan",
+                                 "refine2", "refine3-gan", "refine3", "ensemble")]
+  assert all(flag(s, "prepared") == [mine] for s in stages if s[0] != "experiments.ensemble")
+  assert {b for s in stages for b in flag(s, "backgrounds")} == {mine + "_bg.npz"}
+  assert not any(flag(s, "raw_root") for s in stages)
+  assert stages[-1][:2] == ["experiments.evaluate", f"--run_dir={chain}/ensemble"]
+  assert "--split=all" in stages[-1] and "--grabcut_iters=3" in stages[-1]
+  # What the students' and the score's GrabCut will read: the photos, by the set's own ids.
+  ids = prepared.load_prepared_arrays(mine)["ids"]
+  assert [r.id for r in prepared.raw_records(mine, ids)] == list(ids)
+  config = refine.for_prepared(mine, runs)
+  result = refine_run.run(config, FakeRunner(), log=lambda line: None)
+  assert result["result"] == f"{chain}/ensemble" and result["scores"] == dict(fg_iou=0.5, miou=0.6)
+  assert open(f"{chain}/result.txt").read() == "ensemble\n"

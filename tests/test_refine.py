@@ -10,17 +10,17 @@ import sys
 import pytest
 
 from experiments import refine as refine_main
-from ind_prior_tf import apply_config, refine, refine_run
+from ind_prior_tf import apply_config, cli, refine, refine_run
+from ind_prior_tf.postprocess import PostConfig
 from tests import entry
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 P, C = "prepared", "runs/horse-refine"
 FGSEG = (f"--prepared={P}/horse", "--split=all", f"--backgrounds={P}/horse_bg.npz",
          "--preset=horse-cpu", "--image_size=128")
-RAW = "--raw_root=../shared/data/weizmann_horse"
 
 
-def student(steps, teacher, logdir, *picked, hard=(), grabcut=("--grabcut_iters=3", RAW), seed=0,
+def student(steps, teacher, logdir, *picked, hard=(), grabcut=("--grabcut_iters=3",), seed=0,
             flip=("--flip_average_labels",), extra=("--ema_decay=0.99",),
             size=("--image_size=128",)):
   return ["experiments.distill", f"--prepared={P}/horse", "--split=all",
@@ -41,7 +41,9 @@ def check(run, baseline, *pick, max_drop="0.13"):
 
 
 HARD = ("--label_threshold=0.5", "--recolor=0.5")
-# make horse-refine: the argv of every stage of the best recipe, written out by hand. The bash chain
+# make horse-refine: the argv of every stage of the best recipe, written out by hand (the Makefile
+# adds --raw_root=$(HORSE_ROOT) to the students and the score; without it they read the raw horses
+# from where the prepared set's meta.json says make horse-prep found them). The bash chain
 # ran the same with ROUNDS=1 STUDENT_STEPS=1000 CYCLES=3 HARD_FROM=0 REFINE_STEPS="125 25" GRABCUT=3
 # FGSEG_ARGS=--seed=0 DISTILL_ARGS="--seed=0 --flip_average_labels" EVAL_ARGS=--flip_average, but
 # for the --seed=0 it also gave the GAN runs before their own --seed=1.
@@ -58,9 +60,11 @@ BEST = [
     ["experiments.ensemble", f"--members={C}/refine1,{C}/refine2,{C}/refine3",
      f"--logdir={C}/ensemble", "--overwrite"],
     ["experiments.evaluate", f"--run_dir={C}/ensemble", f"--prepared={P}/horse", "--split=train",
-     "--grabcut_iters=3", RAW, "--grabcut_sure=0.05", "--shift_average=4", "--crf_weight=5",
-     "--crf_context=0.5", "--guided_radius=4", "--flip_average"],
+     f"--out_dir={C}/score"],
 ]
+# What the score applies: the recipe written into the result before it runs (its postprocess.json).
+BEST_RECIPE = PostConfig(flip_average=True, shift_average=4, crf_weight=5.0, crf_context=0.5,
+                         guided_radius=4, grabcut_iters=3, grabcut_sure=0.05)
 
 
 def argvs(stages):
@@ -77,7 +81,8 @@ def test_default_plan_is_the_best_recipe():
   assert stages[2].after == ("student1",) and stages[3].after == ("refine1-gan", "student1")
   assert stages[4].after == ("refine1-gan",) and stages[-1].after == ("ensemble",)
   assert stages[-2].after == ("refine1", "refine2", "refine3")
-  assert refine_run.scores_path(stages[-1]) == f"{C}/ensemble/eval-train-flip-grabcut/scores.json"
+  assert refine_run.scores_path(stages[-1]) == f"{C}/score/scores.json"
+  assert stages[-1].recipe == BEST_RECIPE and all(s.recipe is None for s in stages[:-1])
   assert refine.RefineConfig() == refine.for_dataset("horse")
 
 
@@ -115,7 +120,7 @@ def test_old_bash_defaults_with_pick_retries_and_extra_args():
   ]
   start = "student2"
   for c in (1, 2, 3):
-    want += [gan(125, start, f"refine{c}-gan", save=pick, extra=("--jit=false",),
+    want += [gan(125, start, f"refine{c}-gan", seed=4001, save=pick, extra=("--jit=false",),
                  gan_args=("--recolor=0.5",)),
              check(f"refine{c}-gan", start, "--all_checkpoints"),
              student(2500, f"refine{c}-gan", f"refine{c}",
@@ -123,8 +128,9 @@ def test_old_bash_defaults_with_pick_retries_and_extra_args():
                      hard=HARD if c >= 2 else (), **plain)]
     start = f"refine{c}"
   want.append(["experiments.evaluate", f"--run_dir={C}/refine3", f"--prepared={P}/horse",
-               "--split=train", "--cases=0"])
+               "--split=train", f"--out_dir={C}/score", "--cases=0"])
   assert got == want
+  assert refine.plan(config, checks)[-1].recipe == PostConfig()  # nothing after the network
 
 
 def test_retries_take_the_next_seed_and_a_cycle_without_a_passing_run_ends_the_chain():
@@ -153,47 +159,60 @@ def test_retries_take_the_next_seed_and_a_cycle_without_a_passing_run_ends_the_c
   alone = refine.plan(dataclasses.replace(config, ensemble=1), outcomes)
   assert alone[-1].flag("run_dir") == f"{C}/refine1" and alone[-1].after == ("refine1",)
   # The default score: shift averaging, the colour CRF on the photo, guided filter, GrabCut holding
-  # the sure pixels, the cut alone (no fusion); only the score gets them.
-  assert alone[-1].argv[-6:] == ("--grabcut_sure=0.05", "--shift_average=4", "--crf_weight=5",
-                                 "--crf_context=0.5", "--guided_radius=4", "--flip_average")
-  assert not any(a.startswith("--grabcut_weight") for a in alone[-1].argv)
+  # the sure pixels; only the score gets them, as the recipe its result carries.
+  assert alone[-1].recipe == BEST_RECIPE
   assert all(not {"--guided_radius=4", "--crf_weight=5", "--shift_average=4"} & set(s.argv)
              for s in alone[:-1])
-  old = dataclasses.replace(config, grabcut_weight=0.45, grabcut_sure=0, guided_radius=0,
-                            crf_weight=0, shift_average_score=0)
-  old = refine.plan(old, outcomes)[-1]  # the recipe before 2026-12-03
-  assert "--grabcut_weight=0.45" in old.argv
-  assert not any(a.startswith(("--grabcut_sure", "--guided", "--crf", "--shift")) for a in old.argv)
   no_cut = refine.plan(dataclasses.replace(config, grabcut=0, grabcut_sure=0.05), outcomes)[-1]
-  assert not any(a.startswith("--grabcut") for a in no_cut.argv)  # nothing to hold without a cut
+  assert no_cut.recipe.grabcut_iters == 0 and no_cut.recipe.grabcut_sure == 0  # nothing to hold
 
 
 def test_crf_context_reaches_the_score_with_the_raw_photos():
-  config = refine.RefineConfig(crf_context=0.5)
+  config = refine.RefineConfig(crf_context=0.5, raw_root="/raw")
   score = refine.plan(config)[-1]
-  assert score.flag("crf_context") == "0.5" and score.flag("raw_root") == config.raw_root
+  assert score.recipe.crf_context == 0.5 and score.flag("raw_root") == config.raw_root
   assert all(s.flag("crf_context") is None for s in refine.plan(config)[:-1])
   # Without GrabCut the score still needs the photos; without the CRF there is no context.
   no_cut = refine.plan(dataclasses.replace(config, grabcut=0))[-1]
-  assert no_cut.flag("raw_root") == config.raw_root and no_cut.flag("crf_context") == "0.5"
+  assert no_cut.flag("raw_root") == config.raw_root and no_cut.recipe.crf_context == 0.5
   no_crf = refine.plan(dataclasses.replace(config, crf_weight=0))[-1]
-  assert no_crf.flag("crf_context") is None and no_crf.flag("crf_weight") is None
-  with pytest.raises(refine.ConfigError, match="--raw_root"):
-    dataclasses.replace(config, grabcut=0, raw_root="").validate()
-  dataclasses.replace(config, grabcut=0, crf_weight=0, raw_root="").validate()  # nothing to read
+  assert no_crf.recipe.crf_context == 0 and no_crf.recipe.crf_weight == 0
+  # No raw root (the default): no stage is given one, each reads the set's meta.json's.
+  found = refine.plan(dataclasses.replace(config, raw_root=None).validate())
+  assert all(s.flag("raw_root") is None for s in found) and found[-1].recipe.crf_context == 0.5
+  assert found[1].flag("grabcut_iters") == "3" and found[-1].recipe.grabcut_iters == 3
   with pytest.raises(refine.ConfigError, match="--crf_context=3"):
     dataclasses.replace(config, crf_context=3).validate()
 
 
 def test_shift_averaging_reaches_the_score_alone():
   stages = refine.plan(refine.RefineConfig(shift_average_score=8))
-  assert stages[-1].flag("shift_average") == "8" and stages[-1].switch("flip_average")
+  assert stages[-1].recipe.shift_average == 8 and stages[-1].recipe.flip_average
   assert all(s.flag("shift_average") is None for s in stages[:-1])
-  assert refine.plan(refine.RefineConfig(shift_average_score=0))[-1].flag("shift_average") is None
+  assert refine.plan(refine.RefineConfig(shift_average_score=0))[-1].recipe.shift_average == 0
   with pytest.raises(refine.ConfigError, match="--shift_average_score=-1"):
     refine.RefineConfig(shift_average_score=-1).validate()
   with pytest.raises(refine.ConfigError, match="--shift_average_score=33"):  # before any stage runs
     refine.RefineConfig(shift_average_score=33).validate()
+
+
+def test_gan_seeds_follow_the_chains_seed_and_seed_0_keeps_1_2_3():
+  def gan_seeds(seed):  # every GAN run of cycle 1 fails its check: the first run and two retries
+    config, failed = refine.RefineConfig(seed=seed, retries=2), {}
+    for _ in range(3):
+      failed.update({s.name: refine.Check(False) for s in refine.plan(config, failed)
+                     if s.is_check and s.name.startswith("refine1-")})
+    return [s.flag("seed") for s in refine.plan(config, failed) if s.module == refine.FGSEG][1:]
+
+  assert gan_seeds(0) == ["1", "2", "3"]  # cycle 1 failing every time: the first run, two retries
+  assert gan_seeds(1) == ["1001", "1002", "1003"] and gan_seeds(21) == ["21001", "21002", "21003"]
+  assert not set(gan_seeds(0)) & set(gan_seeds(1))
+  # Seed 0's plan, every stage, is the recipe's of the recorded chains (BEST: GAN seeds 1).
+  assert argvs(refine.plan(refine.RefineConfig(seed=0))) == argvs(refine.plan(refine.RefineConfig()))
+  assert [s.flag("seed") for s in refine.plan(refine.RefineConfig()) if s.name.endswith("-gan")] \
+      == ["1", "1", "1"]
+  with pytest.raises(refine.ConfigError, match="^--retries=1000"):
+    refine.RefineConfig(retries=1000).validate()
 
 
 def test_checks_hard_labels_steps_and_grabcut():
@@ -241,7 +260,7 @@ def test_cub_and_paths():
   assert stages[0].flag("preset") == "cpu" and stages[0].flag("backgrounds") == "/p/cub_bg.npz"
   assert stages[0].flag("logdir") == "/r/cub-refine/teacher" and stages[0].flag("seed") == "3"
   assert stages[1].flag("backgrounds") == "/p/cub_bg.npz" and stages[1].flag("seed") == "3"
-  assert stages[2].flag("seed") == "1"  # the GAN runs' seeds do not follow --seed
+  assert stages[2].flag("seed") == "3001"  # the GAN runs' seeds: 1000 x --seed + 1, ...
   assert stages[-1].flag("split") == "all" and stages[-1].flag("raw_root") == "data/CUB_200_2011"
   with pytest.raises(refine.ConfigError, match="--dataset=celeba"):
     refine.for_dataset("celeba")
@@ -252,7 +271,7 @@ def test_cub_and_paths():
     (dict(retries=-2), "--retries=-2"), (dict(refine_steps=()), "--refine_steps"),
     (dict(refine_steps=(125, 0)), "--refine_steps=125,0"), (dict(cycles=1.5), "--cycles=1.5"),
     (dict(max_drop=float("nan")), "--max_drop=nan"), (dict(prepared=""), "--prepared"),
-    (dict(grabcut=3, raw_root=""), "--raw_root"), (dict(fgseg_args="--jit=false"), "--fgseg_args"),
+    (dict(fgseg_args="--jit=false"), "--fgseg_args"),
     (dict(student_ema_decay=1.0), "--student_ema_decay=1.0"),
     (dict(student_ema_decay=-0.5), "--student_ema_decay=-0.5")])
 def test_validate_names_the_flag(change, flag):
@@ -308,8 +327,13 @@ def test_executor_decides_retries_from_consistency_json(tmp_path):
   assert picked in [l for l in lines if l.startswith("[refine1]")][0]
   assert "refine1-gan-check: flip consistency 0.700, below" in lines[4]
   assert lines[4].endswith("running refine1-gan-seed2 instead")
-  assert lines[-3].endswith(f"the chain ends with {tmp_path}/chain/refine1, and its result is the "
+  assert lines[-4].endswith(f"the chain ends with {tmp_path}/chain/refine1, and its result is the "
                             "ensemble of the last students")
+  # The result carries the recipe it is scored with, written before the score runs.
+  recipe = tmp_path / "chain" / "ensemble" / "postprocess.json"
+  assert lines[-2] == (f"the result carries its recipe: wrote {recipe} "
+                       f"({refine.score_recipe(config).describe()})")
+  assert PostConfig(**json.load(open(recipe))) == refine.score_recipe(config)
   # A rerun starts again from the top: every entry point resumes its own run, the finished ones
   # return at once, and the checks decide as before.
   again = FakeRunner(drops=runner.drops)
@@ -346,24 +370,47 @@ def test_executor_stops_at_a_failed_stage(tmp_path):
   assert runner.ran == ["teacher", "student1", "refine1-gan"]
 
 
-def test_entry_point_flags_and_dry_run(capsys):
+def fake_set(path, has_masks=True, pools=("_bg.npz",)):
+  """A folder with a prepared set's meta.json (nothing else: the plan reads no more), and empty
+  files for its pools <path><suffix>."""
+  os.makedirs(path)
+  with open(os.path.join(path, "meta.json"), "w") as f:
+    json.dump(dict(format_version=1, size=16, count=2, has_masks=has_masks, source="folder:x"), f)
+  for suffix in pools:
+    open(str(path) + suffix, "w").close()
+  return str(path)
+
+
+@pytest.fixture
+def sets(tmp_path, monkeypatch):
+  """The working folder holds prepared/horse and prepared/cub, as after make horse-prep, cub-prep."""
+  for name in ("horse", "cub"):
+    fake_set(tmp_path / "prepared" / name, pools=("_bg.npz", "_bg_sharp.npz"))
+  monkeypatch.chdir(tmp_path)
+  return tmp_path
+
+
+def test_entry_point_flags_and_dry_run(capsys, sets):
   assert refine_main.main(["refine", "--dry_run"]) == 0
   lines = capsys.readouterr().out.splitlines()
+  assert lines.pop(-2) == (f"# writes {C}/ensemble/postprocess.json: "
+                           f"{refine.score_recipe(refine.RefineConfig()).describe()}")
   assert [l.split()[2:] for l in lines] == [[m, *a] for m, *a in argvs(refine.plan(
       refine.RefineConfig()))]
-  args = ["refine", "--dataset=cub", "--prep_dir=/p", "--runs=/r", "--seed=2", "--max_drop=none",
+  args = ["refine", "--dataset=cub", f"--prep_dir={sets}/prepared", "--runs=/r", "--seed=2", "--max_drop=none",
           "--refine_steps=9,8", "--cycles=2", "--gan_args=--recolor=0.5 --jit=false",
-          "--hard_args=", "--noflip_average_score", "--ensemble=2", "--grabcut_weight=0.3",
+          "--hard_args=", "--noflip_average_score", "--ensemble=2",
           "--student_ema_decay=0.9", "--grabcut_sure=0.1", "--guided_radius=3", "--crf_weight=2.5",
           "--dry_run"]
   assert refine_main.main(args) == 0
   lines = capsys.readouterr().out.splitlines()
-  assert len(lines) == 8 and "consistency" not in " ".join(lines)
-  assert lines[-2].endswith("--members=/r/cub-refine/refine1,/r/cub-refine/refine2 "
+  assert len(lines) == 9 and "consistency" not in " ".join(lines)
+  assert lines[-3].endswith("--members=/r/cub-refine/refine1,/r/cub-refine/refine2 "
                             "--logdir=/r/cub-refine/ensemble --overwrite")
-  assert {"--grabcut_weight=0.3", "--grabcut_sure=0.1", "--guided_radius=3",
-          "--crf_weight=2.5"} <= set(lines[-1].split())
-  assert lines[2].endswith("--steps=9 --save_every=9 --seed=1 --init_from=/r/cub-refine/student1 "
+  assert lines[-2] == ("# writes /r/cub-refine/ensemble/postprocess.json: shift-averaged (4 px), "
+                       "colour CRF w=2.5 on the photo (context 0.5), guided filter r=3, 3 GrabCut "
+                       "iterations holding the pixels within 0.1 of 0 or 1")
+  assert lines[2].endswith("--steps=9 --save_every=9 --seed=2001 --init_from=/r/cub-refine/student1 "
                            "--logdir=/r/cub-refine/refine1-gan --recolor=0.5 --jit=false")
   assert "label_threshold" not in lines[1] and "--flip_average" not in lines[-1].split()
   assert "--ema_decay=0.9" in lines[1].split() and "ema_decay" not in lines[0]
@@ -373,7 +420,7 @@ def test_entry_point_flags_and_dry_run(capsys):
     ("--pick_every=-5", "--pick_every=-5"), ("--grabcut=three", "--grabcut"),
     ("--max_drop=lots", "--max_drop=lots"), ("--refine_steps=125,x", "--refine_steps=125,x"),
     ("--dataset=coins", "--dataset"), ("--bogus=1", "bogus"), ("--gan_args='--x", "--gan_args"),
-    ("--ensemble=0", "--ensemble=0"), ("--grabcut_weight=1.5", "--grabcut_weight=1.5"),
+    ("--ensemble=0", "--ensemble=0"), ("--grabcut_weight=1", "grabcut_weight"),
     ("--student_ema_decay=1", "--student_ema_decay=1"),
     ("--grabcut_sure=0.5", "--grabcut_sure=0.5"), ("--guided_radius=-2", "--guided_radius=-2"),
     ("--crf_weight=-1", "--crf_weight=-1")])
@@ -385,7 +432,7 @@ def test_bad_flags_are_one_error_line(flag, fragment, capsys):
   assert captured.out == ""
 
 
-def test_entry_point_exits_with_a_failed_stage_status(monkeypatch):
+def test_entry_point_exits_with_a_failed_stage_status(monkeypatch, sets):
   def failing(config):
     raise refine_run.StageError(refine.plan(config)[2], 7)
 
@@ -404,8 +451,8 @@ def test_entry_point_as_a_process():
   assert p.returncode == 0
 
 
-def test_the_subprocess_runner_runs_a_stage_as_python_dash_m_and_returns_its_status(tmp_path):
-  runner = refine_run.subprocess_runner(cwd=entry.ROOT, env=entry.env())
+def test_the_subprocess_runner_runs_a_stage_as_python_dash_m_and_returns_its_status(tmp_path, sets):
+  runner = refine_run.subprocess_runner(cwd=sets, env=entry.env())
   ok = refine.Stage("dry", "experiments.refine", ("--dry_run",), str(tmp_path))
   bad = refine.Stage("bad", "experiments.refine", ("--cycles=-1",), str(tmp_path))
   assert runner(ok) == 0 and runner(bad) == 2
@@ -413,30 +460,130 @@ def test_the_subprocess_runner_runs_a_stage_as_python_dash_m_and_returns_its_sta
 
 
 def _config(module, cls, argv):
-  """`module`'s config after parsing argv, --recipe applied."""
+  """`module`'s config after parsing argv, its post-processing resolved (check_files' part)."""
   F = module.F
   F.values.unparse_flags()
   F.values([module.__name__, *argv])
-  config = cls(**{f.name: F[f.name].value for f in dataclasses.fields(cls)})
-  return apply_config.with_recipe(config, F.recipe, {n for n in F.values if F.given(n)})
+  config = cls(**{f.name: F[f.name].value for f in dataclasses.fields(cls) if f.name in F.values},
+               post_flags=cli.post_flags(F, PostConfig))
+  config.validate()
+  config.post, config.post_source = apply_config.resolve_post(config.postprocess, config.run_dir,
+                                                              config.post_flags)
+  return config
 
 
-def test_recipe_chain_refines_masks_as_the_chains_score_does():
+def test_postprocess_chain_and_a_runs_recipe_refine_masks_as_the_chains_score_does(tmp_path):
   from experiments import evaluate, segment  # pylint: disable=g-import-not-at-top
-  score = refine.plan(refine.for_dataset("horse", prep_dir=P, runs="runs"))[-1]
-  as_scored = _config(evaluate, apply_config.EvalConfig, score.argv)
-  where = [a for a in score.argv if a.startswith(("--run_dir", "--prepared", "--split", "--raw"))]
-  assert len(where) == 4
-  # Every field, not only the recipe's: nothing the score sets is missing from the recipe.
-  assert _config(evaluate, apply_config.EvalConfig, [*where, "--recipe=chain"]) == as_scored
-  assert as_scored.grabcut_iters == 3 and as_scored.flip_average is True
-  plain = _config(evaluate, apply_config.EvalConfig, where)
-  assert plain.grabcut_iters == 0 and plain.guided_radius == 0  # none: as before
+  config = refine.for_dataset("horse", prep_dir=P, runs="runs")
+  score = refine.plan(config)[-1]
+  run = str(tmp_path / "result")
+  refine_run.postprocess.write_recipe(run, score.recipe)  # as the executor does before the score
+  where = [f"--run_dir={run}", f"--prepared={P}/horse"]
+  # The run's own recipe by default; every field of it, as the chain scored.
+  as_scored = _config(evaluate, apply_config.EvalConfig, where)
+  assert as_scored.post == refine.score_recipe(config) == BEST_RECIPE
+  assert as_scored.post_source.startswith("the run's recipe (")
+  assert _config(evaluate, apply_config.EvalConfig, [*where, "--postprocess=chain"]).post == (
+      as_scored.post)
+  assert _config(evaluate, apply_config.EvalConfig, [*where, "--postprocess=none"]).post == (
+      PostConfig())
+  # A run without one: the network's masks, as before.
+  bare = str(tmp_path / "bare")
+  assert _config(evaluate, apply_config.EvalConfig, [f"--run_dir={bare}", f"--prepared={P}"]).post \
+      == PostConfig()
   # A flag given on the command line wins over the recipe; the rest is the recipe's.
-  chain = _config(segment, apply_config.SegmentConfig, ["--images=x", "--recipe=chain"])
   mine = _config(segment, apply_config.SegmentConfig,
-                 ["--images=x", "--recipe=chain", "--guided_radius=0", "--grabcut_iters=1"])
-  assert mine == dataclasses.replace(chain, guided_radius=0, grabcut_iters=1)
-  assert chain.grabcut_sure == as_scored.grabcut_sure and chain.flip_average
-  r = entry.call("experiments.segment", "--images=x", "--recipe=best")
-  r.failed(2, "--recipe")
+                 [f"--run_dir={run}", "--images=x", "--out_dir=o", "--guided_radius=0",
+                  "--grabcut_iters=1"])
+  assert mine.post == dataclasses.replace(BEST_RECIPE, guided_radius=0, grabcut_iters=1)
+  assert "--grabcut_iters=1 --guided_radius=0" in mine.post_source
+  # A postprocess.json given by path, and bad ones.
+  path = os.path.join(run, "postprocess.json")
+  assert _config(segment, apply_config.SegmentConfig,
+                 [f"--run_dir={run}", "--images=x", "--out_dir=o",
+                  f"--postprocess={path}"]).post == BEST_RECIPE
+  (tmp_path / "bad.json").write_text(json.dumps(dict(grabcut_band=0.1)))
+  entry.call("experiments.segment", f"--run_dir={run}", "--images=x", "--out_dir=o",
+             f"--postprocess={tmp_path / 'bad.json'}").failed(2, "bad.json", "grabcut_band")
+  entry.call("experiments.segment", f"--run_dir={run}", "--images=x", "--out_dir=o",
+             "--postprocess=best").failed(2, "--postprocess=best")
+
+
+def test_a_prepared_set_alone_gives_every_path(tmp_path):
+  """for_prepared (experiments.refine --prepared=... without --dataset): the pools beside the set,
+  the chain named after it, the raw images from its meta.json, scored only when it has masks."""
+  mine = fake_set(tmp_path / "p" / "mine", has_masks=False)
+  runs = str(tmp_path / "r")
+  config = refine.for_prepared(mine, runs).validate()
+  assert (config.backgrounds, config.student_backgrounds) == (mine + "_bg.npz", mine + "_bg.npz")
+  assert config.chain == f"{runs}/mine-refine" and config.raw_root is None
+  assert (config.teacher_preset, config.score_split, config.score) == ("horse-cpu", "all", False)
+  stages = refine.plan(config)
+  assert [s.name for s in stages][-2:] == ["refine3", "ensemble"]  # no masks: nothing to score
+  assert all(s.flag("raw_root") is None for s in stages)
+  assert stages[0].flag("prepared") == mine and stages[0].flag("backgrounds") == mine + "_bg.npz"
+  assert stages[0].flag("logdir") == f"{runs}/mine-refine/teacher"
+  assert stages[1].flag("grabcut_iters") == "3"  # the students' GrabCut reads meta.json's photos
+  # The same steps as the horses' chain, the paths apart.
+  horse = refine.plan(refine.RefineConfig(score_split="all"))
+  assert [s.name for s in stages] == [s.name for s in horse][:-1]
+  # A sharp pool beside it goes to the students; masks: the score of every crop that has one.
+  masked = fake_set(tmp_path / "p" / "masked", pools=("_bg.npz", "_bg_sharp.npz"))
+  config = refine.for_prepared(masked + "/", runs, seed=2, chain="c")
+  assert config.student_backgrounds == masked + "_bg_sharp.npz" and config.chain == "c"
+  score = refine.plan(config)[-1]
+  assert score.name == "score" and score.flag("split") == "all" and score.flag("prepared") == \
+      masked + "/"
+  with pytest.raises(refine.ConfigError, match=r"^--backgrounds: .*nopool_bg\.npz is missing"):
+    refine.for_prepared(fake_set(tmp_path / "nopool", pools=()))
+  assert refine.for_prepared(str(tmp_path / "nopool"), backgrounds="b.npz").backgrounds == "b.npz"
+  with pytest.raises(refine.ConfigError, match=r"^--prepared=.*gone: no prepared set there"):
+    refine.for_prepared(str(tmp_path / "gone"))
+
+
+def test_entry_point_on_a_prepared_set(tmp_path, capsys):
+  mine = fake_set(tmp_path / "mine")
+  assert refine_main.main(["refine", f"--prepared={mine}", f"--runs={tmp_path}/r", "--seed=1",
+                           "--dry_run"]) == 0
+  lines = [l.split()[2:] for l in capsys.readouterr().out.splitlines() if not l.startswith("#")]
+  assert lines == argvs(refine.plan(refine.for_prepared(mine, f"{tmp_path}/r", seed=1)))
+  assert lines[0][:4] == ["experiments.fgseg", f"--prepared={mine}", "--split=all",
+                          f"--backgrounds={mine}_bg.npz"]
+  assert lines[-1][:4] == ["experiments.evaluate", f"--run_dir={tmp_path}/r/mine-refine/ensemble",
+                           f"--prepared={mine}", "--split=all"]
+  # A set that is not there: one line naming --prepared, nothing printed (a dry run too).
+  for args in ([f"--prepared={tmp_path}/gone"], ["--dataset=horse", f"--prepared={tmp_path}/gone"],
+               [f"--dataset=cub", f"--prep_dir={tmp_path}/none"]):
+    assert refine_main.main(["refine", *args, "--dry_run"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: --prepared=") and captured.out == "", captured
+  assert refine_main.main(["refine", f"--prepared={mine}", "--prep_dir=x", "--dry_run"]) == 2
+  assert capsys.readouterr().err.startswith("error: --prep_dir: only with --dataset")
+  assert refine_main.main(["refine", f"--prepared={mine}", "--noscore", "--dry_run"]) == 0
+  assert "experiments.evaluate" not in capsys.readouterr().out
+
+
+def test_executor_on_a_set_without_masks_names_its_result(tmp_path):
+  """No score stage: the result is the ensemble, named in <chain>/result.txt for make
+  folder-segment; with every GAN run failing and no ensemble, the last student before them."""
+  config = refine.for_prepared(fake_set(tmp_path / "mine", has_masks=False), str(tmp_path / "r"))
+  runner = FakeRunner()
+  result = refine_run.run(config, runner, log=lambda line: None)
+  chain = tmp_path / "r" / "mine-refine"
+  assert runner.ran[-1] == "ensemble" and result["scores"] is None
+  assert result["result"] == str(chain / "ensemble") == refine_run.read_result(str(chain))
+  assert (chain / "result.txt").read_text() == "ensemble\n"
+  # Not scored, it carries the recipe all the same (make folder-segment applies it).
+  assert refine_run.postprocess.run_recipe(result["result"]) == refine.score_recipe(config)
+  lines = []
+  alone = dataclasses.replace(config, ensemble=1, cycles=1, chain=str(tmp_path / "alone"))
+  result = refine_run.run(alone, FakeRunner(drops={"refine1-gan-check": 0.5}), log=lines.append)
+  assert result["result"] == str(tmp_path / "alone" / "student1")
+  assert lines[-2].endswith(f"the chain ends with {tmp_path}/alone/student1")
+  assert lines[-1].startswith(f"the result carries its recipe: wrote {tmp_path}/alone/student1/")
+  assert refine_run.read_result(str(tmp_path / "alone")) == result["result"]
+  assert refine_run.read_result(str(tmp_path / "none")) is None
+  # No rounds: a chain whose only cycle fails ends with its teacher.
+  bare = dataclasses.replace(alone, rounds=0, chain=str(tmp_path / "bare"))
+  result = refine_run.run(bare, FakeRunner(drops={"refine1-gan-check": 0.5}), log=lines.append)
+  assert result["result"] == str(tmp_path / "bare" / "teacher")

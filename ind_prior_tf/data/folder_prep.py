@@ -105,8 +105,15 @@ def prepare_folder(config: FolderPrepConfig, log=print) -> FolderPrepared:
     patches = pools.outside_box_patches(records, config.size, config.count, config.seed,
                                         max_zoom=config.max_zoom)
     source = f'outside the boxes of {config.images}'
+  # What prepared.raw_record_index needs to read the same records again (GrabCut and the colour CRF
+  # on the photos), the paths absolute so that a run from another folder finds them.
+  absolute = lambda path: os.path.abspath(path) if path else None
+  raw_files = dict(folder_images=absolute(config.images), folder_boxes=absolute(config.boxes),
+                   folder_masks=absolute(config.masks),
+                   folder_digest=raw.folder_digest(records, config.images))
   meta = prepared.prepare_set(records, config.out_dir, config.size,
-                              source=f'folder:{config.images}', overwrite=config.overwrite)
+                              source=f'folder:{config.images}', overwrite=config.overwrite,
+                              extra_meta=raw_files)
   pool = config.pool_path()
   pools.save_pool(pool, patches)
   return FolderPrepared(meta, pool, int(patches.shape[0]), source)

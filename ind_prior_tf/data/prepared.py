@@ -23,7 +23,8 @@ from PIL import Image
 from ind_prior_tf.data.boxes import crop_examples
 from ind_prior_tf.errors import DataError
 from ind_prior_tf.data.skips import SkipLog, short_exc
-from ind_prior_tf.data.raw import Record, read_celeba, read_cub
+from ind_prior_tf.data.raw import (Record, folder_digest, read_celeba, read_cub,
+                                   read_folder)
 
 SHARD_SIZE = 1000
 META_FILE = 'meta.json'
@@ -59,15 +60,16 @@ def check_out_dir(out_dir: str, overwrite: bool = False) -> None:
 def write_prepared(out_dir: str, examples_iter: Iterable[dict], size: int,
                    source: str, overwrite: bool = False,
                    skipped: Optional[SkipLog] = None,
-                   shard_size: int = SHARD_SIZE) -> dict:
+                   shard_size: int = SHARD_SIZE, extra_meta: Optional[dict] = None) -> dict:
   """Writes a prepared set and returns its meta dict.
 
   examples: dicts {'image': uint8 [size,size,3], 'mask': float [size,size]
   (or [size,size,1]) or None, 'id': int, 'is_train': bool}.  Shards are
   written into `<out_dir>.tmp-<pid>` and renamed to out_dir at the end; an
   existing non-empty out_dir is refused (DataError) unless overwrite=True.
-  With `skipped`, its list is written to skipped.txt.  Zero examples ->
-  DataError and nothing is written.
+  With `skipped`, its list is written to skipped.txt.  `extra_meta` adds
+  keys to meta.json after the common ones (a folder set's raw files).  Zero
+  examples -> DataError and nothing is written.
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
@@ -140,6 +142,7 @@ def write_prepared(out_dir: str, examples_iter: Iterable[dict], size: int,
         'splits': {'train': n_train, 'test': count - n_train},
         'shards': shard_names,
         'skipped': len(skipped) if skipped is not None else 0,
+        **(extra_meta or {}),
     }
     with open(os.path.join(tmp_dir, META_FILE), 'w') as f:
       json.dump(meta, f, indent=2)
@@ -162,7 +165,8 @@ def write_prepared(out_dir: str, examples_iter: Iterable[dict], size: int,
 
 
 def prepare_set(records: Sequence[Record], out_dir: str, size: int,
-                source: str, overwrite: bool = False) -> dict:
+                source: str, overwrite: bool = False,
+                extra_meta: Optional[dict] = None) -> dict:
   """Crops records (skipping bad items) and writes a prepared set.
 
   Skips from reading (``records.skipped`` when present) and from cropping
@@ -175,7 +179,8 @@ def prepare_set(records: Sequence[Record], out_dir: str, size: int,
   if skipped is None:
     skipped = SkipLog(total=len(records))
   meta = write_prepared(out_dir, crop_examples(records, size, skipped), size,
-                        source, overwrite=overwrite, skipped=skipped)
+                        source, overwrite=overwrite, skipped=skipped,
+                        extra_meta=extra_meta)
   skipped.log_summary('images')
   meta['skipped_summary'] = skipped.summary('images')
   return meta
@@ -220,21 +225,54 @@ def read_meta(prep_dir: str) -> dict:
 def raw_record_index(prep_dir: str, raw_root: Optional[str] = None) -> dict:
   """{id: Record} (image path and box) of the raw set a prepared set was made from.
 
-  The raw set is `raw_root` (read in the layout the prepared set was made from, CUB unless it was
-  CelebA) or else the directory meta.json records as its source. A set made from no raw CUB or
-  CelebA files, or a missing directory -> DataError.
+  The raw set is `raw_root` (read in the layout the prepared set was made from: CUB, CelebA or a
+  folder of photos, whose boxes file meta.json records; CUB for any other set) or else the directory
+  meta.json records as its source. A set made from no raw files, or a missing directory ->
+  DataError.
   """
   meta = read_meta(prep_dir)
   kind, _, root = str(meta.get('source', '')).partition(':')
+  if kind == 'folder':
+    return _folder_record_index(prep_dir, meta, raw_root or root, given=bool(raw_root))
   if raw_root:
     root, kind = raw_root, (kind if kind in ('cub', 'celeba') else 'cub')
   elif kind not in ('cub', 'celeba'):
     raise DataError(f'{os.path.join(prep_dir, META_FILE)}: made from {meta.get("source")!r}, not '
-                    'from raw CUB or CelebA files; pass the raw set\'s directory')
+                    'from raw CUB or CelebA files or a folder of photos; pass the raw set\'s '
+                    'directory')
   if not os.path.isdir(root):
     raise DataError(f'{root}: no such directory (the raw images of {prep_dir}); pass the raw '
                     'set\'s directory')
   return {r.id: r for r in (read_cub(root) if kind == 'cub' else read_celeba(root))}
+
+
+def _folder_record_index(prep_dir: str, meta: dict, root: str, given: bool) -> dict:
+  """raw_record_index of a set data_prep.folder made: the folder read again as at prep time (the
+  photos in `root`, else where meta.json records them; its boxes file), checked against the digest
+  of that first read, since ids are positions in the folder's listing."""
+  path = os.path.join(prep_dir, META_FILE)
+  if 'folder_digest' not in meta:
+    raise DataError(f'{path}: made by a data_prep.folder that did not record its boxes file; '
+                    'prepare the set again (make folder-prep, or data_prep.folder --overwrite)')
+  recorded = meta.get('folder_images') or root  # absolute: from any folder
+  if not given and (os.path.isdir(recorded) or not os.path.isdir(root)):
+    root = recorded
+  if not os.path.isdir(root):
+    raise DataError(f'{root}: no such folder (the photos {prep_dir} was prepared from); pass '
+                    '--raw_root=<the folder of those photos>')
+  boxes = meta.get('folder_boxes')
+  if boxes and not os.path.isfile(boxes):
+    raise DataError(f'{boxes}: no such file (the boxes file {prep_dir} was prepared with; '
+                    '--raw_root names only the photos\' folder): put it back, or prepare the set '
+                    'again')
+  masks = meta.get('folder_masks')
+  # The masks' crops are in the prepared set: the raw masks are not needed, only nice to have.
+  records = read_folder(root, boxes, masks if masks and os.path.isdir(masks) else None)
+  if folder_digest(records, root) != meta['folder_digest']:
+    raise DataError(f'{root}: its photos or their boxes are not those {prep_dir} was prepared '
+                    'from (photos added, removed or moved, boxes changed), so its ids would not '
+                    'match; pass --raw_root=<the folder as it was>, or prepare the set again')
+  return {r.id: r for r in records}
 
 
 def raw_records(prep_dir: str, ids, raw_root: Optional[str] = None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import csv
 import dataclasses
+import hashlib
 import math
 import os
 from typing import Optional
@@ -368,3 +369,14 @@ def read_folder(images_dir: str, boxes_path: Optional[str] = None,
   if not records:
     raise DataError(f'{images_dir}: no usable images ({skipped.summary()})')
   return RecordList(records, skipped)
+
+
+def folder_digest(records, images_dir: str) -> str:
+  """A digest of what read_folder(images_dir, ...) gave: each record's id, path in the folder and
+  box. Reading the folder again gives the same one unless photos were added, removed or renamed, or
+  their boxes changed (ids are positions in the folder's listing, so then they would not match)."""
+  h = hashlib.sha1()
+  for r in records:
+    rel = os.path.relpath(r.image_path, images_dir).replace(os.sep, '/')
+    h.update(f'{r.id}\t{rel}\t{",".join(repr(float(v)) for v in r.box)}\n'.encode('utf-8'))
+  return h.hexdigest()

@@ -17,7 +17,7 @@ from ind_prior_tf.errors import FlagError
 F = cli.Flags(__doc__)
 F.string("image", None, "Image path, or skimage:<name> (e.g. skimage:coins).")
 F.integer("window", None, "Window side in source pixels.")
-F.integer("stride", None, "Grid stride in pixels (default window // 4).")
+F.integer("stride", None, "Grid stride in pixels (default window // 8, as experiments.hoc's).")
 F.integer("out_size", 64, "Patch side after resizing.")
 F.boolean("hflip", False, "Add left-right flipped copies.")
 F.boolean("vflip", False, "Add up-down flipped copies.")

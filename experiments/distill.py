@@ -30,7 +30,8 @@ F.string("preset", "cpu", "Named run length, batch and optimiser (paper, cpu, ti
          "ind_prior_tf/distill_config.py); explicit flags override it.")
 F.integer("steps", 4000, "Total training steps (a resumed run continues up to it).")
 F.integer("batch_size", 32, "Global batch size.")
-F.float("lr", 1e-3, "Adam learning rate of the student (ours; the paper, preset paper: 4e-4).")
+F.float("lr", 1e-3, "Adam learning rate of the student (ours; preset paper: 4e-4, the paper's "
+        "rate for generators: it prints none for the student).")
 F.enum("lr_decay", "constant", ["constant", "cosine"],
        "cosine: the learning rate falls to 0 over --steps (a half cosine).")
 F.float("ema_decay", 0.0,

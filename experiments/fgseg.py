@@ -67,6 +67,9 @@ F.string("diffaug", "", "Differentiable augmentation of every image the discrimi
          "(ours, after DiffAugment; not in the paper: empty = off).")
 F.enum("upsample", "deconv", choices.UPSAMPLES,
        "UNet decoder: transposed convs (Table 1) or resize-convs (no checkerboard).")
+F.boolean("flip", True, "Left-right flips, each with probability 1/2, of the real crops and of the "
+          "background patches (ours: the paper names flips only as the student's augmentation; "
+          "preset paper: off).")
 F.integer("eval_every", 250, "Steps between IoU on the masked crops and image grids "
           "(0: never).")
 F.integer("eval_count", 256, "Masked crops scored every --eval_every steps.")

@@ -19,7 +19,8 @@ LR_DECAYS = ("constant", "cosine")
 # the teacher's whatever the preset. Explicit flags override them (cli.resolve).
 PRESETS = {
     # A GPU run; the paper gives neither batch size nor steps for the student. Its optimiser is the
-    # paper's for every network (Adam, beta1 0.5, beta2 0.999; 4e-4 for generators, as the student is).
+    # paper's for every network (Adam, beta1 0.5, beta2 0.999); its rate, 4e-4, is the generators'
+    # (inferred: the paper prints rates only for discriminators and generators).
     "paper": dict(batch_size=16, steps=20000, log_every=100, save_every=2000, eval_every=1000,
                   lr=4e-4, beta1=0.5),
     # A 2-core CPU: a 64 px quarter-width student does ~8 steps/s at batch 32, so ~10 minutes.

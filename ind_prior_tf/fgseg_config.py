@@ -16,8 +16,9 @@ from ind_prior_tf.errors import FlagError
 # it costs; docs/results.md records what it scored.
 PRESETS = {
     # The paper's settings (Tables 1 and 3) for a GPU; the paper gives neither batch size nor steps.
-    "paper": dict(image_size=128, width=1.0, d_width=1.0, batch_size=16, area_lambda=1000.0,
-                  area_target=0.25, area_form="squared", upsample="deconv", steps=60000,
+    # The paper names no flips in adversarial training (only for the student), hence flip=False.
+  "paper": dict(image_size=128, width=1.0, d_width=1.0, batch_size=16, area_lambda=1000.0,
+                  area_target=0.25, area_form="squared", upsample="deconv", flip=False, steps=60000,
                   log_every=100, save_every=2000, eval_every=1000),
     # The paper's losses on a 2-core CPU: 64 px, quarter-width networks, under an hour.
     "cpu": dict(image_size=64, width=0.25, d_width=0.25, batch_size=32, area_lambda=1000.0,
@@ -45,7 +46,7 @@ PRESET_FLAGS = ("steps", "batch_size", "image_size", "width", "d_width", "lr_d",
                 "area_lambda", "area_target", "area_form", "area_floor", "area_warmup",
                 "binarize_lambda", "tight_lambda", "smooth_lambda", "pairwise_lambda", "unary_lambda",
                 "border_lambda", "removal_lambda", "ema_decay",
-                "diffaug", "upsample", "log_every", "save_every", "eval_every")
+                "diffaug", "upsample", "flip", "log_every", "save_every", "eval_every")
 
 # The run's fields (after the GAN's): FgSegGAN never reads them.
 RUN_FIELDS = ("prepared", "backgrounds", "split", "preset", "logdir", "steps", "log_every",
@@ -61,7 +62,8 @@ IN_MEMORY = ("auto", "yes", "no")
 
 @dataclasses.dataclass
 class FgSegConfig:
-  """The GAN's fields default to the paper's settings (Tables 1 and 3); the run's to the flags'."""
+  """The GAN's fields default to the paper's settings (Tables 1 and 3), but for flip (ours, on); the
+  run's to the flags'. The entry point's flags default to the `cpu` preset's values instead."""
   image_size: int = 128       # Table 1
   width: float = 1.0          # UNet width multiplier
   d_width: float = 1.0        # discriminator width multiplier
@@ -91,7 +93,9 @@ class FgSegConfig:
                                # paper): see augment.py
   diffaug: str = ""            # ops augmenting every image D sees, "color,translation,cutout" (ours;
                                # "" = off = paper): see diffaug.py
-  flip: bool = True            # horizontal flips of the backgrounds (and of the inputs, in the pipeline)
+  flip: bool = True            # left-right flips of the real crops (pipeline) and of the background
+                               # patches (ours, on as in every preset but paper's: the paper names
+                               # flips only for the student)
   jit: bool = True
   mixed_precision: str = "float32"  # or mixed_bfloat16 / mixed_float16 (GPUs): see precision.py
   seed: int = 0

@@ -184,9 +184,11 @@ class FgSegGAN:
       b_vars = self.bg_discriminator.trainable_variables
       self.opt_bg.apply_gradients(zip(tape.gradient(scaled_bg_loss, b_vars), b_vars))
     # G step: the UNet learns masks whose composites fool the updated D, under the area penalty.
+    # training=False: D's kernels as its Adam step left them, not renormalised (docs/paper.md).
     with g_tape:
       fake_logits = self.discriminator(see(fake, aug_fake), training=False)
       adv = losses.generator_loss(fake_logits)
+      # Eq. 7's 1/N read as the foreground alone: the background's mask is constant (docs/paper.md).
       area = losses.area_penalty(masks, c.area_target, c.area_form)
       if c.area_floor:
         area += losses.area_floor_penalty(masks, c.area_floor)

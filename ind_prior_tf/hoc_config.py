@@ -12,6 +12,7 @@ import os
 from typing import Optional
 
 from ind_prior_tf import choices, cli, rundir
+from ind_prior_tf.data import pools
 from ind_prior_tf.errors import FlagError
 
 Q_INPUTS = ("carved", "composite", "carved_gray")
@@ -147,7 +148,7 @@ class HocRun:
   preset: str = "coins"
   image: Optional[str] = None
   window: Optional[int] = None
-  stride: Optional[int] = None  # None: window // 8
+  stride: Optional[int] = None  # None: pools.default_stride(window), window // 8
   hflip: bool = False
   vflip: bool = False
   steps: int = 20000
@@ -185,7 +186,7 @@ class HocRun:
     _need(bool(self.image), "--image: required (a path, or skimage:coins)")
     _need(self.window is not None, f"--window: required ({WINDOW_HELP})")
     if self.stride is None:
-      self.stride = max(1, self.window // 8)
+      self.stride = pools.default_stride(self.window)
     for name in ("steps", "log_every", "save_every", "stride", "max_to_keep"):
       _at_least(name, getattr(self, name), 1)
     _at_least("image_every", self.image_every, 0)

@@ -172,7 +172,7 @@ class HocGAN:
           scaled_d_loss = self.opt_d.scale_loss(d_loss * scale)
         d_vars = self.discriminator.trainable_variables
         self.opt_d.apply_gradients(zip(d_tape.gradient(scaled_d_loss, d_vars), d_vars))
-      g_logits = self.discriminator(out["composite"], training=False)
+      g_logits = self.discriminator(out["composite"], training=False)  # not renormalised: paper.md
       adv = losses.generator_loss(g_logits)
       masks = out["instances"][..., 3:]
       area = losses.area_penalty(masks, c.area_target, c.area_form)  # eq. 7: mean over all N masks

@@ -111,6 +111,8 @@ def instance_generator(z_dim=6, image_size=64, width=1.0, upsample="deconv", syn
   inp = keras.Input((z_dim,), name="z")
   x = layers.Dense(base * base * c0, use_bias=False, name="project")(inp)  # BN follows: no bias
   x = layers.Reshape((base, base, c0))(x)
+  # Our reading of Table 2's "8*8*256 ... BN": per channel after the reshape, as in a conv layer,
+  # not per dense output (docs/paper.md, readings).
   x = _bn(sync_bn, "project_bn")(x)
   x = layers.LeakyReLU(LEAK)(x)
   for i in range(2):

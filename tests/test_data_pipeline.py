@@ -58,3 +58,37 @@ def test_eval_arrays_only_masked_crops_and_pool(tmp_path):
   pool = pipeline.load_pool(pool_path, 16)
   assert pool.shape == (5, 16, 16, 3) and pool.dtype == tf.float32
   np.testing.assert_allclose(pool.numpy(), 1.0, atol=1e-5)
+
+
+def _flipped(images):
+  """Per image: is its brighter half on the right (the fixtures put it on the left)?"""
+  images = np.asarray(images)
+  half = images.shape[2] // 2
+  return images[:, :, half:].mean(axis=(1, 2, 3)) > images[:, :, :half].mean(axis=(1, 2, 3))
+
+
+@pytest.mark.parametrize("args, flips", [([], True), (["--flip=false"], False),
+                                         (["--preset=paper", "--image_size=64", "--width=0.125",
+                                           "--d_width=0.125", "--batch_size=8"], False)])
+def test_the_fgseg_flip_flag_decides_whether_crops_and_backgrounds_are_mirrored(tmp_path, args,
+                                                                               flips):
+  """What experiments.fgseg's command line trains on: with flips on, about half the real crops and
+  half the background patches are mirrored; with --flip=false, or the paper preset, none is."""
+  from experiments import fgseg  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf import fgseg_lib, fgseg_run  # pylint: disable=g-import-not-at-top
+  prep = write_set(tmp_path / "prep")
+  pool_path = str(tmp_path / "pool.npz")
+  patches = np.full((6, 64, 64, 3), 40, np.uint8)
+  patches[:, :, :32] = 200
+  pools.save_pool(pool_path, patches)
+  fgseg.F.values.unparse_flags()
+  fgseg.F.values(["fgseg", "--preset=tiny", f"--prepared={prep}", f"--backgrounds={pool_path}",
+                  f"--logdir={tmp_path / 'run'}", *args])
+  config = fgseg.config_from_flags(fgseg.F)
+  assert config.flip == flips
+  dataset, pool, _, _ = fgseg_run.load_data(config)
+  crops = np.concatenate([b.numpy() for b in dataset.take(8)])
+  gan = fgseg_lib.FgSegGAN(config)
+  backgrounds = np.concatenate([gan.draw(32, pool)[0].numpy() for _ in range(2)])
+  for mirrored in (_flipped(crops), _flipped(backgrounds)):
+    assert (0.2 < mirrored.mean() < 0.8) if flips else not mirrored.any()

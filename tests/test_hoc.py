@@ -278,6 +278,23 @@ def test_config_errors_name_one_flag():
 
 
 
+def test_the_patch_tool_cuts_the_grid_a_run_trains_on_without_a_stride(tmp_path):
+  """data_prep.hoc_patches without --stride writes the patches experiments.hoc trains on."""
+  from experiments import hoc  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.data import pools  # pylint: disable=g-import-not-at-top
+  hoc.F.values.unparse_flags()
+  hoc.F.values(["hoc", "--preset=fruit", "--image=skimage:coins", "--window=60",
+                f"--logdir={tmp_path / 'run'}"])
+  run = hoc_config.HocRun.from_flags(hoc.F).validate()
+  assert run.stride == 7  # window // 8
+  out = tmp_path / "patches.npz"
+  r = entry.call("data_prep.hoc_patches", "--image=skimage:coins", "--window=60", "--out_size=16",
+                 f"--out={out}").ok()
+  assert f"stride {run.stride}," in r.out
+  np.testing.assert_array_equal(pools.load_pool(str(out)), hoc_lib.make_patches(
+      pools.load_image_spec(run.image), run.window, run.stride, out_size=16))
+
+
 TRAIN_ARGS = ("--preset=coins_cpu", "--window=150", "--stride=60", f"--image_size={S}",
               "--width=0.125", "--d_width=0.125", "--batch_size=4", "--n_layers=2", "--disk_radius=8",
               "--steps=2", "--log_every=1", "--noprogress", "--nojit")

@@ -281,6 +281,14 @@ def load_pool(path: str) -> np.ndarray:
 # HOC patches (one image of a homogeneous object cluster).
 
 
+def default_stride(window: int) -> int:
+  """The patch grid's stride when none is given: window // 8 (at least 1 px), for experiments.hoc's
+  training patches and data_prep.hoc_patches' pools alike, so that the tool writes the patches a run
+  trains on. The paper gives no stride; it cuts windows so as "to collect as many patches as
+  possible", and an eighth of a window gives every instance many whole, shifted views."""
+  return max(1, int(window) // 8)
+
+
 def _grid(length: int, window: int, stride: int) -> list:
   starts = list(range(0, length - window + 1, stride))
   if starts[-1] != length - window:
@@ -373,8 +381,8 @@ def write_hoc_pools(image_spec: str, window: int, out: str, stride: Optional[int
                     backgrounds_out: Optional[str] = None, disk_radius: float = 20.0) -> dict:
   """data_prep.hoc_patches: the patches of one HOC image (a path or skimage:<name>) saved to `out`
   and, with backgrounds_out, their disk backgrounds (negative disk_radius: pure black). stride
-  defaults to window // 4. Returns {patches, stride, image_shape}."""
-  stride = stride if stride is not None else max(1, window // 4)
+  defaults to default_stride(window). Returns {patches, stride, image_shape}."""
+  stride = stride if stride is not None else default_stride(window)
   image = load_image_spec(image_spec)
   patches = extract_patches(image, window, stride, out_size=out_size, hflip=hflip, vflip=vflip)
   save_pool(out, patches)

@@ -93,8 +93,8 @@ hoc-train: install
 	bash experiments/hoc_train.sh
 hoc-count: install
 	bash experiments/hoc_count.sh
-# SEGMENT_ARGS adds flags of experiments.segment, e.g. SEGMENT_ARGS=--recipe=chain (masks refined as
-# the chain's score refines them) or SEGMENT_ARGS=--threshold=0.5.
+# SEGMENT_ARGS adds flags of experiments.segment, e.g. SEGMENT_ARGS=--postprocess=none (the
+# network's masks, not the run's recipe) or SEGMENT_ARGS=--threshold=0.5.
 SEGMENT_ARGS ?=
 segment: install
 	bash experiments/segment.sh $(SEGMENT_ARGS)

@@ -213,20 +213,23 @@ def test_refine_chain_wires_teacher_students_and_refinement(cub, tmp_path, monke
   assert {flags(s)["ema_decay"] for s in ("student1", "refine1", "refine2")} == {0.99}
   assert not os.path.exists(chain / "refine3")
   assert flags("ensemble")["members"] == ["../student1", "../refine1", "../refine2"]
-  assert (f"{chain / 'ensemble'} (the mean of 3 runs, flip-averaged, shift-averaged (4 px), colour "
-          "CRF w=5 on the photo (context 0.5), guided filter r=4) on 8 masked crops") in p.stdout
-  scores = json.load(open(chain / "ensemble" / "eval-train-flip-grabcut" / "scores.json"))
-  assert scores["flip_average"] is True and scores["grabcut_weight"] == 1.0
-  assert scores["grabcut_sure"] == 0.05 and scores["guided_radius"] == 4
-  assert scores["crf_weight"] == 5
+  assert (f"{chain / 'ensemble'} (the mean of 3 runs; flip-averaged, shift-averaged (4 px), colour "
+          "CRF w=5 on the photo (context 0.5), guided filter r=4, 1 GrabCut iterations holding the "
+          "pixels within 0.05 of 0 or 1) on 8 masked crops") in p.stdout
+  scores = json.load(open(chain / "score" / "scores.json"))
+  recipe = json.load(open(chain / "ensemble" / "postprocess.json"))
+  assert scores["postprocess"] == recipe and scores["flip_average"] is True
+  assert recipe["grabcut_sure"] == 0.05 and recipe["guided_radius"] == 4
+  assert recipe["crf_weight"] == 5 and recipe["grabcut_iters"] == 1
+  assert scores["postprocess_source"].startswith("the run's recipe")
   assert scores["checkpoint"].endswith(str(chain / "refine2" / "ckpt" / "ckpt-2"))
   assert p.stdout.strip().splitlines()[-1] == (
       f"the chain's result: {chain / 'ensemble'}: fg IoU {scores['fg_iou']:.3f}, mIoU "
       f"{scores['miou']:.3f}")
   assert p.stdout.count("labels refined by GrabCut (1 iterations)") == 3
   assert {flags(s)["grabcut_iters"] for s in ("student1", "refine1", "refine2")} == {1}
-  assert ("after 1 GrabCut iterations (sure where the mask is within 0.05 of 0 or 1); the network "
-          "alone: fg IoU") in p.stdout
+  assert ("the network alone (flip-averaged, shift-averaged (4 px)), before the steps after it: "
+          "fg IoU") in p.stdout
 
   # The finished stages are resumed as they are; now every check fails.
   p = refine("--cycles=1", "--max_drop=-1", "--pick_every=0", "--noflip_average_score")

@@ -243,5 +243,8 @@ def test_refine_chain_wires_teacher_students_and_refinement(cub, tmp_path, monke
   assert "; running refine1-gan-seed2 instead" in p.stdout
   assert f"the chain ends with {chain / 'student1'}" in p.stdout
   assert flags("refine1")["teacher"] == str(chain / "refine1-gan")  # no student from a failed run
-  assert (f"{chain / 'student1'} (ckpt-2, shift-averaged (4 px), colour CRF w=5 on the photo "
-          "(context 0.5), guided filter r=4) on 8 masked crops") in p.stdout
+  assert (f"{chain / 'student1'} (ckpt-2; shift-averaged (4 px), colour CRF w=5 on the photo "
+          "(context 0.5), guided filter r=4, 1 GrabCut iterations holding the pixels within 0.05 "
+          "of 0 or 1) on 8 masked crops") in p.stdout
+  # The score's recipe went into the result it scored, and only there.
+  assert json.load(open(chain / "student1" / "postprocess.json"))["flip_average"] is False

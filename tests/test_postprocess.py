@@ -95,7 +95,7 @@ def recipe_run(tmp_path_factory):
 def test_the_score_and_segment_refine_the_same_crops_into_the_same_masks(recipe_run, monkeypatch):
   """The chain's score (evaluate with the run's recipe) and experiments.segment with the photos'
   boxes: the one stage, the same masks, crop by crop."""
-  seen = {"score": [], "segment": []}
+  seen = {"score": [], "segment": [], "alone": []}
   run_batch, who = postprocess.run_batch, ["score"]
 
   def recording(post, predict, crops, photos=None):
@@ -108,7 +108,16 @@ def test_the_score_and_segment_refine_the_same_crops_into_the_same_masks(recipe_
   assert config.post == RECIPE
   result = evaluation.evaluate(config)
   assert result.out_dir.endswith("eval-train-" + RECIPE.tag())
-  assert result.report["postprocess"] == RECIPE.to_dict() and "network" in result.report
+  assert result.report["postprocess"] == RECIPE.to_dict()
+  # "The network alone" is the network's masks (as averaged) before the CRF, the guided filter and
+  # GrabCut: what the same run scores with the steps after it left out.
+  who[0] = "alone"
+  alone = EvalConfig(run_dir=recipe_run["run"], prepared=recipe_run["prep"], split="train", cases=0,
+                     postprocess="none", post_flags=dict(flip_average=True, shift_average=2))
+  alone = evaluation.evaluate(alone.validate().check_files()).report
+  assert {k: v for k, v in alone.items() if k in result.report["network"]} == (
+      result.report["network"])
+  assert alone["fg_iou"] != result.report["fg_iou"]
   who[0] = "segment"
   records = [r for r in raw.read_cub(recipe_run["root"]) if r.is_train]
   listing = recipe_run["tmp"] / "train.txt"

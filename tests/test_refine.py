@@ -587,3 +587,13 @@ def test_executor_on_a_set_without_masks_names_its_result(tmp_path):
   bare = dataclasses.replace(alone, rounds=0, chain=str(tmp_path / "bare"))
   result = refine_run.run(bare, FakeRunner(drops={"refine1-gan-check": 0.5}), log=lines.append)
   assert result["result"] == str(tmp_path / "bare" / "teacher")
+
+
+def test_no_default_path_points_outside_the_repository():
+  """A default such as ../shared/data/... works only in the checkout it was written in."""
+  paths = [v for v in dataclasses.asdict(refine.RefineConfig()).values() if isinstance(v, str)]
+  paths += [v for d in refine.DATASETS.values() for v in dataclasses.asdict(d).values()
+            if isinstance(v, str)]
+  paths += [refine_main.F[n].default for n in refine_main.F.values
+            if isinstance(refine_main.F[n].default, str)]
+  assert paths and not [p for p in paths if p.startswith(("..", "/")) or "/../" in p], paths

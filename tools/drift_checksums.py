@@ -84,7 +84,7 @@ def commands(work):
       ("evaluate_distill", ("distill",), [
           "experiments.evaluate", f"--run_dir={distill}", f"--prepared={prep}", "--split=test",
           f"--out_dir={work}/eval_distill", "--cases=2", "--flip_average", "--grabcut_iters=1",
-          "--grabcut_band=0.1"]),
+          "--grabcut_sure=0.05"]),
       # Files with boxes: the crop and the paste back into the image (the box clipping the redesign
       # merges), at each image's own size.
       ("segment", ("distill",), [

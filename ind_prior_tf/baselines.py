@@ -29,7 +29,7 @@ def grabcut_box(photo, region, size, iterations=ITERS):
   cv2.setRNGSeed(0)
   mask = np.zeros((h, w), np.uint8)
   try:
-    cv2.grabCut(np.ascontiguousarray(photo[..., ::-1]), mask, (x0, y0, x1 - x0, y1 - y0), None,
+    cv2.grabCut(np.ascontiguousarray(photo[..., ::-1]), mask, (x0, y0, x1 - x0, y1 - y0),
                 np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64), int(iterations),
                 cv2.GC_INIT_WITH_RECT)
   except cv2.error:

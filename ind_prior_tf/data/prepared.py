@@ -20,6 +20,7 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 from PIL import Image
 
+from ind_prior_tf import owned
 from ind_prior_tf.data.boxes import crop_examples
 from ind_prior_tf.errors import DataError
 from ind_prior_tf.data.skips import SkipLog, short_exc
@@ -54,6 +55,8 @@ def check_out_dir(out_dir: str, overwrite: bool = False) -> None:
     if os.listdir(out_dir) and not overwrite:
       raise DataError(f'{out_dir}: exists and is not empty (pass --overwrite '
                       'to replace it)')
+    if os.listdir(out_dir):  # --overwrite replaces a prepared set, never a folder of anything else
+      owned.check_ours(out_dir, '--out_dir', owned.LEGACY_PREPARED, 'a prepared set')
 
 
 def write_prepared(out_dir: str, examples_iter: Iterable[dict], size: int,

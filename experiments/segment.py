@@ -50,6 +50,9 @@ F.boolean("flip_average", False,
           "Not in the paper: each mask is the mean of the network's masks of the crop and "
           "of its mirror image (before GrabCut, with --grabcut_iters).")
 F.boolean("progress", True, "Show a progress bar.")
+F.boolean("overwrite", False,
+          "Replace the masks/, cutouts/ and skipped.txt an earlier segmentation wrote in "
+          "--out_dir (never files it did not write).")
 
 
 def _main(F):

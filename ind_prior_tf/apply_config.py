@@ -10,7 +10,7 @@ import json
 import os
 from typing import Optional
 
-from ind_prior_tf import choices, colour_crf, ensemble, guided, refine, rundir
+from ind_prior_tf import choices, colour_crf, ensemble, guided, refine, rundir, segment_outputs
 from ind_prior_tf.errors import FlagError
 
 
@@ -215,6 +215,7 @@ class SegmentConfig:
   flip_average: bool = False
   shift_average: int = 0
   progress: bool = True
+  overwrite: bool = False
 
   def validate(self):
     """The flags' values alone (no file is read)."""
@@ -241,4 +242,5 @@ class SegmentConfig:
       raise FlagError(f"--image_root={self.image_root}: no such folder")
     check_checkpoint(self.checkpoint)
     rundir.check_writable_dir(self.out_dir)
+    segment_outputs.check_apart(self)
     return self

@@ -346,12 +346,29 @@ def test_executor_stops_at_a_failed_stage(tmp_path):
   assert runner.ran == ["teacher", "student1", "refine1-gan"]
 
 
+@pytest.fixture
+def chain_inputs(tmp_path, monkeypatch):
+  """A working directory where the default paths of --dataset=horse and cub lead to inputs: the
+  prepared sets (a meta.json), the pools and the raw sets (the entry point checks they exist)."""
+  work = tmp_path / "work"
+  for name in ("horse", "cub"):
+    (work / "prepared" / name).mkdir(parents=True)
+    (work / "prepared" / name / "meta.json").write_text("{}")
+  for pool in ("horse_bg.npz", "horse_bg_sharp.npz", "cub_bg.npz"):
+    (work / "prepared" / pool).write_text("")
+  (tmp_path / "shared" / "data" / "weizmann_horse").mkdir(parents=True)
+  (work / "data" / "CUB_200_2011").mkdir(parents=True)
+  monkeypatch.chdir(work)
+  return work
+
+
+@pytest.mark.usefixtures("chain_inputs")
 def test_entry_point_flags_and_dry_run(capsys):
   assert refine_main.main(["refine", "--dry_run"]) == 0
   lines = capsys.readouterr().out.splitlines()
   assert [l.split()[2:] for l in lines] == [[m, *a] for m, *a in argvs(refine.plan(
       refine.RefineConfig()))]
-  args = ["refine", "--dataset=cub", "--prep_dir=/p", "--runs=/r", "--seed=2", "--max_drop=none",
+  args = ["refine", "--dataset=cub", "--prep_dir=prepared", "--runs=/r", "--seed=2", "--max_drop=none",
           "--refine_steps=9,8", "--cycles=2", "--gan_args=--recolor=0.5 --jit=false",
           "--hard_args=", "--noflip_average_score", "--ensemble=2", "--grabcut_weight=0.3",
           "--student_ema_decay=0.9", "--grabcut_sure=0.1", "--guided_radius=3", "--crf_weight=2.5",
@@ -385,6 +402,7 @@ def test_bad_flags_are_one_error_line(flag, fragment, capsys):
   assert captured.out == ""
 
 
+@pytest.mark.usefixtures("chain_inputs")
 def test_entry_point_exits_with_a_failed_stage_status(monkeypatch):
   def failing(config):
     raise refine_run.StageError(refine.plan(config)[2], 7)
@@ -406,7 +424,7 @@ def test_entry_point_as_a_process():
 
 def test_the_subprocess_runner_runs_a_stage_as_python_dash_m_and_returns_its_status(tmp_path):
   runner = refine_run.subprocess_runner(cwd=entry.ROOT, env=entry.env())
-  ok = refine.Stage("dry", "experiments.refine", ("--dry_run",), str(tmp_path))
+  ok = refine.Stage("help", "experiments.refine", ("--help",), str(tmp_path))
   bad = refine.Stage("bad", "experiments.refine", ("--cycles=-1",), str(tmp_path))
   assert runner(ok) == 0 and runner(bad) == 2
 

@@ -230,8 +230,10 @@ class FolderScan:
     return '; '.join(parts)
 
   def excluded_summary(self) -> str:
-    """'' or e.g. 'left out out/masks/ (outputs of experiments.segment)'."""
-    return ('left out ' + ', '.join(f'{rel} ({why})' for rel, why in self.excluded)
+    """'' or e.g. 'left out out/cutouts/, out/masks/ (outputs of experiments.segment)'."""
+    whys = list(dict.fromkeys(why for _, why in self.excluded))
+    return ('left out ' + '; '.join(
+        ', '.join(rel for rel, w in self.excluded if w == why) + f' ({why})' for why in whys)
             if self.excluded else '')
 
 

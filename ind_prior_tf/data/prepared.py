@@ -187,6 +187,7 @@ def prepare_set(records: Sequence[Record], out_dir: str, size: int,
 def prepare_cub(cub_root: str, out_dir: str, size: int, overwrite: bool = False,
                 require_masks: bool = False) -> dict:
   """data_prep.cub: a CUB-layout set's box crops as a prepared set; returns its meta."""
+  owned.check_apart([('--out_dir', out_dir, out_dir)], [('--cub_root', cub_root)])
   check_out_dir(out_dir, overwrite)  # before the (long) read of the list files
   records = read_cub(cub_root, require_masks=require_masks)
   return prepare_set(records, out_dir, size, source=f'cub:{cub_root}', overwrite=overwrite)
@@ -196,6 +197,7 @@ def prepare_celeba(celeba_root: str, out_dir: str, size: int, overwrite: bool = 
                    max_images: Optional[int] = None) -> dict:
   """data_prep.celeba: CelebA's box crops (the first max_images listed) as a prepared set; returns
   its meta."""
+  owned.check_apart([('--out_dir', out_dir, out_dir)], [('--celeba_root', celeba_root)])
   check_out_dir(out_dir, overwrite)
   records = read_celeba(celeba_root).first(max_images)
   return prepare_set(records, out_dir, size, source=f'celeba:{celeba_root}', overwrite=overwrite)

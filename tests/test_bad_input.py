@@ -331,7 +331,10 @@ def test_list_lines_are_read_without_guessing(seg_run, tmp_path, monkeypatch):
   r = segment(seg_run, listed, tmp_path / "out").ok()
   assert "segmented 1 of 1 images" in r.out
   photo(str(tmp_path / "lists" / "trip" / "t1.jpg"))  # now it is also id 2024's trip/t1.jpg
-  segment(seg_run, listed, tmp_path / "out2").failed(2, f"{listed}:1", "image id 2024")
+  segment(seg_run, listed, tmp_path / "out2").failed(2, f"{listed}:1", "image id 2024",
+                                                     "write ./2024 trip/t1.jpg for the first")
+  listed.write_text("./2024 trip/t1.jpg\n")  # the fix it names
+  assert "segmented 1 of 1 images" in segment(seg_run, listed, tmp_path / "out2").ok().out
   # Paths relative to the working directory: the error says which --image_root finds them.
   photos(tmp_path / "photos", ("a.jpg", "b.jpg"))
   (tmp_path / "lists" / "cwd.txt").write_text("photos/a.jpg\nphotos/b.jpg\n")

@@ -51,8 +51,8 @@ def read_entries(spec, image_root=None):
     path_found, id_found = os.path.lexists(as_path), os.path.lexists(as_id)
     if path_found and id_found:
       raise DataError(f'{spec}:{lineno}: {line!r} names both the image {as_path} and, as image '
-                      f'id {split[0]}, the image {as_id}; rename one of them, or move the list '
-                      'apart so that --image_root tells them apart')
+                      f'id {split[0]}, the image {as_id}; write ./{line} for the first, '
+                      f'{split[0]} ./{split[1]} for the second')
     if path_found:  # a path that starts with digits and holds a space
       out.append((line, line, as_path))
     else:

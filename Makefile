@@ -94,7 +94,8 @@ hoc-train: install
 hoc-count: install
 	bash experiments/hoc_count.sh
 # SEGMENT_ARGS adds flags of experiments.segment, e.g. SEGMENT_ARGS=--postprocess=none (the
-# network's masks, not the run's recipe) or SEGMENT_ARGS=--threshold=0.5.
+# network's masks, not the run's recipe), SEGMENT_ARGS=--threshold=0.5, or SEGMENT_ARGS=--overwrite
+# to replace an earlier segmentation in OUT_DIR.
 SEGMENT_ARGS ?=
 segment: install
 	bash experiments/segment.sh $(SEGMENT_ARGS)

@@ -10,7 +10,7 @@ The .keras file loads with keras.models.load_model. See docs/use.md.
 import os
 import sys
 
-from ind_prior_tf import cli, rundir
+from ind_prior_tf import cli, owned, rundir
 
 F = cli.Flags(__doc__)
 F.string("run_dir", None, "Run directory (flags.json + ckpt/).")
@@ -23,6 +23,9 @@ F.boolean("overwrite", False, "Replace a non-empty --out_dir.")
 def _main(F):
   cli.require(F, "run_dir", "out_dir")
   rundir.check_writable_dir(F.out_dir)  # before the model is loaded
+  owned.check_apart([("--out_dir", F.out_dir, F.out_dir)], [("--run_dir", F.run_dir)])
+  if F.overwrite and os.path.isdir(F.out_dir) and os.listdir(F.out_dir):
+    owned.check_ours(F.out_dir, "--out_dir", owned.LEGACY_EXPORT, "an earlier export")
   from ind_prior_tf import export  # pylint: disable=g-import-not-at-top
   kind, ckpt, saved, keras_path, post = export.export_run(F.run_dir, F.out_dir, F.kind,
                                                          F.overwrite)

@@ -16,7 +16,7 @@ import sys
 
 from absl import flags
 
-from ind_prior_tf import cli, refine, refine_run
+from ind_prior_tf import cli, refine, refine_inputs, refine_run
 
 F = cli.Flags(__doc__)
 D = refine.RefineConfig()  # the defaults; a flag given on the command line overrides its field
@@ -79,7 +79,8 @@ for _name, _help in [("hard_args", "Flags of the students from --hard_from on.")
                      ("eval_args", "Extra flags of the score.")]:
   F.string(_name, shlex.join(getattr(D, _name)), _help)
 F.boolean("score", True, "Score the result (default: when the prepared set has masks).")
-F.boolean("dry_run", False, "Print the commands (as if every check passed) and exit.")
+F.boolean("dry_run", False, "Check the inputs, print the commands (as if every check passed) "
+          "and exit.")
 
 
 def config_from_flags(F):
@@ -115,6 +116,7 @@ def config_from_flags(F):
 
 def _main(F):
   config = config_from_flags(F)
+  refine_inputs.check(config)  # a plan is printed only for inputs that are there
   if F.dry_run:
     for stage in refine.plan(config):
       if stage.recipe is not None:

@@ -44,6 +44,9 @@ F.float("threshold", None, "Write binary masks (mask > threshold) instead of sof
 F.integer("batch_size", 16, "Images per forward pass.")
 cli.define_postprocess_flags(F, PostConfig)
 F.boolean("progress", True, "Show a progress bar.")
+F.boolean("overwrite", False,
+          "Replace the masks/, cutouts/ and skipped.txt an earlier segmentation wrote in "
+          "--out_dir (never files it did not write).")
 
 
 def _main(F):

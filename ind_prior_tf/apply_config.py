@@ -10,7 +10,7 @@ import json
 import os
 from typing import Optional
 
-from ind_prior_tf import choices, ensemble, postprocess, refine, rundir
+from ind_prior_tf import choices, ensemble, postprocess, refine, rundir, segment_outputs
 from ind_prior_tf.errors import FlagError
 from ind_prior_tf.postprocess import PostConfig
 
@@ -195,6 +195,7 @@ class SegmentConfig:
   threshold: Optional[float] = None
   batch_size: int = 16
   progress: bool = True
+  overwrite: bool = False
   postprocess: str = "run"
   post_flags: dict = dataclasses.field(default_factory=dict)  # as EvalConfig's
   post: Optional[PostConfig] = None
@@ -223,4 +224,5 @@ class SegmentConfig:
       raise FlagError(f"--image_root={self.image_root}: no such folder")
     check_checkpoint(self.checkpoint)
     rundir.check_writable_dir(self.out_dir)
+    segment_outputs.check_apart(self)
     return self

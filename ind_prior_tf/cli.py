@@ -28,7 +28,7 @@ from absl import flags
 # user; TF_CPP_MIN_LOG_LEVEL=0 in the environment shows them again (and the start-up lines below).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from ind_prior_tf import choices
+from ind_prior_tf import choices, runlock
 from ind_prior_tf.errors import DataError, FlagError, NonFiniteLossError, RunError
 
 EXIT_BAD_INPUT, EXIT_NON_FINITE, EXIT_INTERRUPTED = 2, 1, 130
@@ -289,6 +289,7 @@ def run(fn, F, argv=None):
     print("interrupted", file=sys.stderr, flush=True)
     return EXIT_INTERRUPTED
   finally:
+    runlock.release_all()  # the run directories this command wrote (rundir.prepare_logdir)
     if quiet is not None:
       quiet.close()
     if previous is not None:

@@ -5,11 +5,10 @@ without this package: `tf.saved_model.load(dir).signatures["serving_default"](im
 """
 import json
 import os
-import shutil
 
 import tensorflow as tf
 
-from ind_prior_tf import postprocess, rundir, segmenter
+from ind_prior_tf import owned, postprocess, rundir, segmenter
 from ind_prior_tf.errors import RunError
 
 
@@ -103,7 +102,9 @@ def export_model(model, out_dir, kind="segmenter", metadata=None, overwrite=Fals
   if os.path.isdir(out_dir) and os.listdir(out_dir):
     if not overwrite:
       raise RunError(f"{out_dir}: not empty; pass --overwrite or choose another --out_dir")
-    shutil.rmtree(out_dir)
+    # Only an earlier export is replaced: a folder of anything else is refused, nothing removed.
+    owned.check_ours(out_dir, "--out_dir", owned.LEGACY_EXPORT, "an earlier export")
+    owned.clear(out_dir, os.listdir(out_dir))
   os.makedirs(out_dir, exist_ok=True)
   saved = os.path.join(out_dir, "saved_model")
   post = post if kind == "segmenter" else None
@@ -134,6 +135,7 @@ def export_model(model, out_dir, kind="segmenter", metadata=None, overwrite=Fals
                  "ind_prior_tf.api") if post.after_network else "nothing")
   rundir.atomic_write_text(os.path.join(out_dir, "export.json"),
                              json.dumps(info, indent=2, default=str))
+  owned.mark(out_dir, "experiments.export", ["saved_model", f"{kind}.keras", "export.json"])
   return saved, keras_path
 
 

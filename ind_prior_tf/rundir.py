@@ -4,6 +4,7 @@ import json
 import os
 import shutil
 
+from ind_prior_tf import runlock
 from ind_prior_tf.errors import FlagError, RunError
 
 # Flags that may change between a run and its resumption without making it a different experiment.
@@ -22,6 +23,7 @@ def prepare_logdir(logdir, config, overwrite=False, filename="flags.json", defau
   callers pass a fresh directory or remove it deliberately.
   """
   os.makedirs(logdir, exist_ok=True)
+  runlock.acquire(logdir)  # one writer per run: a second training of it is refused here
   path = os.path.join(logdir, filename)
   config = {k: v for k, v in config.items()}
   if os.path.exists(path) and not overwrite:
@@ -93,7 +95,9 @@ def truncate_jsonl(path, last_step):
 
 def fresh_start(logdir, subdirs, files=("metrics.jsonl",)):
   """--overwrite: removes what an earlier run left in logdir (these subdirectories and files), so
-  nothing of it is resumed. flags.json stays until the new run rewrites it."""
+  nothing of it is resumed. flags.json stays until the new run rewrites it. Takes the run's lock
+  first: a run another training is writing is never cleared."""
+  runlock.acquire(logdir)
   for sub in subdirs:
     shutil.rmtree(os.path.join(logdir, sub), ignore_errors=True)
   for name in files:

@@ -13,10 +13,12 @@ import sys
 import numpy as np
 from PIL import Image
 
-from ind_prior_tf import postprocess, segmenter
+from ind_prior_tf import postprocess, segment_outputs, segmenter
 from ind_prior_tf.progress import ProgressBar
+from ind_prior_tf.data import box_names
 from ind_prior_tf.data import boxes as boxes_lib
 from ind_prior_tf.data import images as images_lib
+from ind_prior_tf.data import list_lines
 from ind_prior_tf.data import raw
 from ind_prior_tf.errors import DataError, EmptyBoxError
 from ind_prior_tf.data.skips import SkipLog
@@ -147,28 +149,7 @@ def _from_list_file(spec, image_root):
     head.decode("utf-8", errors="strict")
   except UnicodeDecodeError:
     raise DataError(f"{spec}: neither an image Pillow reads nor a text list of images") from None
-  entries = []
-  with open(spec, encoding="utf-8", errors="replace") as f:
-    for line in f:
-      line = line.strip()
-      if not line or line.startswith("#"):
-        continue
-      parts = line.split(maxsplit=1)
-      if len(parts) == 2 and parts[0].isdigit():
-        entries.append((int(parts[0]), parts[1].strip()))
-      else:
-        entries.append((None, line))
-  if not entries:
-    raise DataError(f"{spec}: no images listed")
-  if image_root is None:
-    image_root = os.path.dirname(os.path.abspath(spec))
-    cub_images = os.path.join(image_root, "images")
-    if all(k is not None for k, _ in entries) and os.path.isdir(cub_images):
-      image_root = cub_images
-  out = []
-  for key, rel in entries:
-    path = rel if os.path.isabs(rel) else os.path.join(image_root, rel)
-    out.append((rel if key is None else key, rel, path))
+  out = list_lines.read_entries(spec, image_root)
   return ImageList(out, f"the list file {spec}")
 
 
@@ -334,9 +315,17 @@ def segment_run(config, log=print):
   config.validate().check_files()
   items = read_image_list(config.images, config.image_root)
   boxes = read_boxes(config.boxes) if config.boxes else None
+  if boxes is not None:  # each image's box, or a line naming several images: an error
+    boxes = box_names.list_boxes(boxes, config.boxes, items)
+  segment_outputs.check_items(config.out_dir, items)
+  earlier = segment_outputs.earlier_outputs(config.out_dir, config.overwrite)
   model, run_config, ckpt = segmenter.load_run_segmenter(config.run_dir, config.checkpoint)
   log(f"segmenting {len(items)} image{'s' if len(items) != 1 else ''} ({items.what}) with {ckpt} "
       f"({run_config.get('image_size')} px){' cropped by ' + config.boxes if boxes is not None else ''}")
+  removed = segment_outputs.claim(config.out_dir, earlier)
+  if earlier:
+    log(f"--overwrite: replacing the earlier segmentation in {config.out_dir} ({removed} files "
+        f"removed from {', '.join(earlier)})")
   skipped = segment_files(model, items, config.out_dir, post=config.post, boxes=boxes,
                           threshold=config.threshold, batch_size=config.batch_size,
                           progress=config.progress)

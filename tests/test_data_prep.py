@@ -73,7 +73,8 @@ def test_cub_entry_point_bad_layout(tmp_path, missing):
 def test_entry_point_missing_flag(tmp_path):
   rc, _, err = run('data_prep.cub', f'--out_dir={tmp_path / "x"}')
   assert_one_line_error(rc, err, '--cub_root')
-  rc, _, err = run('data_prep.celeba', f'--celeba_root={tmp_path}',
+  (tmp_path / 'celeba').mkdir()  # beside the output: an --out_dir inside it is refused first
+  rc, _, err = run('data_prep.celeba', f'--celeba_root={tmp_path / "celeba"}',
                    f'--out_dir={tmp_path / "x"}')
   assert_one_line_error(rc, err, 'list_bbox_celeba.txt: missing')
 

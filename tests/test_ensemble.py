@@ -1,5 +1,5 @@
-"""Ensembles of segmenters (ind_prior_tf/ensemble.py, experiments.ensemble) and GrabCut's cut fused
-with the network's mask (grabcut.fuse, --grabcut_weight): the chain's result and its score."""
+"""Ensembles of segmenters (ind_prior_tf/ensemble.py, experiments.ensemble): the chain's result and
+its score."""
 import json
 import os
 import re

@@ -386,6 +386,7 @@ def sets(tmp_path, monkeypatch):
   """The working folder holds prepared/horse and prepared/cub, as after make horse-prep, cub-prep."""
   for name in ("horse", "cub"):
     fake_set(tmp_path / "prepared" / name, pools=("_bg.npz", "_bg_sharp.npz"))
+  (tmp_path / "data" / "CUB_200_2011").mkdir(parents=True)  # cub's raw set, which refine checks
   monkeypatch.chdir(tmp_path)
   return tmp_path
 

@@ -46,6 +46,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEED = 7
 TMP = "<tmp>"  # stands for the work directory in recorded commands and hashed JSON files
+MARKER = ".ind-prior-tf"  # ind_prior_tf.owned.MARKER
 
 
 def commands(work):
@@ -175,6 +176,8 @@ def tree_digest(top, work):
   for dirpath, dirnames, filenames in os.walk(top):
     dirnames.sort()
     for name in sorted(filenames):
+      if name == MARKER:  # which entries a command wrote (ind_prior_tf/owned.py), not a result
+        continue
       path = os.path.join(dirpath, name)
       h.update(os.path.relpath(path, top).encode() + b"\0")
       if name.endswith(".json"):

@@ -15,6 +15,7 @@ import dataclasses
 import os
 from typing import Optional
 
+from ind_prior_tf import owned
 from ind_prior_tf.errors import FlagError
 
 
@@ -64,8 +65,11 @@ class FolderPrepConfig:
         raise FlagError(f'--{name}={path}: no such folder')
     if self.boxes and not os.path.isfile(self.boxes):
       raise FlagError(f'--boxes={self.boxes}: no such file')
-    prepared.check_out_dir(self.out_dir, self.overwrite)
     pool = self.pool_path()
+    owned.check_apart([('--out_dir', self.out_dir, self.out_dir), ('--pool', pool, pool)],
+                      [(f'--{n}', getattr(self, n)) for n in ('images', 'masks', 'boxes',
+                                                                'backgrounds')])
+    prepared.check_out_dir(self.out_dir, self.overwrite)
     if os.path.isdir(pool):
       raise FlagError(f'--pool={pool}: is a directory')
     if os.path.exists(pool) and not self.overwrite:
@@ -92,9 +96,11 @@ def prepare_folder(config: FolderPrepConfig, log=print) -> FolderPrepared:
   anything is written."""
   from ind_prior_tf.data import images, pools, prepared, raw  # pylint: disable=g-import-not-at-top
   config.validate().check_files()
-  records = raw.read_folder(config.images, config.boxes, config.masks)
+  records = raw.read_folder(config.images, config.boxes, config.masks,
+                            exclude=[(config.backgrounds, 'the --backgrounds folder')])
   n_masks = sum(r.mask_path is not None for r in records)
   log(f'reading {len(records)} images of {config.images}'
+      + (f' ({records.excluded})' if records.excluded else '')
       + (f', boxes from {config.boxes}' if config.boxes else ', whole images (no boxes)')
       + (f', {n_masks} with a mask in {config.masks}' if config.masks else ''))
   if config.backgrounds:

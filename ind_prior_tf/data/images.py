@@ -13,6 +13,7 @@ import os
 import numpy as np
 from PIL import Image, ImageOps
 
+from ind_prior_tf import owned
 from ind_prior_tf.errors import DataError
 from ind_prior_tf.data.skips import short_exc
 
@@ -215,25 +216,40 @@ class FolderScan:
   def __init__(self, folder):
     self.folder = folder
     self.images, self.broken_links, self.others = [], [], []
+    self.excluded = []  # (relative path/, why): folders left out whole (excluded_summary)
     self.subfolders = 0
 
   def ignored_summary(self) -> str:
-    """'' or e.g. 'ignored 2 other files: notes.txt, .DS_Store' (for the header lines)."""
-    if not self.others:
-      return ''
-    shown = ', '.join(self.others[:3]) + (', ...' if len(self.others) > 3 else '')
-    return f'ignored {len(self.others)} other file{"s" if len(self.others) > 1 else ""}: {shown}'
+    """'' or e.g. 'ignored 2 other files: notes.txt, .DS_Store' (for the header lines), then the
+    folders left out (excluded_summary)."""
+    parts = [self.excluded_summary()] if self.excluded else []
+    if self.others:
+      shown = ', '.join(self.others[:3]) + (', ...' if len(self.others) > 3 else '')
+      parts.insert(0, f'ignored {len(self.others)} other '
+                   f'file{"s" if len(self.others) > 1 else ""}: {shown}')
+    return '; '.join(parts)
+
+  def excluded_summary(self) -> str:
+    """'' or e.g. 'left out out/cutouts/, out/masks/ (outputs of experiments.segment)'."""
+    whys = list(dict.fromkeys(why for _, why in self.excluded))
+    return ('left out ' + '; '.join(
+        ', '.join(rel for rel, w in self.excluded if w == why) + f' ({why})' for why in whys)
+            if self.excluded else '')
 
 
-def scan_images(folder: str, recursive: bool = True) -> FolderScan:
+def scan_images(folder: str, recursive: bool = True, exclude=()) -> FolderScan:
   """The images of a folder, by their names: every file Pillow reads (IMAGE_EXTENSIONS), with
   recursive in every subfolder too (followed links included, each real folder once). Hidden files
   and folders (names starting with '.', such as macOS's ._IMG_1.jpg) are not images; they are listed
-  among `others` so that nothing is left out without a word. Nothing is decoded here."""
+  among `others` so that nothing is left out without a word. Our own outputs (the entries a folder's
+  owned.MARKER names, such as experiments.segment's masks/ and cutouts/) and the folders of
+  `exclude` ((path, why): another flag's folder inside this one) are left out and listed in
+  `excluded`. Nothing is decoded here."""
   folder = os.fspath(folder)
   if not os.path.isdir(folder):
     raise DataError(f'{folder}: missing image directory')
   scan = FolderScan(folder)
+  excluded = {os.path.realpath(p): why for p, why in exclude if p}
   seen = set()
   dirs_with_images = set()
   for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
@@ -246,11 +262,21 @@ def scan_images(folder: str, recursive: bool = True) -> FolderScan:
     rel = (lambda n: n) if rel_dir == '.' else (lambda n: os.path.join(rel_dir, n))
     # Hidden folders (and, not recursive, every subfolder) are named among the others, so that a
     # user learns why their images were not read.
+    marker = owned.read_marker(dirpath) or {}
+    ours = set(marker.get('wrote', [])) | ({owned.MARKER} if marker else set())
+    for d in sorted(dirnames):
+      why = (f'outputs of {marker.get("tool", "ind-prior-tf")}' if d in ours
+             else excluded.get(os.path.realpath(os.path.join(dirpath, d))))
+      if why:
+        scan.excluded.append((rel(d) + os.sep, why))
+        dirnames.remove(d)
     skipped = sorted(d for d in dirnames if d.startswith('.') or not recursive)
     scan.others.extend(rel(d) + os.sep for d in skipped)
     dirnames[:] = sorted(set(dirnames) - set(skipped))
     for name in sorted(filenames):
       path = os.path.join(dirpath, name)
+      if name in ours:  # our own file (skipped.txt, the marker): neither an image nor the user's
+        continue
       if name.startswith('.') or not is_image_name(name):
         scan.others.append(rel(name))
       elif not os.path.exists(path):

@@ -20,6 +20,7 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 from PIL import Image
 
+from ind_prior_tf import owned
 from ind_prior_tf.data.boxes import crop_examples
 from ind_prior_tf.errors import DataError
 from ind_prior_tf.data.skips import SkipLog, short_exc
@@ -55,6 +56,8 @@ def check_out_dir(out_dir: str, overwrite: bool = False) -> None:
     if os.listdir(out_dir) and not overwrite:
       raise DataError(f'{out_dir}: exists and is not empty (pass --overwrite '
                       'to replace it)')
+    if os.listdir(out_dir):  # --overwrite replaces a prepared set, never a folder of anything else
+      owned.check_ours(out_dir, '--out_dir', owned.LEGACY_PREPARED, 'a prepared set')
 
 
 def write_prepared(out_dir: str, examples_iter: Iterable[dict], size: int,
@@ -189,6 +192,7 @@ def prepare_set(records: Sequence[Record], out_dir: str, size: int,
 def prepare_cub(cub_root: str, out_dir: str, size: int, overwrite: bool = False,
                 require_masks: bool = False) -> dict:
   """data_prep.cub: a CUB-layout set's box crops as a prepared set; returns its meta."""
+  owned.check_apart([('--out_dir', out_dir, out_dir)], [('--cub_root', cub_root)])
   check_out_dir(out_dir, overwrite)  # before the (long) read of the list files
   records = read_cub(cub_root, require_masks=require_masks)
   return prepare_set(records, out_dir, size, source=f'cub:{cub_root}', overwrite=overwrite)
@@ -198,6 +202,7 @@ def prepare_celeba(celeba_root: str, out_dir: str, size: int, overwrite: bool = 
                    max_images: Optional[int] = None) -> dict:
   """data_prep.celeba: CelebA's box crops (the first max_images listed) as a prepared set; returns
   its meta."""
+  owned.check_apart([('--out_dir', out_dir, out_dir)], [('--celeba_root', celeba_root)])
   check_out_dir(out_dir, overwrite)
   records = read_celeba(celeba_root).first(max_images)
   return prepare_set(records, out_dir, size, source=f'celeba:{celeba_root}', overwrite=overwrite)

@@ -18,6 +18,7 @@ from typing import Optional
 from absl import logging
 
 from ind_prior_tf.errors import DataError
+from ind_prior_tf.data import box_names
 from ind_prior_tf.data import images as images_lib
 from ind_prior_tf.data.skips import SkipLog
 
@@ -261,12 +262,21 @@ def _box_numbers(path, lineno, values):
     raise DataError(f'{path}:{lineno}: bad numbers {list(values)}') from None
 
 
+class BoxTable(dict):
+  """{key: (x, y, w, h)} of a boxes file, with `lines`: {key: its line number}."""
+
+  def __init__(self):
+    super().__init__()
+    self.lines = {}
+
+
 def _add_box(boxes, path, lineno, name, box):
   name = name.strip()
   key = int(name) if name.isdigit() else name
   if key in boxes:
     raise DataError(f'{path}:{lineno}: duplicate key {name!r}')
   boxes[key] = box
+  boxes.lines[key] = lineno
 
 
 # The headers a boxes CSV may start with (the columns after the name), lower-cased.
@@ -287,7 +297,7 @@ def read_box_file(path: str) -> dict:
   with open(path, encoding='utf-8-sig', errors='replace') as f:
     lines = [(n, line.strip()) for n, line in enumerate(f, 1)]
   lines = [(n, line) for n, line in lines if line and not line.startswith('#')]
-  boxes = {}
+  boxes = BoxTable()
   if lines and ',' in lines[0][1]:
     rows = list(csv.reader([line for _, line in lines]))
     for (lineno, line), row in zip(lines, rows):
@@ -305,10 +315,10 @@ def read_box_file(path: str) -> dict:
   return boxes
 
 
-def _mask_index(masks_dir: str) -> dict:
+def _mask_index(masks_dir: str, exclude=()) -> dict:
   """{relative path without extension: mask path} of the images in a masks folder (and of their
   file names' stems, where no two masks share one)."""
-  scan = images_lib.scan_images(masks_dir, recursive=True)
+  scan = images_lib.scan_images(masks_dir, recursive=True, exclude=exclude)
   index = {os.path.splitext(rel)[0]: os.path.join(masks_dir, rel) for rel in scan.images}
   stems = collections.Counter(os.path.basename(k) for k in index)
   for key, mask in list(index.items()):
@@ -319,7 +329,7 @@ def _mask_index(masks_dir: str) -> dict:
 
 
 def read_folder(images_dir: str, boxes_path: Optional[str] = None,
-                masks_dir: Optional[str] = None) -> RecordList:
+                masks_dir: Optional[str] = None, exclude=()) -> RecordList:
   """Reads a folder of photos of one category (and its subfolders) as Records, all in the train split
   (the method needs no labels; images with a mask can still be scored).
 
@@ -329,10 +339,13 @@ def read_folder(images_dir: str, boxes_path: Optional[str] = None,
   name) without extension in masks_dir, when there is one. Boxes and masks refer to the images as
   displayed (EXIF orientation applied). Broken links and files whose header is unreadable are
   counted skips; a boxes file none of whose keys names an image, or a folder without images, is a
-  DataError.
+  DataError, as is a box whose name fits no photo or several (box_names.folder_boxes). A
+  masks folder inside the photos' (or `exclude`: (path, why)) is not read as photos; the RecordList's
+  `excluded` says which folders were left out.
   """
   images_dir = os.fspath(images_dir)
-  scan = images_lib.scan_images(images_dir, recursive=True)
+  scan = images_lib.scan_images(images_dir, recursive=True,
+                                exclude=[(masks_dir, 'the --masks folder'), *exclude])
   rels = sorted(scan.images + scan.broken_links)
   if not rels:
     raise DataError(f'{images_dir}: no images (files Pillow reads: *.jpg, *.png, *.webp, *.tif, '
@@ -343,9 +356,10 @@ def read_folder(images_dir: str, boxes_path: Optional[str] = None,
     if not any(str(k) in names for k in boxes):
       raise DataError(f'{boxes_path}: none of its {len(boxes)} names is an image of {images_dir} '
                       f'(e.g. {next(iter(boxes))!r}); name images by their path in the folder')
+  assigned = box_names.folder_boxes(boxes, boxes_path, rels, images_dir) if boxes else {}
   if masks_dir is not None and not os.path.isdir(masks_dir):
     raise DataError(f'{masks_dir}: missing masks directory')
-  masks = _mask_index(masks_dir) if masks_dir else {}
+  masks = _mask_index(masks_dir, [(images_dir, 'the --images folder')]) if masks_dir else {}
   skipped = SkipLog(total=len(rels))
   records = []
   for key, rel in enumerate(rels, 1):
@@ -353,7 +367,7 @@ def read_folder(images_dir: str, boxes_path: Optional[str] = None,
     if rel in scan.broken_links:
       skipped.add(path, 'broken link')
       continue
-    box = boxes.get(rel, boxes.get(os.path.basename(rel)))
+    box = assigned.get(os.path.normpath(rel))
     if box is None:
       try:
         width, height = images_lib.image_size(path)
@@ -368,7 +382,9 @@ def read_folder(images_dir: str, boxes_path: Optional[str] = None,
     skipped.log_summary('images')
   if not records:
     raise DataError(f'{images_dir}: no usable images ({skipped.summary()})')
-  return RecordList(records, skipped)
+  out = RecordList(records, skipped)
+  out.excluded = scan.excluded_summary()
+  return out
 
 
 def folder_digest(records, images_dir: str) -> str:

@@ -230,7 +230,8 @@ def test_the_refinement_chain_on_a_folder_set(tmp_path):
   entry.call("data_prep.folder", f"--images={photos}", f"--boxes={tmp_path / 'boxes.csv'}",
              f"--masks={tmp_path / 'masks'}", f"--out_dir={mine}", "--size=16", "--count=5").ok()
   r = entry.call("experiments.refine", f"--prepared={mine}", f"--runs={runs}", "--dry_run").ok()
-  stages = [line.split()[2:] for line in r.out.splitlines()]
+  stages = [line.split()[2:] for line in r.out.splitlines() if not line.startswith("#")]
+  assert f"# writes {runs}/mine-refine/ensemble/postprocess.json: flip-averaged" in r.out
   flag = lambda argv, name: [a.split("=", 1)[1] for a in argv if a.startswith(f"--{name}=")]
   chain = f"{runs}/mine-refine"
   assert [flag(s, "logdir") for s in stages if s[0] != "experiments.consistency"][:-1] == [
@@ -240,7 +241,7 @@ def test_the_refinement_chain_on_a_folder_set(tmp_path):
   assert {b for s in stages for b in flag(s, "backgrounds")} == {mine + "_bg.npz"}
   assert not any(flag(s, "raw_root") for s in stages)
   assert stages[-1][:2] == ["experiments.evaluate", f"--run_dir={chain}/ensemble"]
-  assert "--split=all" in stages[-1] and "--grabcut_iters=3" in stages[-1]
+  assert "--split=all" in stages[-1] and "--out_dir=" + f"{chain}/score" in stages[-1]
   # What the students' and the score's GrabCut will read: the photos, by the set's own ids.
   ids = prepared.load_prepared_arrays(mine)["ids"]
   assert [r.id for r in prepared.raw_records(mine, ids)] == list(ids)

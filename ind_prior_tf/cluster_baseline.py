@@ -1,9 +1,28 @@
 """The classical count that needs no training, beside which the GAN's count is judged: the photo
 smoothed, cut at Otsu's threshold on the objects' side (cluster_estimate's polarity), split at the
 peaks of its distance transform by a watershed (scikit-image). A dozen lines, as a user would write
-them; every size is a fraction of the objects' radius, which cluster_estimate reads from the photo.
+them; every size is a fraction of the objects' radius, which cluster_estimate reads from the photo
+(with the same threshold split and watershed, which live here).
 """
 import numpy as np
+
+
+def to_gray(image):
+  """float64 [H, W] in [0, 1] from uint8 [H, W, 3] (or [H, W])."""
+  a = np.asarray(image, np.float64)
+  if a.ndim == 3:
+    a = a[..., :3].mean(-1)
+  return a / 255.0 if np.asarray(image).dtype == np.uint8 else a
+
+
+def side_mask(gray, polarity, sigma=1.0):
+  """(bool [H, W] object side, threshold): the smoothed photo cut at Otsu's threshold, the bright
+  side for polarity "bright", the dark one for "dark"."""
+  from scipy import ndimage  # pylint: disable=g-import-not-at-top
+  from skimage import filters  # pylint: disable=g-import-not-at-top
+  g = ndimage.gaussian_filter(np.asarray(gray, np.float64), sigma) if sigma else gray
+  t = float(filters.threshold_otsu(g)) if g.max() > g.min() else float(g.max())
+  return (g > t) if polarity == "bright" else (g <= t), t
 
 
 def split_mask(mask, radius, min_area=0.25):
@@ -45,14 +64,12 @@ def drop_small(labels, min_px):
   return lut[labels]
 
 
-def baseline_labels(image, est=None):
-  """int32 labels [H, W] of the photo's objects (uint8 [H, W, 3] or grey): Gaussian blur of a
+def baseline_labels(image, polarity, radius):
+  """int32 labels [H, W] of the photo's objects (uint8 [H, W, 3] or grey), `polarity` "bright" or
+  "dark", about `radius` px (cluster_estimate.estimate reads both from the photo): Gaussian blur of a
   quarter radius, Otsu's threshold on the objects' side, holes under a twentieth of an object
   filled (a dark detail inside an object; the gaps between touching objects stay), split_mask."""
   from skimage import morphology  # pylint: disable=g-import-not-at-top
-  from ind_prior_tf import cluster_estimate  # pylint: disable=g-import-not-at-top
-  est = est or cluster_estimate.estimate(image)
-  gray = cluster_estimate.to_gray(image)
-  mask, _ = cluster_estimate.side_mask(gray, est.polarity, sigma=max(1.0, est.radius / 4))
-  mask = morphology.remove_small_holes(mask, max_size=max(1, int(0.05 * np.pi * est.radius ** 2)))
-  return split_mask(mask, est.radius)
+  mask, _ = side_mask(to_gray(image), polarity, sigma=max(1.0, radius / 4))
+  mask = morphology.remove_small_holes(mask, max_size=max(1, int(0.05 * np.pi * radius ** 2)))
+  return split_mask(mask, radius)

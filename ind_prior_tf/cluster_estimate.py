@@ -23,26 +23,10 @@ import dataclasses
 
 import numpy as np
 
+from ind_prior_tf.cluster_baseline import side_mask, split_mask, to_gray  # pylint: disable=unused-import
+
 POLARITIES = ("auto", "bright", "dark")
 MIN_WINDOW = 16
-
-
-def to_gray(image):
-  """float64 [H, W] in [0, 1] from uint8 [H, W, 3] (or [H, W])."""
-  a = np.asarray(image, np.float64)
-  if a.ndim == 3:
-    a = a[..., :3].mean(-1)
-  return a / 255.0 if np.asarray(image).dtype == np.uint8 else a
-
-
-def side_mask(gray, polarity, sigma=1.0):
-  """(bool [H, W] object side, threshold): the smoothed photo cut at Otsu's threshold, the bright
-  side for polarity "bright", the dark one for "dark"."""
-  from scipy import ndimage  # pylint: disable=g-import-not-at-top
-  from skimage import filters  # pylint: disable=g-import-not-at-top
-  g = ndimage.gaussian_filter(np.asarray(gray, np.float64), sigma) if sigma else gray
-  t = float(filters.threshold_otsu(g)) if g.max() > g.min() else float(g.max())
-  return (g > t) if polarity == "bright" else (g <= t), t
 
 
 def first_radius(mask):
@@ -93,10 +77,9 @@ class Estimate:
 def _regions_of(gray, polarity):
   """(object mask, labels of the classical split, solidity, first radius) for one polarity."""
   from skimage import measure  # pylint: disable=g-import-not-at-top
-  from ind_prior_tf import cluster_baseline  # pylint: disable=g-import-not-at-top
   mask, t = side_mask(gray, polarity)
   r0 = max(first_radius(mask), 1.0)
-  labels = cluster_baseline.split_mask(mask, r0)
+  labels = split_mask(mask, r0)
   props = measure.regionprops(labels)
   solidity = weighted_median([p.solidity for p in props], [p.area for p in props]) if props else 0.0
   return mask, labels, solidity, r0, t

@@ -90,7 +90,8 @@ def gan_instances(run_dir, count=512, seed=0):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from ind_prior_tf import hoc_config, hoc_lib  # pylint: disable=g-import-not-at-top
   run = hoc_config.read_hoc_run(run_dir, "--logdir")
-  gan = hoc_lib.HocGAN(hoc_lib.HocConfig(**{k: run[k] for k in hoc_lib.config_fields() if k in run}))
+  model = hoc_lib.HocConfig(**{k: run[k] for k in hoc_lib.config_fields() if k in run})
+  gan = hoc_lib.HocGAN(model)
   tf.train.Checkpoint(generator=gan.generator).restore(
       tf.train.latest_checkpoint(os.path.join(run_dir, "ckpt"))).expect_partial()
   return gan.sample_instances(count, seed=seed)
@@ -125,7 +126,7 @@ def count(config, log=print):
   student_seconds = time.time() - t0
   student_labels = instance_metrics.read_labels(student.paths["labels"], "--instances")
   t0 = time.time()
-  baseline = cluster_baseline.baseline_labels(image, est)
+  baseline = cluster_baseline.baseline_labels(image, est.polarity, est.radius)
   baseline_seconds = time.time() - t0
   instance_infer.write_outputs(os.path.join(out, "baseline"), config.stem(), image, baseline)
   gray = cluster_estimate.to_gray(image)

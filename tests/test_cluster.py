@@ -1,6 +1,7 @@
-"""Counting on a photo nobody tuned on: settings read from the photo (polarity, object size, window,
-a, layers), its ground with the objects painted out, the classical count, the trust check of the
-student's instances, and the whole path of experiments.hoc_auto on a synthetic cluster (tiny models)."""
+"""Counting on a photo nobody tuned on: settings read from the photo (polarity, object size,
+window, a, layers), its ground with the objects painted out, the classical count, the trust check
+of the student's instances, and the whole path of experiments.hoc_auto on a synthetic cluster
+(tiny models)."""
 import json
 
 import numpy as np
@@ -9,7 +10,8 @@ import pytest
 from ind_prior_tf import cluster_baseline, cluster_estimate, count_trust, instance_metrics
 
 
-def disc_grid(radius=10, rows=4, cols=5, gap=0, size=None, bright=200, ground=40, noise=0.0, seed=0):
+def disc_grid(radius=10, rows=4, cols=5, gap=0, size=None, bright=200, ground=40, noise=0.0,
+              seed=0):
   """(uint8 [H, W, 3] image, int32 labels): rows x cols discs of `radius` px on a grid, centres
   2 * radius + gap apart (gap 0: touching neighbours), on a flat ground."""
   step = 2 * radius + gap
@@ -59,7 +61,8 @@ def test_estimate_picks_the_objects_not_the_ground_of_a_dense_cluster():
 def test_baseline_counts_touching_and_separate_discs_exactly(gap):
   image, labels = disc_grid(11, rows=4, cols=6, gap=gap, noise=10)
   for img in (image, 255 - image):
-    found = cluster_baseline.baseline_labels(img)
+    est = cluster_estimate.estimate(img)
+    found = cluster_baseline.baseline_labels(img, est.polarity, est.radius)
     s = instance_metrics.instance_scores(found, labels)
     assert s["count_error"] == 0 and s["ap"] == 1.0, s
 
@@ -160,7 +163,7 @@ def test_hoc_auto_counts_a_photo_and_says_where_the_count_comes_from(tmp_path):
   assert (run["window"], run["n_layers"], run["background"]) == (est.window, est.n_layers, "photo")
   assert run["area_target"] == pytest.approx(est.area_target, abs=1e-4)
   # Two steps teach nothing that could be trusted: the count is the classical one, said so.
-  baseline = cluster_baseline.baseline_labels(image, est)
+  baseline = cluster_baseline.baseline_labels(image, est.polarity, est.radius)
   assert not trust.trusted and report["source"] == "baseline"
   assert report["count"] == report["baseline_count"] == baseline.max()
   final = instance_metrics.read_labels(report["paths"]["labels"])

@@ -138,6 +138,11 @@ def test_trust_check_flags_instances_of_the_wrong_size():
   ref = count_trust.Reference(grey=float(np.median(gray[labels > 0])), area=np.pi * 30 ** 2)
   t = count_trust.check(gray, labels, side, ref)
   assert not t.trusted and t.sized_share == 0.0 and "size" in t.summary()
+  # Touching objects merged three by three: three times the GAN's area.
+  merged = (labels + 2) // 3
+  ref = count_trust.Reference(grey=ref.grey, area=float(np.bincount(labels.ravel())[1:].mean()))
+  assert count_trust.check(gray, labels, side, ref).trusted
+  assert not count_trust.check(gray, merged, side, ref).trusted
 
 
 # -- the whole path --------------------------------------------------------------------------------

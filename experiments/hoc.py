@@ -21,7 +21,8 @@ F = cli.Flags(__doc__)
 F.string("image", None, "The training image: a path, or skimage:coins (bundled, offline). "
          "Default: the preset's image (coins presets only).")
 F.string("preset", "coins", "crowd, fruit, seed (Table 4, with --image and --window), "
-         "coins (the offline default) or coins_cpu; explicit flags override it.")
+         "coins (the offline default), coins_cpu or auto_cpu (with --image and --window; "
+         "experiments.hoc_auto sets them from the photo); explicit flags override it.")
 F.integer("window", None, "Patch window in px of the image, ~1.5x the width of the largest "
           "instance (coins presets: 96).")
 F.integer("stride", None, "Patch grid stride in px (default window // 8).")
@@ -65,7 +66,8 @@ F.enum("background", "disk", hoc_config.BACKGROUNDS,
        "Backgrounds: real patches with a black centre disk (paper's choice), pure black, or "
        "(ours) the disk filled with the median colour of the patch around it (median_disk) or the "
        "whole patch filled with its median colour (ground), for objects on a visible ground such "
-       "as coins on a table (docs/hoc.md).")
+       "as coins on a table, or the photo with its objects painted out by its own ground (photo; "
+       "experiments.hoc_auto's) (docs/hoc.md).")
 F.enum("color", "rgb", hoc_config.COLORS,
        "Ours: gray ties the generator's three colour channels (a grey photo); auto picks gray when "
        "the photo's channels are equal, else rgb (the paper's).")

@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# make hoc-count HOC_IMAGE=my_cluster.jpg [HOC_RUN=runs/hoc_fruit] [LABELS=truth_labels.png]: finds,
-# masks and counts every instance of the photo with the instance student of a trained HOC run
-# (default $RUNS/hoc_<PRESET or coins>; the student is trained on its first use). Writes the 16-bit
-# label PNG, an overlay and a CSV to <HOC_RUN>/instances and prints the count; with LABELS, also
-# the instance scores. Extra arguments go to experiments.hoc_instances (e.g. --window=<px>).
+# make hoc-count HOC_IMAGE=my_cluster.jpg [LABELS=truth_labels.png]: counts the objects of the photo
+# with nothing else given (experiments.hoc_auto): settings read from the photo, a CPU-sized HOC run
+# over its own ground and its instance student (into $RUNS/hoc_auto_<name>; minutes on 2 cores), a
+# classical count beside it, and a check of the student's instances; the last line is the count and
+# says where it comes from. With LABELS, the scores of the student, the classical count and the
+# count given. Extra arguments go to experiments.hoc_auto (e.g. --polarity=dark).
+# make hoc-count HOC_IMAGE=... HOC_RUN=runs/hoc_fruit: the instance student of a HOC run trained
+# already (experiments.hoc_instances; extra arguments go to it, e.g. --window=<px>).
 set -euo pipefail
 PYTHON=${PYTHON:-python3} RUNS=${RUNS:-runs}
-HOC_RUN=${HOC_RUN:-$RUNS/hoc_${PRESET:-coins}} HOC_IMAGE=${HOC_IMAGE:-skimage:coins}
+HOC_IMAGE=${HOC_IMAGE:-skimage:coins}
+if [ -z "${HOC_RUN:-}" ]; then
+  exec "$PYTHON" -m experiments.hoc_auto --image="$HOC_IMAGE" ${LABELS:+--labels="$LABELS"} "$@"
+fi
 "$PYTHON" -m experiments.hoc_instances --hoc_run="$HOC_RUN" --image="$HOC_IMAGE" "$@"
 if [ -n "${LABELS:-}" ]; then
   name=$(basename "${HOC_IMAGE#skimage:}"); name=${name%.*}

@@ -16,7 +16,9 @@ from ind_prior_tf.data import pools
 from ind_prior_tf.errors import FlagError
 
 Q_INPUTS = ("carved", "composite", "carved_gray")
-BACKGROUNDS = ("disk", "black", "median_disk", "ground")
+# photo (ours): patches of the photo with its objects painted out by its own ground
+# (cluster_estimate.ground_image), for a ground that is neither flat nor black.
+BACKGROUNDS = ("disk", "black", "median_disk", "ground", "photo")
 COLORS = ("rgb", "gray", "auto")  # auto: gray for a grey photo (its channels equal), else rgb
 
 # Table 4, plus the offline coins presets. Data keys (window, stride, flips) describe the patches; the
@@ -46,6 +48,13 @@ PRESETS = {
                       d_width=0.25, batch_size=16, upsample="resize", support_lambda=50.0,
                       binary_lambda=20.0, background="ground", hist_lambda=30.0, color="auto",
                       steps=1000),
+    # For a photo nobody tuned on (experiments.hoc_auto): coins_cpu's model, losses and length, over
+    # the photo's own ground (background=photo) instead of a flat one; the window, a and the layers
+    # are read from the photo (cluster_estimate), so the preset names none.
+    "auto_cpu": dict(hflip=True, vflip=True, n_layers=2, z_dim=5, area_lambda=1000.0,
+                     area_target=0.15, beta=50.0, pad=32, width=0.25, d_width=0.25, batch_size=16,
+                     upsample="resize", support_lambda=50.0, binary_lambda=20.0,
+                     background="photo", hist_lambda=30.0, color="auto", steps=1000),
 }
 
 
@@ -87,7 +96,8 @@ class HocConfig:
   upsample: str = "deconv"    # Table 2; "resize" removes checkerboard artifacts
   background: str = "disk"    # real patches with a black centre disk, pure black, or (ours) the
                               # disk (median_disk) or the whole patch (ground) filled with the
-                              # patch's median colour (pools.disk_backgrounds)
+                              # patch's median colour (pools.disk_backgrounds), or (photo)
+                              # the photo with its objects painted out (hoc_lib.training_pools)
   color: str = "rgb"          # ours: "gray" ties the generator's RGB; "auto" is resolved against
                               # the photo before training (hoc_lib.resolve_color)
   disk_radius: float = 20.0   # px at image_size

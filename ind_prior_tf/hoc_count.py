@@ -116,15 +116,18 @@ def train_student(config, run, log=print):
   t0 = time.time()
   gan = hoc_lib.HocGAN(model)
   tf.train.Checkpoint(generator=gan.generator).restore(checkpoint).expect_partial()
-  patches = hoc_lib.make_patches(images.load_image_spec(run["image"]), run["window"], run["stride"],
-                                 model.image_size, run.get("hflip", False), run.get("vflip", False))
-  # No real pixel shows through a black or a ground-coloured background: all of it is known ground.
+  _, backgrounds = hoc_lib.training_pools(
+      images.load_image_spec(run["image"]), run["window"], run["stride"], model,
+      run.get("hflip", False), run.get("vflip", False))
+  # No real object shows through a black, ground-coloured or painted-out background: all of it is
+  # known ground.
   known = instances_data.disk_region(
-      model.image_size, None if model.background in ("black", "ground") else model.disk_radius)
+      model.image_size,
+      None if model.background in ("black", "ground", "photo") else model.disk_radius)
   # Specks: min_area of the window's area, at patch scale (as instance_infer drops them).
   min_area = config.min_area * model.image_size ** 2
   x, y, counts = instances_data.make_dataset(
-      instances_data.gan_sampler(gan, hoc_lib.make_backgrounds(patches, model), config.seed),
+      instances_data.gan_sampler(gan, backgrounds, config.seed),
       config.samples, known, min_visible=config.min_visible, max_cut=config.max_cut,
       min_area=min_area)
   data_seconds = time.time() - t0

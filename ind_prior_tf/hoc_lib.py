@@ -22,8 +22,24 @@ from ind_prior_tf.hoc_config import HocConfig, PRESETS, config_fields  # pylint:
 def make_backgrounds(patches, config):
   """The background pool of config.background (pools.disk_backgrounds): the real patches with a
   black disk of config.disk_radius px in the centre, all black, or (ours) the disk or the whole
-  patch in the patch's median colour."""
+  patch in the patch's median colour. (photo needs the whole photo: training_pools.)"""
+  if config.background == "photo":
+    raise RunError("--background=photo: the backgrounds come from the whole photo "
+                   "(hoc_lib.training_pools)")
   return pools.disk_backgrounds(patches, config.disk_radius, mode=config.background)
+
+
+def training_pools(image, window, stride, config, hflip=False, vflip=False):
+  """(real patches, backgrounds), uint8 [P, S, S, 3]: make_patches of the photo and the backgrounds
+  of config.background; for photo (ours) the same patches cut from the photo with its objects
+  painted out by its own ground (cluster_estimate.ground_image), so that the composites' ground
+  has the photo's shading and noise, not one flat colour."""
+  real = make_patches(image, window, stride, config.image_size, hflip, vflip)
+  if config.background != "photo":
+    return real, make_backgrounds(real, config)
+  from ind_prior_tf import cluster_estimate  # pylint: disable=g-import-not-at-top
+  ground = cluster_estimate.ground_image(image, seed=config.seed)
+  return real, make_patches(ground, window, stride, config.image_size, hflip, vflip)
 
 
 def resolve_color(config, image):
@@ -306,8 +322,7 @@ def train_run(run, log=print):
   image = images.load_image_spec(run.image)
   run.config = config = resolve_color(run.config, image)
   logdir = run.run_dir()
-  real = make_patches(image, run.window, run.stride, config.image_size, run.hflip, run.vflip)
-  backgrounds = make_backgrounds(real, config)
+  real, backgrounds = training_pools(image, run.window, run.stride, config, run.hflip, run.vflip)
   training.set_determinism(config.seed, run.deterministic)
   strategy = training.make_strategy(run.strategy)
   check_replicas(config, strategy)

@@ -252,11 +252,15 @@ def test_presets_follow_table_4():
       == (12, 2, 0.25, 26)
   for name in ("crowd", "fruit", "seed"):
     assert p[name]["area_lambda"] == 1000 and p[name]["beta"] == 50
-  # Our mask priors are off unless a preset turns them on; only the CPU preset does.
+  # Our mask priors are off unless a preset turns them on; only the CPU presets do.
+  cpu = ["coins_cpu", "auto_cpu"]
   assert hoc_config.HocConfig().support_lambda == 0 and hoc_config.HocConfig().binary_lambda == 0
-  assert [n for n in p if p[n].get("support_lambda") or p[n].get("binary_lambda")] == ["coins_cpu"]
+  assert [n for n in p if p[n].get("support_lambda") or p[n].get("binary_lambda")] == cpu
   assert hoc_config.HocConfig().hist_lambda == 0 and hoc_config.HocConfig().background == "disk"
-  assert [n for n in p if p[n].get("hist_lambda") or "background" in p[n]] == ["coins_cpu"]
+  assert [n for n in p if p[n].get("hist_lambda") or "background" in p[n]] == cpu
+  # auto_cpu is coins_cpu over the photo's own ground, without coins' image and window.
+  assert {k: v for k, v in p["coins_cpu"].items() if k not in ("image", "window", "stride")} \
+      == dict(p["auto_cpu"], background="ground")
   assert hoc_lib.PRESETS is hoc_config.PRESETS and hoc_lib.HocConfig is hoc_config.HocConfig
   with pytest.raises(FlagError, match="n_layers"):
     hoc_lib.HocConfig(n_layers=0).validate()

@@ -1,0 +1,192 @@
+"""Counting on a photo nobody tuned on: settings read from the photo (polarity, object size,
+window, a, layers), its ground with the objects painted out, the classical count, the trust check
+of the student's instances, and the whole path of experiments.hoc_auto on a synthetic cluster
+(tiny models)."""
+import json
+
+import numpy as np
+import pytest
+
+from ind_prior_tf import cluster_baseline, cluster_estimate, count_trust, instance_metrics
+
+
+def disc_grid(radius=10, rows=4, cols=5, gap=0, size=None, bright=200, ground=40, noise=0.0,
+              seed=0):
+  """(uint8 [H, W, 3] image, int32 labels): rows x cols discs of `radius` px on a grid, centres
+  2 * radius + gap apart (gap 0: touching neighbours), on a flat ground."""
+  step = 2 * radius + gap
+  h, w = size or (rows * step + 2 * radius, cols * step + 2 * radius)
+  yy, xx = np.mgrid[0:h, 0:w]
+  labels = np.zeros((h, w), np.int32)
+  k = 0
+  for i in range(rows):
+    for j in range(cols):
+      k += 1
+      cy, cx = 2 * radius + i * step, 2 * radius + j * step
+      labels[(np.hypot(yy - cy, xx - cx) <= radius) & (labels == 0)] = k
+  rng = np.random.default_rng(seed)
+  grey = np.where(labels > 0, bright, ground) + noise * rng.standard_normal((h, w))
+  image = np.repeat(np.clip(np.round(grey), 0, 255).astype(np.uint8)[..., None], 3, -1)
+  return image, labels
+
+
+@pytest.mark.parametrize("radius", [8, 14])
+def test_estimate_recovers_radius_polarity_and_window(radius):
+  image, labels = disc_grid(radius, gap=3, noise=8)
+  est = cluster_estimate.estimate(image)
+  assert est.polarity == "bright"
+  assert est.radius == pytest.approx(radius, abs=1.5)
+  assert est.radius_hi == pytest.approx(radius, abs=1.5)
+  assert est.objects == labels.max()
+  assert est.window == round(3 * est.radius_hi)  # 1.5x the largest object's width
+  assert est.area_target == pytest.approx(np.pi * radius ** 2 / est.window ** 2, rel=0.15)
+  assert 2 <= est.n_layers <= 4
+  dark = cluster_estimate.estimate(255 - image)  # dark objects on a bright ground
+  assert dark.polarity == "dark" and dark.radius == pytest.approx(est.radius, abs=0.5)
+  assert cluster_estimate.estimate(image, "dark").polarity == "dark"  # as told
+
+
+def test_estimate_picks_the_objects_not_the_ground_of_a_dense_cluster():
+  """Touching discs leave the ground in concave pieces between them: the objects are the side
+  whose regions are solid, though here they are the majority."""
+  image, labels = disc_grid(10, rows=5, cols=6, gap=-2, noise=5)
+  assert (labels > 0).mean() > 0.5
+  for img, polarity in ((image, "bright"), (255 - image, "dark")):
+    est = cluster_estimate.estimate(img)
+    assert est.polarity == polarity
+    assert est.solidity[polarity] > est.solidity["dark" if polarity == "bright" else "bright"]
+
+
+@pytest.mark.parametrize("gap", [-2, 0, 4])
+def test_baseline_counts_touching_and_separate_discs_exactly(gap):
+  image, labels = disc_grid(11, rows=4, cols=6, gap=gap, noise=10)
+  for img in (image, 255 - image):
+    est = cluster_estimate.estimate(img)
+    found = cluster_baseline.baseline_labels(img, est.polarity, est.radius)
+    s = instance_metrics.instance_scores(found, labels)
+    assert s["count_error"] == 0 and s["ap"] == 1.0, s
+
+
+def test_split_mask_keeps_a_seedless_part_and_drops_specks():
+  mask = np.zeros((40, 60), bool)
+  mask[10:30, 5:25] = True   # a square: one object
+  mask[18:20, 40:42] = True  # a speck, far under a quarter disc of radius 10
+  labels = cluster_baseline.split_mask(mask, 10)
+  assert labels.max() == 1 and (labels[10:30, 5:25] == 1).all() and not labels[18:20, 40:42].any()
+
+
+def test_ground_image_paints_the_objects_out_with_the_grounds_noise():
+  image, labels = disc_grid(10, gap=6, noise=6, ground=60)
+  est = cluster_estimate.estimate(image)
+  ground = cluster_estimate.ground_image(image, est, seed=1)
+  hole = cluster_estimate.object_mask(image, est)
+  assert (ground[~hole] == image[~hole]).all()  # the ground itself is kept as it is
+  inside = ground[labels > 0, 0].astype(float)
+  outside = image[~hole, 0].astype(float)
+  assert inside.mean() == pytest.approx(outside.mean(), abs=3)  # the objects are gone
+  assert inside.std() == pytest.approx(outside.std(), rel=0.3)  # and the noise is the ground's
+
+
+def test_ground_image_of_a_photo_without_ground_is_its_median():
+  image = np.full((40, 40, 3), 100, np.uint8)
+  image[::2] = 120
+  est = cluster_estimate.Estimate("bright", 4, 4, 50, 1.0, 1, 16, 0.2, 2, {}, 0.4)
+  out = cluster_estimate.ground_image(image, est)
+  assert out.shape == image.shape
+
+
+def _rgba_discs(count, size=64, radius=12, grey=0.8):
+  yy, xx = np.mgrid[0:size, 0:size]
+  alpha = (np.hypot(yy - size / 2, xx - size / 2) <= radius).astype(float)
+  rgba = np.zeros((count, size, size, 4))
+  rgba[..., :3] = grey
+  rgba[..., 3] = alpha
+  return rgba
+
+
+def test_gan_reference_scales_the_instances_to_the_photo():
+  ref = count_trust.gan_reference(_rgba_discs(5, radius=12, grey=0.7), window=32)
+  assert ref.grey == pytest.approx(0.7)
+  area64 = (_rgba_discs(1, radius=12)[0, ..., 3] > 0.5).sum()
+  assert ref.area == pytest.approx(area64 / 4)  # 64 px of a patch are 32 px of the photo
+
+
+def test_trust_check_flags_a_student_that_marks_the_ground():
+  from skimage import measure
+  image, labels = disc_grid(10, gap=8, noise=5)
+  gray = cluster_estimate.to_gray(image)
+  side = cluster_estimate.side_mask(gray, "bright")[0]
+  ref = count_trust.Reference(grey=float(np.median(gray[labels > 0])), area=np.pi * 100)
+  good = count_trust.check(gray, labels, side, ref)
+  assert good.trusted and good.like_share == 1.0 and good.sized_share == 1.0, good.summary()
+  # The ground between the discs cut into disc-sized pieces: the student of the issue.
+  ground = measure.label((labels == 0) & (np.arange(gray.shape[1])[None] % 24 != 0))
+  bad = count_trust.check(gray, ground, side, ref)
+  assert not bad.trusted and bad.like_share == 0.0
+  assert "look like the GAN's" in bad.summary()
+  # A GAN whose instances are the ground's grey is not trusted, whatever the student found.
+  ground_gan = count_trust.Reference(grey=float(np.median(gray[labels == 0])), area=np.pi * 100)
+  assert "look like the ground" in count_trust.check(gray, labels, side, ground_gan).summary()
+  empty = count_trust.check(gray, np.zeros_like(labels), side, ref)
+  assert not empty.trusted and "no instance found" in empty.reasons
+
+
+def test_trust_check_flags_instances_of_the_wrong_size():
+  image, labels = disc_grid(10, gap=8, noise=5)
+  gray = cluster_estimate.to_gray(image)
+  side = cluster_estimate.side_mask(gray, "bright")[0]
+  ref = count_trust.Reference(grey=float(np.median(gray[labels > 0])), area=np.pi * 30 ** 2)
+  t = count_trust.check(gray, labels, side, ref)
+  assert not t.trusted and t.sized_share == 0.0 and "size" in t.summary()
+  # Touching objects merged three by three: three times the GAN's area.
+  merged = (labels + 2) // 3
+  ref = count_trust.Reference(grey=ref.grey, area=float(np.bincount(labels.ravel())[1:].mean()))
+  assert count_trust.check(gray, labels, side, ref).trusted
+  assert not count_trust.check(gray, merged, side, ref).trusted
+
+
+# -- the whole path --------------------------------------------------------------------------------
+
+TINY_HOC = dict(image_size=32, width=0.125, d_width=0.125, batch_size=4, disk_radius=8, jit=False)
+TINY_COUNT = dict(batch_size=4, width=0.125, jit=False)
+
+
+def test_hoc_auto_counts_a_photo_and_says_where_the_count_comes_from(tmp_path):
+  from PIL import Image
+  from ind_prior_tf import hoc_auto, instances_data
+  image, truth = instances_data.synthetic_cluster(size=(96, 128), count=15, seed=3)
+  Image.fromarray(image).save(tmp_path / "cluster.png")
+  instance_metrics.write_labels(str(tmp_path / "truth.png"), truth)
+  config = hoc_auto.AutoConfig(image=str(tmp_path / "cluster.png"), logdir=str(tmp_path / "run"),
+                               labels=str(tmp_path / "truth.png"), steps=2, count_steps=2,
+                               samples=8, progress=False, hoc_overrides=TINY_HOC,
+                               count_overrides=TINY_COUNT).validate()
+  lines = []
+  report, trust = hoc_auto.count(config, log=lines.append)
+  est = cluster_estimate.estimate(image)
+  run = json.load(open(tmp_path / "run" / "flags.json"))
+  assert (run["window"], run["n_layers"], run["background"]) == (est.window, est.n_layers, "photo")
+  assert run["area_target"] == pytest.approx(est.area_target, abs=1e-4)
+  # Two steps teach nothing that could be trusted: the count is the classical one, said so.
+  baseline = cluster_baseline.baseline_labels(image, est.polarity, est.radius)
+  assert not trust.trusted and report["source"] == "baseline"
+  assert report["count"] == report["baseline_count"] == baseline.max()
+  final = instance_metrics.read_labels(report["paths"]["labels"])
+  assert (final == baseline).all()
+  assert report["scores"]["final"] == instance_metrics.instance_scores(baseline, truth)
+  out = hoc_auto.summary_lines(report, trust)
+  assert out[-1] == f"count: {baseline.max()} (from the classical baseline, because the " \
+                    "student's count is not trusted)"
+  assert json.load(open(tmp_path / "run" / "count.json"))["count"] == report["count"]
+  assert (tmp_path / "run" / "instances" / "student" / "cluster_labels.png").is_file()
+
+
+def test_hoc_auto_bad_input_is_one_line(tmp_path):
+  from tests import entry
+  call = lambda *a: entry.call("experiments.hoc_auto", f"--logdir={tmp_path / 'run'}", *a)
+  call().failed(2, "--image: required")
+  call("--image=/no/such.png").failed(2, "/no/such.png")
+  call("--image=skimage:coins", "--polarity=grey").failed(2, "--polarity")
+  call("--image=skimage:coins", "--steps=0").failed(2, "--steps=0")
+  call("--image=skimage:coins", f"--labels={tmp_path}/none.png").failed(2, "--labels")
+  assert not (tmp_path / "run").exists()

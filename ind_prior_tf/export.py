@@ -135,7 +135,10 @@ def export_model(model, out_dir, kind="segmenter", metadata=None, overwrite=Fals
                  "ind_prior_tf.api") if post.after_network else "nothing")
   rundir.atomic_write_text(os.path.join(out_dir, "export.json"),
                              json.dumps(info, indent=2, default=str))
-  owned.mark(out_dir, "experiments.export", ["saved_model", f"{kind}.keras", "export.json"])
+  written = ["saved_model", f"{kind}.keras", "export.json"]
+  if os.path.isfile(os.path.join(out_dir, postprocess.RECIPE_FILE)):
+    written.append(postprocess.RECIPE_FILE)
+  owned.mark(out_dir, "experiments.export", written)
   return saved, keras_path
 
 

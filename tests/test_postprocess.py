@@ -166,3 +166,6 @@ def test_export_runs_the_averaging_inside_and_writes_the_rest_beside(recipe_run)
   served = tf.saved_model.load(saved).signatures["serving_default"](images=tf.constant(x))["mask"]
   seg = api.load(recipe_run["run"], postprocess="none", flip_average=True, shift_average=2)
   np.testing.assert_allclose(served.numpy(), seg._predict(x), atol=1e-5)
+  # An export with its recipe is ours to replace, recipe included.
+  entry.call("experiments.export", f"--run_dir={recipe_run['run']}", f"--out_dir={out}",
+             "--overwrite").ok()

@@ -24,6 +24,7 @@ import os
 import numpy as np
 from PIL import Image
 
+from ind_prior_tf import cluster_baseline
 from ind_prior_tf.data import pools
 
 
@@ -90,7 +91,7 @@ def instances_from_maps(maps, window, prominence=0.3, smooth=0.03, min_area=0.01
   peaks = morphology.h_maxima(np.where(fg, centre, 0.0), prominence) > 0
   seeds = measure.label(peaks & fg)
   labels = segmentation.watershed(-centre, seeds, mask=fg)
-  return fill_holes(_drop_small(labels, min_area * float(window) ** 2))
+  return fill_holes(cluster_baseline.drop_small(labels, min_area * float(window) ** 2))
 
 
 def fill_holes(labels):
@@ -104,16 +105,6 @@ def fill_holes(labels):
     region = out[box]
     region[ndimage.binary_fill_holes(labels[box] == k) & (region == 0)] = k
   return out
-
-
-def _drop_small(labels, min_px):
-  """Labels renumbered 1..K in order, components under min_px removed."""
-  areas = np.bincount(labels.ravel())
-  keep = np.flatnonzero(areas >= max(min_px, 1))
-  keep = keep[keep > 0]
-  lut = np.zeros(len(areas), np.int32)
-  lut[keep] = np.arange(1, len(keep) + 1)
-  return lut[labels]
 
 
 def instance_table(labels):

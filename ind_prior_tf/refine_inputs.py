@@ -4,15 +4,13 @@ set, the two pools and, for GrabCut or the CRF on the photo, the raw images wher
 import os
 
 from ind_prior_tf import owned
-from ind_prior_tf.refine import ConfigError
+from ind_prior_tf.refine import ConfigError, prepared_meta
 
 
 def check(config):
   """ConfigError (one line naming the flag) for the first input of RefineConfig `config` that is
   missing, or a --chain that is, holds or lies inside one of them."""
-  if not os.path.isfile(os.path.join(config.prepared, "meta.json")):
-    raise ConfigError(f"--prepared={config.prepared}: no prepared set there (no meta.json); "
-                      "prepare it first (make <dataset>-prep) or give --prepared / --prep_dir")
+  prepared_meta(config.prepared)  # the set's meta.json, read as the chain reads it
   for name in ("backgrounds", "student_backgrounds"):
     path = getattr(config, name)
     if not os.path.isfile(path):

@@ -118,9 +118,8 @@ def _resolve(config):
   config.post, config.post_source = resolve_post(config.postprocess, config.run_dir,
                                                  config.post_flags)
   if config.post.needs_opencv:
-    from ind_prior_tf import grabcut  # pylint: disable=g-import-not-at-top
     try:
-      grabcut.require_opencv()
+      postprocess.grabcut.require_opencv()
     except ImportError as e:
       flag = "--grabcut_iters" if config.post.grabcut_iters else "--guided_radius"
       raise FlagError(f"{flag}: {e}") from None

@@ -84,7 +84,8 @@ def _score(config, unet, ds, raw_index):
     photos = _photos(config, batch["id"].numpy(), raw_index)
     net, masks = postprocess.run_batch(config.post, predict, batch["image"], photos)
     truth = batch["mask"].numpy()
-    network.update(net, truth)
+    if config.post.after_network:  # else the network's masks are the scored ones
+      network.update(net, truth)
     counts.update(masks, truth)
     box.update(np.ones_like(masks), truth)  # the whole-box baseline
     ious.append(metrics.per_image_fg_iou(masks, truth))

@@ -70,6 +70,9 @@ def _main(F):
   print(f"segmented {result.done} of {result.listed} images -> {out}/masks, {out}/cutouts; "
         f"{result.skipped.summary()}"
         + (f" (listed in {os.path.join(out, 'skipped.txt')})" if len(result.skipped) else ""))
+  if result.floor is not None:
+    print(f"the floor took GrabCut from the box for {len(result.floor)} of {result.done} images "
+          f"(listed in {os.path.join(out, 'floor.txt')})")
   return 1 if result.done == 0 else None
 
 

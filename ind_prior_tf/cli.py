@@ -140,6 +140,14 @@ def define_postprocess_flags(F, defaults):
           "With --grabcut_iters: > 0 holds the pixels where the mask is above 1 - this (sure "
           "foreground) or below it (sure background); GrabCut moves only the rest (0: all of the "
           "box is GrabCut's).")
+  F.boolean("grabcut_floor", d.grabcut_floor,
+            "Not in the paper: the floor under the steps above. Per crop, GrabCut from the box "
+            "alone (the baseline) replaces the mask where the crop's colours part its cut better "
+            "than they part the mask (ind_prior_tf/floor.py; needs OpenCV and the raw photos); "
+            "evaluate's per_image.csv and segment's floor.csv say where.")
+  F.float("floor_margin", d.floor_margin,
+          "With --grabcut_floor: by how much GrabCut's cut must part the colours better (a "
+          "difference of two accuracies in [0.5, 1]); larger trusts the mask more.")
 
 
 def post_flags(F, defaults):

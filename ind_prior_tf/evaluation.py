@@ -7,7 +7,7 @@ binarised at 0.5, as are the ground-truth masks (metrics.py). Beside the segment
 gives the whole-box baseline (every pixel of the box foreground) and, when the post-processing runs a
 step after the network (the CRF, the guided filter, GrabCut: config.post), the network's own scores
 before those steps. <out_dir> gets scores.json (the report), per_image.csv (each crop's foreground
-IoU) and cases.png (the best cases left, the worst right; each input / ground truth / soft mask /
+IoU, and with the floor whether it took GrabCut from the box) and cases.png (the best cases left, the worst right; each input / ground truth / soft mask /
 carved foreground).
 """
 import dataclasses
@@ -34,6 +34,7 @@ class Evaluation:
   out_dir: str
   scores_path: str
   picture: Optional[str]
+  floor: Optional[np.ndarray] = None  # with the floor: bool by crop, where it took GrabCut's cut
 
 
 def cases_grid(images, gt, masks):
@@ -51,7 +52,8 @@ def check_inputs(config):
     raise DataError(f"{config.prepared}: the prepared set has no masks to score against")
   raw_index = None  # with GrabCut or the CRF on the photos: the raw set's records by id, read once
   if config.post.needs_photos:
-    flag = "--grabcut_iters" if config.post.grabcut_iters else "--crf_context"
+    flag = ("--grabcut_iters" if config.post.grabcut_iters else
+            "--crf_context" if config.post.crf_on_photo else "--grabcut_floor")
     try:
       raw_index = prepared.raw_record_index(config.prepared, config.raw_root)
     except (ImportError, ValueError) as e:
@@ -76,13 +78,14 @@ def _photos(config, ids, raw_index):
 
 
 def _score(config, unet, ds, raw_index):
-  """One pass over the masked crops: (counts, whole-box counts, the network's counts, ids, ious)."""
-  counts, box, ids, ious = metrics.SegCounts(), metrics.SegCounts(), [], []
+  """One pass over the masked crops: (counts, whole-box counts, the network's counts, ids, ious,
+  where the floor took GrabCut's cut)."""
+  counts, box, ids, ious, took = metrics.SegCounts(), metrics.SegCounts(), [], [], []
   network = metrics.SegCounts()
   predict = _predict(config, unet)
   for batch in ds.batch(config.batch_size).prefetch(2):
     photos = _photos(config, batch["id"].numpy(), raw_index)
-    net, masks = postprocess.run_batch(config.post, predict, batch["image"], photos)
+    net, masks, floor = postprocess.stage(config.post, predict, batch["image"], photos)
     truth = batch["mask"].numpy()
     if config.post.after_network:  # else the network's masks are the scored ones
       network.update(net, truth)
@@ -90,9 +93,11 @@ def _score(config, unet, ds, raw_index):
     box.update(np.ones_like(masks), truth)  # the whole-box baseline
     ious.append(metrics.per_image_fg_iou(masks, truth))
     ids.append(batch["id"].numpy())
+    took.append(floor)
   if not counts.images:
     raise DataError(f"{config.prepared}: split {config.split!r} has no masked crops")
-  return counts, box, network, np.concatenate(ids), np.concatenate(ious)
+  return (counts, box, network, np.concatenate(ids), np.concatenate(ious),
+          np.concatenate(took))
 
 
 def _draw_cases(config, unet, ds, ids, ious, path, raw_index):
@@ -127,7 +132,7 @@ def evaluate(config):
   unet, run_config, ckpt = segmenter.load_run_segmenter(config.run_dir, config.checkpoint)
   size = segmenter.unet_spec(run_config)[0]
   ds = prepared.prepared_dataset(config.prepared, config.split, only_with_masks=True)
-  counts, box, network, ids, ious = _score(config, unet, ds, raw_index)
+  counts, box, network, ids, ious, took = _score(config, unet, ds, raw_index)
   scores = counts.scores()
   out_dir = config.output_dir()
   os.makedirs(out_dir, exist_ok=True)
@@ -141,13 +146,18 @@ def evaluate(config):
     report.update(postprocess=config.post.to_dict(), postprocess_source=config.post_source)
   if config.post.after_network:
     report.update(network={k: v for k, v in network.scores().items() if k != "images"})
+  if config.post.grabcut_floor:
+    report.update(floor_took_grabcut=int(took.sum()))
   scores_path = os.path.join(out_dir, "scores.json")
   rundir.atomic_write_text(scores_path, json.dumps(report, indent=2) + "\n")
-  rundir.atomic_write_text(os.path.join(out_dir, "per_image.csv"), "id,fg_iou\n" + "".join(
-      f"{i},{v:.4f}\n" for i, v in zip(ids, ious)))
+  floor = config.post.grabcut_floor
+  rundir.atomic_write_text(os.path.join(out_dir, "per_image.csv"), (
+      "id,fg_iou,floor\n" if floor else "id,fg_iou\n") + "".join(
+          f"{i},{v:.4f}" + ((",grabcut" if t else ",recipe") if floor else "") + "\n"
+          for i, v, t in zip(ids, ious, took)))
   picture = _draw_cases(config, unet, ds, ids, ious, os.path.join(out_dir, "cases.png"),
                         raw_index)
-  return Evaluation(report, ids, ious, out_dir, scores_path, picture)
+  return Evaluation(report, ids, ious, out_dir, scores_path, picture, took if floor else None)
 
 
 def summary_lines(config, result):
@@ -168,6 +178,9 @@ def summary_lines(config, result):
     lines.append(f"  the network alone{' (' + words + ')' if words else ''}, before the steps after "
                  f"it: fg IoU {net['fg_iou']:.3f}  mIoU {net['miou']:.3f}  pixel acc "
                  f"{net['pixel_acc']:.3f}")
+  if post.grabcut_floor:
+    lines.append(f"  the floor took GrabCut from the box for {report['floor_took_grabcut']} of "
+                 f"{report['images']} crops (per_image.csv says which)")
   lines.append(f"wrote {result.scores_path}")
   if result.picture:
     lines.append(f"best (left) and worst (right) cases: {result.picture}")

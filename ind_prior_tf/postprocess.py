@@ -10,8 +10,10 @@ score and the Python API (ind_prior_tf.api) call that function and nothing else.
      crf_context > 0, its surroundings as background;
   3. a guided filter with the crop as guide (guided; guided_radius > 0);
   4. GrabCut on the photo around the box, seeded by the mask, holding the pixels where the mask is
-     within grabcut_sure of 0 or 1 (grabcut; grabcut_iters > 0).
-Steps 2-4 are NumPy / OpenCV. Every step is ours, not the paper's (docs/paper.md).
+     within grabcut_sure of 0 or 1 (grabcut; grabcut_iters > 0);
+  5. the floor (floor; grabcut_floor): per crop, GrabCut from the box alone replaces the mask where
+     the crop's colours part its cut better than the mask by more than floor_margin.
+Steps 2-5 are NumPy / OpenCV. Every step is ours, not the paper's (docs/paper.md).
 
 A run carries the post-processing it was scored with: <run_dir>/postprocess.json (the refinement
 chain writes it into its result), which evaluate, segment and the API apply by default
@@ -23,7 +25,7 @@ import os
 
 import numpy as np
 
-from ind_prior_tf import choices, colour_crf, grabcut, guided, rundir
+from ind_prior_tf import choices, colour_crf, floor, grabcut, guided, rundir
 from ind_prior_tf.errors import FlagError
 
 RECIPE_FILE = "postprocess.json"
@@ -43,6 +45,8 @@ class PostConfig:
   guided_eps: float = guided.EPS
   grabcut_iters: int = 0
   grabcut_sure: float = 0.0
+  grabcut_floor: bool = False
+  floor_margin: float = floor.MARGIN
 
   def validate(self):
     """FlagError naming the first bad field's flag; returns self."""
@@ -51,9 +55,11 @@ class PostConfig:
       value = getattr(self, name)
       if not isinstance(value, int) or isinstance(value, bool) or value < low:
         raise FlagError(f"--{name}={value}: must be a whole number >= {low}")
-    if not isinstance(self.flip_average, bool):
-      raise FlagError(f"--flip_average={self.flip_average}: must be true or false")
-    for name in ("crf_weight", "crf_sigma", "crf_context", "guided_eps", "grabcut_sure"):
+    for name in ("flip_average", "grabcut_floor"):
+      if not isinstance(getattr(self, name), bool):
+        raise FlagError(f"--{name}={getattr(self, name)}: must be true or false")
+    for name in ("crf_weight", "crf_sigma", "crf_context", "guided_eps", "grabcut_sure",
+                 "floor_margin"):
       if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), (int, float)):
         raise FlagError(f"--{name}={getattr(self, name)}: must be a number")
     if self.shift_average > choices.MAX_SHIFT:
@@ -69,6 +75,8 @@ class PostConfig:
       raise FlagError(f"--guided_eps={self.guided_eps}: must be > 0")
     if not 0.0 <= self.grabcut_sure < 0.5:
       raise FlagError(f"--grabcut_sure={self.grabcut_sure}: must be in [0, 0.5)")
+    if not -0.5 <= self.floor_margin <= 0.5:  # separabilities lie in [0.5, 1]
+      raise FlagError(f"--floor_margin={self.floor_margin}: must be in [-0.5, 0.5]")
     return self
 
   @property
@@ -78,17 +86,17 @@ class PostConfig:
   @property
   def needs_photos(self):
     """Whether a step reads the photo around the box (GrabCut, the CRF on the photo)."""
-    return bool(self.grabcut_iters) or self.crf_on_photo
+    return bool(self.grabcut_iters) or self.crf_on_photo or self.grabcut_floor
 
   @property
   def needs_opencv(self):
-    return bool(self.grabcut_iters or self.guided_radius)
+    return bool(self.grabcut_iters or self.guided_radius or self.grabcut_floor)
 
   @property
   def after_network(self):
-    """Whether any step runs after the network (the CRF, the guided filter, GrabCut)."""
+    """Whether any step runs after the network (the CRF, the guided filter, GrabCut, the floor)."""
     return bool(self.crf_weight and self.crf_iters) or bool(self.guided_radius) or bool(
-        self.grabcut_iters)
+        self.grabcut_iters) or self.grabcut_floor
 
   def is_identity(self):
     return self == PostConfig()
@@ -112,6 +120,9 @@ class PostConfig:
       steps.append(f"{self.grabcut_iters} GrabCut iterations" + (
           f" holding the pixels within {self.grabcut_sure:g} of 0 or 1" if self.grabcut_sure
           else ""))
+    if self.grabcut_floor:
+      steps.append(f"GrabCut from the box alone where its colours part better (margin "
+                   f"{self.floor_margin:g})")
     return ", ".join(steps) if steps else "none (the network's masks as they are)"
 
   def tag(self):
@@ -134,10 +145,17 @@ class PostConfig:
     if self.grabcut_iters:
       parts.append(f"gc{self.grabcut_iters}" + (f"s{self.grabcut_sure:g}" if self.grabcut_sure
                                                 else ""))
+    if self.grabcut_floor:
+      parts.append(f"floor{self.floor_margin:g}")
     return "-".join(parts)
 
   def to_dict(self):
-    return dataclasses.asdict(self)
+    """The fields, but the floor's only where it is on: a recipe without it is written (and reported
+    by evaluate) exactly as before the floor existed."""
+    values = dataclasses.asdict(self)
+    if not self.grabcut_floor:
+      del values["grabcut_floor"], values["floor_margin"]
+    return values
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(PostConfig))
@@ -145,7 +163,8 @@ FIELDS = tuple(f.name for f in dataclasses.fields(PostConfig))
 
 def from_dict(values, where):
   """A validated PostConfig from a dict (a postprocess.json); unknown keys or bad values are a
-  FlagError naming `where`."""
+  FlagError naming `where`. A key left out takes the field's default, which is off for every step:
+  a recipe written before a step existed runs as it was scored."""
   if not isinstance(values, dict):
     raise FlagError(f"{where}: expected a JSON object of post-processing settings")
   unknown = sorted(set(values) - set(FIELDS))
@@ -188,11 +207,18 @@ def write_recipe(run_dir, post):
 
 def run_batch(post, predict, crops, photos=None):
   """The stage on one batch: (the network's masks, the post-processed masks), float32 [N, S, S, 1].
+  stage() also says where the floor took GrabCut from the box.
 
   predict: crops -> the network's masks, averaged as post says (segmenter.predict or predictor
   with post.flip_average and post.shift_average); crops: float [N, S, S, 3] in [0, 1], the box
   crops at the size the masks come in; photos: one (photo uint8 [H, W, 3], box region (x0, y0, x1,
   y1)) per crop where post.needs_photos (an iterable, read once), else None."""
+  return stage(post, predict, crops, photos)[:2]
+
+
+def stage(post, predict, crops, photos=None):
+  """run_batch's (network, final), and bool [N]: where the floor replaced the mask by GrabCut from
+  the box (all False without post.grabcut_floor)."""
   network = np.asarray(predict(crops), np.float32)
   crops = np.asarray(crops, np.float32)
   if post.needs_photos:
@@ -202,4 +228,9 @@ def run_batch(post, predict, crops, photos=None):
   masks = guided.guided_filter_batch(crops, masks, post.guided_radius, post.guided_eps)
   if post.grabcut_iters:
     masks = grabcut.refine_masks(photos, masks, post.grabcut_iters, sure=post.grabcut_sure)
-  return network, np.asarray(masks, np.float32)
+  masks = np.asarray(masks, np.float32)
+  took = np.zeros(len(masks), bool)
+  if post.grabcut_floor:
+    masks, took = floor.choose(crops, masks, floor.box_cuts(photos, masks.shape[1]),
+                               post.floor_margin)
+  return network, masks, took

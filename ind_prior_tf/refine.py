@@ -12,7 +12,8 @@ A chain improves a GAN teacher by distillation and short GAN runs (docs/fgseg.md
   5. the score of the result (experiments.evaluate; none for a set without masks) through the
      post-processing of `score_recipe` (ind_prior_tf/postprocess.py): its masks averaged over flips
      and shifts (`shift_average_score`), a dense CRF over the colours (`crf_weight`), a guided filter
-     (`guided_radius`), then GrabCut holding their sure pixels (`grabcut_sure`). The recipe is
+     (`guided_radius`), GrabCut holding their sure pixels (`grabcut_sure`), then the floor: GrabCut
+     from the box alone where the colours part its cut better (`grabcut_floor`). The recipe is
      written into the result's run directory (postprocess.json), scored or not, which the score,
      experiments.segment and the Python API apply.
 The check: a GAN run whose mean flip consistency falls below its start's by more than `max_drop` has
@@ -37,7 +38,7 @@ import os
 import sys
 from typing import Optional
 
-from ind_prior_tf import choices, postprocess
+from ind_prior_tf import choices, floor, postprocess
 from ind_prior_tf.errors import FlagError
 
 FGSEG, DISTILL, ENSEMBLE = "experiments.fgseg", "experiments.distill", "experiments.ensemble"
@@ -76,7 +77,8 @@ class RefineConfig:
   of 125 then 25 GAN steps, hard labels from the start, students' labels refined by 3 GrabCut
   iterations, students that deliver a moving average of their weights (decay 0.99), flip-averaged
   labels, the result the mean of the three cycles' students, scored through flips and shifts, the
-  colour CRF on the photo, a guided filter and GrabCut holding the sure pixels."""
+  colour CRF on the photo, a guided filter, GrabCut holding the sure pixels and the floor (GrabCut
+  from the box alone where the colours back it better)."""
   prepared: str = "prepared/horse"
   backgrounds: str = "prepared/horse_bg.npz"
   student_backgrounds: str = "prepared/horse_bg_sharp.npz"
@@ -106,6 +108,10 @@ class RefineConfig:
   crf_context: float = 0.5
   guided_radius: int = 4
   grabcut_sure: float = 0.05
+  # Ours: the score's floor, GrabCut from the box alone where the colours part its cut better than
+  # the mask by more than floor_margin (postprocess.PostConfig, ind_prior_tf/floor.py).
+  grabcut_floor: bool = True
+  floor_margin: float = floor.MARGIN
   pick_every: int = 0                       # 0: each student learns from its GAN run's last step
   max_drop: Optional[float] = 0.13          # None: no check
   retries: int = 0
@@ -152,13 +158,16 @@ class RefineConfig:
     ranges = dict(grabcut_sure=(0, 0.5, False),
                   student_ema_decay=(0, 1, False), crf_weight=(0, math.inf, False),
                   crf_context=(0, choices.MAX_CONTEXT, True),
-                  shift_average_score=(0, choices.MAX_SHIFT, True))
+                  shift_average_score=(0, choices.MAX_SHIFT, True),
+                  floor_margin=(-0.5, 0.5, True))
     for name, (low, high, closed) in ranges.items():
       value = getattr(self, name)
       if not (isinstance(value, (int, float)) and low <= value
               and (value <= high if closed else value < high)):
         raise ConfigError(f"--{name}={value}: expected a number in [{low:g}, {high:g}"
                           f"{']' if closed else ')'}")
+    if not isinstance(self.grabcut_floor, bool):
+      raise ConfigError(f"--grabcut_floor={self.grabcut_floor}: expected true or false")
     if self.max_drop is not None and not math.isfinite(self.max_drop):
       raise ConfigError(f"--max_drop={self.max_drop}: expected a number, or none for no check")
     for name in ("hard_args", "fgseg_args", "distill_args", "gan_args", "eval_args"):
@@ -273,7 +282,8 @@ def score_recipe(config):
       flip_average=c.flip_average_score, shift_average=c.shift_average_score,
       crf_weight=c.crf_weight, crf_context=c.crf_context if c.crf_weight else 0.0,
       guided_radius=c.guided_radius, grabcut_iters=c.grabcut,
-      grabcut_sure=c.grabcut_sure if c.grabcut else 0.0)
+      grabcut_sure=c.grabcut_sure if c.grabcut else 0.0, grabcut_floor=c.grabcut_floor,
+      floor_margin=c.floor_margin)
 
 
 def result_of(stages):

@@ -9,11 +9,12 @@ import dataclasses
 import glob
 import os
 import sys
+from typing import Optional
 
 import numpy as np
 from PIL import Image
 
-from ind_prior_tf import postprocess, segment_outputs, segmenter
+from ind_prior_tf import postprocess, rundir, segment_outputs, segmenter
 from ind_prior_tf.progress import ProgressBar
 from ind_prior_tf.data import box_names
 from ind_prior_tf.data import boxes as boxes_lib
@@ -54,23 +55,24 @@ def cutout(image, mask):
   return np.concatenate([image, alpha[..., None]], axis=-1)
 
 
-def segment_batch(post, predict, images, regions, crops, threshold=None):
+def segment_batch(post, predict, images, regions, crops, threshold=None, with_floor=False):
   """Full-size masks of photos from their box crops: the post-processing stage (postprocess.run_batch)
   on the crops, each mask pasted back onto its photo's box (0 outside), optionally thresholded.
 
   images: uint8 [H, W, 3] photos; regions: their boxes (x0, y0, x1, y1); crops: uint8 [N, S, S, 3],
   the boxes resized to the network's input (crop_for_segmenter); predict: crops -> the network's
   masks (segmenter.predictor with post's averaging). -> [float32 [H, W] in [0, 1]], one per photo:
-  what experiments.segment writes (times 255, rounded) and the Python API returns."""
+  what experiments.segment writes (times 255, rounded) and the Python API returns; with_floor:
+  (those, bool [N] where the floor took GrabCut from the box)."""
   crops = np.stack(crops) / np.float32(255.0)
-  masks = postprocess.run_batch(post, predict, crops, list(zip(images, regions)))[1]
+  _, masks, took = postprocess.stage(post, predict, crops, list(zip(images, regions)))
   out = []
   for image, region, mask in zip(images, regions, masks):
     full = paste_mask(mask, region, image.shape)
     if threshold is not None:
       full = (full > threshold).astype(np.float32)
     out.append(full)
-  return out
+  return (out, took) if with_floor else out
 
 
 def to_png_values(mask):
@@ -238,7 +240,8 @@ def segment_files(model, items, out_dir, post=None, boxes=None, threshold=None, 
   counted and skipped, and the rest are still done. post: the post-processing (a
   postprocess.PostConfig; None: none), applied to each batch by segment_batch. threshold: None
   writes soft masks, a value in (0, 1) binary ones. Returns a SkipLog (also written to
-  <out_dir>/skipped.txt).
+  <out_dir>/skipped.txt) and, with post's floor, the names of the masks where it took GrabCut from
+  the box (also written to <out_dir>/floor.txt), else None.
   """
   post = post or postprocess.PostConfig()
   size = model.input_shape[1]
@@ -247,13 +250,15 @@ def segment_files(model, items, out_dir, post=None, boxes=None, threshold=None, 
   skipped = SkipLog(len(items))
   bar = ProgressBar(len(items), every=max(1, len(items) // 20), enabled=progress)
   pending = []  # (output name, image, crop, region)
+  took_grabcut = []
 
   def flush():
     if not pending:
       return
     names_, images, crops, regions = zip(*pending)
-    for name, image, full in zip(names_, images, segment_batch(post, predict, images, regions,
-                                                                crops, threshold)):
+    fulls, took = segment_batch(post, predict, images, regions, crops, threshold, with_floor=True)
+    took_grabcut.extend(n for n, t in zip(names_, took) if t)
+    for name, image, full in zip(names_, images, fulls):
       _write_png(os.path.join(out_dir, "masks", name), to_png_values(full), "L")
       _write_png(os.path.join(out_dir, "cutouts", name), cutout(image, full), "RGBA")
     pending.clear()
@@ -293,7 +298,11 @@ def segment_files(model, items, out_dir, post=None, boxes=None, threshold=None, 
   advance(len(items))
   bar.close()
   skipped.write(os.path.join(out_dir, "skipped.txt"))
-  return skipped
+  if not post.grabcut_floor:
+    return skipped, None
+  rundir.atomic_write_text(os.path.join(out_dir, "floor.txt"),
+                           "".join(f"{name}\n" for name in took_grabcut))
+  return skipped, took_grabcut
 
 
 @dataclasses.dataclass
@@ -306,6 +315,7 @@ class Segmented:
   skipped: SkipLog
   checkpoint: str
   renamed: list
+  floor: Optional[list] = None  # with the floor: the masks where it took GrabCut from the box
 
 
 def segment_run(config, log=print):
@@ -326,9 +336,9 @@ def segment_run(config, log=print):
   if earlier:
     log(f"--overwrite: replacing the earlier segmentation in {config.out_dir} ({removed} files "
         f"removed from {', '.join(earlier)})")
-  skipped = segment_files(model, items, config.out_dir, post=config.post, boxes=boxes,
+  skipped, floor = segment_files(model, items, config.out_dir, post=config.post, boxes=boxes,
                           threshold=config.threshold, batch_size=config.batch_size,
                           progress=config.progress)
   names = output_names([rel for _, rel, _ in items])
   renamed = [(rel, name) for (_, rel, _), name in zip(items, names) if name != output_name(rel)]
-  return Segmented(len(items), len(items) - len(skipped), skipped, ckpt, renamed)
+  return Segmented(len(items), len(items) - len(skipped), skipped, ckpt, renamed, floor)

@@ -1,4 +1,4 @@
-"""What experiments.segment writes in --out_dir (masks/, cutouts/, skipped.txt) and when it may:
+"""What experiments.segment writes in --out_dir (masks/, cutouts/, skipped.txt, floor.txt) and when it may:
 never over or inside what it reads (the photos, the boxes, the run), never over an earlier
 segmentation without --overwrite, and with it only over outputs it wrote itself (owned.MARKER, or
 for older outputs folders of PNGs alone). TensorFlow-free.
@@ -9,7 +9,7 @@ from ind_prior_tf import owned
 from ind_prior_tf.errors import FlagError
 
 TOOL = "experiments.segment"
-WRITES = ("masks", "cutouts", "skipped.txt")
+WRITES = ("masks", "cutouts", "skipped.txt", "floor.txt")
 
 
 def _writes(out_dir):

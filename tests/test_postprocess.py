@@ -18,28 +18,32 @@ from tests import entry, test_distill
 from tests.test_grabcut import prepared_cub
 
 RECIPE = PostConfig(flip_average=True, shift_average=2, crf_weight=5.0, crf_iters=3,
-                    crf_context=0.5, guided_radius=2, grabcut_iters=1, grabcut_sure=0.05)
+                    crf_context=0.5, guided_radius=2, grabcut_iters=1, grabcut_sure=0.05,
+                    grabcut_floor=True, floor_margin=0.0)
 
 
 def test_the_config_checks_names_and_describes_every_setting():
   assert PostConfig().is_identity() and PostConfig().tag() == ""
   assert not PostConfig().after_network and not PostConfig().needs_photos
   assert RECIPE.needs_photos and RECIPE.after_network and RECIPE.needs_opencv
-  assert RECIPE.tag() == "flip-shift2-crf5c0.5i3-gf2-gc1s0.05"
+  assert RECIPE.tag() == "flip-shift2-crf5c0.5i3-gf2-gc1s0.05-floor0"
   assert RECIPE.describe() == (
       "flip-averaged, shift-averaged (2 px), colour CRF w=5 on the photo (context 0.5), guided "
-      "filter r=2, 1 GrabCut iterations holding the pixels within 0.05 of 0 or 1")
+      "filter r=2, 1 GrabCut iterations holding the pixels within 0.05 of 0 or 1, GrabCut from the "
+      "box alone where its colours part better (margin 0)")
   # Every field that changes the numbers changes the folder's name.
   changed = dict(flip_average=False, shift_average=3, crf_weight=4.0, crf_sigma=6.0, crf_iters=4,
                  crf_context=0.25, guided_radius=3, guided_eps=1e-3, grabcut_iters=2,
-                 grabcut_sure=0.1)
+                 grabcut_sure=0.1, grabcut_floor=False, floor_margin=0.02)
   assert set(changed) == set(postprocess.FIELDS)
   tags = {dataclasses.replace(RECIPE, **{k: v}).tag() for k, v in changed.items()}
   assert len(tags) == len(changed) and RECIPE.tag() not in tags
   for bad, flag in ((dict(shift_average=33), "--shift_average=33"),
                     (dict(grabcut_sure=0.5), "--grabcut_sure=0.5"),
                     (dict(crf_context=3), "--crf_context=3"), (dict(crf_iters=0), "--crf_iters=0"),
-                    (dict(flip_average="yes"), "--flip_average=yes")):
+                    (dict(flip_average="yes"), "--flip_average=yes"),
+                    (dict(grabcut_floor=1), "--grabcut_floor=1"),
+                    (dict(floor_margin=0.6), "--floor_margin=0.6")):
     with pytest.raises(FlagError, match=f"^{flag}"):
       dataclasses.replace(RECIPE, **bad).validate()
 
@@ -96,13 +100,13 @@ def test_the_score_and_segment_refine_the_same_crops_into_the_same_masks(recipe_
   """The chain's score (evaluate with the run's recipe) and experiments.segment with the photos'
   boxes: the one stage, the same masks, crop by crop."""
   seen = {"score": [], "segment": [], "alone": []}
-  run_batch, who = postprocess.run_batch, ["score"]
+  stage, who = postprocess.stage, ["score"]
 
   def recording(post, predict, crops, photos=None):
-    network, final = run_batch(post, predict, crops, photos)
-    seen[who[0]].extend(zip(np.asarray(crops, np.float32), final))
-    return network, final
-  monkeypatch.setattr(postprocess, "run_batch", recording)
+    network, final, took = stage(post, predict, crops, photos)
+    seen[who[0]].extend(zip(np.asarray(crops, np.float32), final, took))
+    return network, final, took
+  monkeypatch.setattr(postprocess, "stage", recording)
   config = EvalConfig(run_dir=recipe_run["run"], prepared=recipe_run["prep"], split="train",
                       cases=0).validate().check_files()
   assert config.post == RECIPE
@@ -129,9 +133,17 @@ def test_the_score_and_segment_refine_the_same_crops_into_the_same_masks(recipe_
                  f"--boxes={boxes}", f"--out_dir={out}", "--noprogress").ok()
   assert r.out.startswith(f"post-processing: {RECIPE.describe()} [the run's recipe (")
   assert len(seen["score"]) == len(seen["segment"]) == len(records) == 2
-  for (crop_a, mask_a), (crop_b, mask_b) in zip(seen["score"], seen["segment"]):
+  for (crop_a, mask_a, took_a), (crop_b, mask_b, took_b) in zip(seen["score"], seen["segment"]):
     np.testing.assert_allclose(crop_a, crop_b, atol=1e-6)
     np.testing.assert_allclose(mask_a, mask_b, atol=1e-5)
+    assert took_a == took_b
+  # Both say where the floor took GrabCut's cut: per_image.csv's column, segment's floor.txt.
+  rows = (result.out_dir and open(os.path.join(result.out_dir, "per_image.csv")).read().split())
+  assert rows[0] == "id,fg_iou,floor" and len(rows) == 3
+  assert [r.endswith(",grabcut") for r in rows[1:]] == list(result.floor)
+  assert result.report["floor_took_grabcut"] == int(result.floor.sum())
+  listed = (out / "floor.txt").read_text().split()
+  assert len(listed) == int(result.floor.sum()) and "the floor took GrabCut" in r.out
 
 
 def test_the_api_gives_the_mask_the_cli_writes(recipe_run):

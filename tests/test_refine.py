@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from experiments import refine as refine_main
-from ind_prior_tf import apply_config, cli, refine, refine_run
+from ind_prior_tf import apply_config, cli, floor, refine, refine_run
 from ind_prior_tf.postprocess import PostConfig
 from tests import entry
 
@@ -64,7 +64,8 @@ BEST = [
 ]
 # What the score applies: the recipe written into the result before it runs (its postprocess.json).
 BEST_RECIPE = PostConfig(flip_average=True, shift_average=4, crf_weight=5.0, crf_context=0.5,
-                         guided_radius=4, grabcut_iters=3, grabcut_sure=0.05)
+                         guided_radius=4, grabcut_iters=3, grabcut_sure=0.05,
+                         grabcut_floor=True, floor_margin=floor.MARGIN)
 
 
 def argvs(stages):
@@ -98,12 +99,12 @@ def test_teacher_size_sets_only_the_teachers_crops():
 
 def test_old_bash_defaults_with_pick_retries_and_extra_args():
   """The bash chain's old defaults (2 rounds of 2500 steps, hard labels from cycle 2, no GrabCut, no
-  flip averaging) with PICK_EVERY=50 and per-stage extra flags, every check passing."""
+  floor, no flip averaging) with PICK_EVERY=50 and per-stage extra flags, every check passing."""
   config = refine.for_dataset(
       "horse", teacher_size=0, teacher_steps=2000, rounds=2, student_steps=2500, refine_steps=(125,),
       hard_from=2,
       grabcut=0, ensemble=1, guided_radius=0, crf_weight=0, shift_average_score=0,
-      flip_average_labels=False, flip_average_score=False, student_ema_decay=0, pick_every=50,
+      grabcut_floor=False, flip_average_labels=False, flip_average_score=False, student_ema_decay=0, pick_every=50,
       retries=1, seed=4,
       fgseg_args=("--jit=false",), distill_args=("--batch_size=8",), gan_args=("--recolor=0.5",),
       eval_args=("--cases=0",)).validate()
@@ -402,7 +403,7 @@ def test_entry_point_flags_and_dry_run(capsys, sets):
           "--refine_steps=9,8", "--cycles=2", "--gan_args=--recolor=0.5 --jit=false",
           "--hard_args=", "--noflip_average_score", "--ensemble=2",
           "--student_ema_decay=0.9", "--grabcut_sure=0.1", "--guided_radius=3", "--crf_weight=2.5",
-          "--dry_run"]
+          "--floor_margin=0.02", "--dry_run"]
   assert refine_main.main(args) == 0
   lines = capsys.readouterr().out.splitlines()
   assert len(lines) == 9 and "consistency" not in " ".join(lines)
@@ -410,7 +411,8 @@ def test_entry_point_flags_and_dry_run(capsys, sets):
                             "--logdir=/r/cub-refine/ensemble --overwrite")
   assert lines[-2] == ("# writes /r/cub-refine/ensemble/postprocess.json: shift-averaged (4 px), "
                        "colour CRF w=2.5 on the photo (context 0.5), guided filter r=3, 3 GrabCut "
-                       "iterations holding the pixels within 0.1 of 0 or 1")
+                       "iterations holding the pixels within 0.1 of 0 or 1, GrabCut from the box "
+                       "alone where its colours part better (margin 0.02)")
   assert lines[2].endswith("--steps=9 --save_every=9 --seed=2001 --init_from=/r/cub-refine/student1 "
                            "--logdir=/r/cub-refine/refine1-gan --recolor=0.5 --jit=false")
   assert "label_threshold" not in lines[1] and "--flip_average" not in lines[-1].split()

@@ -87,7 +87,7 @@ def test_unreadable_file_is_skipped_and_the_others_written(tmp_path):
   items = segment_files.read_image_list(str(tmp_path / "img"))
   assert [rel for _, rel, _ in items] == ["a.png", "b.png", "broken.jpg"]
   out = str(tmp_path / "out")
-  skipped = segment_files.segment_files(red_channel_segmenter(), items, out, progress=False,
+  skipped, _ = segment_files.segment_files(red_channel_segmenter(), items, out, progress=False,
                                         batch_size=1)
   assert len(skipped) == 1 and skipped.counts() == {"unreadable": 1}
   for name, shape in [("a.png", (150, 200)), ("b.png", (120, 160))]:
@@ -112,7 +112,7 @@ def test_cub_list_and_boxes_with_binary_masks(tmp_path):
   assert items[0] == (1, "001.Red/a.png", str(root / "images" / "001.Red" / "a.png"))
   box_table = segment_files.read_boxes(str(root / "bounding_boxes.txt"))
   out = str(tmp_path / "out")
-  skipped = segment_files.segment_files(red_channel_segmenter(), items, out, boxes=box_table,
+  skipped, _ = segment_files.segment_files(red_channel_segmenter(), items, out, boxes=box_table,
                                         threshold=0.5, progress=False)
   assert skipped.counts() == {"empty box": 1, "unreadable": 1, "not in boxes file": 1}
   mask = np.asarray(Image.open(os.path.join(out, "masks", "001.Red", "a.png")))

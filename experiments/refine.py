@@ -64,10 +64,12 @@ F.integer("guided_radius", D.guided_radius, "Ours: the score's masks are first s
 F.float("grabcut_sure", D.grabcut_sure, "Ours: in the score GrabCut keeps the pixels where the "
         "mask is within this of 0 or 1 (0: it may move any).")
 F.boolean("grabcut_floor", D.grabcut_floor, "Ours: the score's floor: per crop, GrabCut from the "
-          "box alone replaces the mask where the crop's colours part its cut better "
+          "box alone replaces the mask unless the mask fits the crop's colours better "
           "(experiments.evaluate --grabcut_floor).")
 F.float("floor_margin", D.floor_margin, "Ours: with --grabcut_floor, by how much better "
         "(experiments.evaluate --floor_margin).")
+F.float("floor_agreement", D.floor_agreement, "Ours: with --grabcut_floor, the least IoU of the "
+        "mask with the cut for the mask to stay (experiments.evaluate --floor_agreement).")
 F.float("student_ema_decay", D.student_ema_decay, "Ours: each student delivers a moving average "
         "of its weights with this decay (experiments.distill --ema_decay; 0: its last weights).")
 F.string("max_drop", str(D.max_drop), "Largest fall in flip consistency a GAN run may show ('none': "

@@ -142,13 +142,15 @@ def define_postprocess_flags(F, defaults):
           "box is GrabCut's).")
   F.boolean("grabcut_floor", d.grabcut_floor,
             "Not in the paper: the floor under the steps above. Per crop, GrabCut from the box "
-            "alone (the baseline) replaces the mask where the crop's colours part its cut better "
-            "than they part the mask (ind_prior_tf/floor.py; needs OpenCV and the raw photos); "
-            "evaluate's per_image.csv and segment's floor.csv say where.")
+            "alone (the baseline) replaces the mask unless the mask fits the crop's colours better "
+            "and overlaps the cut (ind_prior_tf/floor.py; needs OpenCV and the raw photos); "
+            "evaluate's per_image.csv and segment's floor.txt say where.")
   F.float("floor_margin", d.floor_margin,
-          "With --grabcut_floor: by how much GrabCut's cut must part the colours better (a "
-          "difference of two accuracies in [0.5, 1]); larger trusts the mask more.")
-
+          "With --grabcut_floor: by how much the mask's colour fit (the IoU of the mask with its "
+          "redrawing by its own colour histograms) must beat the cut's; larger trusts the mask "
+          "less.")
+  F.float("floor_agreement", d.floor_agreement,
+          "With --grabcut_floor: the least IoU of the mask with the cut for the mask to stay.")
 
 def post_flags(F, defaults):
   """{field: value} of the post-processing flags given on the command line."""

@@ -11,8 +11,9 @@ score and the Python API (ind_prior_tf.api) call that function and nothing else.
   3. a guided filter with the crop as guide (guided; guided_radius > 0);
   4. GrabCut on the photo around the box, seeded by the mask, holding the pixels where the mask is
      within grabcut_sure of 0 or 1 (grabcut; grabcut_iters > 0);
-  5. the floor (floor; grabcut_floor): per crop, GrabCut from the box alone replaces the mask where
-     the crop's colours part its cut better than the mask by more than floor_margin.
+  5. the floor (floor; grabcut_floor): per crop, GrabCut from the box alone replaces the mask unless
+     the mask fits the crop's colours better than the cut by more than floor_margin and overlaps
+     it by at least floor_agreement.
 Steps 2-5 are NumPy / OpenCV. Every step is ours, not the paper's (docs/paper.md).
 
 A run carries the post-processing it was scored with: <run_dir>/postprocess.json (the refinement
@@ -47,6 +48,7 @@ class PostConfig:
   grabcut_sure: float = 0.0
   grabcut_floor: bool = False
   floor_margin: float = floor.MARGIN
+  floor_agreement: float = floor.AGREEMENT
 
   def validate(self):
     """FlagError naming the first bad field's flag; returns self."""
@@ -59,7 +61,7 @@ class PostConfig:
       if not isinstance(getattr(self, name), bool):
         raise FlagError(f"--{name}={getattr(self, name)}: must be true or false")
     for name in ("crf_weight", "crf_sigma", "crf_context", "guided_eps", "grabcut_sure",
-                 "floor_margin"):
+                 "floor_margin", "floor_agreement"):
       if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), (int, float)):
         raise FlagError(f"--{name}={getattr(self, name)}: must be a number")
     if self.shift_average > choices.MAX_SHIFT:
@@ -75,8 +77,10 @@ class PostConfig:
       raise FlagError(f"--guided_eps={self.guided_eps}: must be > 0")
     if not 0.0 <= self.grabcut_sure < 0.5:
       raise FlagError(f"--grabcut_sure={self.grabcut_sure}: must be in [0, 0.5)")
-    if not -0.5 <= self.floor_margin <= 0.5:  # separabilities lie in [0.5, 1]
-      raise FlagError(f"--floor_margin={self.floor_margin}: must be in [-0.5, 0.5]")
+    if not -1 <= self.floor_margin <= 1:  # a difference of two IoUs
+      raise FlagError(f"--floor_margin={self.floor_margin}: must be in [-1, 1]")
+    if not 0 <= self.floor_agreement <= 1:
+      raise FlagError(f"--floor_agreement={self.floor_agreement}: must be in [0, 1]")
     return self
 
   @property
@@ -121,8 +125,9 @@ class PostConfig:
           f" holding the pixels within {self.grabcut_sure:g} of 0 or 1" if self.grabcut_sure
           else ""))
     if self.grabcut_floor:
-      steps.append(f"GrabCut from the box alone where its colours part better (margin "
-                   f"{self.floor_margin:g})")
+      steps.append(f"the floor: GrabCut from the box alone unless the mask fits the colours "
+                   f"better by {self.floor_margin:g} and agrees with it (IoU >= "
+                   f"{self.floor_agreement:g})")
     return ", ".join(steps) if steps else "none (the network's masks as they are)"
 
   def tag(self):
@@ -146,7 +151,7 @@ class PostConfig:
       parts.append(f"gc{self.grabcut_iters}" + (f"s{self.grabcut_sure:g}" if self.grabcut_sure
                                                 else ""))
     if self.grabcut_floor:
-      parts.append(f"floor{self.floor_margin:g}")
+      parts.append(f"floor{self.floor_margin:g}a{self.floor_agreement:g}")
     return "-".join(parts)
 
   def to_dict(self):
@@ -154,7 +159,7 @@ class PostConfig:
     by evaluate) exactly as before the floor existed."""
     values = dataclasses.asdict(self)
     if not self.grabcut_floor:
-      del values["grabcut_floor"], values["floor_margin"]
+      del values["grabcut_floor"], values["floor_margin"], values["floor_agreement"]
     return values
 
 
@@ -232,5 +237,5 @@ def stage(post, predict, crops, photos=None):
   took = np.zeros(len(masks), bool)
   if post.grabcut_floor:
     masks, took = floor.choose(crops, masks, floor.box_cuts(photos, masks.shape[1]),
-                               post.floor_margin)
+                               post.floor_margin, post.floor_agreement)
   return network, masks, took

@@ -13,7 +13,7 @@ A chain improves a GAN teacher by distillation and short GAN runs (docs/fgseg.md
      post-processing of `score_recipe` (ind_prior_tf/postprocess.py): its masks averaged over flips
      and shifts (`shift_average_score`), a dense CRF over the colours (`crf_weight`), a guided filter
      (`guided_radius`), GrabCut holding their sure pixels (`grabcut_sure`), then the floor: GrabCut
-     from the box alone where the colours part its cut better (`grabcut_floor`). The recipe is
+     from the box alone unless the mask fits the photo's colours better (`grabcut_floor`). The recipe is
      written into the result's run directory (postprocess.json), scored or not, which the score,
      experiments.segment and the Python API apply.
 The check: a GAN run whose mean flip consistency falls below its start's by more than `max_drop` has
@@ -78,7 +78,7 @@ class RefineConfig:
   iterations, students that deliver a moving average of their weights (decay 0.99), flip-averaged
   labels, the result the mean of the three cycles' students, scored through flips and shifts, the
   colour CRF on the photo, a guided filter, GrabCut holding the sure pixels and the floor (GrabCut
-  from the box alone where the colours back it better)."""
+  from the box alone unless the photo's colours back the mask)."""
   prepared: str = "prepared/horse"
   backgrounds: str = "prepared/horse_bg.npz"
   student_backgrounds: str = "prepared/horse_bg_sharp.npz"
@@ -108,10 +108,11 @@ class RefineConfig:
   crf_context: float = 0.5
   guided_radius: int = 4
   grabcut_sure: float = 0.05
-  # Ours: the score's floor, GrabCut from the box alone where the colours part its cut better than
-  # the mask by more than floor_margin (postprocess.PostConfig, ind_prior_tf/floor.py).
+  # Ours: the score's floor, GrabCut from the box alone unless the mask fits the colours better by
+  # floor_margin and overlaps the cut by floor_agreement (postprocess.PostConfig, floor.py).
   grabcut_floor: bool = True
   floor_margin: float = floor.MARGIN
+  floor_agreement: float = floor.AGREEMENT
   pick_every: int = 0                       # 0: each student learns from its GAN run's last step
   max_drop: Optional[float] = 0.13          # None: no check
   retries: int = 0
@@ -159,7 +160,7 @@ class RefineConfig:
                   student_ema_decay=(0, 1, False), crf_weight=(0, math.inf, False),
                   crf_context=(0, choices.MAX_CONTEXT, True),
                   shift_average_score=(0, choices.MAX_SHIFT, True),
-                  floor_margin=(-0.5, 0.5, True))
+                  floor_margin=(-1, 1, True), floor_agreement=(0, 1, True))
     for name, (low, high, closed) in ranges.items():
       value = getattr(self, name)
       if not (isinstance(value, (int, float)) and low <= value
@@ -283,7 +284,7 @@ def score_recipe(config):
       crf_weight=c.crf_weight, crf_context=c.crf_context if c.crf_weight else 0.0,
       guided_radius=c.guided_radius, grabcut_iters=c.grabcut,
       grabcut_sure=c.grabcut_sure if c.grabcut else 0.0, grabcut_floor=c.grabcut_floor,
-      floor_margin=c.floor_margin)
+      floor_margin=c.floor_margin, floor_agreement=c.floor_agreement)
 
 
 def result_of(stages):

@@ -1,8 +1,9 @@
-"""The floor under the recipe (floor.py): colour separability of a mask, the per-image choice
+"""The floor under the recipe (floor.py): the colour fit of a mask, the per-image choice
 between the recipe's mask and GrabCut from the box, and the floor as the stage's last step."""
 import dataclasses
 
 import numpy as np
+import pytest
 
 from ind_prior_tf import floor, postprocess
 
@@ -14,34 +15,58 @@ def disk_scene(seed=0):
   rng = np.random.default_rng(seed)
   yy, xx = np.mgrid[:S, :S]
   disk = (yy - 16) ** 2 + (xx - 16) ** 2 < 9 ** 2
-  crop = np.where(disk[..., None], [200, 40, 40], [40, 160, 40]) + rng.integers(-10, 10, (S, S, 3))
+  # Each colour with its noise stays within one of floor.BINS cells per channel.
+  crop = np.where(disk[..., None], [208, 48, 48], [48, 176, 48]) + rng.integers(-10, 10, (S, S, 3))
   return np.clip(crop, 0, 255).astype(np.uint8), disk.astype(np.float32)[..., None]
 
 
-def test_separability_is_one_where_colour_draws_the_mask_and_a_half_for_nothing():
+def test_colour_fit_is_one_where_colour_draws_the_mask_and_zero_for_no_line():
   crop, disk = disk_scene()
   left = np.zeros_like(disk)
-  left[:, :S // 2] = 1.0
-  sep = floor.separability(np.stack([crop] * 4), np.stack([disk, left, disk * 0, disk * 0 + 1]))
-  assert sep[0] == 1.0
-  assert 0.5 < sep[1] < 0.9  # a mask across the colours: colour explains part of it
-  assert sep[2] == sep[3] == 0.5
+  left[:, :12] = 1.0  # across the colours: a little of the red disk, mostly green ground
+  fit = floor.colour_fit(np.stack([crop] * 4), np.stack([disk, left, disk * 0, disk * 0 + 1]))
+  assert fit[0] == 1.0
+  # Green is the likelier inside the left strip (most of it) than outside (the disk's red is most
+  # of it there), red the likelier outside: the strip is redrawn as the ground around the disk.
+  redrawn, strip = disk[..., 0] < 0.5, left[..., 0] >= 0.5
+  assert fit[1] == pytest.approx((redrawn & strip).sum() / (redrawn | strip).sum())
+  assert 0.2 < fit[1] < 0.6
+  assert fit[2] == fit[3] == 0.0
   # Float crops in [0, 1] read as the uint8 ones.
-  np.testing.assert_array_equal(floor.separability((crop / 255.0)[None], disk[None]), sep[:1])
+  np.testing.assert_array_equal(floor.colour_fit((crop / 255.0)[None], disk[None]), fit[:1])
 
 
-def test_choose_takes_the_box_cut_only_where_its_colours_agree_better_by_the_margin():
+def test_agreement_is_the_iou_and_one_for_two_empty_masks():
+  a = np.zeros((3, 4, 4, 1), np.float32)
+  b = a.copy()
+  a[0, :2], b[0, 1:3] = 1, 1  # 8 and 8 pixels sharing 4: 4 / 12
+  a[1] = b[1] = 0.7
+  np.testing.assert_allclose(floor.agreement(a, b), [1 / 3, 1.0, 1.0])
+
+
+def test_choose_keeps_the_mask_only_where_it_fits_better_and_agrees():
   crop, disk = disk_scene()
   empty = np.zeros_like(disk)  # a recipe that lost the object
-  close = disk.copy()
-  close[14:18, 4:9] = 0.0  # a recipe whose edge is off by a few pixels
-  crops, recipe = np.stack([crop, crop]), np.stack([empty, close])
-  cut = np.stack([disk, disk])
-  masks, took = floor.choose(crops, recipe, cut, margin=0.05)
-  assert took.tolist() == [True, False]
-  np.testing.assert_array_equal(masks[0], disk)
-  np.testing.assert_array_equal(masks[1], close)
-  assert floor.choose(crops, recipe, cut, margin=0.6)[1].tolist() == [False, False]
+  ring = disk.copy()
+  ring[12:20, 12:20] = 0.0  # a disk with a hole: its colours redraw it as the disk (fit 190/254)
+  crops = np.stack([crop] * 3)
+  recipe = np.stack([empty, ring, disk])
+  cut = np.stack([disk, disk, disk * 0])  # the last: GrabCut found nothing
+  fits = floor.colour_fit(crops, recipe)
+  assert fits[1] == pytest.approx((ring >= 0.5).sum() / (disk >= 0.5).sum())
+  masks, took = floor.choose(crops, recipe, cut, margin=-0.5, min_agreement=0.0)
+  assert took.tolist() == [True, False, False]  # a margin of -0.5 keeps a mask that fits half-way
+  masks, took = floor.choose(crops, recipe, cut, margin=0.0, min_agreement=0.0)
+  assert took.tolist() == [True, True, False]
+  np.testing.assert_array_equal(masks[1], disk)
+  np.testing.assert_array_equal(masks[2], disk)  # an empty cut is no floor: the mask stays
+  # Agreement alone: the ring overlaps the disk enough, the shifted disk does not.
+  same_fit = np.stack([disk, disk])
+  near = np.roll(disk, 2, axis=1)
+  far = np.roll(disk, 12, axis=1)
+  took = floor.choose(np.stack([crop, crop]), np.stack([near, far]), same_fit, margin=-1.0,
+                      min_agreement=0.5)[1]
+  assert took.tolist() == [False, True]
 
 
 def photo_scene():
@@ -72,12 +97,19 @@ def test_the_stage_with_the_floor_replaces_a_lost_mask_and_keeps_a_good_one():
   photo, region, crop, truth = photo_scene()
   crops = np.stack([crop, crop]) / np.float32(255.0)
   network = np.stack([np.zeros_like(truth, np.float32), truth.astype(np.float32)])
-  post = postprocess.PostConfig(grabcut_floor=True, floor_margin=0.01)
+  post = postprocess.PostConfig(grabcut_floor=True)
   assert post.needs_photos and post.needs_opencv and post.after_network
   net, final, took = postprocess.stage(post, lambda x: network, crops, [(photo, region)] * 2)
   np.testing.assert_array_equal(net, network)
+  cut = floor.box_cuts([(photo, region)], S)[0]
+  assert took[0]  # the lost mask
+  np.testing.assert_array_equal(final[0], cut)
+  # The true mask fits no better than GrabCut's near-perfect cut: which of the two is taken is the
+  # margin's call, and the stage does what choose says.
+  np.testing.assert_array_equal(final[1], cut if took[1] else network[1])
+  trusting = dataclasses.replace(post, floor_margin=-0.5)
+  _, final, took = postprocess.stage(trusting, lambda x: network, crops, [(photo, region)] * 2)
   assert took.tolist() == [True, False]
-  np.testing.assert_array_equal(final[0], floor.box_cuts([(photo, region)], S)[0])
   np.testing.assert_array_equal(final[1], network[1])
   # Without the floor, the lost mask stays lost.
   _, plain, took = postprocess.stage(postprocess.PostConfig(), lambda x: network, crops)
@@ -86,9 +118,9 @@ def test_the_stage_with_the_floor_replaces_a_lost_mask_and_keeps_a_good_one():
 
 def test_a_recipe_without_the_floor_reads_and_writes_as_before_it():
   plain = postprocess.PostConfig(grabcut_iters=3)
-  assert "grabcut_floor" not in plain.to_dict() and "floor_margin" not in plain.to_dict()
+  assert not [k for k in plain.to_dict() if "floor" in k]
   old = dict(plain.to_dict())  # a postprocess.json written before the floor existed
   assert postprocess.from_dict(old, "old.json") == plain and not plain.grabcut_floor
-  on = dataclasses.replace(plain, grabcut_floor=True, floor_margin=0.02)
+  on = dataclasses.replace(plain, grabcut_floor=True, floor_margin=0.05, floor_agreement=0.3)
   assert postprocess.from_dict(on.to_dict(), "new.json") == on
-  assert on.tag().endswith("-floor0.02") and plain.tag() == "gc3"
+  assert on.tag().endswith("-floor0.05a0.3") and plain.tag() == "gc3"

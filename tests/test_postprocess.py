@@ -19,22 +19,23 @@ from tests.test_grabcut import prepared_cub
 
 RECIPE = PostConfig(flip_average=True, shift_average=2, crf_weight=5.0, crf_iters=3,
                     crf_context=0.5, guided_radius=2, grabcut_iters=1, grabcut_sure=0.05,
-                    grabcut_floor=True, floor_margin=0.0)
+                    grabcut_floor=True, floor_margin=0.0, floor_agreement=0.3)
 
 
 def test_the_config_checks_names_and_describes_every_setting():
   assert PostConfig().is_identity() and PostConfig().tag() == ""
   assert not PostConfig().after_network and not PostConfig().needs_photos
   assert RECIPE.needs_photos and RECIPE.after_network and RECIPE.needs_opencv
-  assert RECIPE.tag() == "flip-shift2-crf5c0.5i3-gf2-gc1s0.05-floor0"
+  assert RECIPE.tag() == "flip-shift2-crf5c0.5i3-gf2-gc1s0.05-floor0a0.3"
   assert RECIPE.describe() == (
       "flip-averaged, shift-averaged (2 px), colour CRF w=5 on the photo (context 0.5), guided "
-      "filter r=2, 1 GrabCut iterations holding the pixels within 0.05 of 0 or 1, GrabCut from the "
-      "box alone where its colours part better (margin 0)")
+      "filter r=2, 1 GrabCut iterations holding the pixels within 0.05 of 0 or 1, the floor: "
+      "GrabCut from the box alone unless the mask fits the colours better by 0 and agrees with it "
+      "(IoU >= 0.3)")
   # Every field that changes the numbers changes the folder's name.
   changed = dict(flip_average=False, shift_average=3, crf_weight=4.0, crf_sigma=6.0, crf_iters=4,
                  crf_context=0.25, guided_radius=3, guided_eps=1e-3, grabcut_iters=2,
-                 grabcut_sure=0.1, grabcut_floor=False, floor_margin=0.02)
+                 grabcut_sure=0.1, grabcut_floor=False, floor_margin=0.02, floor_agreement=0.5)
   assert set(changed) == set(postprocess.FIELDS)
   tags = {dataclasses.replace(RECIPE, **{k: v}).tag() for k, v in changed.items()}
   assert len(tags) == len(changed) and RECIPE.tag() not in tags
@@ -43,7 +44,8 @@ def test_the_config_checks_names_and_describes_every_setting():
                     (dict(crf_context=3), "--crf_context=3"), (dict(crf_iters=0), "--crf_iters=0"),
                     (dict(flip_average="yes"), "--flip_average=yes"),
                     (dict(grabcut_floor=1), "--grabcut_floor=1"),
-                    (dict(floor_margin=0.6), "--floor_margin=0.6")):
+                    (dict(floor_margin=1.5), "--floor_margin=1.5"),
+                    (dict(floor_agreement=-0.1), "--floor_agreement=-0.1")):
     with pytest.raises(FlagError, match=f"^{flag}"):
       dataclasses.replace(RECIPE, **bad).validate()
 

@@ -7,6 +7,7 @@ crops' ids. No score is printed: the study reads the arrays.
       --out=/tmp/floor_horse.npz
 """
 import argparse
+import dataclasses
 import os
 import sys
 
@@ -22,11 +23,15 @@ def main(argv=None):
   p.add_argument("--split", default="all")
   p.add_argument("--out", required=True)
   p.add_argument("--batch_size", type=int, default=32)
+  p.add_argument("--recipe", default=None, help="a postprocess.json (default: the run's own)")
   args = p.parse_args(argv)
   from ind_prior_tf import baselines, grabcut, postprocess, segmenter  # pylint: disable=g-import-not-at-top
   from ind_prior_tf.data import prepared  # pylint: disable=g-import-not-at-top
   unet, _, _ = segmenter.load_run_segmenter(args.run_dir)
-  post = postprocess.run_recipe(args.run_dir) or postprocess.PostConfig()
+  post = (postprocess.read_file(args.recipe, "--recipe") if args.recipe else
+          postprocess.run_recipe(args.run_dir)) or postprocess.PostConfig()
+  if post.grabcut_floor:  # the study compares the recipe before the floor with GrabCut's cut
+    post = dataclasses.replace(post, grabcut_floor=False)
   predict = lambda x: segmenter.predict(unet, x, flip_average=post.flip_average,
                                         shift_average=post.shift_average, clip_input=False).numpy()
   index = prepared.raw_record_index(args.prepared)

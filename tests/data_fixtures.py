@@ -1,4 +1,5 @@
-"""Tiny image sets in the real file layouts (CUB-200-2011, CelebA) for the data tests."""
+"""Tiny image sets in the real file layouts (CUB-200-2011, CelebA, INRIA Person, a folder of photos
+with EXIF rotations) for the data tests."""
 
 import os
 
@@ -145,3 +146,51 @@ def make_inria(root):
       with open(os.path.join(root, split, f'{kind}.lst'), 'w') as f:
         f.write(f'{split}/{kind}/x.png\n')
   return sorted(negs[:6]) + negs[6:]
+
+
+# A folder of photos (make_photo_folder): each 40x30 upright, the object on BOX.
+W, H = 40, 30
+BOX = (8, 6, 16, 12)  # x, y, w, h in the upright image
+ORIENTATION = 0x0112
+
+
+def upright(seed=0):
+  """A 40x30 photo: a red rectangle on the box over green, a little noise so that crops differ."""
+  a = rect_image(W, H, BOX).astype(np.int16)
+  a += np.random.default_rng(seed).integers(-10, 11, a.shape).astype(np.int16)
+  return np.clip(a, 0, 255).astype(np.uint8)
+
+
+def save_rotated(path, image, orientation):
+  """Saves `image` as a camera would: the pixels stored turned, an EXIF tag saying how to show them."""
+  stored = {6: np.rot90(image, 1), 8: np.rot90(image, -1), 3: np.rot90(image, 2)}[orientation]
+  exif = Image.Exif()
+  exif[ORIENTATION] = orientation
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  Image.fromarray(np.ascontiguousarray(stored)).save(path, exif=exif)
+
+
+def make_photo_folder(root):
+  """photos/: a.png (EXIF 6), b.jpg (EXIF 8), c.webp, broken.jpg (a link to nothing), notes.txt,
+  sub/d.tif, sub/e.gif; masks/ for a and sub/d; boxes.csv for a and sub/d (the others: whole)."""
+  root = str(root)
+  photos = os.path.join(root, "photos")
+  save_rotated(os.path.join(photos, "a.png"), upright(1), 6)
+  save_rotated(os.path.join(photos, "b.jpg"), upright(2), 8)
+  Image.fromarray(upright(3)).save(os.path.join(photos, "c.webp"), lossless=True)
+  os.makedirs(os.path.join(photos, "sub"))
+  Image.fromarray(upright(4)).save(os.path.join(photos, "sub", "d.tif"))
+  Image.fromarray(upright(5)).save(os.path.join(photos, "sub", "e.gif"))
+  os.symlink(os.path.join(root, "nowhere.jpg"), os.path.join(photos, "broken.jpg"))
+  with open(os.path.join(photos, "notes.txt"), "w") as f:
+    f.write("taken in the park\n")
+  mask = np.zeros((H, W), np.uint8)
+  mask[BOX[1]:BOX[1] + BOX[3], BOX[0]:BOX[0] + BOX[2]] = 255
+  masks = os.path.join(root, "masks")
+  os.makedirs(os.path.join(masks, "sub"))
+  Image.fromarray(mask).save(os.path.join(masks, "a.png"))
+  Image.fromarray(mask).save(os.path.join(masks, "sub", "d.png"))
+  with open(os.path.join(root, "boxes.csv"), "w") as f:
+    f.write("name,x,y,w,h\n" + "".join(f"{n},{','.join(map(str, BOX))}\n"
+                                      for n in ("a.png", "sub/d.tif")))
+  return photos

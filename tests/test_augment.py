@@ -4,7 +4,8 @@ import numpy as np
 import tensorflow as tf
 
 from ind_prior_tf import augment, fgseg_lib
-from tests.test_fgseg_train import TINY, green_pool, separable_set
+from tests.run_fixtures import TINY_GAN as TINY
+from tests.run_fixtures import green_pool, separable_set
 
 
 def test_draw_tints_draws_nothing_at_zero_and_stays_in_range():

@@ -1,5 +1,5 @@
 """A user's ordinary mistakes, through every entry point: each is one `error:` line naming the flag or
-file, exit status 2, no traceback, and nothing written or changed on disk (issue 19's walkthrough,
+file, exit status 2, no traceback, and nothing written or changed on disk (the walkthrough,
 kept as a test). In process: most of these are answered before TensorFlow is imported."""
 import json
 import os
@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from tests import entry
+from tests.run_fixtures import make_teacher_run
 
 
 @pytest.fixture(scope="module")
@@ -209,8 +210,7 @@ def photos(folder, names=("a.jpg", "b.jpg", "c.jpg")):
 
 @pytest.fixture(scope="module")
 def seg_run(tmp_path_factory):
-  """A segmenter run with a checkpoint (tests/test_distill.make_teacher_run)."""
-  from tests.test_distill import make_teacher_run  # pylint: disable=import-outside-toplevel
+  """A segmenter run with a checkpoint (run_fixtures.make_teacher_run)."""
   run = tmp_path_factory.mktemp("seg") / "run"
   make_teacher_run(str(run))
   return str(run)

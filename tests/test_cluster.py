@@ -119,7 +119,7 @@ def test_trust_check_flags_a_student_that_marks_the_ground():
   ref = count_trust.Reference(grey=float(np.median(gray[labels > 0])), area=np.pi * 100)
   good = count_trust.check(gray, labels, side, ref)
   assert good.trusted and good.like_share == 1.0 and good.sized_share == 1.0, good.summary()
-  # The ground between the discs cut into disc-sized pieces: the student of the issue.
+  # The ground between the discs cut into disc-sized pieces: what a student that counts the ground would give.
   ground = measure.label((labels == 0) & (np.arange(gray.shape[1])[None] % 24 != 0))
   bad = count_trust.check(gray, ground, side, ref)
   assert not bad.trusted and bad.like_share == 0.0

@@ -9,8 +9,7 @@ import pytest
 from ind_prior_tf import consistency, distill_lib, segmenter, training
 from ind_prior_tf.errors import FlagError
 from tests import entry
-from tests.test_distill import (make_teacher_run, random_images, say_foreground_everywhere,
-                                 write_prepared)
+from tests.run_fixtures import make_teacher_run, random_images, say_foreground_everywhere, write_prepared
 
 
 def run_entry(*args):

@@ -90,7 +90,7 @@ def test_list_images(tmp_path):
 
 
 def test_formats_pillow_reads(tmp_path):
-  """Issue 19 item 10: webp, tif and the first frame of a gif are images too."""
+  """webp, tif and the first frame of a gif are images too."""
   a = rect_image(12, 8, (2, 2, 4, 4))
   Image.fromarray(a).save(tmp_path / 'x.webp', lossless=True)
   Image.fromarray(a).save(tmp_path / 'x.tif')

@@ -102,7 +102,7 @@ def test_read_celeba_bad_header(tmp_path):
 
 
 def test_read_box_file_csv_and_cub_style(tmp_path):
-  """Issue 19 item 14: boxes as CSV `name,x,y,w,h` (header optional, names may hold commas when
+  """boxes as CSV `name,x,y,w,h` (header optional, names may hold commas when
   quoted) or CUB-style `<name> x y w h` lines (names may hold spaces)."""
   p = tmp_path / 'boxes.csv'
   p.write_text('name,x,y,w,h\na.jpg,1,2,3,4\n"sub/b, old.png",5,6,7.5,8\n# a comment\n\n')

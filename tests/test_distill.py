@@ -10,36 +10,13 @@ import pytest
 import tensorflow as tf
 
 from ind_prior_tf import augment, distill_lib, distill_run, networks, segmenter, training
-from ind_prior_tf.data import pools, prepared
+from ind_prior_tf.data import pools
 from ind_prior_tf.distill_config import DistillConfig
 from ind_prior_tf.errors import FlagError
 from tests import entry
-from test_training import check_one_moving_average_step
+from tests.run_fixtures import check_one_moving_average_step, make_teacher_run, ramp_model, random_images, say_foreground_everywhere, write_prepared
 
 S = 64
-
-
-def make_teacher_run(run, size=S, width=0.125, seed=0):
-  """A teacher run directory as the fgseg entry point writes one (contract of segmenter.py)."""
-  tf.keras.utils.set_random_seed(seed)
-  unet = networks.unet(size, width)
-  os.makedirs(run, exist_ok=True)
-  with open(os.path.join(run, "flags.json"), "w") as f:
-    json.dump(dict(image_size=size, width=width, upsample="deconv"), f)
-  training.CheckpointKeeper(os.path.join(run, "ckpt"), unet=unet).save(1)
-  return unet
-
-
-def say_foreground_everywhere(unet):
-  """Makes a UNet's mask 'foreground' (sigmoid(5)) at every pixel: the same under any flip."""
-  for w in unet.weights:
-    w.assign(tf.zeros_like(w))
-  unet.weights[-1].assign(tf.fill(unet.weights[-1].shape, 5.0))  # the output layer's bias
-  return unet
-
-
-def random_images(n, size=S, seed=0):
-  return np.random.RandomState(seed).randint(0, 256, (n, size, size, 3)).astype(np.uint8)
 
 
 def config(**kw):
@@ -256,12 +233,6 @@ def test_logdir_may_not_be_inside_or_hold_a_run_the_command_reads(tmp_path):
   run_config(tmp_path, logdir=str(tmp_path / "sibling")).check_files()
 
 
-def write_prepared(path, images):
-  examples = ({"image": im, "mask": None, "id": i + 1, "is_train": True}
-              for i, im in enumerate(images))
-  prepared.write_prepared(str(path), examples, images.shape[1], "synthetic")
-
-
 def make_inputs(tmp_path, n=6, seed=9):
   """A prepared set of n random images (prep/) and a background pool (bg.npz) in tmp_path."""
   write_prepared(tmp_path / "prep", random_images(n, seed=seed))
@@ -468,7 +439,6 @@ def test_cosine_decay_halves_the_learning_rate_midway_and_ends_at_zero():
 
 
 def test_flip_averaged_labels_are_the_mean_of_the_mask_and_its_mirrors():
-  from tests.test_segmenter import ramp_model  # pylint: disable=g-import-not-at-top
   images = np.random.default_rng(0).integers(0, 256, (3, 8, 8, 3), dtype=np.uint8)
   teacher = ramp_model(8)
   plain = distill_lib.teacher_labels(teacher, images)

@@ -13,7 +13,7 @@ Both sides run on TF kernels (no XLA), so the check is about the split alone.
 Logical devices must be configured before TensorFlow initialises its devices: a fresh process."""
 import textwrap
 
-from test_distribute import check_losses, run_script
+from tests.run_fixtures import check_losses, run_script
 
 SCRIPT = textwrap.dedent("""
     import keras

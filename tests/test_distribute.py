@@ -14,39 +14,11 @@ after Adam steps, where nearly all must agree, and after plain SGD steps, where 
 must agree with the single device's to 1% of its largest element (measured over four seeds: at most
 0.13%, in a batch norm's gamma; a wrong split or scale would be off by ~50%).
 """
-import json
-import subprocess
-import sys
 import textwrap
 
 import pytest
 
-from tests import entry
-
-PRELUDE = textwrap.dedent("""
-    import json, sys
-    import numpy as np
-    import tensorflow as tf
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-
-    def copy_weights(src, dst):
-      for a, b in zip(src, dst):
-        b.assign(a)
-
-    def report(start, single, replicated, outs):
-      # ulps: one float32 step at each variable's largest magnitude after the steps.
-      diffs, updates, ulps = {}, {}, {}
-      for w0, a, b in zip(start, single, replicated):
-        diffs[b.path] = float(np.max(np.abs(a.numpy() - b.numpy())))
-        updates[b.path] = float(np.max(np.abs(a.numpy() - w0)))
-        ulps[b.path] = float(np.spacing(np.max(np.abs(a.numpy())).astype(np.float32)))
-      off = np.concatenate([np.abs(a.numpy() - b.numpy()).ravel() > 1e-5
-                            for a, b in zip(single, replicated)])
-      print("RESULT " + json.dumps(dict(diffs=diffs, updates=updates, ulps=ulps,
-                                        off=float(off.mean()), outs=outs)))
-""")
+from tests.run_fixtures import check_losses, run_script
 
 FGSEG = textwrap.dedent("""
     import keras
@@ -110,19 +82,6 @@ HOC = textwrap.dedent("""
     report(start, trainable(single), trainable(replicated), outs)
 """)
 
-
-def run_script(body, *args):
-  proc = subprocess.run([sys.executable, "-c", PRELUDE + body, *args], capture_output=True,
-                        text=True, timeout=300, env=entry.env(), cwd=entry.ROOT)
-  lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
-  assert proc.returncode == 0 and lines, proc.stderr[-3000:]
-  return json.loads(lines[-1][len("RESULT "):])
-
-
-def check_losses(result):
-  for step in result["outs"]:
-    for name, (single, replicated) in step.items():
-      assert single == pytest.approx(replicated, rel=1e-4, abs=1e-5), (name, step)
 
 
 # Slow and out of CI: Adam's check is the fragile one (the distillation test's twin failed on CI's

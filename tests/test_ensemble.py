@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ind_prior_tf import apply_config, ensemble, export, fgseg_run, grabcut, segmenter, training
+from ind_prior_tf import apply_config, ensemble, export, fgseg_run, segmenter, training
 from ind_prior_tf.errors import FlagError, RunError
 from tests import entry
-from tests.test_distill import make_teacher_run
-from tests.test_export import make_generator_run, trained_looking
+from tests.run_fixtures import make_generator_run, make_teacher_run, prepared_cub, trained_looking
 
 
 def two_students(tmp_path):
@@ -97,7 +96,6 @@ def test_entry_point_and_scoring_an_ensemble(tmp_path):
   entry.call("experiments.ensemble", f"--members={runs[0]}", f"--logdir={out}").failed(
       2, "--logdir=", "another ensemble", "--overwrite")
   entry.call("experiments.ensemble", f"--logdir={out}").failed(2, "--members: required")
-  from tests.test_grabcut import prepared_cub  # pylint: disable=g-import-not-at-top
   _, prep = prepared_cub(tmp_path, n=6)
   r = entry.call("experiments.evaluate", f"--run_dir={out}", f"--prepared={prep}",
                  "--split=train").ok()

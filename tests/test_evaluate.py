@@ -12,10 +12,8 @@ from ind_prior_tf import evaluation, metrics, training
 from ind_prior_tf.apply_config import EvalConfig
 from ind_prior_tf.data import prepared, raw
 from tests import entry
-from tests.test_distill import (make_teacher_run, random_images, say_foreground_everywhere,
-                                write_prepared)
-from tests.test_export import make_generator_run
-from tests.test_fgseg_e2e import make_cub
+from tests.fgseg_fixtures import make_cub
+from tests.run_fixtures import make_generator_run, make_teacher_run, random_images, say_foreground_everywhere, write_prepared
 
 S = 64
 

@@ -9,27 +9,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ind_prior_tf import export, networks, segmenter, training
+from ind_prior_tf import export, segmenter, training
 
 from tests import entry
-from tests.test_distill import make_teacher_run
-
-
-def trained_looking(model, seed=0):
-  """Non-trivial BN statistics, so that inference mode is really what gets exported."""
-  rng = np.random.RandomState(seed)
-  for v in model.non_trainable_weights:
-    v.assign(rng.uniform(0.5, 1.5, v.shape).astype(np.float32))
-
-
-def make_generator_run(run, z_dim=4, size=16, width=0.125):
-  g = networks.instance_generator(z_dim, size, width)
-  trained_looking(g)
-  os.makedirs(run, exist_ok=True)
-  with open(os.path.join(run, "flags.json"), "w") as f:
-    json.dump(dict(z_dim=z_dim, image_size=size, width=width, upsample="deconv", n_layers=3), f)
-  training.CheckpointKeeper(os.path.join(run, "ckpt"), generator=g).save(7)
-  return g
+from tests.run_fixtures import make_generator_run, make_teacher_run, trained_looking
 
 
 def test_segmenter_round_trip_saved_model_and_keras(tmp_path):
@@ -118,7 +101,7 @@ def test_checkpoint_that_does_not_fit_flags_is_one_line_naming_the_run(tmp_path)
 
 
 def test_serving_takes_uint8_and_any_size_or_says_what_it_expects(tmp_path):
-  """Issue 19 item 17: uint8 images (scaled to [0, 1]) and any size, in the serving signatures and
+  """uint8 images (scaled to [0, 1]) and any size, in the serving signatures and
   in `loaded.segment`; other shapes and unscaled floats fail with a message naming what it expects."""
   run = str(tmp_path / "run")
   unet = make_teacher_run(run)

@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from ind_prior_tf import (composition, fgseg_lib, losses, networks, providers, segmenter,
                           training)
-from test_training import check_one_moving_average_step
+from tests.run_fixtures import check_one_moving_average_step
 
 
 def test_gradient_reaches_unet_through_composition_and_area_penalty():

@@ -9,31 +9,10 @@ import pytest
 import tensorflow as tf
 
 from ind_prior_tf import fgseg_lib, metrics, training
+from tests.run_fixtures import TINY_GAN, green_pool, separable_set
 
-TINY = dict(image_size=64, width=0.125, d_width=0.125, batch_size=4)
+TINY = TINY_GAN
 LOGIC = dict(TINY, jit=False)  # tests of the loop's logic: no XLA compile, seconds less
-
-
-def separable_set(n, seed=0, size=64):
-  """Red discs of random size and place on green noise; masks exact. Returns crops and masks."""
-  rng = np.random.default_rng(seed)
-  yy, xx = np.mgrid[0:size, 0:size]
-  images = np.stack([rng.uniform(0.1, 0.3, (n, size, size)), rng.uniform(0.4, 0.7, (n, size, size)),
-                     rng.uniform(0.1, 0.3, (n, size, size))], -1).astype(np.float32)
-  masks = np.zeros((n, size, size, 1), np.float32)
-  for i in range(n):
-    r = rng.uniform(0.25, 0.45) * size
-    cy, cx = rng.uniform(r, size - r, 2)
-    disc = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
-    images[i][disc] = [0.85, 0.15, 0.15]
-    masks[i, disc] = 1.0
-  return images, masks
-
-
-def green_pool(n=64, size=64, seed=1):
-  rng = np.random.default_rng(seed)
-  return tf.constant(np.stack([rng.uniform(0.1, 0.3, (n, size, size)), rng.uniform(0.4, 0.7, (
-      n, size, size)), rng.uniform(0.1, 0.3, (n, size, size))], -1).astype(np.float32))
 
 
 def batches(images, batch_size, seed=0):

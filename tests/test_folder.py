@@ -1,4 +1,4 @@
-"""Your own category from a plain folder of photos (issue 19 item 14): data_prep.folder writes a prepared
+"""Your own category from a plain folder of photos data_prep.folder writes a prepared
 set and a background pool from a folder with EXIF-rotated photos, a webp, a tif in a subfolder, a
 broken link and a note; segmenting the same folder keeps its subfolders and counts what it skips."""
 import os
@@ -12,53 +12,8 @@ from PIL import Image
 from ind_prior_tf.data import boxes, images, prepared, raw
 from ind_prior_tf.errors import DataError
 from tests import entry
-from tests.data_fixtures import rect_image
-
-W, H = 40, 30
-BOX = (8, 6, 16, 12)  # x, y, w, h in the upright image
-ORIENTATION = 0x0112
-
-
-def upright(seed=0):
-  """A 40x30 photo: a red rectangle on the box over green, a little noise so that crops differ."""
-  a = rect_image(W, H, BOX).astype(np.int16)
-  a += np.random.default_rng(seed).integers(-10, 11, a.shape).astype(np.int16)
-  return np.clip(a, 0, 255).astype(np.uint8)
-
-
-def save_rotated(path, image, orientation):
-  """Saves `image` as a camera would: the pixels stored turned, an EXIF tag saying how to show them."""
-  stored = {6: np.rot90(image, 1), 8: np.rot90(image, -1), 3: np.rot90(image, 2)}[orientation]
-  exif = Image.Exif()
-  exif[ORIENTATION] = orientation
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  Image.fromarray(np.ascontiguousarray(stored)).save(path, exif=exif)
-
-
-def make_photo_folder(root):
-  """photos/: a.png (EXIF 6), b.jpg (EXIF 8), c.webp, broken.jpg (a link to nothing), notes.txt,
-  sub/d.tif, sub/e.gif; masks/ for a and sub/d; boxes.csv for a and sub/d (the others: whole)."""
-  root = str(root)
-  photos = os.path.join(root, "photos")
-  save_rotated(os.path.join(photos, "a.png"), upright(1), 6)
-  save_rotated(os.path.join(photos, "b.jpg"), upright(2), 8)
-  Image.fromarray(upright(3)).save(os.path.join(photos, "c.webp"), lossless=True)
-  os.makedirs(os.path.join(photos, "sub"))
-  Image.fromarray(upright(4)).save(os.path.join(photos, "sub", "d.tif"))
-  Image.fromarray(upright(5)).save(os.path.join(photos, "sub", "e.gif"))
-  os.symlink(os.path.join(root, "nowhere.jpg"), os.path.join(photos, "broken.jpg"))
-  with open(os.path.join(photos, "notes.txt"), "w") as f:
-    f.write("taken in the park\n")
-  mask = np.zeros((H, W), np.uint8)
-  mask[BOX[1]:BOX[1] + BOX[3], BOX[0]:BOX[0] + BOX[2]] = 255
-  masks = os.path.join(root, "masks")
-  os.makedirs(os.path.join(masks, "sub"))
-  Image.fromarray(mask).save(os.path.join(masks, "a.png"))
-  Image.fromarray(mask).save(os.path.join(masks, "sub", "d.png"))
-  with open(os.path.join(root, "boxes.csv"), "w") as f:
-    f.write("name,x,y,w,h\n" + "".join(f"{n},{','.join(map(str, BOX))}\n"
-                                      for n in ("a.png", "sub/d.tif")))
-  return photos
+from tests.data_fixtures import BOX, H, W, make_photo_folder, rect_image, upright
+from tests.run_fixtures import FakeRunner
 
 
 def test_folder_reader_orients_boxes_masks_and_counts_skips(tmp_path):
@@ -223,7 +178,6 @@ def test_the_refinement_chain_on_a_folder_set(tmp_path):
   run folder follow from the set, its raw photos are found through its meta.json (no --raw_root);
   the executor (stages faked) names the chain's result for make folder-segment."""
   from ind_prior_tf import refine, refine_run  # pylint: disable=g-import-not-at-top
-  from tests.test_refine import FakeRunner  # pylint: disable=g-import-not-at-top
   photos = make_photo_folder(tmp_path)
   mine, runs = str(tmp_path / "prep" / "mine"), str(tmp_path / "runs")
   (tmp_path / "prep").mkdir()

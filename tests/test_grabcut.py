@@ -15,10 +15,11 @@ from ind_prior_tf import (distill_lib, evaluation, grabcut, metrics, segment_fil
                           training)
 from ind_prior_tf.apply_config import EvalConfig
 from ind_prior_tf.postprocess import PostConfig
-from ind_prior_tf.data import boxes, pools, prepared, raw
+from ind_prior_tf.data import boxes, pools, prepared
 from ind_prior_tf.errors import DataError
-from tests import entry, test_distill
-from tests.fgseg_fixtures import make_cub, object_image
+from tests import entry
+from tests.fgseg_fixtures import object_image
+from tests.run_fixtures import make_teacher_run, prepared_cub, random_images, say_foreground_everywhere, write_prepared
 
 S = 64
 
@@ -31,16 +32,8 @@ def crop_of(image, mask, box):
 
 def foreground_everywhere_run(run_dir):
   """A segmenter run whose latest checkpoint (ckpt-2; ckpt-1 is random) labels every pixel."""
-  unet = test_distill.say_foreground_everywhere(test_distill.make_teacher_run(run_dir))
+  unet = say_foreground_everywhere(make_teacher_run(run_dir))
   training.CheckpointKeeper(os.path.join(run_dir, "ckpt"), unet=unet).save(2)
-
-
-def prepared_cub(tmp_path, n):
-  """A CUB-layout raw set of n images and the set prepared from it: (raw root, prepared dir)."""
-  root = make_cub(str(tmp_path / "cub"), n=n)
-  prep = str(tmp_path / "prep")
-  prepared.prepare_set(raw.read_cub(root), prep, S, source=f"cub:{root}")
-  return root, prep
 
 
 def iou(a, b):
@@ -152,7 +145,7 @@ def test_distill_refines_the_teachers_labels_and_refuses_a_set_without_raw_image
   before, after = labels.mean() / 255.0, refined.mean() / 255.0
   assert before > 0.95 and 0.3 < after < 0.9, (before, after)
   # The entry point does it (its line reports the areas) and records the flags.
-  pools.save_pool(str(tmp_path / "bg.npz"), test_distill.random_images(4, S, seed=3))
+  pools.save_pool(str(tmp_path / "bg.npz"), random_images(4, S, seed=3))
   common = [f"--teacher={teacher}", f"--backgrounds={tmp_path / 'bg.npz'}", "--batch_size=2",
             "--nojit", "--noprogress", "--steps=1", "--eval_every=0"]
   r = entry.call("experiments.distill", *common, f"--prepared={prep}", f"--logdir={tmp_path / 's'}",
@@ -162,7 +155,7 @@ def test_distill_refines_the_teachers_labels_and_refuses_a_set_without_raw_image
   saved = json.load(open(tmp_path / "s" / "flags.json"))
   assert saved["grabcut_iters"] == 2 and saved["raw_root"] is None and saved["flip_average_labels"]
   # A prepared set made from no raw files, a bad count, a missing raw root: one-line errors.
-  test_distill.write_prepared(tmp_path / "synthetic", test_distill.random_images(3))
+  write_prepared(tmp_path / "synthetic", random_images(3))
   r = entry.call("experiments.distill", *common, f"--prepared={tmp_path / 'synthetic'}",
                  f"--logdir={tmp_path / 's2'}", "--grabcut_iters=1")
   r.failed(2, "--grabcut_iters", "meta.json", "synthetic")

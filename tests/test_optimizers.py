@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 from ind_prior_tf import optimizers
+from tests.run_fixtures import run_script
 
 
 def test_the_first_step_moves_each_weight_by_lr_against_its_gradient_sign():
@@ -104,7 +105,6 @@ MIRRORED = textwrap.dedent("""
 
 
 def test_under_a_mirrored_strategy_every_replica_takes_keras_adams_steps():
-  from test_distribute import run_script  # pylint: disable=g-import-not-at-top
   after = run_script(MIRRORED)
   assert len(after["fused"]) == 2  # two logical CPUs, a copy of the variable on each
   for keras_copy, fused_copy in zip(after["keras"], after["fused"]):

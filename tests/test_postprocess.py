@@ -14,8 +14,8 @@ from ind_prior_tf.apply_config import EvalConfig, resolve_post
 from ind_prior_tf.data import raw
 from ind_prior_tf.errors import FlagError
 from ind_prior_tf.postprocess import PostConfig
-from tests import entry, test_distill
-from tests.test_grabcut import prepared_cub
+from tests import entry
+from tests.run_fixtures import make_teacher_run, prepared_cub
 
 RECIPE = PostConfig(flip_average=True, shift_average=2, crf_weight=5.0, crf_iters=3,
                     crf_context=0.5, guided_radius=2, grabcut_iters=1, grabcut_sure=0.05,
@@ -92,7 +92,7 @@ def recipe_run(tmp_path_factory):
   set whose crops are at the network's size (so evaluate's crops are segment's)."""
   tmp = tmp_path_factory.mktemp("post")
   run = str(tmp / "run")
-  test_distill.make_teacher_run(run, seed=3)
+  make_teacher_run(run, seed=3)
   postprocess.write_recipe(run, RECIPE)
   root, prep = prepared_cub(tmp, n=6)
   return dict(tmp=tmp, run=run, root=root, prep=prep)

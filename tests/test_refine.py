@@ -13,6 +13,7 @@ from experiments import refine as refine_main
 from ind_prior_tf import apply_config, cli, floor, refine, refine_run
 from ind_prior_tf.postprocess import PostConfig
 from tests import entry
+from tests.run_fixtures import FakeRunner
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 P, C = "prepared", "runs/horse-refine"
@@ -282,35 +283,6 @@ def test_validate_names_the_flag(change, flag):
   assert str(e.value).startswith(flag)
 
 
-class FakeRunner:
-  """Stands in for the subprocesses: logs each stage and writes what the chain reads back (a check's
-  consistency.json, the score's scores.json); `drops` maps a check to its run's fall."""
-
-  def __init__(self, drops=None, fail=None):
-    self.drops, self.fail, self.ran = drops or {}, fail, []
-
-  def __call__(self, stage):
-    self.ran.append(stage.name)
-    if stage.name == self.fail:
-      return 1
-    os.makedirs(stage.run_dir, exist_ok=True)
-    if stage.is_check:
-      drop = self.drops.get(stage.name, 0.0)
-      report = dict(flip_consistency=0.9 - drop, checkpoint=f"{stage.run_dir}/ckpt/ckpt-2")
-      if stage.flag("baseline"):
-        report["baseline_flip_consistency"] = 0.9
-      with open(os.path.join(stage.run_dir, "consistency.json"), "w") as f:
-        json.dump(report, f)
-      too_far = stage.flag("max_drop") and drop > float(stage.flag("max_drop"))
-      return refine_run.DROPPED if too_far else 0
-    if stage.name == "score":
-      path = refine_run.scores_path(stage)
-      os.makedirs(os.path.dirname(path), exist_ok=True)
-      with open(path, "w") as f:
-        json.dump(dict(fg_iou=0.5, miou=0.6), f)
-    return 0
-
-
 def test_executor_decides_retries_from_consistency_json(tmp_path):
   config = refine.RefineConfig(chain=str(tmp_path / "chain"), retries=1, cycles=2, pick_every=25)
   runner, lines = FakeRunner(drops={"refine1-gan-check": 0.2, "refine2-gan-check": 0.3,
@@ -461,7 +433,6 @@ def test_the_subprocess_runner_runs_a_stage_as_python_dash_m_and_returns_its_sta
   ok = refine.Stage("dry", "experiments.refine", ("--dry_run",), str(tmp_path))
   bad = refine.Stage("bad", "experiments.refine", ("--cycles=-1",), str(tmp_path))
   assert runner(ok) == 0 and runner(bad) == 2
-
 
 
 def _config(module, cls, argv):

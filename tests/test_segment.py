@@ -13,10 +13,9 @@ from ind_prior_tf import apply_config, segment_files, segmenter
 from ind_prior_tf.data import boxes
 from ind_prior_tf.errors import DataError, EmptyBoxError, FlagError
 from ind_prior_tf.postprocess import PostConfig
-from tests import entry, test_folder
-from tests.test_distill import make_teacher_run
-from tests.test_export import make_generator_run
-from tests.test_segmenter import ramp_model
+from tests import entry
+from tests.data_fixtures import H, W, make_photo_folder, upright
+from tests.run_fixtures import make_generator_run, make_teacher_run, ramp_model
 
 S = 64
 
@@ -207,7 +206,7 @@ def test_flip_averaged_predictor_is_the_mean_of_the_mask_and_its_mirrors():
 
 
 def test_images_is_one_image_a_folder_a_pattern_or_a_list(tmp_path):
-  """Issue 19 item 9: --images=one.jpg is one image (not a list of paths); a pattern, a folder with
+  """--images=one.jpg is one image (not a list of paths); a pattern, a folder with
   subfolders and a list file work too, and `what` says which."""
   write_images(tmp_path / "img")
   write_images(tmp_path / "img" / "sub")
@@ -241,9 +240,9 @@ def test_images_is_one_image_a_folder_a_pattern_or_a_list(tmp_path):
 
 
 def test_a_folder_of_phone_photos(tmp_path):
-  """Issue 19 item 10: webp, tif, gif and subfolders are segmented (outputs keep the subfolders),
+  """webp, tif, gif and subfolders are segmented (outputs keep the subfolders),
   EXIF-rotated photos come out upright, a broken link and a note are counted, not dropped silently."""
-  photos = test_folder.make_photo_folder(tmp_path)
+  photos = make_photo_folder(tmp_path)
   make_teacher_run(str(tmp_path / "run"))
   out = tmp_path / "out"
   r = entry.call("experiments.segment", f"--run_dir={tmp_path / 'run'}", f"--images={photos}",
@@ -256,13 +255,13 @@ def test_a_folder_of_phone_photos(tmp_path):
                  for d, _, fs in os.walk(out / "masks") for f in fs)
   assert names == ["a.png", "b.png", "c.png", "sub/d.png", "sub/e.png"]
   for name in names:  # every mask and cut-out upright: 40 wide, 30 high
-    assert np.asarray(Image.open(out / "masks" / name)).shape == (test_folder.H, test_folder.W)
+    assert np.asarray(Image.open(out / "masks" / name)).shape == (H, W)
   cut = np.asarray(Image.open(out / "cutouts" / "a.png"))
-  np.testing.assert_array_equal(cut[..., :3], test_folder.upright(1))
+  np.testing.assert_array_equal(cut[..., :3], upright(1))
 
 
 def test_without_run_dir_the_newest_segmenter_run_is_used(tmp_path):
-  """Issue 19 item 13: `make segment` after `make demo` finds runs/demo; HOC runs, runs without a
+  """`make segment` after `make demo` finds runs/demo; HOC runs, runs without a
   checkpoint and other folders are passed over; nested runs (refinement chains) are found."""
   runs = tmp_path / "runs"
   make_teacher_run(str(runs / "old"))

@@ -5,14 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from ind_prior_tf import segmenter
-
-
-def ramp_model(size):
-  """A 'segmenter' whose mask ignores the image: 0 on the left edge rising to 1 on the right."""
-  ramp = tf.reshape(tf.linspace(0.0, 1.0, size), [1, 1, size, 1])
-  inputs = keras.Input((size, size, 3))
-  out = keras.layers.Lambda(lambda x: tf.zeros_like(x[..., :1]) + ramp)(inputs)
-  return keras.Model(inputs, out)
+from tests.run_fixtures import ramp_model
 
 
 def mean_model(size):

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from ind_prior_tf import training
 from ind_prior_tf import rundir
+from tests.run_fixtures import check_one_moving_average_step
 
 
 def test_prepare_logdir_refuses_other_flags_but_reads_missing_keys_as_defaults(tmp_path):
@@ -183,16 +184,6 @@ def test_use_jit_keeps_xla_except_resize_networks_and_replicas_on_cpu():
     assert distill_lib.Distiller(config)._step.jit is jit
   from ind_prior_tf import instances  # bilinear resize in its decoder: no XLA on CPU either
   assert instances.InstanceStudent(instances.StudentConfig(width=0.125))._step.jit is False
-
-
-def check_one_moving_average_step(average, before, after, decay):
-  """After one step of training.update_moving_average: each of `average`'s weights is decay x its
-  value `before` the step plus (1 - decay) x the trained weight `after` it, and some weight moved."""
-  moved = 0
-  for e, a, b in zip(average.weights, before, after):
-    np.testing.assert_allclose(e.numpy(), decay * a + (1 - decay) * b, rtol=1e-6, atol=1e-7)
-    moved += int(not np.array_equal(a, b))
-  assert moved > 0
 
 
 def test_copy_weights_and_moving_average_known_values():

@@ -1,4 +1,4 @@
-"""Drift guard for a refactor that must not change what the code computes (issue 18).
+"""Drift guard for a refactor that must not change what the code computes.
 
 Builds a tiny prepared set and background pool with the project's own entry points, trains tiny
 `--deterministic` runs of the three applications (fgseg, distill, HOC) and scores, segments and
@@ -76,7 +76,7 @@ def commands(work):
       # HOC without XLA: see the module docstring.
       ("hoc", (), ["experiments.hoc", "--preset=coins_cpu", "--steps=10", "--batch_size=8",
                    "--log_every=5", "--save_every=10", "--image_every=0", "--jit=false",
-                   # coins_cpu before issue 24
+                   # coins_cpu as it was when the baseline was recorded
                    "--support_lambda=0", "--binary_lambda=0", "--n_layers=6", "--area_target=0.18",
                    "--background=disk", "--color=rgb", "--hist_lambda=0",
                    f"--logdir={hoc}", *run]),

@@ -87,10 +87,10 @@ def build_fgseg(size, jit, policy):
 
 def build_distill(size, jit, policy):
   import tensorflow as tf
-  from ind_prior_tf import distill_lib
+  from ind_prior_tf import distill_config, distill_lib
   s = SIZES[size]
-  config = distill_lib.DistillConfig(image_size=s["image_size"], width=s["width"],
-                                     batch_size=s["batch_size"], jit=jit, mixed_precision=policy)
+  config = distill_config.DistillConfig(image_size=s["image_size"], width=s["width"],
+                                        batch_size=s["batch_size"], jit=jit, mixed_precision=policy)
   student = distill_lib.Distiller(config)
   b, n = s["batch_size"], s["image_size"]
   images = tf.random.uniform([b, n, n, 3], seed=1)

@@ -19,13 +19,6 @@ import tensorflow as tf
 from ind_prior_tf import (augment, composition, losses, networks, optimizers, precision, providers,
                           segmenter, training)
 from ind_prior_tf import pictures
-# The config lives in the TensorFlow-free distill_config (the entry point checks flags before TF).
-from ind_prior_tf.distill_config import PRESETS, DistillConfig  # pylint: disable=unused-import
-
-
-def resize_images(images, size):
-  """Bilinear (antialiased) resize of float images in [0, 1] to size x size; a no-op at that size."""
-  return segmenter.resize(images, size)
 
 
 def teacher_labels(teacher, images, out_size=None, batch_size=32, flip_average=False):
@@ -68,11 +61,6 @@ def most_consistent(scores, keep):
   count = min(n, max(1, int(np.ceil(keep * n - 1e-9))))
   order = np.argsort(-np.asarray(scores), kind="stable")
   return np.sort(order[:count])
-
-
-def to_float(x):
-  x = tf.convert_to_tensor(x)
-  return tf.cast(x, tf.float32) / 255.0 if x.dtype == tf.uint8 else tf.cast(x, tf.float32)
 
 
 class Distiller:
@@ -121,7 +109,7 @@ class Distiller:
     training.update_moving_average(self.student_ema, self.student, self.config.ema_decay)
 
   def labels(self, teacher_masks):
-    masks = to_float(teacher_masks)
+    masks = precision.unit_float(teacher_masks)
     t = self.config.label_threshold
     return masks if t is None else tf.cast(masks > t, tf.float32)
 
@@ -142,7 +130,7 @@ class Distiller:
     images [B, S, S, 3] and teacher_masks [B, S, S, 1] (uint8 or float in [0, 1]).
     """
     masks = self.labels(teacher_masks)
-    images = to_float(images)
+    images = precision.unit_float(images)
     if tint is not None and self.config.recolor:
       images = augment.recolor(images, tint)
     backgrounds = tf.where(real[:, None, None, None],
@@ -191,7 +179,7 @@ class Distiller:
 
   @tf.function
   def predict_masks(self, images):
-    return self.segmenter(to_float(images), training=False)
+    return self.segmenter(precision.unit_float(images), training=False)
 
 
 def dataset(images, teacher_masks, batch_size, seed=0):
@@ -208,7 +196,7 @@ def preview_grid(distiller, images, teacher_masks, pool, seed=1):
   """
   rng = tf.random.Generator.from_seed(seed)
   inputs, labels = distiller.make_batch(images, teacher_masks, pool, rng=rng)
-  real = to_float(images)
+  real = precision.unit_float(images)
   rows = [inputs, labels, distiller.predict_masks(inputs), real, distiller.labels(teacher_masks),
           distiller.predict_masks(real)]
   return pictures.image_grid([r.numpy() for r in rows])

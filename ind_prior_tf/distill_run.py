@@ -94,12 +94,12 @@ def label(inputs, log=say):
     log(f"labels refined by GrabCut ({c.grabcut_iters} iterations) in "
         f"{time.time() - start:.0f} s; mean mask area {before:.3f} -> {masks.mean() / 255.0:.3f}")
   if images.shape[1] != size:
-    images = np.round(distill_lib.resize_images(images / 255.0, size).numpy() * 255.0)
+    images = np.round(segmenter.resize(images / 255.0, size).numpy() * 255.0)
     images = images.astype(np.uint8)
   eval_data = None
   scored = np.flatnonzero(data["has_mask"])[:c.eval_count]
   if len(scored):
-    gt = distill_lib.resize_images(data["masks"][scored], size).numpy()
+    gt = segmenter.resize(data["masks"][scored], size).numpy()
     eval_data = (images[scored], gt, masks[scored])
   train_images, train_masks = images, masks
   if c.label_keep < 1:

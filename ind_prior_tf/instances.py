@@ -22,7 +22,7 @@ from keras import layers
 import numpy as np
 import tensorflow as tf
 
-from ind_prior_tf import optimizers, training
+from ind_prior_tf import optimizers, precision, training
 
 LEAK = 0.2
 
@@ -75,10 +75,6 @@ class StudentConfig:
   seed: int = 0
 
 
-def to_float(x):
-  return tf.cast(x, tf.float32) / 255.0
-
-
 def masked_losses(logits, targets):
   """Per-pixel binary cross-entropies of the two maps against targets [B, S, S, 3] in [0, 1]
   (foreground, centreness, weight), averaged over the pixels of weight > 0."""
@@ -125,7 +121,7 @@ class InstanceStudent:
 
   def _replica_step(self, images, targets, hflips, vflips):
     scale = 1.0 / self.strategy.num_replicas_in_sync
-    images, targets = flip_pairs(to_float(images), to_float(targets), hflips, vflips)
+    images, targets = flip_pairs(precision.unit_float(images), precision.unit_float(targets), hflips, vflips)
     with tf.GradientTape() as tape:
       logits = self.network(images, training=True)
       fg_loss, centre_loss = masked_losses(logits, targets)
@@ -142,7 +138,7 @@ class InstanceStudent:
 def predictor(network, batch=64):
   """A function windows uint8 [M, S, S, 3] -> maps float32 [M, S, S, 2] in [0, 1] (foreground,
   centreness), inference mode, in batches."""
-  run = tf.function(lambda x: tf.sigmoid(network(to_float(x), training=False)))
+  run = tf.function(lambda x: tf.sigmoid(network(precision.unit_float(x), training=False)))
 
   def predict(windows):
     out = [run(tf.constant(windows[i:i + batch])).numpy() for i in range(0, len(windows), batch)]

@@ -14,6 +14,7 @@ power iteration (its wrapper layer has dtype float32, because it rewrites the fl
 import contextlib
 
 import keras
+import tensorflow as tf
 
 POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
 
@@ -57,3 +58,9 @@ def compute_dtype(model):
       inner = getattr(layer, "layer", layer)
       return inner.compute_dtype
   return model.compute_dtype
+
+
+def unit_float(x):
+  """float32 images in [0, 1]: uint8 ones divided by 255, float ones as they are."""
+  x = tf.convert_to_tensor(x)
+  return tf.cast(x, tf.float32) / 255.0 if x.dtype == tf.uint8 else tf.cast(x, tf.float32)

@@ -20,7 +20,7 @@ S = 64
 
 
 def config(**kw):
-  return distill_lib.DistillConfig(**{**dict(image_size=S, width=0.125, batch_size=4), **kw})
+  return DistillConfig(**{**dict(image_size=S, width=0.125, batch_size=4), **kw})
 
 
 def flipped(x):
@@ -82,8 +82,8 @@ def test_teacher_labels_at_another_size():
   images = random_images(3, size=2 * S, seed=4)  # prepared at 128, teacher at 64, student at 128
   labels = distill_lib.teacher_labels(teacher, images, out_size=2 * S)
   assert labels.shape == (3, 2 * S, 2 * S, 1)
-  small = distill_lib.resize_images(images / 255.0, S)
-  want = distill_lib.resize_images(teacher(small, training=False), 2 * S).numpy()
+  small = segmenter.resize(images / 255.0, S)
+  want = segmenter.resize(teacher(small, training=False), 2 * S).numpy()
   np.testing.assert_allclose(labels / 255.0, want, atol=1 / 255 + 1e-6)
 
 

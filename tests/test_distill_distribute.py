@@ -17,9 +17,9 @@ from tests.run_fixtures import check_losses, run_script
 
 SCRIPT = textwrap.dedent("""
     import keras
-    from ind_prior_tf import distill_lib
+    from ind_prior_tf import distill_config, distill_lib
     keras.utils.set_random_seed(0)
-    cfg = distill_lib.DistillConfig(image_size=64, width=0.125, batch_size=4, jit=False)
+    cfg = distill_config.DistillConfig(image_size=64, width=0.125, batch_size=4, jit=False)
     single, replicated = distill_lib.Distiller(cfg), distill_lib.Distiller(cfg, strategy=mirrored)
     copy_weights(single.student.weights, replicated.student.weights)
     for d in (single, replicated):

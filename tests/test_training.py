@@ -178,9 +178,9 @@ def test_use_jit_keeps_xla_except_resize_networks_and_replicas_on_cpu():
   assert training.use_jit(True, cpus, "deconv") is False  # one XLA device for two CPU replicas
   assert training.use_jit(True, fake("/device:CPU:0"), "deconv") is True
   # The steps ask: a resize-conv student on CPU trains without XLA, a deconv one with it.
-  from ind_prior_tf import distill_lib
+  from ind_prior_tf import distill_config, distill_lib
   for upsample, jit in (("resize", False), ("deconv", True)):
-    config = distill_lib.DistillConfig(image_size=64, width=0.125, batch_size=2, upsample=upsample)
+    config = distill_config.DistillConfig(image_size=64, width=0.125, batch_size=2, upsample=upsample)
     assert distill_lib.Distiller(config)._step.jit is jit
   from ind_prior_tf import instances  # bilinear resize in its decoder: no XLA on CPU either
   assert instances.InstanceStudent(instances.StudentConfig(width=0.125))._step.jit is False

@@ -16,7 +16,7 @@ export PYTHON SHARED CUB_ROOT CELEBA_ROOT BG_DIR INRIA_ROOT HORSE_ROOT PREP_DIR 
 
 STAMP := .installed.stamp
 
-.PHONY: install test test-all demo bench cub-prep cub-train cub-eval cub-distill celeba-prep \
+.PHONY: install lint test test-all demo bench cub-prep cub-train cub-eval cub-distill celeba-prep \
         inria-pool celeba-train horse-prep horse-train horse-eval horse-distill horse-refine cub-refine hoc-demo hoc-train \
         hoc-count segment export folder-prep folder-train folder-refine folder-segment clean
 
@@ -26,20 +26,24 @@ install: $(STAMP)
 $(STAMP): setup.py tools/tf_requirement.py
 	@GPU=$(GPU) $(PYTHON) tools/tf_requirement.py --check \
 	  || $(PYTHON) -m pip install -q "$$(GPU=$(GPU) $(PYTHON) tools/tf_requirement.py)"
-	@$(PYTHON) -c "import keras, tensorboard, numpy, PIL, absl, skimage, cv2, pytest, xdist" 2>/dev/null \
+	@$(PYTHON) -c "import keras, tensorboard, numpy, PIL, absl, skimage, cv2, pytest, xdist, ruff" 2>/dev/null \
 	  || $(PYTHON) -m pip install -q -e ".[test]"
 	@$(PYTHON) -m pip install -q --no-deps -e .  # the package and its ind-prior-* console scripts
 	@touch $(STAMP)
+
+# The lint (ruff.toml: unused or undefined names, imports sorted, double quotes), first in `make test`.
+lint: install
+	$(PYTHON) -m ruff check --no-cache .
 
 # The suite that CI runs (tests marked slow are left out; `make test-all` runs them too), in
 # TEST_JOBS processes (pytest-xdist): much of it is XLA compilation and TensorFlow start-up in
 # subprocesses, which use one core each, so 2 jobs on 2 cores take ~40% less time than one. Each job
 # holds ~2.5 GB at its peak; TEST_JOBS=0 runs the tests in this process, one at a time.
 TEST_JOBS ?= 2
-test: install
+test: lint
 	$(PYTHON) -m pytest -q -n $(TEST_JOBS) --dist worksteal --durations=15 -m "not slow" tests
 
-test-all: install
+test-all: lint
 	$(PYTHON) -m pytest -q -n $(TEST_JOBS) --dist worksteal tests
 
 demo: install

@@ -36,7 +36,7 @@ setup(
         "cpu": ["tensorflow-cpu==2.21.0; platform_machine=='x86_64'",
                 "tensorflow==2.21.0; platform_machine!='x86_64'"],
         "gpu": ["tensorflow[and-cuda]==2.21.0"],
-        "test": ["pytest", "pytest-xdist"],  # make test runs 2 jobs
+        "test": ["pytest", "pytest-xdist", "ruff>=0.17,<0.18"],  # make test: the lint, then 2 jobs
     },
     entry_points={"console_scripts": [f"ind-prior-{name}={module}:main"
                                       for name, module in SCRIPTS.items()]},

@@ -9,7 +9,7 @@ import tensorflow as tf
 from ind_prior_tf import (augment, composition, losses, metrics, networks, optimizers, precision,
                           providers, training)
 from ind_prior_tf import choices, diffaug, pictures
-from ind_prior_tf.fgseg_config import FgSegConfig  # pylint: disable=unused-import  (re-exported)
+from ind_prior_tf.fgseg_config import FgSegConfig  # noqa: F401 (re-exported)
 
 
 def removal_images(images, masks, fill, backgrounds):

@@ -16,7 +16,7 @@ from ind_prior_tf import (composition, devices, hoc_figures, layout, losses, net
                           precision, providers, rundir, training)
 from ind_prior_tf.data import images, pools
 from ind_prior_tf.errors import RunError
-from ind_prior_tf.hoc_config import HocConfig, PRESETS, config_fields  # pylint: disable=unused-import
+from ind_prior_tf.hoc_config import PRESETS, HocConfig, config_fields  # noqa: F401 (re-exported)
 
 
 def make_backgrounds(patches, config):

@@ -18,7 +18,7 @@ import os
 import statistics
 import subprocess
 import time
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from ind_prior_tf.errors import RunError
 

@@ -529,7 +529,7 @@ def test_entry_point_on_a_prepared_set(tmp_path, capsys):
                            f"--prepared={mine}", "--split=all"]
   # A set that is not there: one line naming --prepared, nothing printed (a dry run too).
   for args in ([f"--prepared={tmp_path}/gone"], ["--dataset=horse", f"--prepared={tmp_path}/gone"],
-               [f"--dataset=cub", f"--prep_dir={tmp_path}/none"]):
+               ["--dataset=cub", f"--prep_dir={tmp_path}/none"]):
     assert refine_main.main(["refine", *args, "--dry_run"]) == 2
     captured = capsys.readouterr()
     assert captured.err.startswith("error: --prepared=") and captured.out == "", captured

@@ -67,6 +67,7 @@ class Bench:
 
 def build_fgseg(size, jit, policy):
   import tensorflow as tf
+
   from ind_prior_tf import fgseg_lib
   s = SIZES[size]
   config = fgseg_lib.FgSegConfig(image_size=s["image_size"], width=s["width"], d_width=s["width"],
@@ -87,6 +88,7 @@ def build_fgseg(size, jit, policy):
 
 def build_distill(size, jit, policy):
   import tensorflow as tf
+
   from ind_prior_tf import distill_config, distill_lib
   s = SIZES[size]
   config = distill_config.DistillConfig(image_size=s["image_size"], width=s["width"],
@@ -113,6 +115,7 @@ HOC_SIZES = {
 
 def build_hoc(size, jit, policy):
   import tensorflow as tf
+
   from ind_prior_tf import hoc_lib
   s = HOC_SIZES[size]
   config = hoc_lib.HocConfig(image_size=64, width=s["width"], d_width=s["width"],
@@ -177,6 +180,7 @@ def make_pipeline(tmp, size, count, in_memory=False):
   pipeline, as for sets over 1 GiB such as CelebA) or held in memory as uint8 (as for CUB and the
   horses: fgseg's --in_memory=auto)."""
   import numpy as np
+
   from ind_prior_tf.data import pipeline, prepared
   s = SIZES[size]
   n, b = s["image_size"], s["batch_size"]

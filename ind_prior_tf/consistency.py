@@ -72,6 +72,7 @@ def mean_flip_consistency(run_dir, images, checkpoint=None):
 def kept_checkpoints(run_dir):
   """The checkpoint prefixes a run's CheckpointManager kept, oldest first."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
   from ind_prior_tf import segmenter  # pylint: disable=g-import-not-at-top
   segmenter.latest_checkpoint(run_dir)  # RunError naming the folder when there is none
   state = tf.train.get_checkpoint_state(os.path.join(run_dir, segmenter.CKPT_SUBDIR))

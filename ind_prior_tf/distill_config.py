@@ -10,8 +10,8 @@ import os
 from typing import Optional
 
 from ind_prior_tf import choices
-from ind_prior_tf.rundir import check_writable_dir
 from ind_prior_tf.errors import FlagError
+from ind_prior_tf.rundir import check_writable_dir
 
 LR_DECAYS = ("constant", "cosine")
 

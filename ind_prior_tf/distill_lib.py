@@ -16,9 +16,18 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ind_prior_tf import (augment, composition, losses, networks, optimizers, precision, providers,
-                          segmenter, training)
-from ind_prior_tf import pictures
+from ind_prior_tf import (
+  augment,
+  composition,
+  losses,
+  networks,
+  optimizers,
+  pictures,
+  precision,
+  providers,
+  segmenter,
+  training,
+)
 
 
 def teacher_labels(teacher, images, out_size=None, batch_size=32, flip_average=False):

@@ -18,8 +18,7 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
-from ind_prior_tf import grabcut, metrics, postprocess, segmenter
-from ind_prior_tf import pictures, rundir
+from ind_prior_tf import grabcut, metrics, pictures, postprocess, rundir, segmenter
 from ind_prior_tf.data import prepared
 from ind_prior_tf.errors import DataError, FlagError
 

@@ -11,7 +11,6 @@ import tensorflow as tf
 from ind_prior_tf import owned, postprocess, rundir, segmenter
 from ind_prior_tf.errors import RunError
 
-
 # Input and output names of the serving signatures; any other Keras model is exported as "model".
 SIGNATURE_NAMES = {"segmenter": ("images", "mask"), "generator": ("z", "rgba"),
                    "model": ("inputs", "outputs")}

@@ -6,9 +6,20 @@ import os
 
 import tensorflow as tf
 
-from ind_prior_tf import (augment, composition, losses, metrics, networks, optimizers, precision,
-                          providers, training)
-from ind_prior_tf import choices, diffaug, pictures
+from ind_prior_tf import (
+  augment,
+  choices,
+  composition,
+  diffaug,
+  losses,
+  metrics,
+  networks,
+  optimizers,
+  pictures,
+  precision,
+  providers,
+  training,
+)
 from ind_prior_tf.fgseg_config import FgSegConfig  # noqa: F401 (re-exported)
 
 

@@ -88,6 +88,7 @@ def hoc_run(config, est, shape):
 def gan_instances(run_dir, count=512, seed=0):
   """`count` RGBA instances [count, S, S, 4] of the run's last checkpoint (inference mode)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
   from ind_prior_tf import hoc_config, hoc_lib  # pylint: disable=g-import-not-at-top
   run = hoc_config.read_hoc_run(run_dir, "--logdir")
   model = hoc_lib.HocConfig(**{k: run[k] for k in hoc_lib.config_fields() if k in run})
@@ -100,8 +101,15 @@ def gan_instances(run_dir, count=512, seed=0):
 def count(config, log=print):
   """The whole path for config (a validated AutoConfig); returns the report (count.json's)."""
   # pylint: disable=g-import-not-at-top
-  from ind_prior_tf import (cluster_baseline, cluster_estimate, count_trust, hoc_count, hoc_lib,
-                            instance_infer, instance_metrics)
+  from ind_prior_tf import (
+    cluster_baseline,
+    cluster_estimate,
+    count_trust,
+    hoc_count,
+    hoc_lib,
+    instance_infer,
+    instance_metrics,
+  )
   from ind_prior_tf.data import images
   t_start = time.time()
   image = images.load_image_spec(config.image)

@@ -97,6 +97,7 @@ def train_student(config, run, log=print):
   """Trains (or resumes, or reuses) the run's instance student; returns (student, result, data s)."""
   # pylint: disable=g-import-not-at-top
   import tensorflow as tf
+
   from ind_prior_tf import hoc_lib, instances, instances_data, rundir, training
   from ind_prior_tf.data import images
   model = hoc_lib.HocConfig(**{k: run[k] for k in hoc_lib.config_fields() if k in run})

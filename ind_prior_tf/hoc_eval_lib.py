@@ -212,6 +212,7 @@ def evaluate(config):
   <logdir>/eval.json and <logdir>/figures/eval_masks.png and returns a BlobScore. Every check (the
   run, the size range, the checkpoint) passes before anything is written."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
   from ind_prior_tf import hoc_figures, hoc_lib, pictures  # pylint: disable=g-import-not-at-top
   run = config.read_run()
   model = hoc_lib.HocConfig(**{k: run[k] for k in hoc_lib.config_fields() if k in run})

@@ -12,8 +12,19 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from ind_prior_tf import (composition, devices, hoc_figures, layout, losses, networks, optimizers,
-                          precision, providers, rundir, training)
+from ind_prior_tf import (
+  composition,
+  devices,
+  hoc_figures,
+  layout,
+  losses,
+  networks,
+  optimizers,
+  precision,
+  providers,
+  rundir,
+  training,
+)
 from ind_prior_tf.data import images, pools
 from ind_prior_tf.errors import RunError
 from ind_prior_tf.hoc_config import PRESETS, HocConfig, config_fields  # noqa: F401 (re-exported)

@@ -137,5 +137,6 @@ def coins_reference_labels(gray=None, min_area=400):
   scikit-image's coins example (hoc_eval_lib.coins_segmentation, which the blob score measures), one
   id per coin in raster order."""
   from skimage import measure  # pylint: disable=g-import-not-at-top
+
   from ind_prior_tf import hoc_eval_lib  # pylint: disable=g-import-not-at-top
   return measure.label(hoc_eval_lib.coins_segmentation(gray, min_area)).astype(np.int32)

@@ -120,6 +120,7 @@ def gan_sampler(gan, bg_pool, seed=0):
   """A function batch -> (composites, layer masks, instance masks), numpy, from a trained HocGAN in
   inference mode over its own backgrounds (bg_pool: hoc_lib.make_backgrounds of the run's patches)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
   from ind_prior_tf import providers  # pylint: disable=g-import-not-at-top
   rng = tf.random.Generator.from_seed(seed)
   c = gan.config

@@ -15,14 +15,12 @@ import numpy as np
 from PIL import Image
 
 from ind_prior_tf import postprocess, rundir, segment_outputs, segmenter
-from ind_prior_tf.progress import ProgressBar
-from ind_prior_tf.data import box_names
+from ind_prior_tf.data import box_names, list_lines, raw
 from ind_prior_tf.data import boxes as boxes_lib
 from ind_prior_tf.data import images as images_lib
-from ind_prior_tf.data import list_lines
-from ind_prior_tf.data import raw
-from ind_prior_tf.errors import DataError, EmptyBoxError
 from ind_prior_tf.data.skips import SkipLog
+from ind_prior_tf.errors import DataError, EmptyBoxError
+from ind_prior_tf.progress import ProgressBar
 
 
 def crop_for_segmenter(image, box, size, name="box"):

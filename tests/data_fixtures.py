@@ -42,70 +42,70 @@ def make_cub(root):
   11  002.B/outside.jpg        box fully outside the image -> empty box
   """
   root = str(root)
-  img = os.path.join(root, 'images')
-  seg = os.path.join(root, 'segmentations')
+  img = os.path.join(root, "images")
+  seg = os.path.join(root, "segmentations")
   box = (8, 6, 16, 12)  # x, y, w, h
   rgb = rect_image(40, 30, box)
-  save(os.path.join(img, '001.A/rgb.jpg'), rgb, quality=95, subsampling=0)
+  save(os.path.join(img, "001.A/rgb.jpg"), rgb, quality=95, subsampling=0)
   mask = np.zeros((30, 40), np.uint8)
   mask[9:15, 12:20] = 255  # Inside the box: rows 3..8, cols 4..11 of the crop.
-  save(os.path.join(seg, '001.A/rgb.png'), mask)
+  save(os.path.join(seg, "001.A/rgb.png"), mask)
   gray = np.full((30, 40), 50, np.uint8)
   gray[6:18, 8:24] = 200
-  save(os.path.join(img, '001.A/gray.jpg'), gray, quality=95, subsampling=0)
-  save(os.path.join(seg, '001.A/gray.png'), mask)
-  save(os.path.join(img, '001.A/cmyk.jpg'),
-        Image.fromarray(rgb).convert('CMYK'), quality=95, subsampling=0)
+  save(os.path.join(img, "001.A/gray.jpg"), gray, quality=95, subsampling=0)
+  save(os.path.join(seg, "001.A/gray.png"), mask)
+  save(os.path.join(img, "001.A/cmyk.jpg"),
+        Image.fromarray(rgb).convert("CMYK"), quality=95, subsampling=0)
   wide = np.full((30, 40), 1000, np.uint16)
   wide[6:18, 8:24] = 65535
-  save(os.path.join(img, '002.B/wide.png'), wide)
+  save(os.path.join(img, "002.B/wide.png"), wide)
   rgba = np.concatenate([rgb, np.full((30, 40, 1), 255, np.uint8)], axis=2)
-  save(os.path.join(img, '002.B/rgba.png'), rgba)
-  good_jpg = os.path.join(img, '002.B/trunc.jpg')
+  save(os.path.join(img, "002.B/rgba.png"), rgba)
+  good_jpg = os.path.join(img, "002.B/trunc.jpg")
   save(good_jpg, rect_image(64, 64, (4, 4, 40, 40)), quality=95, subsampling=0)
-  data = open(good_jpg, 'rb').read()
-  with open(good_jpg, 'wb') as f:
+  data = open(good_jpg, "rb").read()
+  with open(good_jpg, "wb") as f:
     f.write(data[:len(data) // 2])
-  with open(os.path.join(img, '002.B/random.jpg'), 'wb') as f:
+  with open(os.path.join(img, "002.B/random.jpg"), "wb") as f:
     f.write(np.random.default_rng(0).bytes(500))
-  save(os.path.join(img, '002.B/border.jpg'),
+  save(os.path.join(img, "002.B/border.jpg"),
         rect_image(40, 30, (30, 20, 10, 10)), quality=95, subsampling=0)
-  for name in ('zero', 'nobox', 'outside'):
-    save(os.path.join(img, f'002.B/{name}.jpg'), rgb, quality=95, subsampling=0)
+  for name in ("zero", "nobox", "outside"):
+    save(os.path.join(img, f"002.B/{name}.jpg"), rgb, quality=95, subsampling=0)
 
-  files = ['001.A/rgb.jpg', '001.A/gray.jpg', '001.A/cmyk.jpg', '002.B/wide.png',
-           '002.B/rgba.png', '002.B/trunc.jpg', '002.B/random.jpg',
-           '002.B/border.jpg', '002.B/zero.jpg', '002.B/nobox.jpg',
-           '002.B/outside.jpg']
-  boxes = {i: '8 6 16 12' for i in range(1, 12)}
-  boxes[8] = '30.0 20.0 25.0 25.0'  # Exceeds right/bottom border.
-  boxes[9] = '10 10 0 5'
-  boxes[11] = '100 100 10 10'
+  files = ["001.A/rgb.jpg", "001.A/gray.jpg", "001.A/cmyk.jpg", "002.B/wide.png",
+           "002.B/rgba.png", "002.B/trunc.jpg", "002.B/random.jpg",
+           "002.B/border.jpg", "002.B/zero.jpg", "002.B/nobox.jpg",
+           "002.B/outside.jpg"]
+  boxes = {i: "8 6 16 12" for i in range(1, 12)}
+  boxes[8] = "30.0 20.0 25.0 25.0"  # Exceeds right/bottom border.
+  boxes[9] = "10 10 0 5"
+  boxes[11] = "100 100 10 10"
   del boxes[10]
-  with open(os.path.join(root, 'images.txt'), 'w') as f:
-    f.writelines(f'{i} {p}\n' for i, p in enumerate(files, 1))
-  with open(os.path.join(root, 'bounding_boxes.txt'), 'w') as f:
-    f.writelines(f'{i} {b}\n' for i, b in boxes.items())
-  with open(os.path.join(root, 'train_test_split.txt'), 'w') as f:
-    f.writelines(f'{i} {0 if i == 8 else 1}\n' for i in range(1, 12))
+  with open(os.path.join(root, "images.txt"), "w") as f:
+    f.writelines(f"{i} {p}\n" for i, p in enumerate(files, 1))
+  with open(os.path.join(root, "bounding_boxes.txt"), "w") as f:
+    f.writelines(f"{i} {b}\n" for i, b in boxes.items())
+  with open(os.path.join(root, "train_test_split.txt"), "w") as f:
+    f.writelines(f"{i} {0 if i == 8 else 1}\n" for i in range(1, 12))
   return root
 
 
 def make_celeba(root, n=5, partition=True):
   root = str(root)
-  os.makedirs(os.path.join(root, 'img_celeba'))
-  lines = [f'{n}\n', 'image_id x_1 y_1 width height\n']
+  os.makedirs(os.path.join(root, "img_celeba"))
+  lines = [f"{n}\n", "image_id x_1 y_1 width height\n"]
   for i in range(1, n + 1):
-    name = f'{i:06d}.jpg'
+    name = f"{i:06d}.jpg"
     box = (5 + i, 4, 20, 24)
-    save(os.path.join(root, 'img_celeba', name), rect_image(48, 40, box),
+    save(os.path.join(root, "img_celeba", name), rect_image(48, 40, box),
           quality=95, subsampling=0)
-    lines.append(f'{name} {box[0]} {box[1]} {box[2]} {box[3]}\n')
-  with open(os.path.join(root, 'list_bbox_celeba.txt'), 'w') as f:
+    lines.append(f"{name} {box[0]} {box[1]} {box[2]} {box[3]}\n")
+  with open(os.path.join(root, "list_bbox_celeba.txt"), "w") as f:
     f.writelines(lines)
   if partition:
-    with open(os.path.join(root, 'list_eval_partition.txt'), 'w') as f:
-      f.writelines(f'{i:06d}.jpg {[0, 0, 0, 1, 2][(i - 1) % 5]}\n'
+    with open(os.path.join(root, "list_eval_partition.txt"), "w") as f:
+      f.writelines(f"{i:06d}.jpg {[0, 0, 0, 1, 2][(i - 1) % 5]}\n"
                    for i in range(1, n + 1))
   return root
 
@@ -126,25 +126,25 @@ def make_inria(root):
     return a
 
   negs = []
-  for name in ('a.png', 'b.jpg', 'c.JPG', 'e.bmp'):
-    save(os.path.join(root, 'Train', 'neg', name), neg(30 + len(negs) * 7, 44))
-    negs.append(os.path.join(root, 'Train', 'neg', name))
-  save(os.path.join(root, 'Train', 'neg', 'd.tif'), Image.fromarray(neg(40, 33)[..., 0]))
-  negs.append(os.path.join(root, 'Train', 'neg', 'd.tif'))
-  with open(os.path.join(root, 'Train', 'neg', 'broken.png'), 'wb') as f:
+  for name in ("a.png", "b.jpg", "c.JPG", "e.bmp"):
+    save(os.path.join(root, "Train", "neg", name), neg(30 + len(negs) * 7, 44))
+    negs.append(os.path.join(root, "Train", "neg", name))
+  save(os.path.join(root, "Train", "neg", "d.tif"), Image.fromarray(neg(40, 33)[..., 0]))
+  negs.append(os.path.join(root, "Train", "neg", "d.tif"))
+  with open(os.path.join(root, "Train", "neg", "broken.png"), "wb") as f:
     f.write(rng.integers(0, 256, 200, dtype=np.uint8).tobytes())
-  negs.append(os.path.join(root, 'Train', 'neg', 'broken.png'))
-  save(os.path.join(root, 'Test', 'neg', 'f.gif'),
+  negs.append(os.path.join(root, "Train", "neg", "broken.png"))
+  save(os.path.join(root, "Test", "neg", "f.gif"),
        Image.fromarray(neg(36, 36)).quantize(16))
-  save(os.path.join(root, 'Test', 'neg', 'g.webp'), neg(28, 50), lossless=True)
-  negs += [os.path.join(root, 'Test', 'neg', n) for n in ('f.gif', 'g.webp')]
+  save(os.path.join(root, "Test", "neg", "g.webp"), neg(28, 50), lossless=True)
+  negs += [os.path.join(root, "Test", "neg", n) for n in ("f.gif", "g.webp")]
   person = rect_image(64, 128, (0, 0, 64, 128))
-  for sub in ('Train/pos', 'Test/pos', '96X160H96/Train/pos', '70X134H96/Test/pos'):
-    save(os.path.join(root, sub, 'crop001001.png'), person)
-  for split in ('Train', 'Test'):
-    for kind in ('neg', 'pos'):
-      with open(os.path.join(root, split, f'{kind}.lst'), 'w') as f:
-        f.write(f'{split}/{kind}/x.png\n')
+  for sub in ("Train/pos", "Test/pos", "96X160H96/Train/pos", "70X134H96/Test/pos"):
+    save(os.path.join(root, sub, "crop001001.png"), person)
+  for split in ("Train", "Test"):
+    for kind in ("neg", "pos"):
+      with open(os.path.join(root, split, f"{kind}.lst"), "w") as f:
+        f.write(f"{split}/{kind}/x.png\n")
   return sorted(negs[:6]) + negs[6:]
 
 

@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 from PIL import Image
+import pytest
 
 from tests import entry
 from tests.run_fixtures import make_teacher_run

@@ -117,6 +117,7 @@ def test_version(capsys):
 def test_tensorflow_start_up_lines_are_dropped_and_everything_else_passes(tmp_path):
   import subprocess  # pylint: disable=g-import-not-at-top
   import sys  # pylint: disable=g-import-not-at-top
+
   from tests import entry  # pylint: disable=g-import-not-at-top
   script = (
       "import os, sys\n"

@@ -153,6 +153,7 @@ TINY_COUNT = dict(batch_size=4, width=0.125, jit=False)
 
 def test_hoc_auto_counts_a_photo_and_says_where_the_count_comes_from(tmp_path):
   from PIL import Image
+
   from ind_prior_tf import hoc_auto, instances_data
   image, truth = instances_data.synthetic_cluster(size=(96, 128), count=15, seed=3)
   Image.fromarray(image).save(tmp_path / "cluster.png")

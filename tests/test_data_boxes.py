@@ -26,9 +26,9 @@ def test_crop_box_clip_and_empty():
   assert m is None and (crop == np.array(RED, np.uint8)).all()
   crop, _ = boxes.crop_box(image, (-5, -5, 50, 50), 8)  # Whole image.
   assert crop.shape == (8, 8, 3)
-  with pytest.raises(EmptyBoxError, match='zero area'):
+  with pytest.raises(EmptyBoxError, match="zero area"):
     boxes.crop_box(image, (1, 1, 0, 5), 8)
-  with pytest.raises(EmptyBoxError, match='outside'):
+  with pytest.raises(EmptyBoxError, match="outside"):
     boxes.crop_box(image, (100, 1, 5, 5), 8)
   assert issubclass(EmptyBoxError, DataError)
   assert issubclass(DataError, ValueError)
@@ -38,8 +38,8 @@ def test_clip_box_is_the_one_clip_of_crops_segmenting_and_grabcut():
   assert boxes.clip_box((10.5, 3, 5, 7.2), 100, 50) == (10, 3, 16, 11)  # edges widened outwards
   assert boxes.clip_box((-5, -5, 20, 1000), 100, 50) == (0, 0, 15, 50)
   # A non-finite box is an empty one (read_cub and read_celeba already refuse such numbers).
-  for bad in [(float('nan'), 0, 5, 5), (0, 0, float('inf'), 5), (0, 0, float('nan'), 5)]:
-    with pytest.raises(EmptyBoxError, match='zero area'):
+  for bad in [(float("nan"), 0, 5, 5), (0, 0, float("inf"), 5), (0, 0, float("nan"), 5)]:
+    with pytest.raises(EmptyBoxError, match="zero area"):
       boxes.clip_box(bad, 100, 50)
-  with pytest.raises(EmptyBoxError, match=r'my.jpg: box \(200, 0, 5, 5\) is outside the 100x50 image'):
-    boxes.clip_box((200, 0, 5, 5), 100, 50, name='my.jpg')
+  with pytest.raises(EmptyBoxError, match=r"my.jpg: box \(200, 0, 5, 5\) is outside the 100x50 image"):
+    boxes.clip_box((200, 0, 5, 5), 100, 50, name="my.jpg")

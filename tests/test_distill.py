@@ -14,7 +14,14 @@ from ind_prior_tf.data import pools
 from ind_prior_tf.distill_config import DistillConfig
 from ind_prior_tf.errors import FlagError
 from tests import entry
-from tests.run_fixtures import check_one_moving_average_step, make_teacher_run, ramp_model, random_images, say_foreground_everywhere, write_prepared
+from tests.run_fixtures import (
+  check_one_moving_average_step,
+  make_teacher_run,
+  ramp_model,
+  random_images,
+  say_foreground_everywhere,
+  write_prepared,
+)
 
 S = 64
 

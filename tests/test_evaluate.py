@@ -13,7 +13,13 @@ from ind_prior_tf.apply_config import EvalConfig
 from ind_prior_tf.data import prepared, raw
 from tests import entry
 from tests.fgseg_fixtures import make_cub
-from tests.run_fixtures import make_generator_run, make_teacher_run, random_images, say_foreground_everywhere, write_prepared
+from tests.run_fixtures import (
+  make_generator_run,
+  make_teacher_run,
+  random_images,
+  say_foreground_everywhere,
+  write_prepared,
+)
 
 S = 64
 

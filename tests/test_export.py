@@ -10,7 +10,6 @@ import pytest
 import tensorflow as tf
 
 from ind_prior_tf import export, segmenter, training
-
 from tests import entry
 from tests.run_fixtures import make_generator_run, make_teacher_run, trained_looking
 

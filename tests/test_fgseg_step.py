@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ind_prior_tf import (composition, fgseg_lib, losses, networks, providers, segmenter,
-                          training)
+from ind_prior_tf import composition, fgseg_lib, losses, networks, providers, segmenter, training
 from tests.run_fixtures import check_one_moving_average_step
 
 

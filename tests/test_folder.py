@@ -6,8 +6,8 @@ import shutil
 import subprocess
 
 import numpy as np
-import pytest
 from PIL import Image
+import pytest
 
 from ind_prior_tf.data import boxes, images, prepared, raw
 from ind_prior_tf.errors import DataError

@@ -11,15 +11,20 @@ import pytest
 cv2 = pytest.importorskip("cv2")
 
 # pylint: disable=g-import-not-at-top
-from ind_prior_tf import (distill_lib, evaluation, grabcut, metrics, segment_files, segmenter,
-                          training)
+from ind_prior_tf import distill_lib, evaluation, grabcut, metrics, segment_files, segmenter, training
 from ind_prior_tf.apply_config import EvalConfig
-from ind_prior_tf.postprocess import PostConfig
 from ind_prior_tf.data import boxes, pools, prepared
 from ind_prior_tf.errors import DataError
+from ind_prior_tf.postprocess import PostConfig
 from tests import entry
 from tests.fgseg_fixtures import object_image
-from tests.run_fixtures import make_teacher_run, prepared_cub, random_images, say_foreground_everywhere, write_prepared
+from tests.run_fixtures import (
+  make_teacher_run,
+  prepared_cub,
+  random_images,
+  say_foreground_everywhere,
+  write_prepared,
+)
 
 S = 64
 

@@ -8,7 +8,6 @@ import pytest
 
 from ind_prior_tf import instance_infer, instance_metrics, instances_data
 
-
 # -- scores ----------------------------------------------------------------------------------------
 
 def test_scores_by_hand():

@@ -1,8 +1,8 @@
 """The builders against the appendix tables (kernel sizes, strides, channels) and their scaling."""
+from keras import layers
 import numpy as np
 import pytest
 import tensorflow as tf
-from keras import layers
 
 from ind_prior_tf import networks
 

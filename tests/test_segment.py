@@ -6,8 +6,8 @@ import subprocess
 
 import keras
 import numpy as np
-import pytest
 from PIL import Image
+import pytest
 
 from ind_prior_tf import apply_config, segment_files, segmenter
 from ind_prior_tf.data import boxes

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ind_prior_tf import training
-from ind_prior_tf import rundir
+from ind_prior_tf import rundir, training
 from tests.run_fixtures import check_one_moving_average_step
 
 

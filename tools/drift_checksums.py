@@ -151,8 +151,8 @@ def tfrecord_bytes(path):
   feature map in an order that changes from process to process. Per record, per sorted feature
   name: its values, PNGs as their decoded pixels."""
   import numpy as np  # pylint: disable=g-import-not-at-top
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from PIL import Image  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   parts = []
   for record in tf.data.TFRecordDataset(path):
     features = tf.train.Example.FromString(record.numpy()).features.feature

@@ -1,3 +1,11 @@
+"""The suite's environment (set before any test imports TensorFlow).
+
+Where shared test code lives: pytest fixtures that several modules use go here; plain helpers (tiny
+data sets in real layouts, run directories as the entry points write them, stand-in models, running
+an entry point in process) live in the helper modules beside this file (entry.py, data_fixtures.py,
+fgseg_fixtures.py, run_fixtures.py), which test modules import. A test module never imports another
+test module: what two of them share moves into a helper module.
+"""
 import os
 import sys
 

@@ -6,11 +6,10 @@ Every check raises FlagError whose message names the flag (`--grabcut_sure=0.6: 
 so that `cli.run` reports it as one `error:` line with status 2 before anything is written.
 """
 import dataclasses
-import json
 import os
 from typing import Optional
 
-from ind_prior_tf import choices, ensemble, postprocess, refine, rundir, segment_outputs
+from ind_prior_tf import choices, ensemble, postprocess, refine, rundir, runinfo, segment_outputs
 from ind_prior_tf.errors import FlagError
 from ind_prior_tf.postprocess import PostConfig
 
@@ -23,26 +22,16 @@ def check_checkpoint(path, flag="--checkpoint"):
 
 
 def check_run_dir(run_dir, flag="--run_dir"):
-  path = os.path.join(run_dir, "flags.json")
+  path = runinfo.flags_path(run_dir)
   if not os.path.isfile(path):
     raise FlagError(f"{path}: missing; is {flag} a training run directory?")
-
-
-def _read_flags(run_dir):
-  """A run's flags.json as a dict, or None when it cannot be read as one."""
-  try:
-    with open(os.path.join(run_dir, "flags.json")) as f:
-      flags = json.load(f)
-  except (OSError, ValueError):
-    return None
-  return flags if isinstance(flags, dict) else None
 
 
 def _run_time(run_dir, flags):
   """When a run last saved: its checkpoint index's time (TF rewrites ckpt/checkpoint at each save),
   an ensemble's when it was written, or None when it is not a segmenter run (flags None, no
   ckpt/checkpoint, or a HOC run)."""
-  if flags is None or "z_dim" in flags:  # a HOC run (segmenter.run_kind)
+  if flags is None or not runinfo.is_segmenter(flags):
     return None
   saved = "flags.json" if ensemble.is_ensemble(flags) else os.path.join("ckpt", "checkpoint")
   try:
@@ -62,7 +51,7 @@ def newest_segmenter_run(root, flag="--runs"):
     dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
     if "flags.json" not in filenames:
       continue
-    flags = _read_flags(dirpath)
+    flags = runinfo.try_read_flags(dirpath)
     if "ckpt" in dirnames or ensemble.is_ensemble(flags):
       dirnames[:] = []
       when = _run_time(dirpath, flags)

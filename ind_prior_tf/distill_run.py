@@ -129,7 +129,8 @@ def distill(config, log=say):
                     f"{strategy.num_replicas_in_sync} replicas")
   if c.overwrite:
     rundir.fresh_start(c.logdir, ("ckpt", "tb", "samples"))
-  rundir.prepare_logdir(c.logdir, flags_json, overwrite=c.overwrite, defaults=RESUME_DEFAULTS)
+  rundir.prepare_logdir(c.logdir, flags_json, overwrite=c.overwrite, defaults=RESUME_DEFAULTS,
+                        kind="distill")
 
   done, latest = rundir.saved_step(c.logdir)
   if done >= c.steps:  # a rerun of a finished stage (make horse-refine): no labelling

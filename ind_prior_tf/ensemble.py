@@ -14,8 +14,8 @@ TensorFlow-free: writing one needs only the members' flags.json and checkpoint i
 import json
 import os
 
-from ind_prior_tf import rundir
-from ind_prior_tf.errors import FlagError
+from ind_prior_tf import rundir, runinfo
+from ind_prior_tf.errors import FlagError, RunError
 
 APPLICATION = "ensemble"
 SPEC = ("image_size", "width", "upsample")
@@ -23,21 +23,14 @@ SPEC = ("image_size", "width", "upsample")
 
 def is_ensemble(config):
   """Whether a run's flags.json (as a dict) describes an ensemble."""
-  return isinstance(config, dict) and config.get("application") == APPLICATION
+  return isinstance(config, dict) and runinfo.kind(config) == APPLICATION
 
 
 def _read_flags(run_dir, flag):
-  path = os.path.join(run_dir, "flags.json")
   try:
-    with open(path) as f:
-      config = json.load(f)
-  except FileNotFoundError:
-    raise FlagError(f"{flag}: {path}: missing; not a training run directory") from None
-  except (OSError, ValueError) as e:
-    raise FlagError(f"{flag}: {path}: unreadable ({e})") from None
-  if not isinstance(config, dict):
-    raise FlagError(f"{flag}: {path}: not a run's flags")
-  return config
+    return runinfo.read_flags(run_dir)
+  except RunError as e:
+    raise FlagError(f"{flag}: {e}") from None
 
 
 def member_paths(run_dir, config):
@@ -56,8 +49,8 @@ def describe(run_dir, members, flag="--members"):
   specs = []
   for member in members:
     config = _read_flags(member, f"{flag}={member}")
-    if "z_dim" in config:
-      raise FlagError(f"{flag}={member}: a HOC run, not a segmenter")
+    if not runinfo.is_segmenter(config):
+      raise FlagError(f"{flag}={member}: {runinfo.describe(config)}, not a segmenter")
     if is_ensemble(config):
       raise FlagError(f"{flag}={member}: an ensemble; list its members instead")
     if not os.path.isfile(os.path.join(member, "ckpt", "checkpoint")):

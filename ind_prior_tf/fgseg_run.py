@@ -18,7 +18,7 @@ def warm_start_checkpoint(run_dir, config):
   """The latest checkpoint of the --init_from run, after checking that its UNet is this run's."""
   source = segmenter.read_run_config(run_dir)
   if segmenter.run_kind(source) != "segmenter":
-    raise FlagError(f"--init_from={run_dir}: a HOC run (its flags.json has z_dim), not a segmenter")
+    raise FlagError(f"--init_from={run_dir}: a HOC run, not a segmenter")
   if ensemble.is_ensemble(source):
     raise FlagError(f"--init_from={run_dir}: an ensemble of runs; start from one of its members")
   theirs = segmenter.unet_spec(source)
@@ -64,7 +64,7 @@ def prepare(config):
   if config.overwrite:
     rundir.fresh_start(logdir, ("ckpt", "tb"))
   rundir.prepare_logdir(logdir, config.flags_json(), overwrite=config.overwrite,
-                        defaults=fgseg_lib.FgSegConfig().gan_fields())
+                        defaults=fgseg_lib.FgSegConfig().gan_fields(), kind="fgseg")
 
 
 def _print(line):

@@ -7,13 +7,12 @@ Every check raises FlagError whose message names one flag (`--disk_radius=100.0:
 `cli.run` reports as one `error:` line with status 2 before anything is written.
 """
 import dataclasses
-import json
 import os
 from typing import Optional
 
-from ind_prior_tf import choices, cli, rundir
+from ind_prior_tf import choices, cli, rundir, runinfo
 from ind_prior_tf.data import pools
-from ind_prior_tf.errors import FlagError
+from ind_prior_tf.errors import FlagError, RunError
 
 Q_INPUTS = ("carved", "composite", "carved_gray")
 # photo (ours): patches of the photo with its objects painted out by its own ground
@@ -260,16 +259,15 @@ class HocEvalConfig:
 def read_hoc_run(run_dir, flag, needs=("z_dim",)):
   """The flags.json of a run of experiments/hoc.py, checked to hold `needs`; FlagError naming `flag`
   when run_dir holds no such run."""
-  path = os.path.join(run_dir, "flags.json")
+  path = runinfo.flags_path(run_dir)
   if not os.path.isfile(path):
     raise FlagError(f"{path}: missing; {flag}={run_dir} has no flags.json, so it is no run of "
                     "experiments/hoc.py")
   try:
-    with open(path) as f:
-      run = json.load(f)
-  except (OSError, ValueError) as e:
-    raise FlagError(f"{path}: unreadable ({e})") from None
-  if not isinstance(run, dict) or any(k not in run for k in needs):
+    run = runinfo.read_flags(run_dir)
+  except RunError as e:
+    raise FlagError(str(e)) from None
+  if not runinfo.is_generator(run) or any(k not in run for k in needs):
     raise FlagError(f"{flag}={run_dir}: not a hoc.py run (its flags.json has no "
                     f"{' or '.join(needs)})")
   return run

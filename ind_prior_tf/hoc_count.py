@@ -107,7 +107,8 @@ def train_student(config, run, log=print):
   logdir = config.student_path()
   if config.overwrite:
     rundir.fresh_start(logdir, ("ckpt", "tb"))
-  rundir.prepare_logdir(logdir, config.student_flags(run, checkpoint), overwrite=config.overwrite)
+  rundir.prepare_logdir(logdir, config.student_flags(run, checkpoint), overwrite=config.overwrite,
+                        kind="instances")
   training.set_determinism(config.seed, False)
   student = instances.InstanceStudent(instances.StudentConfig(
       image_size=model.image_size, width=config.width, batch_size=config.batch_size, lr=config.lr,

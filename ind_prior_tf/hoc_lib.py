@@ -340,7 +340,7 @@ def train_run(run, log=print):
   if run.overwrite:
     rundir.fresh_start(logdir, ("ckpt", "tb", "figures"), ("metrics.jsonl", "eval.json"))
   rundir.prepare_logdir(logdir, run.flags_json(len(real)), overwrite=run.overwrite,
-                        defaults=dataclasses.asdict(HocConfig()))
+                        defaults=dataclasses.asdict(HocConfig()), kind="hoc")
   where = devices.announce(logdir, strategy, config.mixed_precision,
                            training.use_jit(config.jit, strategy), log=log)
   log(f"hoc {run.preset} in {logdir}: {len(real)} patches of {run.window} px from "

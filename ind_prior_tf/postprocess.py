@@ -26,10 +26,10 @@ import os
 
 import numpy as np
 
-from ind_prior_tf import choices, colour_crf, floor, grabcut, guided, rundir
+from ind_prior_tf import choices, colour_crf, floor, grabcut, guided, rundir, runinfo
 from ind_prior_tf.errors import FlagError
 
-RECIPE_FILE = "postprocess.json"
+RECIPE_FILE = runinfo.RECIPE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -198,8 +198,8 @@ def read_file(path, flag="--postprocess"):
 
 def run_recipe(run_dir):
   """The post-processing a run carries (<run_dir>/postprocess.json), or None."""
-  path = os.path.join(run_dir, RECIPE_FILE)
-  return read_file(path, "recipe") if os.path.isfile(path) else None
+  path = runinfo.recipe_file(run_dir)
+  return read_file(path, "recipe") if path else None
 
 
 def write_recipe(run_dir, post):

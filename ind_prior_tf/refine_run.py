@@ -10,7 +10,7 @@ import shlex
 import subprocess
 import sys
 
-from ind_prior_tf import postprocess
+from ind_prior_tf import postprocess, runinfo
 from ind_prior_tf.refine import Check, ConfigError, plan, result_of, score_recipe
 
 DROPPED = 3  # experiments.consistency's exit status for a run below its baseline by over --max_drop
@@ -59,12 +59,11 @@ def check_teacher(config):
   away) and then stop at the first student, which learned from the old one. A teacher alone is
   simply resumed to the new count."""
   teacher, *rest = plan(config)
-  try:
-    with open(os.path.join(teacher.run_dir, "flags.json")) as f:
-      steps = json.load(f).get("steps")
-  except (OSError, ValueError, AttributeError):
+  flags = runinfo.try_read_flags(teacher.run_dir)
+  if flags is None:
     return  # no teacher yet, or flags.json unreadable: the teacher's own run says so in one line
-  later = [s.name for s in rest if os.path.isfile(os.path.join(s.run_dir, "flags.json"))]
+  steps = flags.get("steps")
+  later = [s.name for s in rest if runinfo.has_flags(s.run_dir)]
   if steps != config.teacher_steps and later:
     raise ConfigError(f"--teacher_steps={config.teacher_steps}: {config.chain} holds a chain "
                       f"whose teacher was set to {steps} steps and whose {later[0]} learned from "

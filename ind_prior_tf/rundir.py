@@ -4,7 +4,7 @@ import json
 import os
 import shutil
 
-from ind_prior_tf import runlock
+from ind_prior_tf import runinfo, runlock
 from ind_prior_tf.errors import FlagError, RunError
 
 # Flags that may change between a run and its resumption without making it a different experiment.
@@ -13,19 +13,20 @@ RESUMABLE_KEYS = frozenset({
     "logdir", "strategy", "jit", "deterministic", "max_to_keep", "preset_info"})
 
 
-def prepare_logdir(logdir, config, overwrite=False, filename="flags.json", defaults=None):
+def prepare_logdir(logdir, config, overwrite=False, filename="flags.json", defaults=None, kind=None):
   """Creates logdir and writes the config as JSON beside the checkpoints.
 
   Reusing a directory whose saved config differs (outside RESUMABLE_KEYS) is refused unless
   `overwrite`, so that a resumed run is always the experiment it claims to be. A key missing from the
   saved config (a flag added after the run began) counts as its value in `defaults`, so that runs
   written by an older version still resume. With overwrite the old checkpoints are NOT deleted here;
-  callers pass a fresh directory or remove it deliberately.
+  callers pass a fresh directory or remove it deliberately. kind: the run's kind (runinfo.KINDS),
+  recorded when the config does not say it; a run written before kinds were recorded resumes as it.
   """
   os.makedirs(logdir, exist_ok=True)
   runlock.acquire(logdir)  # one writer per run: a second training of it is refused here
   path = os.path.join(logdir, filename)
-  config = {k: v for k, v in config.items()}
+  config = runinfo.with_kind(config, kind) if kind else dict(config)
   if os.path.exists(path) and not overwrite:
     try:
       with open(path) as f:
@@ -33,6 +34,8 @@ def prepare_logdir(logdir, config, overwrite=False, filename="flags.json", defau
     except (OSError, ValueError) as e:
       raise RunError(f"{path}: unreadable ({e}); pass --overwrite to replace it") from None
     old = {**(defaults or {}), **old}
+    if kind and runinfo.KEY not in old:
+      old[runinfo.KEY] = config[runinfo.KEY]
     diff = sorted(k for k in set(old) | set(config)
                   if k not in RESUMABLE_KEYS and old.get(k) != config.get(k))
     if diff:

@@ -7,14 +7,13 @@ the name `unet` (a HOC run: its instance generator under `generator`). Evaluatio
 segmentation and export all load and predict through here, so a student is scored exactly as a teacher
 is.
 """
-import json
 import os
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from ind_prior_tf import ensemble, networks
+from ind_prior_tf import ensemble, networks, runinfo
 from ind_prior_tf.errors import RunError
 
 CKPT_SUBDIR = "ckpt"
@@ -92,14 +91,8 @@ def predictor(model, flip_average=False, shift_average=0):
 
 
 def read_run_config(run_dir):
-  path = os.path.join(run_dir, "flags.json")
-  if not os.path.isfile(path):
-    raise RunError(f"{path}: missing; is {run_dir} a training run directory?")
-  try:
-    with open(path) as f:
-      return json.load(f)
-  except ValueError as e:
-    raise RunError(f"{path}: not valid JSON ({e})") from None
+  """The run's flags.json (runinfo.read_flags, the one reader of run directories)."""
+  return runinfo.read_flags(run_dir)
 
 
 def unet_spec(config):
@@ -128,8 +121,10 @@ def load_segmenter(run_dir, checkpoint=None, name="unet"):
   checkpoints joined by " + " as its path. name: the Keras model's (the checkpoint does not care)."""
   config = read_run_config(run_dir)
   if run_kind(config) == "generator":
-    raise RunError(f"{run_dir}: a HOC run (its flags.json has z_dim), not a segmenter; its "
-                   "generator exports with experiments.export")
+    raise RunError(f"{run_dir}: a HOC run, not a segmenter; its generator exports with "
+                   "experiments.export")
+  if not runinfo.is_segmenter(config):
+    raise RunError(f"{run_dir}: {runinfo.describe(config)}, not a segmenter")
   if ensemble.is_ensemble(config):
     if checkpoint:
       raise RunError(f"{run_dir}: an ensemble of runs takes no checkpoint; give one of its members")
@@ -183,8 +178,9 @@ def load_generator(run_dir, checkpoint=None):
   """A HOC instance generator from its run directory: flags.json with z_dim, image_size, width and
   upsample, and checkpoints under ckpt/ holding it as `generator`. Returns (generator, config, path)."""
   config = read_run_config(run_dir)
-  if "z_dim" not in config:
-    raise RunError(f"{os.path.join(run_dir, 'flags.json')}: no z_dim; not a generator run")
+  if not runinfo.is_generator(config):
+    raise RunError(f"{runinfo.flags_path(run_dir)}: {runinfo.describe(config)}, not a HOC "
+                   "generator run")
   generator = networks.instance_generator(int(config["z_dim"]), int(config.get("image_size", 64)),
                                           float(config.get("width", 1.0)),
                                           upsample=config.get("upsample", "deconv"))
@@ -198,5 +194,5 @@ def load_generator(run_dir, checkpoint=None):
 
 
 def run_kind(config):
-  """'generator' for HOC runs (flags.json has z_dim), 'segmenter' otherwise."""
-  return "generator" if "z_dim" in config else "segmenter"
+  """'generator' for HOC runs, 'segmenter' otherwise (runinfo.kind says which run it is)."""
+  return "generator" if runinfo.is_generator(config) else "segmenter"

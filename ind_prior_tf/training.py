@@ -4,7 +4,6 @@ progress bar: progress.py; image grids: pictures.py).
 
 Nothing here reads flags: entry points pass plain values.
 """
-import json
 import math
 import os
 import signal
@@ -13,7 +12,7 @@ import time
 import keras
 import tensorflow as tf
 
-from ind_prior_tf import rundir
+from ind_prior_tf import rundir, runinfo
 from ind_prior_tf.errors import NonFiniteLossError, RunError  # pylint: disable=unused-import
 from ind_prior_tf.progress import ProgressBar
 
@@ -320,11 +319,9 @@ class TrainLoop:
 
   def write_hparams(self):
     """The run's flags.json as TensorBoard hparams, so runs can be compared in its HParams tab."""
-    path = os.path.join(self.logdir, "flags.json")
-    if not os.path.isfile(path):
+    if not runinfo.has_flags(self.logdir):
       return
-    with open(path) as f:
-      flags = json.load(f)
+    flags = runinfo.read_flags(self.logdir)
     from tensorboard.plugins.hparams import api as hp  # pylint: disable=g-import-not-at-top
     values = {k: v for k, v in flags.items() if isinstance(v, (bool, int, float, str))
               and k not in rundir.RESUMABLE_KEYS}

@@ -103,7 +103,7 @@ def test_bad_inputs_are_one_line_errors_and_write_nothing(setup):
   cases = [
       ([f"--out_dir={a_file}/x"], ("--out_dir", "not a directory")),
       (["--checkpoint=/nonexist/ckpt-1"], ("--checkpoint=/nonexist/ckpt-1",)),
-      ([f"--run_dir={hoc}"], ("HOC run", "z_dim")),
+      ([f"--run_dir={hoc}"], ("HOC run", "not a segmenter")),
       ([f"--run_dir={tmp}"], ("flags.json", "missing")),
       ([f"--prepared={tmp / 'no_masks'}"], ("has no masks",)),
       (["--split=test"], ("no masked crops",)),  # the test images of make_cub have no masks

@@ -79,9 +79,9 @@ def test_wrong_kind_of_run_and_bad_out_dir_are_one_line_errors(tmp_path):
   a_file.write_text("x")
   out = tmp_path / "out"
   entry.call("experiments.export", f"--run_dir={hoc}", f"--out_dir={out}",
-             "--kind=segmenter").failed(2, "HOC run", "z_dim")
+             "--kind=segmenter").failed(2, "HOC run", "not a segmenter")
   entry.call("experiments.export", f"--run_dir={tmp_path / 'run'}", f"--out_dir={out}",
-             "--kind=generator").failed(2, "no z_dim")
+             "--kind=generator").failed(2, "not a HOC generator run")
   entry.call("experiments.export", f"--run_dir={hoc}", f"--out_dir={a_file}/x").failed(
       2, "--out_dir", "not a directory")
   assert not os.path.exists(out)

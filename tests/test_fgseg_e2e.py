@@ -105,7 +105,7 @@ def test_run_returns_the_result_and_where_it_ran(cub, tmp_path):
   assert lines[0] == fgseg_run.header(config, result["devices"])
   assert json.load(open(tmp_path / "run" / "run.json"))["devices"] == result["devices"]
   assert json.load(open(tmp_path / "run" / "flags.json")) == json.loads(json.dumps(
-      config.flags_json()))
+      dict(config.flags_json(), application="fgseg")))
 
 
 def test_bad_inputs_are_one_line_errors_and_write_nothing(cub, tmp_path):

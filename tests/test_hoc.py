@@ -315,10 +315,11 @@ def test_entry_point_trains_and_writes_the_run(trained):
   logdir, r = trained
   saved = json.load(open(os.path.join(logdir, "flags.json")))
   assert saved["n_layers"] == 2 and saved["pad"] == 32 and saved["hflip"] and saved["window"] == 150
-  # flags.json keeps the keys old runs resume with.
+  # flags.json keeps the keys old runs resume with, and says the run's kind.
   assert set(saved) == set(hoc_config.config_fields()) | {
       "preset", "image", "window", "stride", "hflip", "vflip", "steps", "log_every", "save_every",
-      "image_every", "strategy", "deterministic", "max_to_keep", "logdir", "patches"}
+      "image_every", "strategy", "deterministic", "max_to_keep", "logdir", "patches", "application"}
+  assert saved["application"] == "hoc"
   assert os.path.isfile(os.path.join(logdir, "ckpt", "checkpoint"))
   assert os.path.isfile(os.path.join(logdir, "figures", "layers.png"))
   assert "figures in" in r.out and r.out.rstrip().splitlines()[-1].startswith("step 2 (")

@@ -187,7 +187,7 @@ def test_bad_runs_and_paths_are_one_line_errors_and_write_nothing(tmp_path):
   base = [f"--run_dir={run}", f"--images={tmp_path / 'img'}", f"--out_dir={out}", "--noprogress"]
   for extra, needles in [([f"--out_dir={a_file}/x"], ("--out_dir", "not a directory")),
                          (["--checkpoint=/nonexist/ckpt-1"], ("--checkpoint=/nonexist/ckpt-1",)),
-                         ([f"--run_dir={hoc}"], ("HOC run", "z_dim")),
+                         ([f"--run_dir={hoc}"], ("HOC run", "not a segmenter")),
                          ([f"--run_dir={tmp_path}"], ("flags.json", "missing")),
                          (["--threshold=1"], ("--threshold=1",)),
                          (["--batch_size=0"], ("--batch_size=0",)),

@@ -28,8 +28,10 @@ F.float("width", None, "Student UNet width multiplier (default: the teacher's)."
 F.enum("upsample", None, choices.UPSAMPLES, "Student decoder (default: teacher's).")
 F.string("preset", "cpu", "Named run length, batch and optimiser (paper, cpu, tiny: see "
          "ind_prior_tf/distill_config.py); explicit flags override it.")
-F.integer("steps", 4000, "Total training steps (a resumed run continues up to it).")
-F.integer("batch_size", 32, "Global batch size.")
+F.integer("steps", DistillConfig.steps, "Total training steps (a resumed run continues up to it). "
+          "The presets set it (the default preset, cpu: 4000).")
+F.integer("batch_size", DistillConfig.batch_size, "Global batch size. The presets set it (the "
+          "default preset, cpu: 32).")
 F.float("lr", 1e-3, "Adam learning rate of the student (ours; preset paper: 4e-4, the paper's "
         "rate for generators: it prints none for the student).")
 F.enum("lr_decay", "constant", ["constant", "cosine"],

@@ -11,6 +11,7 @@ from typing import Optional
 
 from ind_prior_tf import choices, rundir
 from ind_prior_tf.errors import FlagError
+from ind_prior_tf.knobs import knob
 
 # Named presets: flag values that an explicit flag overrides. docs/fgseg.md explains each one and what
 # it costs; docs/results.md records what it scored.
@@ -62,56 +63,98 @@ IN_MEMORY = ("auto", "yes", "no")
 
 @dataclasses.dataclass
 class FgSegConfig:
-  """The GAN's fields default to the paper's settings (Tables 1 and 3), but for flip (ours, on); the
-  run's to the flags'. The entry point's flags default to the `cpu` preset's values instead."""
-  image_size: int = 128       # Table 1
-  width: float = 1.0          # UNet width multiplier
-  d_width: float = 1.0        # discriminator width multiplier
-  batch_size: int = 16        # global batch; the paper does not say
-  lr_d: float = 2e-4
-  lr_g: float = 4e-4
+  """The GAN's fields default to the paper's settings (Tables 1 and 3), but for flip (ours, on). A
+  field made with `knob` is experiments.fgseg's flag of that name, with this default and help (the
+  run flags, --seed to --progress, are cli.define_run_flags'); the entry point's default preset,
+  cpu, sets the sizes and run length for a 2-core CPU."""
+  image_size: int = knob(128,
+      "Training size, a multiple of 64 (crops are resized). The presets set it (the default "
+      "preset, cpu: 64).")
+  width: float = knob(1.0,
+      "UNet width multiplier (1 = Table 1). The presets set it (the default preset, cpu: 0.25).")
+  d_width: float = knob(1.0,
+      "Discriminator width multiplier (1 = Table 1). The presets set it (the default preset, "
+      "cpu: 0.25).")
+  batch_size: int = knob(16, "Global batch size. The presets set it (the default preset, cpu: 32).")
+  lr_d: float = knob(2e-4, "Adam learning rate of the discriminator.")
+  lr_g: float = knob(4e-4, "Adam learning rate of the UNet.")
   beta1: float = 0.5
   beta2: float = 0.999
-  area_lambda: float = 1000.0  # Table 3
-  area_target: float = 0.25    # Table 3
-  area_form: str = "squared"   # as printed; see losses.area_penalty for the variants
-  area_floor: float = 0.0      # > 0: masks below it pay lambda * (floor - area)^2 (ours; 0 = paper)
-  area_warmup: int = 0         # steps over which lambda ramps up linearly from 0 (0: constant)
-  binarize_lambda: float = 0.0  # weight of mean m(1-m): pushes soft masks to 0 or 1 (ours; 0 = paper)
-  tight_lambda: float = 0.0    # weight of the tight-box prior (ours; 0 = paper): see tightness_loss
-  smooth_lambda: float = 0.0   # weight of the masks' total variation (ours; 0 = paper): see
-                               # losses.mask_total_variation
-  pairwise_lambda: float = 0.0  # weight of BoxInst's colour-affinity term (ours; 0 = paper): see
-                                # losses.pairwise_affinity_loss
-  unary_lambda: float = 0.0    # weight of GrabCut's colour-model term (ours; 0 = paper): see
-                               # losses.colour_model_loss
-  border_lambda: float = 0.0   # weight of the border prior (ours; 0 = paper): see fgseg_lib.border_loss
-  upsample: str = "deconv"     # Table 1; "resize" removes checkerboard artifacts
-  ema_decay: float = 0.0       # > 0: also keep an exponential moving average of the UNet (ours; 0 = paper)
-  removal_lambda: float = 0.0  # weight of the removal term (ours; 0 = paper): see removal_images
-  recolor: float = 0.0         # fraction of crops recoloured with their background patch (ours; 0 =
-                               # paper): see augment.py
-  diffaug: str = ""            # ops augmenting every image D sees, "color,translation,cutout" (ours;
-                               # "" = off = paper): see diffaug.py
-  flip: bool = True            # left-right flips of the real crops (pipeline) and of the background
-                               # patches (ours, on as in every preset but paper's: the paper names
-                               # flips only for the student)
+  area_lambda: float = knob(1000.0, "Weight lambda of the area penalty (Table 3: 1000).")
+  area_target: float = knob(0.25, "Target area fraction a (Table 3: 0.25).")
+  area_form: str = knob("squared",
+      "squared: every mask pulled to a (as printed); "
+      "batch_squared: only the batch mean; hinge: a cap at a; linear: a constant push to small "
+      "masks.", choices.AREA_FORMS)
+  area_floor: float = knob(0.0,
+      "> 0: every mask below this area fraction also pays lambda * (floor - area)^2, so "
+      "batch_squared cannot leave crops with empty masks (not in the paper: 0).")
+  area_warmup: int = knob(0, "Steps over which lambda ramps up linearly from 0.")
+  binarize_lambda: float = knob(0.0,
+      "Weight of mean m(1-m), pushing soft masks to 0 or 1 (not in the paper: 0).")
+  tight_lambda: float = knob(0.0,
+      "Weight of the tight-box prior: every row and column of a crop by a tight box holds "
+      "object (not in the paper: 0).")
+  smooth_lambda: float = knob(0.0,
+      "Weight of the masks' total variation (their boundary length per pixel): holes, specks "
+      "and thin lines cost (not in the paper: 0).")
+  pairwise_lambda: float = knob(0.0,
+      "Weight of the colour-affinity term: neighbouring pixels of nearly the same colour should "
+      "get the same label, so masks follow colour edges (ours, after BoxInst; not in the paper: "
+      "0; losses.pairwise_affinity_loss).")
+  unary_lambda: float = knob(0.0,
+      "Weight of the colour-model term: each pixel should take the label whose colour "
+      "histogram, fitted to its own image's soft mask, explains its colour better (ours, after "
+      "GrabCut; not in the paper: 0; losses.colour_model_loss).")
+  border_lambda: float = knob(0.0,
+      "Weight of the border prior: the mean mask value on the crop's outermost ring, mostly "
+      "background in a tight box; an inverted mask fills it (ours; not in the paper: 0; "
+      "fgseg_lib.border_loss).")
+  upsample: str = knob("deconv",
+      "UNet decoder: transposed convs (Table 1) or resize-convs (no "
+      "checkerboard).", choices.UPSAMPLES)
+  ema_decay: float = knob(0.0,
+      "> 0: the run's segmenter (evaluated, saved as `unet`) is an exponential moving average "
+      "of the trained UNet with this decay (not in the paper).")
+  removal_lambda: float = knob(0.0,
+      "Weight of the removal term: a crop with its mask's region filled by a background patch "
+      "must look like background to a second discriminator (not in the paper: 0; see "
+      "docs/fgseg.md).")
+  recolor: float = knob(0.0,
+      "Fraction of crops desaturated and given a random gamma, each with the background patch "
+      "it is composited over (not in the paper: 0; augment.py).")
+  diffaug: str = knob("",
+      "Differentiable augmentation of every image the discriminator sees, real crops and "
+      "composites alike: a comma-separated subset of color, translation, cutout (ours, after "
+      "DiffAugment; not in the paper: empty = off).")
+  flip: bool = knob(True,
+      "Left-right flips, each with probability 1/2, of the real crops and of the background "
+      "patches (ours: the paper names flips only as the student's augmentation; preset paper: "
+      "off).")
   jit: bool = True
   mixed_precision: str = "float32"  # or mixed_bfloat16 / mixed_float16 (GPUs): see precision.py
   seed: int = 0
   # The run (RUN_FIELDS): the data, where it goes, how long, how often it logs, saves and scores.
-  prepared: Optional[str] = None     # prepared set directory (meta.json + TFRecord shards)
-  backgrounds: Optional[str] = None  # background patch pool (.npz)
-  split: str = "all"
+  prepared: Optional[str] = knob(None,
+      "Prepared set directory (meta.json + TFRecord shards), from data_prep.cub / "
+      "data_prep.celeba.")
+  backgrounds: Optional[str] = knob(None, "Background patch pool (.npz from data_prep.backgrounds).")
+  split: str = knob("all",
+      "Crops to train on; the method needs no masks, so 'all' by default.",
+      choices.SPLITS)
   preset: Optional[str] = None       # the name of the preset the values came from (a label)
   logdir: str = "runs/fgseg"
-  steps: int = 6000
+  steps: int = knob(6000, "Total training steps (a resumed run continues up to it).")
   log_every: int = 50
   save_every: int = 500
-  eval_every: int = 250
-  eval_count: int = 256
-  in_memory: str = "auto"            # auto: when the crops fit in 1 GiB
-  init_from: Optional[str] = None    # a segmenter run whose UNet a fresh run starts from
+  eval_every: int = knob(250, "Steps between IoU on the masked crops and image grids (0: never).")
+  eval_count: int = knob(256, "Masked crops scored every --eval_every steps.")
+  in_memory: str = knob("auto",
+      "Hold all crops in memory (auto: when they fit in 1 GiB) or stream the "
+      "shards.", IN_MEMORY)
+  init_from: Optional[str] = knob(None,
+      "A segmenter run (a teacher or a distilled student) of the same image size, width and "
+      "decoder whose UNet a fresh run starts from (not in the paper; ignored when resuming).")
   strategy: str = "default"
   deterministic: bool = False
   max_to_keep: int = 3

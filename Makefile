@@ -81,7 +81,7 @@ horse-eval: install
 	bash experiments/horse_eval.sh
 horse-distill: install
 	bash experiments/horse_distill.sh
-# The refinement chain (ind_prior_tf/refine.py), by default the best recipe measured on the horses,
+# The refinement chain (ind_prior_tf/refine/plan.py), by default the best recipe measured on the horses,
 # after make horse-prep / cub-prep. REFINE_ARGS adds flags of experiments.refine, e.g.
 # REFINE_ARGS="--seed=2" or REFINE_ARGS=--dry_run (print the commands only).
 REFINE_ARGS ?=

@@ -30,7 +30,7 @@ setup(
         "pillow",
         "absl-py",
         "scikit-image",  # offline sample images for the demos
-        "opencv-python-headless",  # GrabCut refinement of labels (ind_prior_tf/grabcut.py)
+        "opencv-python-headless",  # GrabCut refinement of labels (ind_prior_tf/postprocess/grabcut.py)
     ],
     extras_require={
         "cpu": ["tensorflow-cpu==2.21.0; platform_machine=='x86_64'",

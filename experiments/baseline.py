@@ -6,14 +6,15 @@ GrabCut from the same boxes (OpenCV, the box as its rectangle on the whole photo
 Every results table puts GrabCut from the same boxes beside the project's number: it is what a user
 gets without training. Writes <out_dir>/scores.json and per_image.csv (id,fg_iou), as evaluate
 does, so the two compare image by image. The raw photos come from the directory the prepared set's
-meta.json names, or --raw_root. The work is ind_prior_tf/baselines.py's.
+meta.json names, or --raw_root. The work is ind_prior_tf/apply/baselines.py's.
 """
 import json
 import os
 import sys
 
-from ind_prior_tf import choices, cli, rundir
+from ind_prior_tf import choices, cli
 from ind_prior_tf.errors import FlagError
+from ind_prior_tf.runtime import rundir
 
 F = cli.Flags(__doc__)
 F.string("prepared", None, "Prepared set with masks (meta.json + TFRecord shards).")
@@ -31,7 +32,7 @@ def _main(F):
   if not os.path.isfile(os.path.join(F.prepared, "meta.json")):
     raise FlagError(f"--prepared={F.prepared}: no meta.json; not a prepared set")
   rundir.check_writable_dir(F.out_dir)
-  from ind_prior_tf import baselines  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.apply import baselines  # pylint: disable=g-import-not-at-top
   from ind_prior_tf.data import prepared  # pylint: disable=g-import-not-at-top
   if F.method == "grabcut":
     try:

@@ -7,7 +7,7 @@
 
 For every application and size it prints the step time, images/s, the step's FLOPs, the achieved
 GFLOP/s and that as a fraction of a large matmul and conv2d timed in the same process, then the input
-pipeline's overhead: ind_prior_tf/bench.py says how, docs/performance.md how to read it.
+pipeline's overhead: ind_prior_tf/bench/run.py says how, docs/performance.md how to read it.
 """
 import json
 import sys
@@ -47,7 +47,7 @@ def _main(F):
     if unknown:
       raise FlagError(f"--{name}={','.join(F[name].value)}: unknown {', '.join(unknown)} "
                       f"(expected some of {', '.join(known)})")
-  from ind_prior_tf import bench  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.bench import run as bench  # pylint: disable=g-import-not-at-top
   if F.worker:
     return _worker(F, bench)
   results = bench.run(F.apps, F.sizes, F.jit, F.mixed_precision, F.repeats, F.block, F.pipeline,

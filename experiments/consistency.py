@@ -13,12 +13,13 @@ With --all_checkpoints every checkpoint the run kept is scored and the most cons
 run's: consistency.json names it under "checkpoint" (for distill --teacher_checkpoint) and lists all
 scores under "checkpoints"; the --max_drop check applies to it. The pick guards against a collapsed
 checkpoint; it does not rank good ones finely (docs/results.md). The work is
-ind_prior_tf/consistency.py's.
+ind_prior_tf/apply/consistency.py's.
 """
 import dataclasses
 import sys
 
-from ind_prior_tf import choices, cli, consistency  # consistency imports TensorFlow when it scores
+from ind_prior_tf import choices, cli  # consistency imports TensorFlow when it scores
+from ind_prior_tf.apply import consistency
 
 F = cli.Flags(__doc__)
 F.string("run_dir", None, "Run directory (flags.json + ckpt/) of a teacher or a student.")
@@ -30,7 +31,7 @@ F.float("max_drop", None, "With --baseline: exit with status 3 when the run's me
 F.boolean("all_checkpoints", False, "Score every checkpoint kept in <run_dir>/ckpt and "
           "pick the most consistent (default: the latest only).")
 
-DROPPED = 3  # exit status: below the baseline by more than --max_drop (ind_prior_tf/refine.py)
+DROPPED = 3  # exit status: below the baseline by more than --max_drop (ind_prior_tf/refine/plan.py)
 
 
 def say(line):

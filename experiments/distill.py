@@ -6,12 +6,12 @@
 The student's run directory follows the segmenter contract (flags.json with image_size / width /
 upsample, the student saved as `unet` under <logdir>/ckpt), so experiments/evaluate.py, segment.py and
 export.py take it exactly like a teacher's. Rerunning the same command resumes. The work is
-ind_prior_tf/distill_run.py's; the config and presets are ind_prior_tf/distill_config.py's.
+ind_prior_tf/distill/run.py's; the config and presets are ind_prior_tf/distill/config.py's.
 """
 import sys
 
 from ind_prior_tf import choices, cli
-from ind_prior_tf.distill_config import PRESET_FIELDS, PRESETS, DistillConfig
+from ind_prior_tf.distill.config import PRESET_FIELDS, PRESETS, DistillConfig
 
 F = cli.Flags(__doc__)
 F.string("teacher", None, "Run directory of the teacher segmenter (flags.json + ckpt/).")
@@ -27,7 +27,7 @@ F.integer("image_size", None, "Student input size, a multiple of 64 (default: te
 F.float("width", None, "Student UNet width multiplier (default: the teacher's).")
 F.enum("upsample", None, choices.UPSAMPLES, "Student decoder (default: teacher's).")
 F.string("preset", "cpu", "Named run length, batch and optimiser (paper, cpu, tiny: see "
-         "ind_prior_tf/distill_config.py); explicit flags override it.")
+         "ind_prior_tf/distill/config.py); explicit flags override it.")
 F.integer("steps", DistillConfig.steps, "Total training steps (a resumed run continues up to it). "
           "The presets set it (the default preset, cpu: 4000).")
 F.integer("batch_size", DistillConfig.batch_size, "Global batch size. The presets set it (the "
@@ -60,7 +60,7 @@ F.float("label_keep", 1.0,
 F.integer("grabcut_iters", 0,
           "Not in the paper: > 0 refines every teacher label with this many iterations of "
           "OpenCV's GrabCut on the raw image around its box, seeded by the label "
-          "(ind_prior_tf/grabcut.py); needs the raw images (--raw_root) and OpenCV. 0: the "
+          "(ind_prior_tf/postprocess/grabcut.py); needs the raw images (--raw_root) and OpenCV. 0: the "
           "teacher's labels as they are, the paper's recipe.")
 F.boolean("flip_average_labels", False,
           "Not in the paper: each teacher label is the mean of the teacher's masks of the "
@@ -84,7 +84,7 @@ def config_of(F):
 
 def _main(F):
   config = config_of(F).validate().check_files()  # before the seconds-long TensorFlow import
-  from ind_prior_tf import distill_run  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.distill import run as distill_run  # pylint: disable=g-import-not-at-top
   result = distill_run.distill(config)
   return cli.finish_training(result, distill_run.summary(result))
 

@@ -12,7 +12,8 @@ the same folder needs --overwrite, and a training run's folder is never written.
 """
 import sys
 
-from ind_prior_tf import cli, ensemble
+from ind_prior_tf import cli
+from ind_prior_tf.apply import ensemble
 
 F = cli.Flags(__doc__)
 F.string("members", None, "Run directories of the segmenters, separated by commas.")

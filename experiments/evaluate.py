@@ -9,14 +9,15 @@ foreground IoU, the dataset mIoU (foreground and background IoU from summed inte
 and the pixel accuracy; writes per_image.csv and cases.png (the best cases left, the worst right; each
 input / ground truth / soft mask / carved foreground). The masks go through the run's own
 post-processing (its postprocess.json, which a refinement chain's result carries; --postprocess=none:
-the network's masks), and the first line says which. The work is ind_prior_tf/evaluation.py's.
+the network's masks), and the first line says which. The work is ind_prior_tf/apply/evaluate.py's.
 """
 import dataclasses
 import sys
 
-from ind_prior_tf import apply_config, choices, cli
-from ind_prior_tf.apply_config import EvalConfig
-from ind_prior_tf.postprocess import PostConfig
+from ind_prior_tf import choices, cli
+from ind_prior_tf.apply import config as apply_config
+from ind_prior_tf.apply.config import EvalConfig
+from ind_prior_tf.postprocess.stage import PostConfig
 
 F = cli.Flags(__doc__)
 F.string("run_dir", None, "Run directory (flags.json + ckpt/) of a teacher or a student.")
@@ -38,7 +39,7 @@ def _main(F):
                          if f.name in F.values}, post_flags=cli.post_flags(F, PostConfig))
   config.validate().check_files()  # before the seconds-long TensorFlow import
   print(apply_config.post_line(config.post, config.post_source), flush=True)
-  from ind_prior_tf import evaluation  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.apply import evaluate as evaluation  # pylint: disable=g-import-not-at-top
   result = evaluation.evaluate(config)
   print("\n".join(evaluation.summary_lines(config, result)))
 

@@ -10,7 +10,8 @@ The .keras file loads with keras.models.load_model. See docs/use.md.
 import os
 import sys
 
-from ind_prior_tf import cli, owned, rundir
+from ind_prior_tf import cli
+from ind_prior_tf.runtime import owned, rundir
 
 F = cli.Flags(__doc__)
 F.string("run_dir", None, "Run directory (flags.json + ckpt/).")
@@ -26,7 +27,7 @@ def _main(F):
   owned.check_apart([("--out_dir", F.out_dir, F.out_dir)], [("--run_dir", F.run_dir)])
   if F.overwrite and os.path.isdir(F.out_dir) and os.listdir(F.out_dir):
     owned.check_ours(F.out_dir, "--out_dir", owned.LEGACY_EXPORT, "an earlier export")
-  from ind_prior_tf import export  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.apply import export  # pylint: disable=g-import-not-at-top
   kind, ckpt, saved, keras_path, post = export.export_run(F.run_dir, F.out_dir, F.kind,
                                                          F.overwrite)
   print(f"exported the {kind} of {ckpt} to {saved} and {keras_path}")

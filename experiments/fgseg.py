@@ -7,12 +7,12 @@ A preset (--preset, see docs/fgseg.md) sets the networks, losses and run length;
 command line override it. Rerunning the same command resumes from the last checkpoint; a logdir that
 holds a run with other flags is refused unless --overwrite (which starts afresh). Ctrl-C saves a
 checkpoint. Score the result with experiments/evaluate.py. The config and its checks are
-ind_prior_tf/fgseg_config.py's, the run ind_prior_tf/fgseg_run.py's.
+ind_prior_tf/fgseg/config.py's, the run ind_prior_tf/fgseg/run.py's.
 """
 import sys
 
 from ind_prior_tf import cli, knobs
-from ind_prior_tf.fgseg_config import PRESET_FLAGS, PRESETS, FgSegConfig
+from ind_prior_tf.fgseg.config import PRESET_FLAGS, PRESETS, FgSegConfig
 
 F = cli.Flags(__doc__)
 F.string("name", "fgseg", "Run name: the default --logdir is $RUNS/<name> (RUNS=runs).")
@@ -32,7 +32,7 @@ def config_from_flags(F):
 
 def _main(F):
   config = config_from_flags(F).validate()  # before the seconds-long TensorFlow import
-  from ind_prior_tf import fgseg_run  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.fgseg import run as fgseg_run  # pylint: disable=g-import-not-at-top
   result = fgseg_run.run(config)
   scores = result["eval"]
   return cli.finish_training(

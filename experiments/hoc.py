@@ -10,12 +10,13 @@ seed; offline: coins, coins_cpu, see docs/hoc.md) sets the model, losses and run
 the command line override it. Rerunning the same command resumes from the last checkpoint; a logdir
 that holds a run with other flags is refused unless --overwrite (which starts afresh). Ctrl-C saves a
 checkpoint. Figures like the paper's Figures 8-11 go to <logdir>/figures and TensorBoard; score a run
-with experiments/hoc_eval.py. The work is ind_prior_tf/hoc_lib.py's (train_run).
+with experiments/hoc_eval.py. The work is ind_prior_tf/hoc/gan.py's (train_run).
 """
 import os
 import sys
 
-from ind_prior_tf import choices, cli, hoc_config
+from ind_prior_tf import choices, cli
+from ind_prior_tf.hoc import config as hoc_config
 
 F = cli.Flags(__doc__)
 F.string("image", None, "The training image: a path, or skimage:coins (bundled, offline). "
@@ -78,7 +79,7 @@ cli.define_run_flags(F, save_every=500, overwrite_removes="checkpoints, events, 
 
 def _main(F):
   run = hoc_config.HocRun.from_flags(F).validate()  # before the seconds-long TensorFlow import
-  from ind_prior_tf import hoc_lib  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.hoc import gan as hoc_lib  # pylint: disable=g-import-not-at-top
   result = hoc_lib.train_run(run, log=lambda line: print(line, flush=True))
   if result["status"] == "interrupted":
     return cli.finish_training(result)

@@ -12,12 +12,13 @@ checks the student's instances against the GAN's instances and the photo's groun
 and the line says which. Writes <logdir>/instances/<name>_{labels,overlay}.png and _instances.csv
 (the given count), the same under instances/student and instances/baseline, and <logdir>/count.json.
 With --labels, also the scores of the three (count error, AP@0.5). Rerunning resumes. The work is
-ind_prior_tf/hoc_auto.py's.
+ind_prior_tf/hoc/auto.py's.
 """
 import sys
 
-from ind_prior_tf import cli, cluster_estimate
-from ind_prior_tf.hoc_auto import AutoConfig
+from ind_prior_tf import cli
+from ind_prior_tf.hoc.auto import AutoConfig
+from ind_prior_tf.hoc.instances import estimate as cluster_estimate
 
 F = cli.Flags(__doc__)
 F.string("image", None, "The photo: a path, or skimage:<name>.")
@@ -36,7 +37,7 @@ def _main(F):
   config = AutoConfig(image=F.image, logdir=F.logdir, labels=F.labels, polarity=F.polarity,
                       steps=F.steps, count_steps=F.count_steps, samples=F.samples, seed=F.seed,
                       progress=F.progress).validate()  # before the seconds-long TensorFlow import
-  from ind_prior_tf import hoc_auto  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.hoc import auto as hoc_auto  # pylint: disable=g-import-not-at-top
   report, trust = hoc_auto.count(config, log=lambda line: print(line, flush=True))
   for line in hoc_auto.summary_lines(report, trust):
     print(line, flush=True)

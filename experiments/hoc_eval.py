@@ -11,17 +11,17 @@ size by (image_size / window)^2 and widened by --tolerance on both ends; for oth
 blobs touching their layer's border, the mean alpha inside the blobs, and the colours of the carved
 instances against the real objects (docs/hoc.md). Writes <logdir>/eval.json, eval/* scalars in
 <logdir>/tb and <logdir>/figures/eval_masks.png.
-The work is ind_prior_tf/hoc_eval_lib.py's.
+The work is ind_prior_tf/hoc/evaluate.py's.
 
 With --labels (a 16-bit label PNG of the true instances, or skimage:coins for the coins' region-based
 segmentation) it also scores the instances experiments.hoc_instances found (--instances): count
-error, AP at IoU 0.5 and the mean IoU of matched pairs (ind_prior_tf/instance_metrics.py).
+error, AP at IoU 0.5 and the mean IoU of matched pairs (ind_prior_tf/hoc/instances/metrics.py).
 """
 import dataclasses
 import sys
 
 from ind_prior_tf import cli
-from ind_prior_tf.hoc_config import HocEvalConfig
+from ind_prior_tf.hoc.config import HocEvalConfig
 
 F = cli.Flags(__doc__)
 F.string("logdir", None, "Run directory of experiments/hoc.py.")
@@ -41,10 +41,10 @@ def _main(F):
   config.validate()  # before the seconds-long TensorFlow import
   scores = None
   if F.labels:  # read and scored before the blob score writes anything
-    from ind_prior_tf import instance_metrics  # pylint: disable=g-import-not-at-top
+    from ind_prior_tf.hoc.instances import metrics as instance_metrics  # pylint: disable=g-import-not-at-top
     scores = instance_metrics.score_files(
         instance_metrics.predicted_path(F.instances, config.logdir), F.labels)
-  from ind_prior_tf import hoc_eval_lib  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.hoc import evaluate as hoc_eval_lib  # pylint: disable=g-import-not-at-top
   score = hoc_eval_lib.evaluate(config)
   print(score.summary(), flush=True)
   print(score.looks_summary(), flush=True)

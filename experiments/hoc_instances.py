@@ -11,13 +11,13 @@ and each instance's centreness, with the run's flips. Later calls reuse it. The 
 splits the foreground into instances. Writes to --out (default <hoc_run>/instances):
 <name>_labels.png (16-bit, one id per instance, at the photo's resolution), <name>_overlay.png and
 <name>_instances.csv (id, area, centroid, box), and prints the count. Score against hand-made labels
-with experiments/hoc_eval.py --labels. The work is ind_prior_tf/hoc_count.py's.
+with experiments/hoc_eval.py --labels. The work is ind_prior_tf/hoc/instances/count.py's.
 """
 import dataclasses
 import sys
 
 from ind_prior_tf import cli
-from ind_prior_tf.hoc_count import CountConfig
+from ind_prior_tf.hoc.instances.count import CountConfig
 
 F = cli.Flags(__doc__)
 F.string("hoc_run", None, "Run directory of experiments/hoc.py (its generator and --window).")
@@ -51,7 +51,7 @@ F.boolean("progress", True, "Show a progress bar.")
 def _main(F):
   config = CountConfig(**{f.name: F[f.name].value for f in dataclasses.fields(CountConfig)})
   config.validate()  # before the seconds-long TensorFlow import
-  from ind_prior_tf import hoc_count  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.hoc.instances import count as hoc_count  # pylint: disable=g-import-not-at-top
   result = hoc_count.count(config, log=lambda line: print(line, flush=True))
   print(result.summary(), flush=True)
   print(f"count: {result.count}", flush=True)

@@ -4,7 +4,7 @@
   python -m experiments.refine --dataset=horse --seed=1 --dry_run   # print the commands only
   python -m experiments.refine --prepared=prepared/mine   # make folder-refine: any prepared set
 
-ind_prior_tf/refine.py explains the stages; every flag left out keeps RefineConfig's default (the
+ind_prior_tf/refine/plan.py explains the stages; every flag left out keeps RefineConfig's default (the
 best recipe on the horses). --prepared without --dataset derives every path from the set: its pools
 <prepared>_bg.npz (and _bg_sharp.npz if there is one), the raw images from its meta.json, the chain
 <runs>/<set's name>-refine. Each stage is its own run directory under --chain, so running the same
@@ -16,7 +16,10 @@ import sys
 
 from absl import flags
 
-from ind_prior_tf import cli, refine, refine_inputs, refine_run
+from ind_prior_tf import cli
+from ind_prior_tf.refine import inputs as refine_inputs
+from ind_prior_tf.refine import plan as refine
+from ind_prior_tf.refine import run as refine_run
 
 F = cli.Flags(__doc__)
 D = refine.RefineConfig()  # the defaults; a flag given on the command line overrides its field
@@ -56,7 +59,7 @@ flags.DEFINE_list("refine_steps", list(map(str, D.refine_steps)),
                   "GAN steps of each cycle (the last for the cycles after the list).",
                   flag_values=F.values)
 F.float("crf_weight", D.crf_weight, "Ours: the score's masks first go through a dense CRF over "
-        "the crop's colours of this weight (ind_prior_tf/colour_crf.py; 0: none).")
+        "the crop's colours of this weight (ind_prior_tf/postprocess/colour_crf.py; 0: none).")
 F.float("crf_context", D.crf_context, "Ours: the score's CRF runs on the photo around the box, this "
         "fraction of the box's size on each side, the outside as background (0: the crop alone).")
 F.integer("guided_radius", D.guided_radius, "Ours: the score's masks are first smoothed by a "

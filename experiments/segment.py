@@ -15,15 +15,16 @@ would share a name (a.jpg beside a.png) keep their extension (a.jpg.png). Unread
 reported, skipped and listed in <out_dir>/skipped.txt, as are broken links. The masks go through the
 run's own post-processing (its postprocess.json, which a refinement chain's result carries: flips,
 shifts, the colour CRF, the guided filter, GrabCut; --postprocess=none: the network's masks), and
-the first line says which. The work is ind_prior_tf/segment_files.py's.
+the first line says which. The work is ind_prior_tf/apply/segment_files.py's.
 """
 import dataclasses
 import os
 import sys
 
-from ind_prior_tf import apply_config, cli
-from ind_prior_tf.apply_config import SegmentConfig
-from ind_prior_tf.postprocess import PostConfig
+from ind_prior_tf import cli
+from ind_prior_tf.apply import config as apply_config
+from ind_prior_tf.apply.config import SegmentConfig
+from ind_prior_tf.postprocess.stage import PostConfig
 
 F = cli.Flags(__doc__)
 F.string("run_dir", None, "Run directory of a segmenter (flags.json + ckpt/).")
@@ -60,7 +61,7 @@ def _main(F):
     print("no --boxes: each photo is its own box, so GrabCut and the CRF on the photo see no "
           "ground outside it and draw their background model from the photo's edges alone",
           flush=True)
-  from ind_prior_tf import segment_files  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.apply import segment_files  # pylint: disable=g-import-not-at-top
   result = segment_files.segment_run(config, log=lambda line: print(line, flush=True))
   if result.renamed:
     shown = ", ".join(f"{rel} -> {name}" for rel, name in result.renamed[:3])

@@ -15,8 +15,11 @@ from typing import Optional
 
 import numpy as np
 
-from ind_prior_tf import apply_config, postprocess, segment_files, segmenter
+from ind_prior_tf.apply import config as apply_config
+from ind_prior_tf.apply import load as segmenter
+from ind_prior_tf.apply import segment_files
 from ind_prior_tf.data import images as images_lib
+from ind_prior_tf.postprocess import stage as postprocess
 
 
 @dataclasses.dataclass

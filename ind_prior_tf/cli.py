@@ -28,8 +28,9 @@ from absl import flags
 # user; TF_CPP_MIN_LOG_LEVEL=0 in the environment shows them again (and the start-up lines below).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from ind_prior_tf import choices, runlock
+from ind_prior_tf import choices
 from ind_prior_tf.errors import DataError, FlagError, NonFiniteLossError, RunError
+from ind_prior_tf.runtime import runlock
 
 EXIT_BAD_INPUT, EXIT_NON_FINITE, EXIT_INTERRUPTED = 2, 1, 130
 HELP_ARGS = ("-h", "--help", "--helpshort", "--helpfull", "-?")
@@ -85,7 +86,7 @@ def define_run_flags(F, *, save_every, overwrite_removes, networks="networks"):
   F.boolean("jit", True, "XLA-compile the train step (not on CPU for resize-conv networks, "
             "--upsample=resize, where XLA is slower: docs/performance.md).")
   F.enum("mixed_precision", "float32", choices.POLICIES,
-         f"Keras dtype policy of the {networks} (see ind_prior_tf/precision.py); float32 on CPUs.")
+         f"Keras dtype policy of the {networks} (see ind_prior_tf/core/precision.py); float32 on CPUs.")
   F.enum("strategy", "default", choices.STRATEGIES, "tf.distribute strategy.")
   F.boolean("deterministic", False, "Deterministic kernels (slower).")
   F.boolean("overwrite", False, f"Start afresh in --logdir: delete its {overwrite_removes}.")
@@ -96,7 +97,7 @@ def define_run_flags(F, *, save_every, overwrite_removes, networks="networks"):
 
 
 def define_postprocess_flags(F, defaults):
-  """The flags of the post-processing stage (ind_prior_tf/postprocess.py) that experiments.evaluate
+  """The flags of the post-processing stage (ind_prior_tf/postprocess/stage.py) that experiments.evaluate
   and experiments.segment share: --postprocess and one flag per field of `defaults` (the
   postprocess.PostConfig class, passed in so that this module stays free of its imports), which
   post_flags reads back."""
@@ -117,7 +118,7 @@ def define_postprocess_flags(F, defaults):
   F.float("crf_weight", d.crf_weight,
           "Not in the paper: > 0 runs a dense CRF over the colours on each mask, this the strength "
           "of its pairwise term: pixels of like colour are pulled to one label, the network's mask "
-          "is the unary (ind_prior_tf/colour_crf.py; 0: off).")
+          "is the unary (ind_prior_tf/postprocess/colour_crf.py; 0: off).")
   F.float("crf_sigma", d.crf_sigma,
           "With --crf_weight: the CRF's colour bandwidth on the 0-255 scale.")
   F.integer("crf_iters", d.crf_iters, "With --crf_weight: the CRF's mean-field steps.")
@@ -128,7 +129,7 @@ def define_postprocess_flags(F, defaults):
   F.integer("guided_radius", d.guided_radius,
             "Not in the paper: > 0 smooths each mask with a colour guided filter of this radius "
             "(pixels of the crop at the network's size), the crop as guide, before GrabCut "
-            "(ind_prior_tf/guided.py; 0: off).")
+            "(ind_prior_tf/postprocess/guided_filter.py; 0: off).")
   F.float("guided_eps", d.guided_eps,
           "With --guided_radius: the filter's ridge (colours in [0, 1]); larger smooths more "
           "across weak edges.")
@@ -143,7 +144,7 @@ def define_postprocess_flags(F, defaults):
   F.boolean("grabcut_floor", d.grabcut_floor,
             "Not in the paper: the floor under the steps above. Per crop, GrabCut from the box "
             "alone (the baseline) replaces the mask unless the mask fits the crop's colours better "
-            "and overlaps the cut (ind_prior_tf/floor.py; needs OpenCV and the raw photos); "
+            "and overlaps the cut (ind_prior_tf/postprocess/floor.py; needs OpenCV and the raw photos); "
             "evaluate's per_image.csv and segment's floor.txt say where.")
   F.float("floor_margin", d.floor_margin,
           "With --grabcut_floor: by how much the mask's colour fit (the IoU of the mask with its "

@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ind_prior_tf import networks, refine_run, training
+from ind_prior_tf.core import networks
 from ind_prior_tf.data import prepared, raw
+from ind_prior_tf.refine import run as refine_run
+from ind_prior_tf.runtime import training
 from tests import entry
 from tests.fgseg_fixtures import make_cub
 

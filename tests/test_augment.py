@@ -3,7 +3,8 @@ crop and the background patch it is composited over by the same tint."""
 import numpy as np
 import tensorflow as tf
 
-from ind_prior_tf import augment, fgseg_lib
+from ind_prior_tf.core import augment
+from ind_prior_tf.fgseg import gan as fgseg_lib
 from tests.run_fixtures import TINY_GAN as TINY
 from tests.run_fixtures import green_pool, separable_set
 

@@ -365,7 +365,7 @@ def test_a_second_training_of_a_run_is_refused_naming_the_pid(tmp_path):
     other.kill()
     other.wait()
   # Its holder killed: the lock is taken over, and said so.
-  from ind_prior_tf import runlock  # pylint: disable=import-outside-toplevel
+  from ind_prior_tf.runtime import runlock  # pylint: disable=import-outside-toplevel
   lines = []
   runlock.acquire(str(run), log=lines.append)
   try:

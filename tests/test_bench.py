@@ -5,8 +5,11 @@ import sys
 
 import pytest
 
-from ind_prior_tf import bench, devices, flops, networks, peer
+from ind_prior_tf.bench import flops, peer
+from ind_prior_tf.bench import run as bench
+from ind_prior_tf.core import networks
 from ind_prior_tf.errors import RunError
+from ind_prior_tf.runtime import devices
 from tests import entry
 
 
@@ -36,7 +39,7 @@ def test_unknown_app_or_size_is_one_error_line(flag):
   entry.call("experiments.bench", flag).failed(2, flag)
 
 
-# --- the PyTorch-peer harness (ind_prior_tf/peer.py), with fake workers whose times are known ---
+# --- the PyTorch-peer harness (ind_prior_tf/bench/peer.py), with fake workers whose times are known ---
 FAKE_WORKER = """
 import sys, time
 log, name, *times = sys.argv[1:]

@@ -7,7 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from ind_prior_tf import cluster_baseline, cluster_estimate, count_trust, instance_metrics
+from ind_prior_tf.hoc.instances import baseline as cluster_baseline
+from ind_prior_tf.hoc.instances import estimate as cluster_estimate
+from ind_prior_tf.hoc.instances import metrics as instance_metrics
+from ind_prior_tf.hoc.instances import trust as count_trust
 
 
 def disc_grid(radius=10, rows=4, cols=5, gap=0, size=None, bright=200, ground=40, noise=0.0,
@@ -154,7 +157,8 @@ TINY_COUNT = dict(batch_size=4, width=0.125, jit=False)
 def test_hoc_auto_counts_a_photo_and_says_where_the_count_comes_from(tmp_path):
   from PIL import Image
 
-  from ind_prior_tf import hoc_auto, instances_data
+  from ind_prior_tf.hoc import auto as hoc_auto
+  from ind_prior_tf.hoc.instances import data as instances_data
   image, truth = instances_data.synthetic_cluster(size=(96, 128), count=15, seed=3)
   Image.fromarray(image).save(tmp_path / "cluster.png")
   instance_metrics.write_labels(str(tmp_path / "truth.png"), truth)

@@ -1,11 +1,11 @@
 """The dense CRF over a crop's colours that runs on a segmenter's masks
-(ind_prior_tf/colour_crf.py): its mean field against a hand-computed one and a brute-force one."""
+(ind_prior_tf/postprocess/colour_crf.py): its mean field against a hand-computed one and a brute-force one."""
 import math
 
 import numpy as np
 import pytest
 
-from ind_prior_tf import colour_crf
+from ind_prior_tf.postprocess import colour_crf
 
 S = 16
 RED, GREEN = (0.9, 0.1, 0.1), (0.1, 0.8, 0.2)

@@ -1,7 +1,7 @@
 import numpy as np
 import tensorflow as tf
 
-from ind_prior_tf import composition
+from ind_prior_tf.core import composition
 
 
 def test_two_layers_by_hand():

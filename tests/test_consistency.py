@@ -6,8 +6,11 @@ import os
 import numpy as np
 import pytest
 
-from ind_prior_tf import consistency, distill_lib, segmenter, training
+from ind_prior_tf.apply import consistency
+from ind_prior_tf.apply import load as segmenter
+from ind_prior_tf.distill import model as distill_lib
 from ind_prior_tf.errors import FlagError
+from ind_prior_tf.runtime import training
 from tests import entry
 from tests.run_fixtures import make_teacher_run, random_images, say_foreground_everywhere, write_prepared
 

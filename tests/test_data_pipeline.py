@@ -75,7 +75,8 @@ def test_the_fgseg_flip_flag_decides_whether_crops_and_backgrounds_are_mirrored(
   """What experiments.fgseg's command line trains on: with flips on, about half the real crops and
   half the background patches are mirrored; with --flip=false, or the paper preset, none is."""
   from experiments import fgseg  # pylint: disable=g-import-not-at-top
-  from ind_prior_tf import fgseg_lib, fgseg_run  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.fgseg import gan as fgseg_lib  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.fgseg import run as fgseg_run
   prep = write_set(tmp_path / "prep")
   pool_path = str(tmp_path / "pool.npz")
   patches = np.full((6, 64, 64, 3), 40, np.uint8)

@@ -12,7 +12,8 @@ from tests import entry
 RUN = textwrap.dedent("""
     import hashlib, json, sys
     import numpy as np
-    from ind_prior_tf import fgseg_lib, training
+    from ind_prior_tf.fgseg import gan as fgseg_lib
+    from ind_prior_tf.runtime import training
     training.set_determinism(seed=3, deterministic=True)  # first, before TF builds anything
     import tensorflow as tf
     data = np.random.RandomState(0)

@@ -2,7 +2,7 @@
 import json
 import subprocess
 
-from ind_prior_tf import devices
+from ind_prior_tf.runtime import devices
 
 
 class FakeRun:

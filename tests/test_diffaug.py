@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ind_prior_tf import choices, diffaug
+from ind_prior_tf import choices
+from ind_prior_tf.core import diffaug
 from ind_prior_tf.errors import FlagError
 
 S = 8  # image size: shifts in [-1, 1], cutout squares of side 4

@@ -9,10 +9,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ind_prior_tf import augment, distill_lib, distill_run, networks, segmenter, training
+from ind_prior_tf.apply import load as segmenter
+from ind_prior_tf.core import augment, networks
 from ind_prior_tf.data import pools
-from ind_prior_tf.distill_config import DistillConfig
+from ind_prior_tf.distill import model as distill_lib
+from ind_prior_tf.distill import run as distill_run
+from ind_prior_tf.distill.config import DistillConfig
 from ind_prior_tf.errors import FlagError
+from ind_prior_tf.runtime import training
 from tests import entry
 from tests.run_fixtures import (
   check_one_moving_average_step,

@@ -17,7 +17,7 @@ from tests.run_fixtures import check_losses, run_script
 
 SCRIPT = textwrap.dedent("""
     import keras
-    from ind_prior_tf import distill_config, distill_lib
+    from ind_prior_tf.distill import config as distill_config, model as distill_lib
     keras.utils.set_random_seed(0)
     cfg = distill_config.DistillConfig(image_size=64, width=0.125, batch_size=4, jit=False)
     single, replicated = distill_lib.Distiller(cfg), distill_lib.Distiller(cfg, strategy=mirrored)

@@ -22,7 +22,7 @@ from tests.run_fixtures import check_losses, run_script
 
 FGSEG = textwrap.dedent("""
     import keras
-    from ind_prior_tf import fgseg_lib
+    from ind_prior_tf.fgseg import gan as fgseg_lib
     keras.utils.set_random_seed(0)
     cfg = fgseg_lib.FgSegConfig(image_size=64, width=0.125, d_width=0.125, batch_size=4)
     single = fgseg_lib.FgSegGAN(cfg)
@@ -53,7 +53,7 @@ FGSEG = textwrap.dedent("""
 
 HOC = textwrap.dedent("""
     import keras
-    from ind_prior_tf import hoc_lib
+    from ind_prior_tf.hoc import gan as hoc_lib
     keras.utils.set_random_seed(0)
     cfg = hoc_lib.HocConfig(n_layers=3, z_dim=4, area_target=0.2, pad=8, image_size=32, width=0.125,
                             d_width=0.125, batch_size=4, disk_radius=8.0, jit=False)

@@ -1,4 +1,4 @@
-"""Ensembles of segmenters (ind_prior_tf/ensemble.py, experiments.ensemble): the chain's result and
+"""Ensembles of segmenters (ind_prior_tf/apply/ensemble.py, experiments.ensemble): the chain's result and
 its score."""
 import json
 import os
@@ -8,8 +8,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ind_prior_tf import apply_config, ensemble, export, fgseg_run, segmenter, training
+from ind_prior_tf.apply import config as apply_config
+from ind_prior_tf.apply import ensemble, export
+from ind_prior_tf.apply import load as segmenter
 from ind_prior_tf.errors import FlagError, RunError
+from ind_prior_tf.fgseg import run as fgseg_run
+from ind_prior_tf.runtime import training
 from tests import entry
 from tests.run_fixtures import make_generator_run, make_teacher_run, prepared_cub, trained_looking
 

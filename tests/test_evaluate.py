@@ -1,4 +1,4 @@
-"""Scoring a segmenter on a prepared set (ind_prior_tf/evaluation.py, experiments.evaluate): the report
+"""Scoring a segmenter on a prepared set (ind_prior_tf/apply/evaluate.py, experiments.evaluate): the report
 it returns and writes, the whole-box baseline, the checkpoint it reads, and one-line errors that write
 nothing."""
 import json
@@ -8,9 +8,11 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from ind_prior_tf import evaluation, metrics, training
-from ind_prior_tf.apply_config import EvalConfig
+from ind_prior_tf.apply import evaluate as evaluation
+from ind_prior_tf.apply import metrics
+from ind_prior_tf.apply.config import EvalConfig
 from ind_prior_tf.data import prepared, raw
+from ind_prior_tf.runtime import training
 from tests import entry
 from tests.fgseg_fixtures import make_cub
 from tests.run_fixtures import (

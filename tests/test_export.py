@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ind_prior_tf import export, segmenter, training
+from ind_prior_tf.apply import export
+from ind_prior_tf.apply import load as segmenter
+from ind_prior_tf.runtime import training
 from tests import entry
 from tests.run_fixtures import make_generator_run, make_teacher_run, trained_looking
 

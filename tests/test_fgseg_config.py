@@ -8,7 +8,7 @@ import pytest
 
 from experiments import fgseg
 from ind_prior_tf.errors import FlagError
-from ind_prior_tf.fgseg_config import PRESETS, RUN_FIELDS, FgSegConfig
+from ind_prior_tf.fgseg.config import PRESETS, RUN_FIELDS, FgSegConfig
 from tests import entry
 
 

@@ -10,8 +10,9 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from ind_prior_tf import fgseg_run, refine_run
-from ind_prior_tf.fgseg_config import FgSegConfig
+from ind_prior_tf.fgseg import run as fgseg_run
+from ind_prior_tf.fgseg.config import FgSegConfig
+from ind_prior_tf.refine import run as refine_run
 from tests import entry
 from tests.fgseg_fixtures import TINY, make_celeba, make_cub, make_pool, prepare_cub
 

@@ -4,7 +4,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ind_prior_tf import composition, fgseg_lib, losses, networks, providers, segmenter, training
+from ind_prior_tf.apply import load as segmenter
+from ind_prior_tf.core import composition, losses, networks, providers
+from ind_prior_tf.fgseg import gan as fgseg_lib
+from ind_prior_tf.runtime import training
 from tests.run_fixtures import check_one_moving_average_step
 
 

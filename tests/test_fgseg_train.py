@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ind_prior_tf import fgseg_lib, metrics, training
+from ind_prior_tf.apply import metrics
+from ind_prior_tf.fgseg import gan as fgseg_lib
+from ind_prior_tf.runtime import training
 from tests.run_fixtures import TINY_GAN, green_pool, separable_set
 
 TINY = TINY_GAN

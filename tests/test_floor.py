@@ -5,7 +5,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from ind_prior_tf import floor, postprocess
+from ind_prior_tf.postprocess import floor
+from ind_prior_tf.postprocess import stage as postprocess
 
 S = 32
 

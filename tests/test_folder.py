@@ -177,7 +177,8 @@ def test_the_refinement_chain_on_a_folder_set(tmp_path):
   """data_prep.folder, then experiments.refine --prepared=<set> alone: every stage's set, pool and
   run folder follow from the set, its raw photos are found through its meta.json (no --raw_root);
   the executor (stages faked) names the chain's result for make folder-segment."""
-  from ind_prior_tf import refine, refine_run  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.refine import plan as refine  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.refine import run as refine_run
   photos = make_photo_folder(tmp_path)
   mine, runs = str(tmp_path / "prep" / "mine"), str(tmp_path / "runs")
   (tmp_path / "prep").mkdir()

@@ -1,4 +1,4 @@
-"""GrabCut refinement of box-crop labels on the raw images (ind_prior_tf/grabcut.py), and the raw
+"""GrabCut refinement of box-crop labels on the raw images (ind_prior_tf/postprocess/grabcut.py), and the raw
 records of a prepared set it reads (data.prepared.raw_records)."""
 import json
 import os
@@ -11,11 +11,16 @@ import pytest
 cv2 = pytest.importorskip("cv2")
 
 # pylint: disable=g-import-not-at-top
-from ind_prior_tf import distill_lib, evaluation, grabcut, metrics, segment_files, segmenter, training
-from ind_prior_tf.apply_config import EvalConfig
+from ind_prior_tf.apply import evaluate as evaluation
+from ind_prior_tf.apply import load as segmenter
+from ind_prior_tf.apply import metrics, segment_files
+from ind_prior_tf.apply.config import EvalConfig
 from ind_prior_tf.data import boxes, pools, prepared
+from ind_prior_tf.distill import model as distill_lib
 from ind_prior_tf.errors import DataError
-from ind_prior_tf.postprocess import PostConfig
+from ind_prior_tf.postprocess import grabcut
+from ind_prior_tf.postprocess.stage import PostConfig
+from ind_prior_tf.runtime import training
 from tests import entry
 from tests.fgseg_fixtures import object_image
 from tests.run_fixtures import (

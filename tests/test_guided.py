@@ -1,12 +1,12 @@
 """The guided filter that smooths a segmenter's masks along the crop's edges
-(ind_prior_tf/guided.py)."""
+(ind_prior_tf/postprocess/guided_filter.py)."""
 import numpy as np
 import pytest
 
 cv2 = pytest.importorskip("cv2")
 
 # pylint: disable=g-import-not-at-top
-from ind_prior_tf import guided
+from ind_prior_tf.postprocess import guided_filter as guided
 
 S = 48
 

@@ -9,8 +9,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ind_prior_tf import devices, hoc_config, hoc_eval_lib, hoc_figures, hoc_lib, training
 from ind_prior_tf.errors import FlagError
+from ind_prior_tf.hoc import config as hoc_config
+from ind_prior_tf.hoc import evaluate as hoc_eval_lib
+from ind_prior_tf.hoc import figures as hoc_figures
+from ind_prior_tf.hoc import gan as hoc_lib
+from ind_prior_tf.runtime import devices, training
 from tests import entry
 
 S = 32

@@ -6,7 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from ind_prior_tf import instance_infer, instance_metrics, instances_data
+from ind_prior_tf.hoc.instances import data as instances_data
+from ind_prior_tf.hoc.instances import infer as instance_infer
+from ind_prior_tf.hoc.instances import metrics as instance_metrics
 
 # -- scores ----------------------------------------------------------------------------------------
 
@@ -46,7 +48,7 @@ def test_label_png_round_trip_and_size_check(tmp_path):
 
 
 def test_coins_reference_labels_are_the_blob_scores_coins():
-  from ind_prior_tf import hoc_eval_lib
+  from ind_prior_tf.hoc import evaluate as hoc_eval_lib
   labels = instance_metrics.coins_reference_labels()
   assert labels.max() == 24
   np.testing.assert_array_equal(np.sort(np.bincount(labels.ravel())[1:]),
@@ -159,7 +161,7 @@ STEPS = 300  # half as many steps leaves the scores too near the thresholds belo
 
 def test_the_instance_student_lowers_its_three_losses(tmp_path):
   """CI's check that the student learns (the whole path below trains it to the end, out of CI)."""
-  from ind_prior_tf import instances
+  from ind_prior_tf.hoc.instances import student as instances
   x, y, _ = instances_data.make_dataset(instances_data.disc_sampler(0), 128, None, min_area=40)
   student = instances.InstanceStudent(instances.StudentConfig(width=0.25, batch_size=16, lr=3e-3))
   logdir = tmp_path / "student"
@@ -175,7 +177,7 @@ def test_the_instance_student_lowers_its_three_losses(tmp_path):
 # Slow and out of CI: 300 steps of training (1-2 minutes on 2 cores); `make test-all` runs it.
 @pytest.mark.slow
 def test_whole_path_finds_the_instances_of_a_synthetic_cluster(tmp_path):
-  from ind_prior_tf import instances
+  from ind_prior_tf.hoc.instances import student as instances
   x, y, counts = instances_data.make_dataset(instances_data.disc_sampler(0), 512, None, min_area=40)
   assert counts.mean() > 2
   student = instances.InstanceStudent(instances.StudentConfig(width=0.25, batch_size=16, lr=3e-3))

@@ -8,19 +8,16 @@ from typing import Optional
 
 import pytest
 
-from ind_prior_tf import (
-  apply_config,
-  cli,
-  consistency,
-  distill_config,
-  fgseg_config,
-  hoc_auto,
-  hoc_config,
-  hoc_count,
-  knobs,
-  postprocess,
-  refine,
-)
+from ind_prior_tf import cli, knobs
+from ind_prior_tf.apply import config as apply_config
+from ind_prior_tf.apply import consistency
+from ind_prior_tf.distill import config as distill_config
+from ind_prior_tf.fgseg import config as fgseg_config
+from ind_prior_tf.hoc import auto as hoc_auto
+from ind_prior_tf.hoc import config as hoc_config
+from ind_prior_tf.hoc.instances import count as hoc_count
+from ind_prior_tf.postprocess import stage as postprocess
+from ind_prior_tf.refine import plan as refine
 
 # Each entry point and the configs its flags fill.
 CONFIGS = {

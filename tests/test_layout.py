@@ -1,7 +1,7 @@
 import numpy as np
 import tensorflow as tf
 
-from ind_prior_tf import layout
+from ind_prior_tf.core import layout
 
 
 def _rgba(b=2, s=16, seed=0):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ind_prior_tf import losses
+from ind_prior_tf.core import losses
 
 
 def _sig(x):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ind_prior_tf import metrics
+from ind_prior_tf.apply import metrics
 
 
 def masks(*rows):

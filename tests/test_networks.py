@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ind_prior_tf import networks
+from ind_prior_tf.core import networks
 
 
 def _convs(model):

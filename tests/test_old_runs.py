@@ -10,20 +10,16 @@ import shutil
 import pytest
 import tensorflow as tf
 
-from ind_prior_tf import (
-  distill_config,
-  distill_lib,
-  fgseg_config,
-  fgseg_lib,
-  hoc_config,
-  hoc_lib,
-  networks,
-  rundir,
-  runinfo,
-  segmenter,
-  training,
-)
+from ind_prior_tf.apply import load as segmenter
+from ind_prior_tf.core import networks
+from ind_prior_tf.distill import config as distill_config
+from ind_prior_tf.distill import model as distill_lib
 from ind_prior_tf.errors import RunError
+from ind_prior_tf.fgseg import config as fgseg_config
+from ind_prior_tf.fgseg import gan as fgseg_lib
+from ind_prior_tf.hoc import config as hoc_config
+from ind_prior_tf.hoc import gan as hoc_lib
+from ind_prior_tf.runtime import rundir, runinfo, training
 
 OLD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "old_runs")
 

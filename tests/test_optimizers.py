@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ind_prior_tf import optimizers
+from ind_prior_tf.core import optimizers
 from tests.run_fixtures import run_script
 
 
@@ -80,7 +80,7 @@ def test_under_loss_scaling_it_takes_the_unscaled_step_and_skips_an_overflow():
 
 MIRRORED = textwrap.dedent("""
     import keras
-    from ind_prior_tf import optimizers
+    from ind_prior_tf.core import optimizers
     rs = np.random.RandomState(0)
     start = rs.randn(3, 4).astype(np.float32)
     grads = [rs.randn(3, 4).astype(np.float32) for _ in range(3)]

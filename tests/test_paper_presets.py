@@ -20,7 +20,7 @@ student); and every addition of ours off. Batch sizes and step counts are not pr
 import numpy as np
 
 from experiments import distill, fgseg, hoc
-from ind_prior_tf import hoc_config
+from ind_prior_tf.hoc import config as hoc_config
 
 ADAM = dict(beta1=0.5, beta2=0.999)
 LR_D, LR_G = 2e-4, 4e-4
@@ -91,7 +91,7 @@ def test_distill_paper_preset_is_the_papers_adam_and_augmentation():
 
 
 def test_the_students_loss_is_eq_8():
-  from ind_prior_tf import losses  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.core import losses  # pylint: disable=g-import-not-at-top
   student = np.array([0.1, 0.2, 0.5, 0.0, 1.0], np.float32)[:, None]
   teacher = np.array([0.0, 0.0, 0.0, 0.3, 0.0], np.float32)[:, None]
   # 4x^2 below |x| = 0.25, |x| from it on.

@@ -9,11 +9,14 @@ from PIL import Image
 import pytest
 import tensorflow as tf
 
-from ind_prior_tf import api, evaluation, export, postprocess, segment_files
-from ind_prior_tf.apply_config import EvalConfig, resolve_post
+from ind_prior_tf import api
+from ind_prior_tf.apply import evaluate as evaluation
+from ind_prior_tf.apply import export, segment_files
+from ind_prior_tf.apply.config import EvalConfig, resolve_post
 from ind_prior_tf.data import raw
 from ind_prior_tf.errors import FlagError
-from ind_prior_tf.postprocess import PostConfig
+from ind_prior_tf.postprocess import stage as postprocess
+from ind_prior_tf.postprocess.stage import PostConfig
 from tests import entry
 from tests.run_fixtures import make_teacher_run, prepared_cub
 

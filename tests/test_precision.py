@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ind_prior_tf import fgseg_lib, hoc_lib, networks, precision
+from ind_prior_tf.core import networks, precision
+from ind_prior_tf.fgseg import gan as fgseg_lib
+from ind_prior_tf.hoc import gan as hoc_lib
 
 
 def tiny_config(**kw):

@@ -1,7 +1,7 @@
 import numpy as np
 import tensorflow as tf
 
-from ind_prior_tf import networks, providers
+from ind_prior_tf.core import networks, providers
 
 
 def test_noise_provider_draws_independent_codes_per_layer():

@@ -1,4 +1,4 @@
-"""The refinement chain's plan and executor (ind_prior_tf/refine.py) and its entry point, without
+"""The refinement chain's plan and executor (ind_prior_tf/refine/plan.py) and its entry point, without
 TensorFlow: the stages are checked as argv lists and run by a fake runner. The toy-size run through
 the real entry points is in test_fgseg_e2e.py."""
 import dataclasses
@@ -10,8 +10,12 @@ import sys
 import pytest
 
 from experiments import refine as refine_main
-from ind_prior_tf import apply_config, cli, floor, refine, refine_run
-from ind_prior_tf.postprocess import PostConfig
+from ind_prior_tf import cli
+from ind_prior_tf.apply import config as apply_config
+from ind_prior_tf.postprocess import floor
+from ind_prior_tf.postprocess.stage import PostConfig
+from ind_prior_tf.refine import plan as refine
+from ind_prior_tf.refine import run as refine_run
 from tests import entry
 from tests.run_fixtures import FakeRunner
 

@@ -9,10 +9,12 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from ind_prior_tf import apply_config, segment_files, segmenter
+from ind_prior_tf.apply import config as apply_config
+from ind_prior_tf.apply import load as segmenter
+from ind_prior_tf.apply import segment_files
 from ind_prior_tf.data import boxes
 from ind_prior_tf.errors import DataError, EmptyBoxError, FlagError
-from ind_prior_tf.postprocess import PostConfig
+from ind_prior_tf.postprocess.stage import PostConfig
 from tests import entry
 from tests.data_fixtures import H, W, make_photo_folder, upright
 from tests.run_fixtures import make_generator_run, make_teacher_run, ramp_model

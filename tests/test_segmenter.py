@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ind_prior_tf import segmenter
+from ind_prior_tf.apply import load as segmenter
 from tests.run_fixtures import ramp_model
 
 

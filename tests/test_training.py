@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ind_prior_tf import rundir, training
+from ind_prior_tf.runtime import rundir, training
 from tests.run_fixtures import check_one_moving_average_step
 
 
@@ -177,11 +177,14 @@ def test_use_jit_keeps_xla_except_resize_networks_and_replicas_on_cpu():
   assert training.use_jit(True, cpus, "deconv") is False  # one XLA device for two CPU replicas
   assert training.use_jit(True, fake("/device:CPU:0"), "deconv") is True
   # The steps ask: a resize-conv student on CPU trains without XLA, a deconv one with it.
-  from ind_prior_tf import distill_config, distill_lib
+  from ind_prior_tf.distill import config as distill_config
+  from ind_prior_tf.distill import model as distill_lib
   for upsample, jit in (("resize", False), ("deconv", True)):
     config = distill_config.DistillConfig(image_size=64, width=0.125, batch_size=2, upsample=upsample)
     assert distill_lib.Distiller(config)._step.jit is jit
-  from ind_prior_tf import instances  # bilinear resize in its decoder: no XLA on CPU either
+  from ind_prior_tf.hoc.instances import (
+    student as instances,  # bilinear resize in its decoder: no XLA on CPU either
+  )
   assert instances.InstanceStudent(instances.StudentConfig(width=0.125))._step.jit is False
 
 

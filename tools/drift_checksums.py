@@ -46,7 +46,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEED = 7
 TMP = "<tmp>"  # stands for the work directory in recorded commands and hashed JSON files
-MARKER = ".ind-prior-tf"  # ind_prior_tf.owned.MARKER
+MARKER = ".ind-prior-tf"  # ind_prior_tf.runtime.owned.MARKER
 
 
 def commands(work):
@@ -176,7 +176,7 @@ def tree_digest(top, work):
   for dirpath, dirnames, filenames in os.walk(top):
     dirnames.sort()
     for name in sorted(filenames):
-      if name == MARKER:  # which entries a command wrote (ind_prior_tf/owned.py), not a result
+      if name == MARKER:  # which entries a command wrote (ind_prior_tf/runtime/owned.py), not a result
         continue
       path = os.path.join(dirpath, name)
       h.update(os.path.relpath(path, top).encode() + b"\0")

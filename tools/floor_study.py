@@ -25,8 +25,11 @@ def main(argv=None):
   p.add_argument("--batch_size", type=int, default=32)
   p.add_argument("--recipe", default=None, help="a postprocess.json (default: the run's own)")
   args = p.parse_args(argv)
-  from ind_prior_tf import baselines, grabcut, postprocess, segmenter  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.apply import baselines  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.apply import load as segmenter
   from ind_prior_tf.data import prepared  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.postprocess import grabcut
+  from ind_prior_tf.postprocess import stage as postprocess
   unet, _, _ = segmenter.load_run_segmenter(args.run_dir)
   post = (postprocess.read_file(args.recipe, "--recipe") if args.recipe else
           postprocess.run_recipe(args.run_dir)) or postprocess.PostConfig()

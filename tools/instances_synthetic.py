@@ -21,7 +21,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 # pylint: disable=wrong-import-position
-from ind_prior_tf import instance_infer, instance_metrics, instances, instances_data
+from ind_prior_tf.hoc.instances import data as instances_data
+from ind_prior_tf.hoc.instances import infer as instance_infer
+from ind_prior_tf.hoc.instances import metrics as instance_metrics
+from ind_prior_tf.hoc.instances import student as instances
 
 WINDOW = 48
 

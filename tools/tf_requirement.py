@@ -14,7 +14,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from ind_prior_tf import devices  # pylint: disable=wrong-import-position  (TensorFlow-free)
+from ind_prior_tf.runtime import devices  # pylint: disable=wrong-import-position  (TensorFlow-free)
 
 VERSION = "2.21.0"
 GPU_REQUIREMENT = f"tensorflow[and-cuda]=={VERSION}"

@@ -15,7 +15,7 @@ import dataclasses
 import os
 from typing import Optional
 
-from ind_prior_tf import owned
+from ind_prior_tf.runtime import owned
 from ind_prior_tf.errors import FlagError
 
 

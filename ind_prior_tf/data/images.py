@@ -13,7 +13,7 @@ import os
 import numpy as np
 from PIL import Image, ImageOps
 
-from ind_prior_tf import owned
+from ind_prior_tf.runtime import owned
 from ind_prior_tf.errors import DataError
 from ind_prior_tf.data.skips import short_exc
 

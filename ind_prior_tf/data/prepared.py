@@ -20,7 +20,7 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 from PIL import Image
 
-from ind_prior_tf import owned
+from ind_prior_tf.runtime import owned
 from ind_prior_tf.data.boxes import crop_examples
 from ind_prior_tf.errors import DataError
 from ind_prior_tf.data.skips import SkipLog, short_exc

@@ -1,0 +1,178 @@
+"""Counting on a photo nobody tuned on (experiments.hoc_auto, `make hoc-count HOC_IMAGE=<photo>`):
+settings read from the photo (cluster_estimate), a CPU-sized HOC run over the photo's own ground
+(the auto_cpu preset), its instance student (hoc_count), the classical count beside it
+(cluster_baseline), and a check of the student's instances against the GAN's and the ground
+(count_trust). The count given is the student's when the check trusts it, else the classical one,
+and the output says which and why.
+
+`AutoConfig` is TensorFlow-free, so that a bad flag is reported before TensorFlow's import.
+"""
+import dataclasses
+import json
+import math
+import os
+import platform
+import time
+from typing import Optional
+
+from ind_prior_tf import cli
+from ind_prior_tf.errors import FlagError
+
+MAX_POSITIONS = 2500  # window positions of the HOC run's patches (x4 with both flips): memory, time
+
+
+@dataclasses.dataclass
+class AutoConfig:
+  """One count of a photo (see experiments.hoc_auto's flags for each field)."""
+  image: Optional[str] = None
+  logdir: Optional[str] = None      # None: $RUNS/hoc_auto_<photo's name>
+  labels: Optional[str] = None      # true instances, to score the counts
+  polarity: str = "auto"
+  steps: int = 1000                 # HOC steps
+  count_steps: int = 1000           # instance student steps
+  samples: int = 4096               # labelled composites for the student
+  seed: int = 0
+  progress: bool = True
+  # Not flags: smaller models for the tests (HocConfig fields; CountConfig fields).
+  hoc_overrides: dict = dataclasses.field(default_factory=dict)
+  count_overrides: dict = dataclasses.field(default_factory=dict)
+
+  def validate(self):
+    from ind_prior_tf.hoc.instances import estimate as cluster_estimate  # pylint: disable=g-import-not-at-top
+    if not self.image:
+      raise FlagError("--image: required (a path, or skimage:<name>)")
+    if self.polarity not in cluster_estimate.POLARITIES:
+      raise FlagError(f"--polarity={self.polarity}: expected one of "
+                      f"{', '.join(cluster_estimate.POLARITIES)}")
+    for name in ("steps", "count_steps", "samples"):
+      if getattr(self, name) < 1:
+        raise FlagError(f"--{name}={getattr(self, name)}: must be >= 1")
+    return self
+
+  def stem(self):
+    return os.path.splitext(os.path.basename(self.image.replace("skimage:", "")))[0]
+
+  def run_dir(self):
+    return self.logdir or cli.default_logdir(f"hoc_auto_{self.stem()}")
+
+
+def cpu_name():
+  """The CPU's model name (lscpu's), for the record."""
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        if line.startswith("model name"):
+          return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor() or "unknown"
+
+
+def hoc_run(config, est, shape):
+  """The hoc_config.HocRun of the auto_cpu preset with est's window, a and layers."""
+  from ind_prior_tf.hoc import config as hoc_config  # pylint: disable=g-import-not-at-top
+  preset = dict(hoc_config.PRESETS["auto_cpu"])
+  data = {k: preset.pop(k) for k in ("hflip", "vflip", "steps")}
+  model = hoc_config.HocConfig(**dict(preset, area_target=round(est.area_target, 4),
+                                      n_layers=est.n_layers, seed=config.seed,
+                                      **config.hoc_overrides))
+  h, w = shape[:2]
+  stride = max(1, est.window // 8, math.ceil(math.sqrt((h - est.window + 1) * (w - est.window + 1)
+                                                       / MAX_POSITIONS)))
+  return hoc_config.HocRun(model, preset="auto_cpu", image=config.image, window=est.window,
+                           stride=stride, hflip=data["hflip"], vflip=data["vflip"],
+                           steps=config.steps, save_every=config.steps, image_every=config.steps,
+                           progress=config.progress, logdir=config.run_dir()).validate()
+
+
+def gan_instances(run_dir, count=512, seed=0):
+  """`count` RGBA instances [count, S, S, 4] of the run's last checkpoint (inference mode)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  from ind_prior_tf.hoc import config as hoc_config  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.hoc import gan as hoc_lib
+  run = hoc_config.read_hoc_run(run_dir, "--logdir")
+  model = hoc_lib.HocConfig(**{k: run[k] for k in hoc_lib.config_fields() if k in run})
+  gan = hoc_lib.HocGAN(model)
+  tf.train.Checkpoint(generator=gan.generator).restore(
+      tf.train.latest_checkpoint(os.path.join(run_dir, "ckpt"))).expect_partial()
+  return gan.sample_instances(count, seed=seed)
+
+
+def count(config, log=print):
+  """The whole path for config (a validated AutoConfig); returns the report (count.json's)."""
+  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.data import images
+  from ind_prior_tf.hoc import gan as hoc_lib
+  from ind_prior_tf.hoc.instances import baseline as cluster_baseline
+  from ind_prior_tf.hoc.instances import count as hoc_count
+  from ind_prior_tf.hoc.instances import estimate as cluster_estimate
+  from ind_prior_tf.hoc.instances import infer as instance_infer
+  from ind_prior_tf.hoc.instances import metrics as instance_metrics
+  from ind_prior_tf.hoc.instances import trust as count_trust
+  t_start = time.time()
+  image = images.load_image_spec(config.image)
+  truth = instance_metrics.truth_labels(config.labels) if config.labels else None
+  if truth is not None and truth.shape != image.shape[:2]:
+    raise FlagError(f"--labels={config.labels}: {truth.shape[1]}x{truth.shape[0]} px, the image "
+                    f"is {image.shape[1]}x{image.shape[0]}")
+  est = cluster_estimate.estimate(image, config.polarity)
+  log(f"estimate: {est.summary()}")
+  run = hoc_run(config, est, image.shape)
+  t0 = time.time()
+  result = hoc_lib.train_run(run, log=log)
+  if result["status"] == "interrupted":
+    raise KeyboardInterrupt
+  hoc_seconds = time.time() - t0
+  out = os.path.join(run.run_dir(), "instances")
+  t0 = time.time()
+  student = hoc_count.count(hoc_count.CountConfig(
+      hoc_run=run.run_dir(), image=config.image, out=os.path.join(out, "student"),
+      steps=config.count_steps, samples=config.samples, seed=config.seed,
+      progress=config.progress, **config.count_overrides).validate(), log=log)
+  student_seconds = time.time() - t0
+  student_labels = instance_metrics.read_labels(student.paths["labels"], "--instances")
+  t0 = time.time()
+  baseline = cluster_baseline.baseline_labels(image, est.polarity, est.radius)
+  baseline_seconds = time.time() - t0
+  instance_infer.write_outputs(os.path.join(out, "baseline"), config.stem(), image, baseline)
+  gray = cluster_estimate.to_gray(image)
+  reference = count_trust.gan_reference(gan_instances(run.run_dir(), seed=config.seed), est.window)
+  trust = count_trust.check(gray, student_labels, cluster_estimate.side_mask(gray, est.polarity)[0],
+                            reference)
+  final = student_labels if trust.trusted else baseline
+  paths = instance_infer.write_outputs(out, config.stem(), image, final)
+  report = dict(image=config.image, cpu=cpu_name(), estimate=dataclasses.asdict(est),
+                hoc_run=run.run_dir(), student_count=int(student_labels.max()),
+                baseline_count=int(baseline.max()), trust=trust.as_dict(),
+                source="student" if trust.trusted else "baseline", count=int(final.max()),
+                seconds=dict(hoc=round(hoc_seconds, 1), student=round(student_seconds, 1),
+                             baseline=round(baseline_seconds, 1),
+                             total=round(time.time() - t_start, 1)), paths=paths)
+  if truth is not None:
+    report["scores"] = {name: instance_metrics.instance_scores(labels, truth)
+                        for name, labels in (("student", student_labels), ("baseline", baseline),
+                                             ("final", final))}
+  with open(os.path.join(run.run_dir(), "count.json"), "w") as f:
+    json.dump(report, f, indent=2)
+  return report, trust
+
+
+def summary_lines(report, trust):
+  """What experiments.hoc_auto prints at the end, the count last."""
+  lines = [f"GAN instance student: {report['student_count']} instances, {trust.summary()}",
+           f"classical baseline (Otsu + distance-transform watershed, no training): "
+           f"{report['baseline_count']} instances"]
+  for name, s in report.get("scores", {}).items():
+    lines.append(f"{name}: {instance_metrics_summary(s)}")
+  source = ("the GAN's instance student" if report["source"] == "student" else
+            "the classical baseline, because the student's count is not trusted")
+  lines.append(f"{report['seconds']['total']:.0f} s on {report['cpu']}; instances: "
+               f"{report['paths']['labels']}, {report['paths']['overlay']}")
+  lines.append(f"count: {report['count']} (from {source})")
+  return lines
+
+
+def instance_metrics_summary(scores):
+  from ind_prior_tf.hoc.instances import metrics as instance_metrics  # pylint: disable=g-import-not-at-top
+  return instance_metrics.summary(scores)

@@ -1,0 +1,172 @@
+"""Every instance of a cluster photo found, masked and counted, from a trained HOC GAN alone
+(experiments.hoc_instances): the GAN's composites labelled (instances_data), an instance student
+trained on them once per run (instances), then sliding-window inference on the photo
+(instance_infer).
+
+`CountConfig` is TensorFlow-free, so that the entry point reports a bad flag before TensorFlow's
+import; `count` does the work and returns a `CountResult`.
+"""
+import dataclasses
+import os
+import time
+from typing import Optional
+
+from ind_prior_tf.errors import FlagError
+from ind_prior_tf.hoc import config as hoc_config
+
+
+def _need(ok, message):
+  if not ok:
+    raise FlagError(message)
+
+
+@dataclasses.dataclass
+class CountConfig:
+  """One count (see experiments.hoc_instances' flags for each field)."""
+  hoc_run: Optional[str] = None
+  image: Optional[str] = None        # None: the run's own training image
+  window: Optional[int] = None       # None: the run's --window
+  stride: Optional[int] = None       # None: window // 4
+  out: Optional[str] = None          # None: <hoc_run>/instances
+  student_dir: Optional[str] = None  # None: <hoc_run>/instance_student
+  samples: int = 4096
+  steps: int = 1000
+  batch_size: int = 16
+  width: float = 0.5
+  lr: float = 1e-3
+  min_visible: float = 0.5
+  max_cut: float = 0.1
+  prominence: float = 0.3
+  smooth: float = 0.03
+  min_area: float = 0.01
+  seed: int = 0
+  jit: bool = True
+  overwrite: bool = False
+  progress: bool = True
+
+  def validate(self):
+    """The flags' values and the run's flags.json; no image is read. Returns self."""
+    _need(bool(self.hoc_run), "--hoc_run: required (a run directory of experiments/hoc.py)")
+    for name in ("samples", "steps", "batch_size"):
+      _need(getattr(self, name) >= 1, f"--{name}={getattr(self, name)}: must be >= 1")
+    for name in ("width", "lr"):
+      _need(getattr(self, name) > 0, f"--{name}={getattr(self, name)}: must be > 0")
+    for name in ("min_visible", "max_cut", "prominence", "smooth", "min_area"):
+      value = getattr(self, name)
+      _need(0 <= value < 1, f"--{name}={value}: must be a fraction in [0, 1)")
+    _need(self.window is None or self.window >= 4, f"--window={self.window}: must be at least 4 px")
+    _need(self.stride is None or self.stride >= 1, f"--stride={self.stride}: must be at least 1 px")
+    run = self.read_run()
+    self.window = self.window or int(run["window"])
+    self.stride = self.stride or max(1, self.window // 4)
+    self.image = self.image or run["image"]
+    return self
+
+  def read_run(self):
+    """The HOC run's flags.json; FlagError naming --hoc_run when it holds no HOC run."""
+    return hoc_config.read_hoc_run(self.hoc_run, "--hoc_run", needs=("z_dim", "window"))
+
+  def out_dir(self):
+    return self.out or os.path.join(self.hoc_run, "instances")
+
+  def student_path(self):
+    return self.student_dir or os.path.join(self.hoc_run, "instance_student")
+
+  def student_flags(self, run, checkpoint):
+    """What <student_dir>/flags.json holds: a student trained on other data or settings is refused."""
+    names = ("samples", "steps", "batch_size", "width", "lr", "min_visible", "max_cut", "seed", "jit")
+    return dict({n: getattr(self, n) for n in names}, hoc_checkpoint=os.path.abspath(checkpoint),
+                image_size=int(run.get("image_size", 64)))
+
+
+@dataclasses.dataclass
+class CountResult:
+  count: int
+  image: str
+  paths: dict
+  seconds: float          # from the photo to the count (windows, stitching, watershed, files)
+  student: dict           # the student's training result (step, status, checkpoint, seconds)
+  data_seconds: float     # labelled composites, 0 when the student was already trained
+
+  def summary(self):
+    return (f"{self.count} instances in {self.image} ({self.seconds:.1f} s): {self.paths['labels']}, "
+            f"{self.paths['overlay']}, {self.paths['csv']}")
+
+
+def train_student(config, run, log=print):
+  """Trains (or resumes, or reuses) the run's instance student; returns (student, result, data s)."""
+  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
+
+  from ind_prior_tf.data import images
+  from ind_prior_tf.hoc import gan as hoc_lib
+  from ind_prior_tf.hoc.instances import data as instances_data
+  from ind_prior_tf.hoc.instances import student as instances
+  from ind_prior_tf.runtime import rundir, training
+  model = hoc_lib.HocConfig(**{k: run[k] for k in hoc_lib.config_fields() if k in run})
+  checkpoint = tf.train.latest_checkpoint(os.path.join(config.hoc_run, "ckpt"))
+  if not checkpoint:
+    raise FlagError(f"--hoc_run={config.hoc_run}: no checkpoint under ckpt/ yet")
+  logdir = config.student_path()
+  if config.overwrite:
+    rundir.fresh_start(logdir, ("ckpt", "tb"))
+  rundir.prepare_logdir(logdir, config.student_flags(run, checkpoint), overwrite=config.overwrite,
+                        kind="instances")
+  training.set_determinism(config.seed, False)
+  student = instances.InstanceStudent(instances.StudentConfig(
+      image_size=model.image_size, width=config.width, batch_size=config.batch_size, lr=config.lr,
+      hflip=bool(run.get("hflip")), vflip=bool(run.get("vflip")), jit=config.jit, seed=config.seed))
+  if rundir.saved_step(logdir)[0] >= config.steps:  # trained already: no composites needed
+    return student, instances.train(student, None, None, logdir, config.steps, log=lambda _: None), 0.0
+  t0 = time.time()
+  gan = hoc_lib.HocGAN(model)
+  tf.train.Checkpoint(generator=gan.generator).restore(checkpoint).expect_partial()
+  _, backgrounds = hoc_lib.training_pools(
+      images.load_image_spec(run["image"]), run["window"], run["stride"], model,
+      run.get("hflip", False), run.get("vflip", False))
+  # No real object shows through a black, ground-coloured or painted-out background: all of it is
+  # known ground.
+  known = instances_data.disk_region(
+      model.image_size,
+      None if model.background in ("black", "ground", "photo") else model.disk_radius)
+  # Specks: min_area of the window's area, at patch scale (as instance_infer drops them).
+  min_area = config.min_area * model.image_size ** 2
+  x, y, counts = instances_data.make_dataset(
+      instances_data.gan_sampler(gan, backgrounds, config.seed),
+      config.samples, known, min_visible=config.min_visible, max_cut=config.max_cut,
+      min_area=min_area)
+  data_seconds = time.time() - t0
+  log(f"{len(x)} labelled composites from {checkpoint} ({data_seconds:.0f} s): "
+      f"{counts.mean():.2f} instances each, {1 - y[..., 2].mean() / 255:.2f} of pixels ignored; "
+      f"student in {logdir}")
+  return student, instances.train(student, x, y, logdir, config.steps, progress=config.progress,
+                                  log=log), data_seconds
+
+
+def count_image(network, image, config, model_size):
+  """(labels int32 [H, W], seconds): the instances of uint8 image [H, W, 3]."""
+  from ind_prior_tf.hoc.instances import infer as instance_infer  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.hoc.instances import student as instances
+  t0 = time.time()
+  maps = instance_infer.stitched_maps(image, instances.predictor(network), config.window,
+                                      config.stride, model_size)
+  labels = instance_infer.instances_from_maps(maps, config.window, config.prominence,
+                                              config.smooth, config.min_area)
+  return labels, time.time() - t0
+
+
+def count(config, log=print):
+  """experiments.hoc_instances' work (config: a validated CountConfig): trains the student if needed,
+  counts the instances of config.image and writes the label PNG, the overlay and the CSV."""
+  from ind_prior_tf.data import images  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.hoc.instances import infer as instance_infer  # pylint: disable=g-import-not-at-top
+  run = config.read_run()
+  image = images.load_image_spec(config.image)  # a bad --image fails before any training
+  student, result, data_seconds = train_student(config, run, log)
+  if result["status"] == "interrupted":  # the student's step is saved; cli.run reports it, 130
+    raise KeyboardInterrupt
+  t0 = time.time()
+  labels, _ = count_image(student.network, image, config, int(run.get("image_size", 64)))
+  stem = os.path.splitext(os.path.basename(config.image.replace("skimage:", "")))[0]
+  paths = instance_infer.write_outputs(config.out_dir(), stem, image, labels)
+  return CountResult(int(labels.max()), config.image, paths, time.time() - t0, result, data_seconds)

@@ -1,0 +1,244 @@
+"""The post-processing stage: what happens to a segmenter's masks between the network and the file.
+
+One config (`PostConfig`, TensorFlow-free, with its validate()) and one function (`run_batch`) that
+applies it to a batch of box crops; experiments.evaluate, experiments.segment, the refinement chain's
+score and the Python API (ind_prior_tf.api) call that function and nothing else. In order:
+
+  1. the network's mask, averaged over the crop's mirror image (flip_average) and over the crop moved
+     by shift_average pixels left, right, up and down (segmenter.masks_of): inside TensorFlow;
+  2. a dense CRF over the colours (colour_crf; crf_weight > 0), on the photo around the box when
+     crf_context > 0, its surroundings as background;
+  3. a guided filter with the crop as guide (guided; guided_radius > 0);
+  4. GrabCut on the photo around the box, seeded by the mask, holding the pixels where the mask is
+     within grabcut_sure of 0 or 1 (grabcut; grabcut_iters > 0);
+  5. the floor (floor; grabcut_floor): per crop, GrabCut from the box alone replaces the mask unless
+     the mask fits the crop's colours better than the cut by more than floor_margin and overlaps
+     it by at least floor_agreement.
+Steps 2-5 are NumPy / OpenCV. Every step is ours, not the paper's (docs/paper.md).
+
+A run carries the post-processing it was scored with: <run_dir>/postprocess.json (the refinement
+chain writes it into its result), which evaluate, segment and the API apply by default
+(apply_config.resolve_post).
+"""
+import dataclasses
+import json
+import os
+
+import numpy as np
+
+from ind_prior_tf import choices
+from ind_prior_tf.errors import FlagError
+from ind_prior_tf.postprocess import colour_crf, floor, grabcut
+from ind_prior_tf.postprocess import guided_filter as guided
+from ind_prior_tf.runtime import rundir, runinfo
+
+RECIPE_FILE = runinfo.RECIPE
+
+
+@dataclasses.dataclass(frozen=True)
+class PostConfig:
+  """What is done to a network's masks (each field is the flag of the same name). The defaults do
+  nothing: the network's masks as they are."""
+  flip_average: bool = False
+  shift_average: int = 0
+  crf_weight: float = 0.0
+  crf_sigma: float = colour_crf.SIGMA
+  crf_iters: int = colour_crf.ITERS
+  crf_context: float = 0.0
+  guided_radius: int = 0
+  guided_eps: float = guided.EPS
+  grabcut_iters: int = 0
+  grabcut_sure: float = 0.0
+  grabcut_floor: bool = False
+  floor_margin: float = floor.MARGIN
+  floor_agreement: float = floor.AGREEMENT
+
+  def validate(self):
+    """FlagError naming the first bad field's flag; returns self."""
+    ints = dict(shift_average=0, crf_iters=1, guided_radius=0, grabcut_iters=0)
+    for name, low in ints.items():
+      value = getattr(self, name)
+      if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise FlagError(f"--{name}={value}: must be a whole number >= {low}")
+    for name in ("flip_average", "grabcut_floor"):
+      if not isinstance(getattr(self, name), bool):
+        raise FlagError(f"--{name}={getattr(self, name)}: must be true or false")
+    for name in ("crf_weight", "crf_sigma", "crf_context", "guided_eps", "grabcut_sure",
+                 "floor_margin", "floor_agreement"):
+      if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), (int, float)):
+        raise FlagError(f"--{name}={getattr(self, name)}: must be a number")
+    if self.shift_average > choices.MAX_SHIFT:
+      raise FlagError(f"--shift_average={self.shift_average}: must be in [0, {choices.MAX_SHIFT}] "
+                      "(pixels at the network's input)")
+    if self.crf_weight < 0:
+      raise FlagError(f"--crf_weight={self.crf_weight}: must be >= 0")
+    if not self.crf_sigma > 0:
+      raise FlagError(f"--crf_sigma={self.crf_sigma}: must be > 0")
+    if not 0 <= self.crf_context <= choices.MAX_CONTEXT:
+      raise FlagError(f"--crf_context={self.crf_context}: must be in [0, {choices.MAX_CONTEXT}]")
+    if not self.guided_eps > 0:
+      raise FlagError(f"--guided_eps={self.guided_eps}: must be > 0")
+    if not 0.0 <= self.grabcut_sure < 0.5:
+      raise FlagError(f"--grabcut_sure={self.grabcut_sure}: must be in [0, 0.5)")
+    if not -1 <= self.floor_margin <= 1:  # a difference of two IoUs
+      raise FlagError(f"--floor_margin={self.floor_margin}: must be in [-1, 1]")
+    if not 0 <= self.floor_agreement <= 1:
+      raise FlagError(f"--floor_agreement={self.floor_agreement}: must be in [0, 1]")
+    return self
+
+  @property
+  def crf_on_photo(self):
+    return bool(self.crf_weight and self.crf_iters and self.crf_context)
+
+  @property
+  def needs_photos(self):
+    """Whether a step reads the photo around the box (GrabCut, the CRF on the photo)."""
+    return bool(self.grabcut_iters) or self.crf_on_photo or self.grabcut_floor
+
+  @property
+  def needs_opencv(self):
+    return bool(self.grabcut_iters or self.guided_radius or self.grabcut_floor)
+
+  @property
+  def after_network(self):
+    """Whether any step runs after the network (the CRF, the guided filter, GrabCut, the floor)."""
+    return bool(self.crf_weight and self.crf_iters) or bool(self.guided_radius) or bool(
+        self.grabcut_iters) or self.grabcut_floor
+
+  def is_identity(self):
+    return self == PostConfig()
+
+  def network_words(self):
+    """How the network's masks are taken: '' (one pass), 'flip-averaged', ... ."""
+    words = ["flip-averaged"] if self.flip_average else []
+    if self.shift_average:
+      words.append(f"shift-averaged ({self.shift_average} px)")
+    return ", ".join(words)
+
+  def describe(self):
+    """One line: every step that runs, in order, with its parameters."""
+    steps = [self.network_words()] if self.network_words() else []
+    if self.crf_weight and self.crf_iters:
+      steps.append(f"colour CRF w={self.crf_weight:g}" + (
+          f" on the photo (context {self.crf_context:g})" if self.crf_context else " on the crop"))
+    if self.guided_radius:
+      steps.append(f"guided filter r={self.guided_radius}")
+    if self.grabcut_iters:
+      steps.append(f"{self.grabcut_iters} GrabCut iterations" + (
+          f" holding the pixels within {self.grabcut_sure:g} of 0 or 1" if self.grabcut_sure
+          else ""))
+    if self.grabcut_floor:
+      steps.append(f"the floor: GrabCut from the box alone unless the mask fits the colours "
+                   f"better by {self.floor_margin:g} and agrees with it (IoU >= "
+                   f"{self.floor_agreement:g})")
+    return ", ".join(steps) if steps else "none (the network's masks as they are)"
+
+  def tag(self):
+    """A short name that changes with every field that changes the numbers ('' for none): evaluate's
+    default output folder is eval-<split>-<tag>, so that two recipes never share one."""
+    d, parts = PostConfig(), []
+    if self.flip_average:
+      parts.append("flip")
+    if self.shift_average:
+      parts.append(f"shift{self.shift_average}")
+    if self.crf_weight and self.crf_iters:
+      crf = f"crf{self.crf_weight:g}"
+      crf += f"c{self.crf_context:g}" if self.crf_context else ""
+      crf += f"s{self.crf_sigma:g}" if self.crf_sigma != d.crf_sigma else ""
+      crf += f"i{self.crf_iters}" if self.crf_iters != d.crf_iters else ""
+      parts.append(crf)
+    if self.guided_radius:
+      parts.append(f"gf{self.guided_radius}" + (
+          f"e{self.guided_eps:g}" if self.guided_eps != d.guided_eps else ""))
+    if self.grabcut_iters:
+      parts.append(f"gc{self.grabcut_iters}" + (f"s{self.grabcut_sure:g}" if self.grabcut_sure
+                                                else ""))
+    if self.grabcut_floor:
+      parts.append(f"floor{self.floor_margin:g}a{self.floor_agreement:g}")
+    return "-".join(parts)
+
+  def to_dict(self):
+    """The fields, but the floor's only where it is on: a recipe without it is written (and reported
+    by evaluate) exactly as before the floor existed."""
+    values = dataclasses.asdict(self)
+    if not self.grabcut_floor:
+      del values["grabcut_floor"], values["floor_margin"], values["floor_agreement"]
+    return values
+
+
+FIELDS = tuple(f.name for f in dataclasses.fields(PostConfig))
+
+
+def from_dict(values, where):
+  """A validated PostConfig from a dict (a postprocess.json); unknown keys or bad values are a
+  FlagError naming `where`. A key left out takes the field's default, which is off for every step:
+  a recipe written before a step existed runs as it was scored."""
+  if not isinstance(values, dict):
+    raise FlagError(f"{where}: expected a JSON object of post-processing settings")
+  unknown = sorted(set(values) - set(FIELDS))
+  if unknown:
+    raise FlagError(f"{where}: unknown setting {unknown[0]!r}; expected some of {', '.join(FIELDS)}")
+  d = PostConfig()
+  # JSON has one number type: a whole float where an int is due (3.0) is read as the int.
+  values = {k: (int(v) if isinstance(getattr(d, k), int) and not isinstance(getattr(d, k), bool)
+                and isinstance(v, float) and v.is_integer() else v) for k, v in values.items()}
+  try:
+    return PostConfig(**values).validate()
+  except FlagError as e:
+    raise FlagError(f"{where}: {e}") from None
+
+
+def read_file(path, flag="--postprocess"):
+  try:
+    with open(path) as f:
+      values = json.load(f)
+  except OSError as e:
+    raise FlagError(f"{flag}={path}: cannot be read ({e.strerror or e})") from None
+  except ValueError as e:
+    raise FlagError(f"{flag}={path}: not JSON ({e})") from None
+  return from_dict(values, path)
+
+
+def run_recipe(run_dir):
+  """The post-processing a run carries (<run_dir>/postprocess.json), or None."""
+  path = runinfo.recipe_file(run_dir)
+  return read_file(path, "recipe") if path else None
+
+
+def write_recipe(run_dir, post):
+  """Writes post as <run_dir>/postprocess.json (atomically); returns its path."""
+  os.makedirs(run_dir, exist_ok=True)
+  path = os.path.join(run_dir, RECIPE_FILE)
+  rundir.atomic_write_text(path, json.dumps(post.to_dict(), indent=2, sort_keys=True) + "\n")
+  return path
+
+
+def run_batch(post, predict, crops, photos=None):
+  """The stage on one batch: (the network's masks, the post-processed masks), float32 [N, S, S, 1].
+  stage() also says where the floor took GrabCut from the box.
+
+  predict: crops -> the network's masks, averaged as post says (segmenter.predict or predictor
+  with post.flip_average and post.shift_average); crops: float [N, S, S, 3] in [0, 1], the box
+  crops at the size the masks come in; photos: one (photo uint8 [H, W, 3], box region (x0, y0, x1,
+  y1)) per crop where post.needs_photos (an iterable, read once), else None."""
+  return stage(post, predict, crops, photos)[:2]
+
+
+def stage(post, predict, crops, photos=None):
+  """run_batch's (network, final), and bool [N]: where the floor replaced the mask by GrabCut from
+  the box (all False without post.grabcut_floor)."""
+  network = np.asarray(predict(crops), np.float32)
+  crops = np.asarray(crops, np.float32)
+  if post.needs_photos:
+    photos = list(photos)
+  masks = colour_crf.colour_crf_crops(crops, network, post.crf_weight, post.crf_sigma,
+                                      post.crf_iters, post.crf_context, photos)
+  masks = guided.guided_filter_batch(crops, masks, post.guided_radius, post.guided_eps)
+  if post.grabcut_iters:
+    masks = grabcut.refine_masks(photos, masks, post.grabcut_iters, sure=post.grabcut_sure)
+  masks = np.asarray(masks, np.float32)
+  took = np.zeros(len(masks), bool)
+  if post.grabcut_floor:
+    masks, took = floor.choose(crops, masks, floor.box_cuts(photos, masks.shape[1]),
+                               post.floor_margin, post.floor_agreement)
+  return network, masks, took

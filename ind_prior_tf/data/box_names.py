@@ -11,12 +11,12 @@ from ind_prior_tf.errors import DataError
 
 
 def _where(boxes, path, key):
-  line = getattr(boxes, 'lines', {}).get(key)
-  return f'{path}:{line}' if line else path
+  line = getattr(boxes, "lines", {}).get(key)
+  return f"{path}:{line}" if line else path
 
 
 def _shown(rels):
-  return ', '.join(rels[:3]) + (', ...' if len(rels) > 3 else '')
+  return ", ".join(rels[:3]) + (", ..." if len(rels) > 3 else "")
 
 
 def folder_boxes(boxes, path, rels, images_dir) -> dict:
@@ -36,14 +36,14 @@ def folder_boxes(boxes, path, rels, images_dir) -> dict:
     else:
       matches = by_name.get(name, [])
     if len(matches) > 1:
-      raise DataError(f'{_where(boxes, path, key)}: {str(key)!r} is the name of '
-                      f'{len(matches)} photos of {images_dir} ({_shown(matches)}); give the one '
-                      f'you mean by its path relative to the folder ({matches[0]})')
+      raise DataError(f"{_where(boxes, path, key)}: {str(key)!r} is the name of "
+                      f"{len(matches)} photos of {images_dir} ({_shown(matches)}); give the one "
+                      f"you mean by its path relative to the folder ({matches[0]})")
     if not matches:
-      raise DataError(f'{_where(boxes, path, key)}: {str(key)!r} is no photo of {images_dir}; '
-                      'give a path relative to the folder (sub/a.jpg), or remove the line')
+      raise DataError(f"{_where(boxes, path, key)}: {str(key)!r} is no photo of {images_dir}; "
+                      "give a path relative to the folder (sub/a.jpg), or remove the line")
     if matches[0] in out:
-      raise DataError(f'{_where(boxes, path, key)}: a second box for {matches[0]}')
+      raise DataError(f"{_where(boxes, path, key)}: a second box for {matches[0]}")
     out[matches[0]] = box
   return out
 
@@ -63,9 +63,9 @@ def list_boxes(boxes, path, items) -> dict:
       continue
     matches = by_name.get(str(key), [])
     if len(matches) > 1:
-      raise DataError(f'{_where(boxes, path, key)}: {str(key)!r} is the name of '
-                      f'{len(matches)} images ({_shown(matches)}); give the one you mean by its '
-                      f'path as listed ({matches[0]})')
+      raise DataError(f"{_where(boxes, path, key)}: {str(key)!r} is the name of "
+                      f"{len(matches)} images ({_shown(matches)}); give the one you mean by its "
+                      f"path as listed ({matches[0]})")
   out = {}
   for key, rel, _ in items:
     found = next((boxes[c] for c in (key, rel, os.path.normpath(rel)) if c in boxes), None)

@@ -13,13 +13,13 @@ import os
 import numpy as np
 from PIL import Image, ImageOps
 
-from ind_prior_tf.runtime import owned
-from ind_prior_tf.errors import DataError
 from ind_prior_tf.data.skips import short_exc
+from ind_prior_tf.errors import DataError
+from ind_prior_tf.runtime import owned
 
 _ORIENTATION = 0x0112  # the EXIF tag
 # Formats Pillow only identifies (stubs needing other libraries, Windows-only or video): not photos.
-_NOT_PHOTOS = {'BUFR', 'GRIB', 'HDF5', 'WMF', 'MPEG', 'EPS'}
+_NOT_PHOTOS = {"BUFR", "GRIB", "HDF5", "WMF", "MPEG", "EPS"}
 
 
 def _readable_extensions() -> tuple:
@@ -46,8 +46,8 @@ def _orientation(im: Image.Image) -> int:
 def _open_image(path: str) -> Image.Image:
   """The decoded image (first frame of an animation), EXIF orientation applied."""
   if not os.path.isfile(path):
-    what = 'broken link' if os.path.islink(path) else 'missing image file'
-    raise DataError(f'{path}: {what}')
+    what = "broken link" if os.path.islink(path) else "missing image file"
+    raise DataError(f"{path}: {what}")
   try:
     im = Image.open(path)
     im.load()  # Raises on truncated files (LOAD_TRUNCATED_IMAGES is False).
@@ -56,7 +56,7 @@ def _open_image(path: str) -> Image.Image:
       im = ImageOps.exif_transpose(im)
   except (OSError, SyntaxError, ValueError, Image.DecompressionBombError,
           EOFError) as e:
-    raise DataError(f'{path}: unreadable image ({short_exc(e)})') from None
+    raise DataError(f"{path}: unreadable image ({short_exc(e)})") from None
   return im
 
 
@@ -70,15 +70,15 @@ def image_size(path: str) -> tuple:
       if _orientation(im) in (5, 6, 7, 8):  # a quarter turn (or transpose) swaps the sides
         width, height = height, width
   except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-    raise DataError(f'{path}: unreadable image ({short_exc(e)})') from None
+    raise DataError(f"{path}: unreadable image ({short_exc(e)})") from None
   return width, height
 
 
 def _wide_to_uint8(im: Image.Image) -> np.ndarray:
   """16-bit ('I;16*') or 32-bit ('I', 'F') single channel -> uint8 HxW."""
   a = np.asarray(im).astype(np.float64)
-  if im.mode.startswith('I;16') or (a.size and a.min() >= 0 and
-                                    a.max() <= 65535 and im.mode == 'I'):
+  if im.mode.startswith("I;16") or (a.size and a.min() >= 0 and
+                                    a.max() <= 65535 and im.mode == "I"):
     a = a / 257.0  # Full 16-bit range -> 8-bit.
   else:
     lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 1.0)
@@ -88,21 +88,21 @@ def _wide_to_uint8(im: Image.Image) -> np.ndarray:
 
 def _pil_to_rgb(im: Image.Image) -> np.ndarray:
   mode = im.mode
-  if mode == 'RGB':
+  if mode == "RGB":
     return np.asarray(im, dtype=np.uint8).copy()
-  if mode.startswith('I') or mode == 'F':
+  if mode.startswith("I") or mode == "F":
     g = _wide_to_uint8(im)
     return np.repeat(g[:, :, None], 3, axis=2)
-  if mode == 'P':
-    im = im.convert('RGBA') if 'transparency' in im.info else im.convert('RGB')
+  if mode == "P":
+    im = im.convert("RGBA") if "transparency" in im.info else im.convert("RGB")
     mode = im.mode
-  if mode in ('RGBA', 'LA', 'PA', 'RGBa', 'La'):
-    rgba = np.asarray(im.convert('RGBA'), dtype=np.float32)
+  if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+    rgba = np.asarray(im.convert("RGBA"), dtype=np.float32)
     alpha = rgba[:, :, 3:4] / 255.0
     # Composite on black (alpha dropped).
     return np.clip(np.round(rgba[:, :, :3] * alpha), 0, 255).astype(np.uint8)
   # L, 1, CMYK, YCbCr, LAB, HSV, ...
-  return np.asarray(im.convert('RGB'), dtype=np.uint8).copy()
+  return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
 
 
 def load_image_rgb(path: str) -> np.ndarray:
@@ -121,9 +121,9 @@ def load_image_rgb(path: str) -> np.ndarray:
   try:
     rgb = _pil_to_rgb(im)
   except (OSError, ValueError) as e:
-    raise DataError(f'{path}: unreadable image ({short_exc(e)})') from None
+    raise DataError(f"{path}: unreadable image ({short_exc(e)})") from None
   if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[0] < 1 or rgb.shape[1] < 1:
-    raise DataError(f'{path}: unreadable image (decoded shape {rgb.shape})')
+    raise DataError(f"{path}: unreadable image (decoded shape {rgb.shape})")
   return rgb
 
 
@@ -136,14 +136,14 @@ def load_mask(path: str) -> np.ndarray:
   path = os.fspath(path)
   im = _open_image(path)
   try:
-    if im.mode.startswith('I') or im.mode == 'F':
+    if im.mode.startswith("I") or im.mode == "F":
       g = _wide_to_uint8(im)
-    elif im.mode == '1':
-      g = np.asarray(im.convert('L'), dtype=np.uint8)
+    elif im.mode == "1":
+      g = np.asarray(im.convert("L"), dtype=np.uint8)
     else:
-      g = np.asarray(im.convert('L'), dtype=np.uint8)
+      g = np.asarray(im.convert("L"), dtype=np.uint8)
   except (OSError, ValueError) as e:
-    raise DataError(f'{path}: unreadable mask ({short_exc(e)})') from None
+    raise DataError(f"{path}: unreadable mask ({short_exc(e)})") from None
   return g.astype(np.float32) / 255.0
 
 
@@ -152,24 +152,24 @@ def load_image_spec(spec: str) -> np.ndarray:
 
   Grayscale samples such as coins are repeated to three channels.  Errors name the --image flag.
   """
-  if not spec.startswith('skimage:'):
+  if not spec.startswith("skimage:"):
     return load_image_rgb(spec)
-  name = spec.split(':', 1)[1]
+  name = spec.split(":", 1)[1]
   try:
     import skimage.data  # pylint: disable=g-import-not-at-top
   except ImportError as e:
-    raise DataError(f'--image={spec}: scikit-image not available ({e})') from None
+    raise DataError(f"--image={spec}: scikit-image not available ({e})") from None
   fn = getattr(skimage.data, name, None)
-  if not callable(fn) or name.startswith('_'):
-    raise DataError(f'--image={spec}: no sample image {name!r} in skimage.data')
+  if not callable(fn) or name.startswith("_"):
+    raise DataError(f"--image={spec}: no sample image {name!r} in skimage.data")
   try:
     image = fn()
   except Exception as e:  # pylint: disable=broad-except
-    raise DataError(f'--image={spec}: cannot load ({type(e).__name__}: {e})') from None
-  return as_rgb_uint8(image, name=f'--image={spec}')
+    raise DataError(f"--image={spec}: cannot load ({type(e).__name__}: {e})") from None
+  return as_rgb_uint8(image, name=f"--image={spec}")
 
 
-def as_rgb_uint8(image: np.ndarray, name: str = 'image') -> np.ndarray:
+def as_rgb_uint8(image: np.ndarray, name: str = "image") -> np.ndarray:
   """Array (HxW gray, HxWx1, HxWx3, HxWx4; uint8/uint16/bool/float) -> uint8 HxWx3.
 
   Floats are assumed in [0, 1] when their max is <= 1, else in [0, 255].
@@ -179,7 +179,7 @@ def as_rgb_uint8(image: np.ndarray, name: str = 'image') -> np.ndarray:
   if a.ndim == 2:
     a = a[:, :, None]
   if a.ndim != 3 or a.shape[2] not in (1, 3, 4):
-    raise DataError(f'{name}: expected HxW, HxWx1, HxWx3 or HxWx4, got {a.shape}')
+    raise DataError(f"{name}: expected HxW, HxWx1, HxWx3 or HxWx4, got {a.shape}")
   if a.shape[2] == 1:
     a = np.repeat(a, 3, axis=2)
   elif a.shape[2] == 4:
@@ -203,8 +203,8 @@ def list_images(folder: str, recursive: bool = False) -> list:
   paths = [os.path.join(scan.folder, rel) for rel in scan.images]
   if not paths:
     ignored = scan.ignored_summary()
-    raise DataError(f'{folder}: no images (files Pillow reads: *.jpg, *.png, *.webp, *.tif, ...)'
-                    + (f'; {ignored}' if ignored else ''))
+    raise DataError(f"{folder}: no images (files Pillow reads: *.jpg, *.png, *.webp, *.tif, ...)"
+                    + (f"; {ignored}" if ignored else ""))
   return paths
 
 
@@ -224,17 +224,17 @@ class FolderScan:
     folders left out (excluded_summary)."""
     parts = [self.excluded_summary()] if self.excluded else []
     if self.others:
-      shown = ', '.join(self.others[:3]) + (', ...' if len(self.others) > 3 else '')
+      shown = ", ".join(self.others[:3]) + (", ..." if len(self.others) > 3 else "")
       parts.insert(0, f'ignored {len(self.others)} other '
                    f'file{"s" if len(self.others) > 1 else ""}: {shown}')
-    return '; '.join(parts)
+    return "; ".join(parts)
 
   def excluded_summary(self) -> str:
     """'' or e.g. 'left out out/cutouts/, out/masks/ (outputs of experiments.segment)'."""
     whys = list(dict.fromkeys(why for _, why in self.excluded))
-    return ('left out ' + '; '.join(
-        ', '.join(rel for rel, w in self.excluded if w == why) + f' ({why})' for why in whys)
-            if self.excluded else '')
+    return ("left out " + "; ".join(
+        ", ".join(rel for rel, w in self.excluded if w == why) + f" ({why})" for why in whys)
+            if self.excluded else "")
 
 
 def scan_images(folder: str, recursive: bool = True, exclude=()) -> FolderScan:
@@ -247,7 +247,7 @@ def scan_images(folder: str, recursive: bool = True, exclude=()) -> FolderScan:
   `excluded`. Nothing is decoded here."""
   folder = os.fspath(folder)
   if not os.path.isdir(folder):
-    raise DataError(f'{folder}: missing image directory')
+    raise DataError(f"{folder}: missing image directory")
   scan = FolderScan(folder)
   excluded = {os.path.realpath(p): why for p, why in exclude if p}
   seen = set()
@@ -259,25 +259,25 @@ def scan_images(folder: str, recursive: bool = True, exclude=()) -> FolderScan:
       continue
     seen.add(real)
     rel_dir = os.path.relpath(dirpath, folder)
-    rel = (lambda n: n) if rel_dir == '.' else (lambda n: os.path.join(rel_dir, n))
+    rel = (lambda n: n) if rel_dir == "." else (lambda n: os.path.join(rel_dir, n))
     # Hidden folders (and, not recursive, every subfolder) are named among the others, so that a
     # user learns why their images were not read.
     marker = owned.read_marker(dirpath) or {}
-    ours = set(marker.get('wrote', [])) | ({owned.MARKER} if marker else set())
+    ours = set(marker.get("wrote", [])) | ({owned.MARKER} if marker else set())
     for d in sorted(dirnames):
       why = (f'outputs of {marker.get("tool", "ind-prior-tf")}' if d in ours
              else excluded.get(os.path.realpath(os.path.join(dirpath, d))))
       if why:
         scan.excluded.append((rel(d) + os.sep, why))
         dirnames.remove(d)
-    skipped = sorted(d for d in dirnames if d.startswith('.') or not recursive)
+    skipped = sorted(d for d in dirnames if d.startswith(".") or not recursive)
     scan.others.extend(rel(d) + os.sep for d in skipped)
     dirnames[:] = sorted(set(dirnames) - set(skipped))
     for name in sorted(filenames):
       path = os.path.join(dirpath, name)
       if name in ours:  # our own file (skipped.txt, the marker): neither an image nor the user's
         continue
-      if name.startswith('.') or not is_image_name(name):
+      if name.startswith(".") or not is_image_name(name):
         scan.others.append(rel(name))
       elif not os.path.exists(path):
         scan.broken_links.append(rel(name))
@@ -288,5 +288,5 @@ def scan_images(folder: str, recursive: bool = True, exclude=()) -> FolderScan:
         scan.others.append(rel(name))
   scan.images.sort()
   scan.broken_links.sort()
-  scan.subfolders = len(dirs_with_images - {'.'})
+  scan.subfolders = len(dirs_with_images - {"."})
   return scan

@@ -17,21 +17,27 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ind_prior_tf.data.boxes import clip_box, resize_rgb
-from ind_prior_tf.errors import DataError, EmptyBoxError
-from ind_prior_tf.data.skips import SkipLog, short_exc
-from ind_prior_tf.data.images import (as_rgb_uint8, image_size, list_images, load_image_rgb,
-                                      load_image_spec, scan_images)
+from ind_prior_tf.data.images import (
+  as_rgb_uint8,
+  image_size,
+  list_images,
+  load_image_rgb,
+  load_image_spec,
+  scan_images,
+)
 from ind_prior_tf.data.raw import Record, read_cub
+from ind_prior_tf.data.skips import SkipLog, short_exc
+from ind_prior_tf.errors import DataError, EmptyBoxError
 
 
 def _check_pool_args(size, count, min_scale, max_scale):
   if int(size) < 1:
-    raise DataError(f'--size={size}: must be >= 1')
+    raise DataError(f"--size={size}: must be >= 1")
   if int(count) < 1:
-    raise DataError(f'--count={count}: must be >= 1')
+    raise DataError(f"--count={count}: must be >= 1")
   if not 0 < min_scale <= max_scale <= 1:
-    raise DataError(f'min_scale={min_scale}, max_scale={max_scale}: need '
-                    '0 < min_scale <= max_scale <= 1')
+    raise DataError(f"min_scale={min_scale}, max_scale={max_scale}: need "
+                    "0 < min_scale <= max_scale <= 1")
 
 
 def _fill_patches(sources, count: int, rng, sample_fn, loader, size: int,
@@ -44,7 +50,7 @@ def _fill_patches(sources, count: int, rng, sample_fn, loader, size: int,
   bad = set()
   while len(todo):
     if not good:
-      raise DataError(f'no readable images among {len(sources)} ({skipped.summary()})')
+      raise DataError(f"no readable images among {len(sources)} ({skipped.summary()})")
     assign = np.asarray(good)[rng.integers(len(good), size=len(todo))]
     failed = []
     for src in np.unique(assign):
@@ -52,8 +58,8 @@ def _fill_patches(sources, count: int, rng, sample_fn, loader, size: int,
       try:
         image = loader(sources[src])
       except DataError as e:
-        skipped.add(getattr(sources[src], 'image_path', sources[src]),
-                    'unreadable', str(e))
+        skipped.add(getattr(sources[src], "image_path", sources[src]),
+                    "unreadable", str(e))
         bad.add(int(src))
         failed.extend(slots.tolist())
         continue
@@ -76,7 +82,7 @@ def background_patches(image_paths: Sequence[str], size: int, count: int,
   """
   image_paths = list(image_paths)
   if not image_paths:
-    raise DataError('background_patches: no image paths given')
+    raise DataError("background_patches: no image paths given")
   _check_pool_args(size, count, min_scale, max_scale)
   rng = np.random.default_rng(seed)
   skipped = SkipLog(total=len(image_paths))
@@ -92,13 +98,13 @@ def background_patches(image_paths: Sequence[str], size: int, count: int,
   out = _fill_patches(image_paths, int(count), rng, sample, load_image_rgb,
                       int(size), skipped)
   if len(skipped):
-    skipped.log_summary('background images')
+    skipped.log_summary("background images")
   return out
 
 
 # The INRIA Person archive (INRIAPerson.tar) keeps its person-free photos in these two folders; the
 # paper's CelebA pool is made of them. Both splits are used: a pool has no test split.
-INRIA_NEGATIVES = ('Train/neg', 'Test/neg')
+INRIA_NEGATIVES = ("Train/neg", "Test/neg")
 
 
 def inria_negatives(root: str) -> list:
@@ -108,15 +114,15 @@ def inria_negatives(root: str) -> list:
   (Train/pos, the 70X134H96 and 96X160H96 crops) hold people and are never read."""
   root = os.fspath(root)
   if not os.path.isdir(root):
-    raise DataError(f'{root}: missing INRIA Person root')
+    raise DataError(f"{root}: missing INRIA Person root")
   base = root
   if not any(os.path.isdir(os.path.join(root, d)) for d in INRIA_NEGATIVES) \
-      and os.path.isdir(os.path.join(root, 'INRIAPerson')):
-    base = os.path.join(root, 'INRIAPerson')
+      and os.path.isdir(os.path.join(root, "INRIAPerson")):
+    base = os.path.join(root, "INRIAPerson")
   folders = [os.path.join(base, d) for d in INRIA_NEGATIVES
              if os.path.isdir(os.path.join(base, d))]
   if not folders:
-    raise DataError(f'{root}: not the INRIA Person layout (no Train/neg or Test/neg folder)')
+    raise DataError(f"{root}: not the INRIA Person layout (no Train/neg or Test/neg folder)")
   paths = []
   for folder in folders:
     paths.extend(os.path.join(folder, rel) for rel in scan_images(folder, recursive=False).images)
@@ -153,10 +159,10 @@ def outside_box_patches(records: Sequence[Record], size: int, count: int,
   """
   records = list(records)
   if not records:
-    raise DataError('outside_box_patches: no records given')
+    raise DataError("outside_box_patches: no records given")
   _check_pool_args(size, count, 0.5, 1.0)
   if max_zoom is not None and not max_zoom > 0:
-    raise DataError(f'outside_box_patches: max_zoom={max_zoom} must be > 0')
+    raise DataError(f"outside_box_patches: max_zoom={max_zoom} must be > 0")
   size, count = int(size), int(count)
   min_side = max(1, int(math.ceil(size / 4)))
   rng = np.random.default_rng(seed)
@@ -166,7 +172,7 @@ def outside_box_patches(records: Sequence[Record], size: int, count: int,
     try:
       width, height = image_size(rec.image_path)  # as decoded: EXIF orientation applied
     except DataError as e:
-      skipped.add(rec.image_path, 'unreadable', str(e))
+      skipped.add(rec.image_path, "unreadable", str(e))
       continue
     try:
       need = min_side
@@ -175,19 +181,19 @@ def outside_box_patches(records: Sequence[Record], size: int, count: int,
         need = max(need, int(math.ceil(max(x1 - x0, y1 - y0) / max_zoom)))
       r = _outside_regions(rec.box, width, height, need)
     except EmptyBoxError as e:
-      skipped.add(rec.image_path, 'empty box', str(e))
+      skipped.add(rec.image_path, "empty box", str(e))
       continue
     if not r:
-      skipped.add(rec.image_path, 'no background region',
-                  f'no strip of >= {need} px outside box {rec.box}')
+      skipped.add(rec.image_path, "no background region",
+                  f"no strip of >= {need} px outside box {rec.box}")
       continue
     usable.append(rec)
     regions.append(r)
     min_sides.append(need)
   if not usable:
-    zoom = f' (max_zoom {max_zoom})' if max_zoom is not None else ''
-    raise DataError(f'no image has a background region of >= {min_side} px{zoom} '
-                    f'outside its box ({skipped.summary()})')
+    zoom = f" (max_zoom {max_zoom})" if max_zoom is not None else ""
+    raise DataError(f"no image has a background region of >= {min_side} px{zoom} "
+                    f"outside its box ({skipped.summary()})")
 
   def sample(src, image, rng):
     rs = [r for r in regions[src]
@@ -203,7 +209,7 @@ def outside_box_patches(records: Sequence[Record], size: int, count: int,
   out = _fill_patches(usable, count, rng, sample,
                       lambda rec: load_image_rgb(rec.image_path), size, skipped)
   if len(skipped):
-    skipped.log_summary('images')
+    skipped.log_summary("images")
   return out
 
 
@@ -215,21 +221,21 @@ def write_background_pool(out: str, size: int, count: int, seed: int,
   negatives under inria_root, or (with cub_root) of patches outside the boxes of a CUB-layout set,
   saved to `out`. Give exactly one source. Returns (patches, where they came from: for the
   report)."""
-  given = [n for n, v in (('image_dir', image_dir), ('inria_root', inria_root),
-                          ('cub_root', cub_root)) if v is not None]
+  given = [n for n, v in (("image_dir", image_dir), ("inria_root", inria_root),
+                          ("cub_root", cub_root)) if v is not None]
   if len(given) != 1:
     raise DataError(f'write_background_pool: give one of image_dir, inria_root, cub_root (got '
                     f'{", ".join(given) or "none"})')
   if cub_root is not None:
     records = read_cub(cub_root)
     patches = outside_box_patches(records, size, count, seed, max_zoom=max_zoom)
-    what = f'outside the boxes of {len(records)} images in {cub_root}'
+    what = f"outside the boxes of {len(records)} images in {cub_root}"
   else:
     paths = list_images(image_dir) if inria_root is None else inria_negatives(inria_root)
     patches = background_patches(paths, size, count, seed, min_scale=min_scale,
                                  max_scale=max_scale)
-    what = (f'{len(paths)} images in {image_dir}' if inria_root is None else
-            f'{len(paths)} INRIA Person negatives in {inria_root}')
+    what = (f"{len(paths)} images in {image_dir}" if inria_root is None else
+            f"{len(paths)} INRIA Person negatives in {inria_root}")
   save_pool(out, patches)
   return patches, what
 
@@ -240,14 +246,14 @@ def save_pool(path: str, patches: np.ndarray) -> None:
   patches = np.asarray(patches)
   if patches.dtype != np.uint8 or patches.ndim != 4 or patches.shape[3] != 3 \
       or patches.shape[0] < 1:
-    raise DataError(f'{path}: patches must be uint8 [N,S,S,3] with N >= 1, got '
-                    f'{patches.dtype} {patches.shape}')
+    raise DataError(f"{path}: patches must be uint8 [N,S,S,3] with N >= 1, got "
+                    f"{patches.dtype} {patches.shape}")
   parent = os.path.dirname(os.path.abspath(path))
   if not os.path.isdir(parent):
-    raise DataError(f'{parent}: output directory does not exist')
-  tmp = f'{path}.tmp-{os.getpid()}'
+    raise DataError(f"{parent}: output directory does not exist")
+  tmp = f"{path}.tmp-{os.getpid()}"
   try:
-    with open(tmp, 'wb') as f:
+    with open(tmp, "wb") as f:
       np.savez_compressed(f, patches=patches)
     os.replace(tmp, path)
   except BaseException:
@@ -260,21 +266,21 @@ def load_pool(path: str) -> np.ndarray:
   """Reads a pool written by save_pool: uint8 [N,S,S,3] (DataError if bad)."""
   path = os.fspath(path)
   if not os.path.isfile(path):
-    raise DataError(f'{path}: missing patch pool; run `python -m '
-                    'data_prep.backgrounds` first')
+    raise DataError(f"{path}: missing patch pool; run `python -m "
+                    "data_prep.backgrounds` first")
   try:
     with np.load(path, allow_pickle=False) as z:
-      if 'patches' not in z.files:
-        raise DataError(f'{path}: no `patches` array (has {z.files})')
-      patches = z['patches']
+      if "patches" not in z.files:
+        raise DataError(f"{path}: no `patches` array (has {z.files})")
+      patches = z["patches"]
   except DataError:
     raise
   except Exception as e:  # zipfile.BadZipFile, OSError, ValueError, EOFError...
-    raise DataError(f'{path}: corrupt patch pool ({short_exc(e)})') from None
+    raise DataError(f"{path}: corrupt patch pool ({short_exc(e)})") from None
   if patches.dtype != np.uint8 or patches.ndim != 4 or patches.shape[3] != 3 \
       or patches.shape[0] < 1 or patches.shape[1] != patches.shape[2]:
-    raise DataError(f'{path}: expected uint8 [N,S,S,3] patches, got '
-                    f'{patches.dtype} {patches.shape}')
+    raise DataError(f"{path}: expected uint8 [N,S,S,3] patches, got "
+                    f"{patches.dtype} {patches.shape}")
   return patches
 
 
@@ -311,16 +317,16 @@ def extract_patches(image: np.ndarray, window: int, stride: int,
   """
   window, stride, out_size = int(window), int(stride), int(out_size)
   if window < 4:
-    raise DataError(f'--window={window}: must be at least 4 px')
+    raise DataError(f"--window={window}: must be at least 4 px")
   if stride < 1:
-    raise DataError(f'--stride={stride}: must be at least 1 px')
+    raise DataError(f"--stride={stride}: must be at least 1 px")
   if out_size < 1:
-    raise DataError(f'--out_size={out_size}: must be at least 1 px')
+    raise DataError(f"--out_size={out_size}: must be at least 1 px")
   image = as_rgb_uint8(image)
   h, w = image.shape[:2]
   if h < window or w < window:
-    raise DataError(f'--window={window}: larger than the image ({w}x{h} px, '
-                    'width x height)')
+    raise DataError(f"--window={window}: larger than the image ({w}x{h} px, "
+                    "width x height)")
   patches = [resize_rgb(np.ascontiguousarray(image[y:y + window, x:x + window]),
                          out_size)
              for y in _grid(h, window, stride) for x in _grid(w, window, stride)]
@@ -341,7 +347,7 @@ def centre_disk(height: int, width: int, radius: float) -> np.ndarray:
 
 
 def disk_backgrounds(patches: np.ndarray, radius: Optional[float] = 20,
-                     mode: str = 'disk') -> np.ndarray:
+                     mode: str = "disk") -> np.ndarray:
   """HOC backgrounds: copies of patches with a disk in the centre.
 
   Pixels whose centre lies within `radius` (px, at the patch size) of the
@@ -356,19 +362,19 @@ def disk_backgrounds(patches: np.ndarray, radius: Optional[float] = 20,
   """
   patches = np.asarray(patches)
   if patches.ndim != 4:
-    raise DataError(f'patches: expected [N,H,W,C], got {patches.shape}')
-  if mode not in ('disk', 'black', 'median_disk', 'ground'):
+    raise DataError(f"patches: expected [N,H,W,C], got {patches.shape}")
+  if mode not in ("disk", "black", "median_disk", "ground"):
     raise DataError(f"mode={mode!r}: expected 'disk', 'black', 'median_disk' or 'ground'")
-  if radius is None or mode == 'black':
+  if radius is None or mode == "black":
     return np.zeros_like(patches)
-  if mode == 'ground':
+  if mode == "ground":
     fill = np.median(patches.reshape(len(patches), -1, patches.shape[-1]), axis=1)
     return np.broadcast_to(fill[:, None, None].astype(patches.dtype), patches.shape).copy()
   if radius < 0:
-    raise DataError(f'--disk_radius={radius}: must be >= 0')
+    raise DataError(f"--disk_radius={radius}: must be >= 0")
   inside = centre_disk(patches.shape[1], patches.shape[2], radius)
   out = patches.copy()
-  if mode == 'median_disk' and not inside.all():
+  if mode == "median_disk" and not inside.all():
     fill = np.median(patches[:, ~inside], axis=1)  # [N, C]
     out[:, inside] = fill[:, None].astype(patches.dtype)
   else:

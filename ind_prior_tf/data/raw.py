@@ -17,10 +17,10 @@ from typing import Optional
 
 from absl import logging
 
-from ind_prior_tf.errors import DataError
 from ind_prior_tf.data import box_names
 from ind_prior_tf.data import images as images_lib
 from ind_prior_tf.data.skips import SkipLog
+from ind_prior_tf.errors import DataError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,20 +61,20 @@ def _read_table(path: str, ncols: int, what: str) -> dict:
   if not os.path.isfile(path):
     raise DataError(what)
   table = {}
-  with open(path, 'r', encoding='utf-8', errors='replace') as f:
+  with open(path, "r", encoding="utf-8", errors="replace") as f:
     for lineno, line in enumerate(f, 1):
       parts = line.split()
       if not parts:
         continue
       if len(parts) != ncols + 1:
-        raise DataError(f'{path}:{lineno}: expected {ncols + 1} fields, got '
-                        f'{len(parts)}: {line.strip()[:80]!r}')
+        raise DataError(f"{path}:{lineno}: expected {ncols + 1} fields, got "
+                        f"{len(parts)}: {line.strip()[:80]!r}")
       try:
         key = int(parts[0])
       except ValueError:
-        raise DataError(f'{path}:{lineno}: bad image id {parts[0]!r}') from None
+        raise DataError(f"{path}:{lineno}: bad image id {parts[0]!r}") from None
       if key in table:
-        raise DataError(f'{path}:{lineno}: duplicate image id {key}')
+        raise DataError(f"{path}:{lineno}: duplicate image id {key}")
       table[key] = parts[1:]
   return table
 
@@ -83,14 +83,14 @@ def _floats(path: str, key, values) -> tuple:
   try:
     out = tuple(float(v) for v in values)
   except ValueError:
-    raise DataError(f'{path}: bad numbers for image {key}: {values}') from None
+    raise DataError(f"{path}: bad numbers for image {key}: {values}") from None
   if not all(math.isfinite(v) for v in out):
-    raise DataError(f'{path}: non-finite numbers for image {key}: {values}')
+    raise DataError(f"{path}: non-finite numbers for image {key}: {values}")
   return out
 
 
-_CUB_LAYOUT = ('expected CUB-200-2011 layout: images.txt, bounding_boxes.txt, '
-               'train_test_split.txt, images/')
+_CUB_LAYOUT = ("expected CUB-200-2011 layout: images.txt, bounding_boxes.txt, "
+               "train_test_split.txt, images/")
 
 
 def read_cub(root: str, require_masks: bool = False) -> RecordList:
@@ -105,62 +105,62 @@ def read_cub(root: str, require_masks: bool = False) -> RecordList:
   """
   root = os.fspath(root)
   if not os.path.isdir(root):
-    raise DataError(f'{root}: missing directory ({_CUB_LAYOUT})')
+    raise DataError(f"{root}: missing directory ({_CUB_LAYOUT})")
   names = {}
-  for name in ('images.txt', 'bounding_boxes.txt', 'train_test_split.txt'):
+  for name in ("images.txt", "bounding_boxes.txt", "train_test_split.txt"):
     p = os.path.join(root, name)
     if not os.path.isfile(p):
-      raise DataError(f'{p}: missing ({_CUB_LAYOUT})')
+      raise DataError(f"{p}: missing ({_CUB_LAYOUT})")
     names[name] = p
-  images_dir = os.path.join(root, 'images')
+  images_dir = os.path.join(root, "images")
   if not os.path.isdir(images_dir):
-    raise DataError(f'{images_dir}: missing directory ({_CUB_LAYOUT})')
-  seg_dir = os.path.join(root, 'segmentations')
+    raise DataError(f"{images_dir}: missing directory ({_CUB_LAYOUT})")
+  seg_dir = os.path.join(root, "segmentations")
   has_seg_dir = os.path.isdir(seg_dir)
 
-  images = _read_table(names['images.txt'], 1, names['images.txt'])
-  boxes = _read_table(names['bounding_boxes.txt'], 4, names['bounding_boxes.txt'])
-  split = _read_table(names['train_test_split.txt'], 1,
-                      names['train_test_split.txt'])
+  images = _read_table(names["images.txt"], 1, names["images.txt"])
+  boxes = _read_table(names["bounding_boxes.txt"], 4, names["bounding_boxes.txt"])
+  split = _read_table(names["train_test_split.txt"], 1,
+                      names["train_test_split.txt"])
   if not images:
     raise DataError(f"{names['images.txt']}: no images listed")
 
   skipped = SkipLog(total=len(images))
   for key in sorted(set(boxes) - set(images)):
-    logging.warning('%s: id %d not in images.txt (ignored)',
-                    names['bounding_boxes.txt'], key)
+    logging.warning("%s: id %d not in images.txt (ignored)",
+                    names["bounding_boxes.txt"], key)
   records = []
   for key in sorted(images):
     rel = images[key][0]
     if key not in boxes:
-      skipped.add(rel, 'not in bounding_boxes.txt', f'id {key}')
+      skipped.add(rel, "not in bounding_boxes.txt", f"id {key}")
       continue
     if key not in split:
-      skipped.add(rel, 'not in train_test_split.txt', f'id {key}')
+      skipped.add(rel, "not in train_test_split.txt", f"id {key}")
       continue
-    box = _floats(names['bounding_boxes.txt'], key, boxes[key])
+    box = _floats(names["bounding_boxes.txt"], key, boxes[key])
     flag = split[key][0]
-    if flag not in ('0', '1'):
+    if flag not in ("0", "1"):
       raise DataError(f"{names['train_test_split.txt']}: bad split flag "
-                      f'{flag!r} for image {key} (expected 0 or 1)')
+                      f"{flag!r} for image {key} (expected 0 or 1)")
     image_path = os.path.join(images_dir, rel)
     if not os.path.isfile(image_path):
-      skipped.add(image_path, 'missing file', f'id {key}')
+      skipped.add(image_path, "missing file", f"id {key}")
       continue
     mask_path = None
     if has_seg_dir:
-      candidate = os.path.join(seg_dir, os.path.splitext(rel)[0] + '.png')
+      candidate = os.path.join(seg_dir, os.path.splitext(rel)[0] + ".png")
       if os.path.isfile(candidate):
         mask_path = candidate
     if require_masks and mask_path is None:
-      skipped.add(image_path, 'no mask', f'id {key}')
+      skipped.add(image_path, "no mask", f"id {key}")
       continue
     records.append(Record(id=key, image_path=image_path, box=box,
-                          is_train=(flag == '1'), mask_path=mask_path))
+                          is_train=(flag == "1"), mask_path=mask_path))
   if len(skipped):
-    skipped.log_summary('images')
+    skipped.log_summary("images")
   if not records:
-    raise DataError(f'{root}: no usable images ({skipped.summary()})')
+    raise DataError(f"{root}: no usable images ({skipped.summary()})")
   return RecordList(records, skipped)
 
 
@@ -174,28 +174,28 @@ def read_celeba(root: str) -> RecordList:
   is the numeric file stem (000001.jpg -> 1).  No masks.
   """
   root = os.fspath(root)
-  layout = 'expected CelebA layout: list_bbox_celeba.txt, img_celeba/'
+  layout = "expected CelebA layout: list_bbox_celeba.txt, img_celeba/"
   if not os.path.isdir(root):
-    raise DataError(f'{root}: missing directory ({layout})')
-  bbox_path = os.path.join(root, 'list_bbox_celeba.txt')
-  img_dir = os.path.join(root, 'img_celeba')
+    raise DataError(f"{root}: missing directory ({layout})")
+  bbox_path = os.path.join(root, "list_bbox_celeba.txt")
+  img_dir = os.path.join(root, "img_celeba")
   if not os.path.isfile(bbox_path):
-    raise DataError(f'{bbox_path}: missing ({layout})')
+    raise DataError(f"{bbox_path}: missing ({layout})")
   if not os.path.isdir(img_dir):
-    raise DataError(f'{img_dir}: missing directory ({layout})')
-  with open(bbox_path, 'r', encoding='utf-8', errors='replace') as f:
+    raise DataError(f"{img_dir}: missing directory ({layout})")
+  with open(bbox_path, "r", encoding="utf-8", errors="replace") as f:
     lines = f.read().splitlines()
   if len(lines) < 2:
-    raise DataError(f'{bbox_path}: expected a count line and a header line')
+    raise DataError(f"{bbox_path}: expected a count line and a header line")
   try:
     declared = int(lines[0].split()[0])
   except (ValueError, IndexError):
-    raise DataError(f'{bbox_path}:1: expected the image count, got '
-                    f'{lines[0][:80]!r}') from None
+    raise DataError(f"{bbox_path}:1: expected the image count, got "
+                    f"{lines[0][:80]!r}") from None
   header = lines[1].split()
-  if header[:1] != ['image_id'] or len(header) != 5:
-    raise DataError(f'{bbox_path}:2: expected header `image_id x_1 y_1 width '
-                    f'height`, got {lines[1][:80]!r}')
+  if header[:1] != ["image_id"] or len(header) != 5:
+    raise DataError(f"{bbox_path}:2: expected header `image_id x_1 y_1 width "
+                    f"height`, got {lines[1][:80]!r}")
   entries = []
   seen = set()
   for lineno, line in enumerate(lines[2:], 3):
@@ -203,31 +203,31 @@ def read_celeba(root: str) -> RecordList:
     if not parts:
       continue
     if len(parts) != 5:
-      raise DataError(f'{bbox_path}:{lineno}: expected 5 fields, got '
-                      f'{len(parts)}: {line.strip()[:80]!r}')
+      raise DataError(f"{bbox_path}:{lineno}: expected 5 fields, got "
+                      f"{len(parts)}: {line.strip()[:80]!r}")
     if parts[0] in seen:
-      raise DataError(f'{bbox_path}:{lineno}: duplicate image {parts[0]}')
+      raise DataError(f"{bbox_path}:{lineno}: duplicate image {parts[0]}")
     seen.add(parts[0])
-    entries.append((parts[0], _floats(f'{bbox_path}:{lineno}', parts[0],
+    entries.append((parts[0], _floats(f"{bbox_path}:{lineno}", parts[0],
                                       parts[1:])))
   if not entries:
-    raise DataError(f'{bbox_path}: no images listed')
+    raise DataError(f"{bbox_path}: no images listed")
   if declared != len(entries):
-    logging.warning('%s: header says %d images, found %d lines', bbox_path,
+    logging.warning("%s: header says %d images, found %d lines", bbox_path,
                     declared, len(entries))
 
-  part_path = os.path.join(root, 'list_eval_partition.txt')
+  part_path = os.path.join(root, "list_eval_partition.txt")
   partition = None
   if os.path.isfile(part_path):
     partition = {}
-    with open(part_path, 'r', encoding='utf-8', errors='replace') as f:
+    with open(part_path, "r", encoding="utf-8", errors="replace") as f:
       for lineno, line in enumerate(f, 1):
         parts = line.split()
         if not parts:
           continue
-        if len(parts) != 2 or parts[1] not in ('0', '1', '2'):
-          raise DataError(f'{part_path}:{lineno}: expected `<file> <0|1|2>`, '
-                          f'got {line.strip()[:80]!r}')
+        if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
+          raise DataError(f"{part_path}:{lineno}: expected `<file> <0|1|2>`, "
+                          f"got {line.strip()[:80]!r}")
         partition[parts[0]] = int(parts[1])
 
   skipped = SkipLog(total=len(entries))
@@ -237,18 +237,18 @@ def read_celeba(root: str) -> RecordList:
     key = int(stem) if stem.isdigit() else index
     image_path = os.path.join(img_dir, name)
     if partition is not None and name not in partition:
-      skipped.add(image_path, 'not in list_eval_partition.txt')
+      skipped.add(image_path, "not in list_eval_partition.txt")
       continue
     if not os.path.isfile(image_path):
-      skipped.add(image_path, 'missing file')
+      skipped.add(image_path, "missing file")
       continue
     is_train = True if partition is None else partition[name] == 0
     records.append(Record(id=key, image_path=image_path, box=box,
                           is_train=is_train, mask_path=None))
   if len(skipped):
-    skipped.log_summary('images')
+    skipped.log_summary("images")
   if not records:
-    raise DataError(f'{root}: no usable images ({skipped.summary()})')
+    raise DataError(f"{root}: no usable images ({skipped.summary()})")
   return RecordList(records, skipped)
 
 
@@ -259,7 +259,7 @@ def _box_numbers(path, lineno, values):
   try:
     return tuple(float(v) for v in values)
   except ValueError:
-    raise DataError(f'{path}:{lineno}: bad numbers {list(values)}') from None
+    raise DataError(f"{path}:{lineno}: bad numbers {list(values)}") from None
 
 
 class BoxTable(dict):
@@ -274,13 +274,13 @@ def _add_box(boxes, path, lineno, name, box):
   name = name.strip()
   key = int(name) if name.isdigit() else name
   if key in boxes:
-    raise DataError(f'{path}:{lineno}: duplicate key {name!r}')
+    raise DataError(f"{path}:{lineno}: duplicate key {name!r}")
   boxes[key] = box
   boxes.lines[key] = lineno
 
 
 # The headers a boxes CSV may start with (the columns after the name), lower-cased.
-CSV_HEADERS = (['x', 'y', 'w', 'h'], ['x', 'y', 'width', 'height'])
+CSV_HEADERS = (["x", "y", "w", "h"], ["x", "y", "width", "height"])
 
 
 def read_box_file(path: str) -> dict:
@@ -293,16 +293,16 @@ def read_box_file(path: str) -> dict:
   """
   path = os.fspath(path)
   if not os.path.isfile(path):
-    raise DataError(f'{path}: missing boxes file')
-  with open(path, encoding='utf-8-sig', errors='replace') as f:
+    raise DataError(f"{path}: missing boxes file")
+  with open(path, encoding="utf-8-sig", errors="replace") as f:
     lines = [(n, line.strip()) for n, line in enumerate(f, 1)]
-  lines = [(n, line) for n, line in lines if line and not line.startswith('#')]
+  lines = [(n, line) for n, line in lines if line and not line.startswith("#")]
   boxes = BoxTable()
-  if lines and ',' in lines[0][1]:
+  if lines and "," in lines[0][1]:
     rows = list(csv.reader([line for _, line in lines]))
     for (lineno, line), row in zip(lines, rows):
       if len(row) != 5:
-        raise DataError(f'{path}:{lineno}: expected `name,x,y,w,h`, got {line[:80]!r}')
+        raise DataError(f"{path}:{lineno}: expected `name,x,y,w,h`, got {line[:80]!r}")
       if lineno == lines[0][0] and [c.strip().lower() for c in row[1:]] in CSV_HEADERS:
         continue  # the header
       _add_box(boxes, path, lineno, row[0], _box_numbers(path, lineno, row[1:]))
@@ -310,7 +310,7 @@ def read_box_file(path: str) -> dict:
   for lineno, line in lines:
     parts = line.rsplit(maxsplit=4)
     if len(parts) != 5:
-      raise DataError(f'{path}:{lineno}: expected `<key> x y w h`, got {line[:80]!r}')
+      raise DataError(f"{path}:{lineno}: expected `<key> x y w h`, got {line[:80]!r}")
     _add_box(boxes, path, lineno, parts[0], _box_numbers(path, lineno, parts[1:]))
   return boxes
 
@@ -345,43 +345,43 @@ def read_folder(images_dir: str, boxes_path: Optional[str] = None,
   """
   images_dir = os.fspath(images_dir)
   scan = images_lib.scan_images(images_dir, recursive=True,
-                                exclude=[(masks_dir, 'the --masks folder'), *exclude])
+                                exclude=[(masks_dir, "the --masks folder"), *exclude])
   rels = sorted(scan.images + scan.broken_links)
   if not rels:
-    raise DataError(f'{images_dir}: no images (files Pillow reads: *.jpg, *.png, *.webp, *.tif, '
-                    '...)' + (f'; {scan.ignored_summary()}' if scan.others else ''))
+    raise DataError(f"{images_dir}: no images (files Pillow reads: *.jpg, *.png, *.webp, *.tif, "
+                    "...)" + (f"; {scan.ignored_summary()}" if scan.others else ""))
   boxes = read_box_file(boxes_path) if boxes_path else {}
   if boxes:
     names = set(rels) | {os.path.basename(r) for r in rels}
     if not any(str(k) in names for k in boxes):
-      raise DataError(f'{boxes_path}: none of its {len(boxes)} names is an image of {images_dir} '
-                      f'(e.g. {next(iter(boxes))!r}); name images by their path in the folder')
+      raise DataError(f"{boxes_path}: none of its {len(boxes)} names is an image of {images_dir} "
+                      f"(e.g. {next(iter(boxes))!r}); name images by their path in the folder")
   assigned = box_names.folder_boxes(boxes, boxes_path, rels, images_dir) if boxes else {}
   if masks_dir is not None and not os.path.isdir(masks_dir):
-    raise DataError(f'{masks_dir}: missing masks directory')
-  masks = _mask_index(masks_dir, [(images_dir, 'the --images folder')]) if masks_dir else {}
+    raise DataError(f"{masks_dir}: missing masks directory")
+  masks = _mask_index(masks_dir, [(images_dir, "the --images folder")]) if masks_dir else {}
   skipped = SkipLog(total=len(rels))
   records = []
   for key, rel in enumerate(rels, 1):
     path = os.path.join(images_dir, rel)
     if rel in scan.broken_links:
-      skipped.add(path, 'broken link')
+      skipped.add(path, "broken link")
       continue
     box = assigned.get(os.path.normpath(rel))
     if box is None:
       try:
         width, height = images_lib.image_size(path)
       except DataError as e:
-        skipped.add(path, 'unreadable', str(e))
+        skipped.add(path, "unreadable", str(e))
         continue
       box = (0.0, 0.0, float(width), float(height))
     stem = os.path.splitext(rel)[0]
     mask = masks.get(stem, masks.get(os.path.basename(stem)))
     records.append(Record(id=key, image_path=path, box=box, is_train=True, mask_path=mask))
   if len(skipped):
-    skipped.log_summary('images')
+    skipped.log_summary("images")
   if not records:
-    raise DataError(f'{images_dir}: no usable images ({skipped.summary()})')
+    raise DataError(f"{images_dir}: no usable images ({skipped.summary()})")
   out = RecordList(records, skipped)
   out.excluded = scan.excluded_summary()
   return out
@@ -393,6 +393,6 @@ def folder_digest(records, images_dir: str) -> str:
   their boxes changed (ids are positions in the folder's listing, so then they would not match)."""
   h = hashlib.sha1()
   for r in records:
-    rel = os.path.relpath(r.image_path, images_dir).replace(os.sep, '/')
-    h.update(f'{r.id}\t{rel}\t{",".join(repr(float(v)) for v in r.box)}\n'.encode('utf-8'))
+    rel = os.path.relpath(r.image_path, images_dir).replace(os.sep, "/")
+    h.update(f'{r.id}\t{rel}\t{",".join(repr(float(v)) for v in r.box)}\n'.encode("utf-8"))
   return h.hexdigest()

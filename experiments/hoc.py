@@ -16,6 +16,7 @@ import os
 import sys
 
 from ind_prior_tf import choices, cli
+from ind_prior_tf.errors import FlagError
 from ind_prior_tf.hoc import config as hoc_config
 
 F = cli.Flags(__doc__)
@@ -77,8 +78,26 @@ F.integer("image_every", 500, "Steps between figures (0: only at the end).")
 cli.define_run_flags(F, save_every=500, overwrite_removes="checkpoints, events, figures and metrics")
 
 
+def config_from_flags(F):
+  """The HocRun a command line asks for: a given flag wins, then --preset, then the flag's default.
+  The image and window of a coins preset do not carry over to another --image."""
+  names = hoc_config.DATA_FLAGS + hoc_config.RUN_FLAGS + tuple(hoc_config.config_fields())
+  v = cli.resolve(F, hoc_config.PRESETS, F.preset, names)
+  preset = hoc_config.PRESETS[F.preset]
+  if not v["image"]:
+    raise FlagError(f"--preset={F.preset} needs --image=<your photo> and --window=<px> "
+                    "(about 1.5x the width of the largest instance)")
+  if not F.given("window") and v["image"] != preset.get("image"):
+    raise FlagError(f"--window: required for --image={v['image']} ({hoc_config.WINDOW_HELP})")
+  rest = {n: F[n].value for n in ("max_to_keep", "strategy", "deterministic", "overwrite",
+                                  "progress", "logdir", "name")}
+  return hoc_config.HocRun(
+      hoc_config.HocConfig(**{n: v[n] for n in hoc_config.config_fields()}), preset=F.preset,
+      **{n: v[n] for n in hoc_config.DATA_FLAGS + hoc_config.RUN_FLAGS}, **rest)
+
+
 def _main(F):
-  run = hoc_config.HocRun.from_flags(F).validate()  # before the seconds-long TensorFlow import
+  run = config_from_flags(F).validate()  # before the seconds-long TensorFlow import
   from ind_prior_tf.hoc import gan as hoc_lib  # pylint: disable=g-import-not-at-top
   result = hoc_lib.train_run(run, log=lambda line: print(line, flush=True))
   if result["status"] == "interrupted":

@@ -293,7 +293,7 @@ def test_the_patch_tool_cuts_the_grid_a_run_trains_on_without_a_stride(tmp_path)
   hoc.F.values.unparse_flags()
   hoc.F.values(["hoc", "--preset=fruit", "--image=skimage:coins", "--window=60",
                 f"--logdir={tmp_path / 'run'}"])
-  run = hoc_config.HocRun.from_flags(hoc.F).validate()
+  run = hoc.config_from_flags(hoc.F).validate()
   assert run.stride == 7  # window // 8
   out = tmp_path / "patches.npz"
   r = entry.call("data_prep.hoc_patches", "--image=skimage:coins", "--window=60", "--out_size=16",

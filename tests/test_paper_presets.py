@@ -20,7 +20,6 @@ student); and every addition of ours off. Batch sizes and step counts are not pr
 import numpy as np
 
 from experiments import distill, fgseg, hoc
-from ind_prior_tf.hoc import config as hoc_config
 
 ADAM = dict(beta1=0.5, beta2=0.999)
 LR_D, LR_G = 2e-4, 4e-4
@@ -64,7 +63,7 @@ def test_fgseg_paper_preset_is_table_1_table_3_and_the_papers_adam():
 
 def test_hoc_table_4_presets_are_its_rows_the_appendix_and_the_papers_adam(tmp_path):
   for name, row in TABLE_4.items():
-    run = hoc_config.HocRun.from_flags(command_line(
+    run = hoc.config_from_flags(command_line(
         hoc, f"--preset={name}", f"--image={tmp_path / 'photo.png'}", "--window=90"))
     printed = dict(image_size=64, width=1.0, d_width=1.0, upsample="deconv", lr_d=LR_D, lr_g=LR_G,
                    **ADAM, area_form="squared", background="disk", disk_radius=20.0,

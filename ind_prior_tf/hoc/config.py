@@ -173,23 +173,6 @@ class HocRun:
   logdir: Optional[str] = None  # None: $RUNS/hoc_<name or preset>
   name: Optional[str] = None
 
-  @classmethod
-  def from_flags(cls, F):
-    """The run a command line asks for (F: cli.Flags): a given flag wins, then --preset, then the
-    flag's default. The image and window of a coins preset do not carry over to another --image."""
-    names = DATA_FLAGS + RUN_FLAGS + tuple(config_fields())
-    v = cli.resolve(F, PRESETS, F.preset, names)
-    preset = PRESETS[F.preset]
-    if not v["image"]:
-      raise FlagError(f"--preset={F.preset} needs --image=<your photo> and --window=<px> "
-                      "(about 1.5x the width of the largest instance)")
-    if not F.given("window") and v["image"] != preset.get("image"):
-      raise FlagError(f"--window: required for --image={v['image']} ({WINDOW_HELP})")
-    rest = {n: F[n].value for n in ("max_to_keep", "strategy", "deterministic", "overwrite",
-                                    "progress", "logdir", "name")}
-    return cls(HocConfig(**{n: v[n] for n in config_fields()}), preset=F.preset,
-               **{n: v[n] for n in DATA_FLAGS + RUN_FLAGS}, **rest)
-
   def validate(self):
     """The flags' values and where the run goes; no image is read."""
     self.config.validate()

@@ -11,6 +11,7 @@ from typing import Optional
 
 from ind_prior_tf import choices
 from ind_prior_tf.errors import FlagError
+from ind_prior_tf.knobs import knob
 from ind_prior_tf.runtime.rundir import check_writable_dir
 
 LR_DECAYS = ("constant", "cosine")
@@ -33,72 +34,106 @@ PRESET_FIELDS = ("batch_size", "steps", "log_every", "save_every", "eval_every",
 
 @dataclasses.dataclass
 class DistillConfig:
-  """The student, its training (what distill_lib.Distiller reads) and the run around it (what
-  distill_run.distill reads); each field is the entry point's flag of the same name."""
+  """The student, its training (what distill.model.Distiller reads) and the run around it (what
+  distill.run.distill reads). A field made with `knob` is experiments.distill's flag of that name,
+  with this default and help; image_size, width, upsample and the run flags (--seed to --progress,
+  cli.define_run_flags) are defined there."""
   # -- the student and its training -------------------------------------------------------------
   # None (the entry point's default) for image_size, width and upsample: the teacher's
   # (with_teacher); the defaults here serve a Distiller built without a teacher run.
   image_size: Optional[int] = 128  # the student's input size, a multiple of 64
   width: Optional[float] = 1.0     # the student's UNet width multiplier (Table 1 at 1.0)
   upsample: Optional[str] = "deconv"  # Table 1; "resize" removes checkerboard artifacts
-  batch_size: int = 16        # global batch; the paper does not say
+  batch_size: int = knob(16, "Global batch size. The presets set it (the default preset, cpu: 32).")
   # Ours, not the paper's (docs/paper.md): the paper uses Adam(0.5, 0.999), 4e-4 for generators; the
   # `paper` preset restores it. The student's loss is supervised and stationary (its labels do not
   # move, unlike a GAN's), hence plain Adam's beta1 and a larger step here.
-  lr: float = 1e-3
-  beta1: float = 0.9
+  lr: float = knob(1e-3,
+      "Adam learning rate of the student (ours; preset paper: 4e-4, the paper's rate for "
+      "generators: it prints none for the student).")
+  beta1: float = knob(0.9, "Adam beta1 (ours; the paper, preset paper: 0.5).")
   beta2: float = 0.999
   # "cosine": the learning rate falls from lr to 0 over `steps` along a half cosine, so that the last
   # checkpoint is not wherever the last noisy steps left it.
-  lr_decay: str = "constant"
+  lr_decay: str = knob("constant",
+      "cosine: the learning rate falls to 0 over --steps (a half cosine).", LR_DECAYS)
   # Not in the paper: > 0 also keeps an exponential moving average of the student's weights, with this
   # decay per step, and delivers it (saved as `unet`). A constant-rate student's masks swing from one
   # evaluation to the next; the average of its recent weights does not depend on where the last steps
   # left them. 0: the student as trained.
-  ema_decay: float = 0.0
-  steps: int = 20000
-  flip: bool = True           # horizontal flips of composites and labels together (and of backgrounds)
+  ema_decay: float = knob(0.0,
+      "> 0: the student saved (as `unet`) and scored is an exponential moving average of the "
+      "trained one with this decay per step (not in the paper).")
+  steps: int = knob(20000,
+      "Total training steps (a resumed run continues up to it). The presets set it (the default "
+      "preset, cpu: 4000).")
+  flip: bool = knob(True, "Horizontal flips of composites and labels.")
   # None: soft labels, the teacher's prediction as the paper says. A value t in (0, 1): carve and label
   # with the teacher's mask thresholded at t instead.
-  label_threshold: Optional[float] = None
+  label_threshold: Optional[float] = knob(None,
+      "Carve and label with the teacher's mask thresholded at this value instead of its soft "
+      "prediction (the paper's choice, the default).")
   # Not in the paper: the fraction of samples fed as the real image itself (the background left in
   # place) with the teacher's mask as label; 0 is the paper's all-composite recipe.
-  real_fraction: float = 0.0
+  real_fraction: float = knob(0.0,
+      "Not in the paper: fraction of samples fed as the real image (background left in place) "
+      "instead of a composite; 0 is the paper's recipe.")
   # Not in the paper: on those real samples, pixels within this many pixels of the label's edge do
   # not count in the loss. A teacher's (or GrabCut's) errors on a real crop lie mostly along the edge,
   # where a student would copy them; composites, whose labels are exact, teach the edge. 0: all count.
-  real_ignore_band: int = 0
+  real_ignore_band: int = knob(0,
+      "Not in the paper: on the real samples (--real_fraction), pixels within this many pixels of "
+      "the label's edge are left out of the loss; 0: all count.")
   # Not in the paper: the fraction of samples whose image is recoloured (desaturated by a factor
   # U(0, 1), then a gamma log-uniform in [1/4, 2]) before it is carved and pasted. A GAN teacher learns
   # the colours most of its category has (brown horses) and its masks fail on the rest (grey and white
   # horses: docs/results.md); recoloured composites show the student those shapes in other colours.
-  recolor: float = 0.0
+  recolor: float = knob(0.0,
+      "Not in the paper: fraction of samples whose image is desaturated and given a random gamma "
+      "before it is carved and pasted, so the student sees the category's shapes in colours the "
+      "teacher rarely saw; 0 is the paper's recipe.")
   # Not in the paper: the fraction of images the student learns from, those whose teacher masks are
   # the most consistent under a horizontal flip (distill_lib.flip_consistency); 1 keeps all, the
   # paper's recipe. The images the teacher gets wrong are mostly those whose masks change under a
   # flip.
-  label_keep: float = 1.0
+  label_keep: float = knob(1.0,
+      "Not in the paper: the fraction of images the student learns from, those whose teacher "
+      "masks agree best with the teacher's masks of the mirrored images; 1 keeps all (the paper's "
+      "recipe). Scores still cover every masked crop.")
   jit: bool = True
   mixed_precision: str = "float32"  # or mixed_bfloat16 / mixed_float16 (GPUs): see precision.py
   seed: int = 0
   # -- the run: its inputs, its directory and its cadence ------------------------------------------
-  teacher: Optional[str] = None             # the teacher's run directory
-  teacher_checkpoint: Optional[str] = None  # a checkpoint prefix of it (None: its latest)
-  prepared: Optional[str] = None            # the prepared set the student learns on
-  split: str = "all"
-  backgrounds: Optional[str] = None         # the background patch pool (.npz)
-  logdir: Optional[str] = None              # the student's run directory
+  teacher: Optional[str] = knob(None, "Run directory of the teacher segmenter (flags.json + ckpt/).")
+  teacher_checkpoint: Optional[str] = knob(None,
+      "A checkpoint prefix of the teacher run (default: its latest), e.g. the one "
+      "experiments.consistency --all_checkpoints picks.")
+  prepared: Optional[str] = knob(None, "Prepared set directory (meta.json + TFRecord shards).")
+  split: str = knob("all",
+      "Images of the prepared set to distill on; the method needs no masks, so 'all'.", choices.SPLITS)
+  backgrounds: Optional[str] = knob(None, "Background patch pool (.npz from data_prep.backgrounds).")
+  logdir: Optional[str] = knob(None, "Run directory of the student (checkpoints, TensorBoard, flags).")
   # Not in the paper: > 0 refines each teacher label by this many GrabCut iterations on the raw image
   # (ind_prior_tf/postprocess/grabcut.py) from raw_root (default: the one the prepared set's meta.json records).
-  grabcut_iters: int = 0
-  raw_root: Optional[str] = None
+  grabcut_iters: int = knob(0,
+      "Not in the paper: > 0 refines every teacher label with this many iterations of OpenCV's "
+      "GrabCut on the raw image around its box, seeded by the label "
+      "(ind_prior_tf/postprocess/grabcut.py); needs the raw images (--raw_root) and OpenCV. 0: "
+      "the teacher's labels as they are, the paper's recipe.")
+  raw_root: Optional[str] = knob(None,
+      "The raw set the prepared one was made from (CUB or CelebA layout), for --grabcut_iters; "
+      "default: the directory its meta.json records.")
   # Not in the paper: each label is the mean of the teacher's masks of the image and of its mirror.
-  flip_average_labels: bool = False
+  flip_average_labels: bool = knob(False,
+      "Not in the paper: each teacher label is the mean of the teacher's masks of the image and "
+      "of its mirror image (before GrabCut, with --grabcut_iters); off: the paper's recipe.")
   preset: str = "cpu"
   log_every: int = 50
   save_every: int = 1000
-  eval_every: int = 250       # 0: never
-  eval_count: int = 256       # masked crops scored at every eval
+  eval_every: int = knob(250,
+      "Steps between scores on the masked crops (if the set has masks) and image grids "
+      "(TensorBoard and samples/); 0: never.")
+  eval_count: int = knob(256, "Masked crops scored every --eval_every steps.")
   max_to_keep: int = 3
   strategy: str = "default"
   deterministic: bool = False

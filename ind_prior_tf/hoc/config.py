@@ -13,6 +13,7 @@ from typing import Optional
 from ind_prior_tf import choices, cli
 from ind_prior_tf.data import pools
 from ind_prior_tf.errors import FlagError, RunError
+from ind_prior_tf.knobs import knob
 from ind_prior_tf.runtime import rundir, runinfo
 
 Q_INPUTS = ("carved", "composite", "carved_gray")
@@ -69,38 +70,54 @@ def _at_least(name, value, low):
 
 @dataclasses.dataclass
 class HocConfig:
-  """The model and its optimisation: what HocGAN builds and flags.json records."""
-  n_layers: int = 8           # Table 4
-  z_dim: int = 6              # Table 4 (Table 2's generator input is 1x1x6)
-  area_lambda: float = 1000.0  # Table 4
-  area_target: float = 0.1    # a, Table 4
-  area_form: str = "squared"  # eq. 7 as printed: mean over the N masks of (area - a)^2
-  beta: float = 50.0          # weight of the information term, Table 4
-  q_input: str = "carved"     # what Q reads: each carved instance, or the composite (see HocGAN)
+  """The model and its optimisation: what HocGAN builds and flags.json records. A field made with
+  `knob` is experiments.hoc's flag of that name, with this default and help."""
+  n_layers: int = knob(8, "Composition layers N (Table 4).")
+  z_dim: int = knob(6, "dim z per layer (Table 4).")
+  area_lambda: float = knob(1000.0, "Weight lambda of the area penalty (Table 4: 1000).")
+  area_target: float = knob(0.1, "Target mask area fraction a (Table 4).")
+  area_form: str = knob("squared",
+      "squared: every mask pulled to a (eq. 7 as printed); batch_squared: only the batch mean; "
+      "hinge: a cap at a; linear: a constant push to small masks.", choices.AREA_FORMS)
+  beta: float = knob(50.0, "Weight beta of the InfoGAN information term (Table 4: 50).")
+  q_input: str = knob("carved",
+      "What Q reads: each layer's carved instance (regresses its own z), the composite (regresses "
+      "all N codes), or the carved instance's grey levels (ours); see docs/hoc.md.", Q_INPUTS)
   # Additions to the paper, off by default (docs/hoc.md, "Additions"): penalties on each instance's
   # alpha outside its support disk (an object off-centre or cut by its frame) and on soft alpha.
-  support_lambda: float = 0.0
-  binary_lambda: float = 0.0
+  support_lambda: float = knob(0.0,
+      "Weight of the mean alpha outside each instance's centred disk of radius image_size / 3, "
+      "against off-centre and cut objects (ours; 0 = off, as in the paper).")
+  binary_lambda: float = knob(0.0,
+      "Weight of the mean m (1 - m) of the masks, against faint masks (ours; 0 = off, as in the "
+      "paper).")
   # Ours, off by default: the composites' centre-disk pixel values matched in distribution to the
   # real patches' (losses.quantile_loss), so that the instances take the objects' colours.
-  hist_lambda: float = 0.0
-  pad: int = 30               # layout padding P
-  image_size: int = 64        # Table 2
-  width: float = 1.0          # generator (and Q) width multiplier
-  d_width: float = 1.0        # discriminator width multiplier
-  batch_size: int = 64        # global batch of composites; the paper does not say
-  lr_d: float = 2e-4
-  lr_g: float = 4e-4
-  beta1: float = 0.5
-  beta2: float = 0.999
-  upsample: str = "deconv"    # Table 2; "resize" removes checkerboard artifacts
-  background: str = "disk"    # real patches with a black centre disk, pure black, or (ours) the
-                              # disk (median_disk) or the whole patch (ground) filled with the
-                              # patch's median colour (pools.disk_backgrounds), or (photo)
-                              # the photo with its objects painted out (hoc_lib.training_pools)
-  color: str = "rgb"          # ours: "gray" ties the generator's RGB; "auto" is resolved against
-                              # the photo before training (hoc_lib.resolve_color)
-  disk_radius: float = 20.0   # px at image_size
+  hist_lambda: float = knob(0.0,
+      "Weight of the distance between the sorted pixel values of the composites' and the real "
+      "patches' centre disks, per channel (ours; 0 = off, as in the paper).")
+  pad: int = knob(30,
+      "Layout padding P in px: each layer moves by up to P (the appendix's layout paragraph).")
+  image_size: int = knob(64, "Patch and layer size, a multiple of 16 (paper: 64).")
+  width: float = knob(1.0, "Generator and Q width multiplier (1 = Table 2).")
+  d_width: float = knob(1.0, "Discriminator width multiplier (1 = Table 2).")
+  batch_size: int = knob(64, "Global batch of composites.")
+  lr_d: float = knob(2e-4, "Adam learning rate of D.")
+  lr_g: float = knob(4e-4, "Adam learning rate of G and Q.")
+  beta1: float = knob(0.5, "Adam beta1.")
+  beta2: float = knob(0.999, "Adam beta2.")
+  upsample: str = knob("deconv",
+      "Generator upsampling: transposed convs (Table 2) or resize-convs.", choices.UPSAMPLES)
+  background: str = knob("disk",
+      "Backgrounds: real patches with a black centre disk (paper's choice), pure black, or (ours) "
+      "the disk filled with the median colour of the patch around it (median_disk) or the whole "
+      "patch filled with its median colour (ground), for objects on a visible ground such as "
+      "coins on a table, or the photo with its objects painted out by its own ground (photo; "
+      "experiments.hoc_auto's) (docs/hoc.md).", BACKGROUNDS)
+  color: str = knob("rgb",
+      "Ours: gray ties the generator's three colour channels (a grey photo); auto picks gray when "
+      "the photo's channels are equal, else rgb (the paper's).", COLORS)
+  disk_radius: float = knob(20.0, "Radius of the centre disk in px at --image_size.")
   jit: bool = True
   mixed_precision: str = "float32"  # or mixed_bfloat16 / mixed_float16 (GPUs): see precision.py
   seed: int = 0
@@ -153,25 +170,33 @@ WINDOW_HELP = "px, about 1.5x the width of the largest instance"
 @dataclasses.dataclass
 class HocRun:
   """One training run of experiments.hoc: the model, where its real patches come from, how long it
-  trains and where it is written (see the entry point's flags for each field)."""
+  trains and where it is written. A field made with `knob` is experiments.hoc's flag of that name,
+  with this default and help."""
   config: HocConfig
-  preset: str = "coins"
-  image: Optional[str] = None
-  window: Optional[int] = None
-  stride: Optional[int] = None  # None: pools.default_stride(window), window // 8
-  hflip: bool = False
-  vflip: bool = False
-  steps: int = 20000
+  preset: str = knob("coins",
+      "crowd, fruit, seed (Table 4, with --image and --window), coins (the offline default), "
+      "coins_cpu or auto_cpu (with --image and --window; experiments.hoc_auto sets them from the "
+      "photo); explicit flags override it.")
+  image: Optional[str] = knob(None,
+      "The training image: a path, or skimage:coins (bundled, offline). Default: the preset's "
+      "image (coins presets only).")
+  window: Optional[int] = knob(None,
+      "Patch window in px of the image, ~1.5x the width of the largest instance (coins presets: "
+      "96).")
+  stride: Optional[int] = knob(None, "Patch grid stride in px (default window // 8).")
+  hflip: bool = knob(False, "Add left-right flipped patches (fruit, seed, coins presets: on).")
+  vflip: bool = knob(False, "Add up-down flipped patches (fruit, seed, coins presets: on).")
+  steps: int = knob(20000, "Total training steps (a resumed run continues up to it).")
   log_every: int = 50
   save_every: int = 500
-  image_every: int = 500
+  image_every: int = knob(500, "Steps between figures (0: only at the end).")
   max_to_keep: int = 3
   strategy: str = "default"
   deterministic: bool = False
   overwrite: bool = False
   progress: bool = True
-  logdir: Optional[str] = None  # None: $RUNS/hoc_<name or preset>
-  name: Optional[str] = None
+  logdir: Optional[str] = knob(None, "Run directory: flags.json, ckpt/, tb/, figures/, metrics.jsonl.")
+  name: Optional[str] = knob(None, "Run name: the default --logdir is $RUNS/hoc_<name or preset>.")
 
   def validate(self):
     """The flags' values and where the run goes; no image is read."""

@@ -18,18 +18,12 @@ ind_prior_tf/apply/consistency.py's.
 import dataclasses
 import sys
 
-from ind_prior_tf import choices, cli  # consistency imports TensorFlow when it scores
+from ind_prior_tf import cli, knobs  # consistency imports TensorFlow when it scores
 from ind_prior_tf.apply import consistency
 
 F = cli.Flags(__doc__)
-F.string("run_dir", None, "Run directory (flags.json + ckpt/) of a teacher or a student.")
-F.string("prepared", None, "Prepared set (meta.json + TFRecord shards); masks not needed.")
-F.enum("split", "all", choices.SPLITS, "Images to use.")
-F.string("baseline", None, "Another run to compare with (e.g. the one --run_dir started from).")
-F.float("max_drop", None, "With --baseline: exit with status 3 when the run's mean flip "
-        "consistency is below the baseline's by more than this.")
-F.boolean("all_checkpoints", False, "Score every checkpoint kept in <run_dir>/ckpt and "
-          "pick the most consistent (default: the latest only).")
+# Every flag is a field of ConsistencyConfig, its default and help written there once.
+knobs.define_config_flags(F, consistency.ConsistencyConfig)
 
 DROPPED = 3  # exit status: below the baseline by more than --max_drop (ind_prior_tf/refine/plan.py)
 

@@ -16,21 +16,12 @@ ind_prior_tf/hoc/auto.py's.
 """
 import sys
 
-from ind_prior_tf import cli
+from ind_prior_tf import cli, knobs
 from ind_prior_tf.hoc.auto import AutoConfig
-from ind_prior_tf.hoc.instances import estimate as cluster_estimate
 
 F = cli.Flags(__doc__)
-F.string("image", None, "The photo: a path, or skimage:<name>.")
-F.string("logdir", None, "Run directory (default $RUNS/hoc_auto_<photo's name>).")
-F.string("labels", None, "True instances (a 16-bit label PNG, or skimage:coins), to score counts.")
-F.enum("polarity", "auto", cluster_estimate.POLARITIES,
-       "Objects brighter (bright) or darker (dark) than the ground; auto reads it from the photo.")
-F.integer("steps", 1000, "HOC training steps.")
-F.integer("count_steps", 1000, "Instance student steps.")
-F.integer("samples", 4096, "Labelled composites the student learns from.")
-F.integer("seed", 0, "Seed of the HOC run, the composites and the student.")
-F.boolean("progress", True, "Show progress bars.")
+# Every flag is a field of AutoConfig, its default and help written there once.
+knobs.define_config_flags(F, AutoConfig)
 
 
 def _main(F):

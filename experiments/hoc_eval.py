@@ -20,17 +20,13 @@ error, AP at IoU 0.5 and the mean IoU of matched pairs (ind_prior_tf/hoc/instanc
 import dataclasses
 import sys
 
-from ind_prior_tf import cli
+from ind_prior_tf import cli, knobs
 from ind_prior_tf.hoc.config import HocEvalConfig
 
 F = cli.Flags(__doc__)
-F.string("logdir", None, "Run directory of experiments/hoc.py.")
-F.integer("samples", 1024, "Layers sampled.")
-F.float("threshold", 0.5, "Mask threshold.")
-F.float("tolerance", 0.25, "Relative widening of the coin-size range on both ends.")
-F.string("area_range", None, "lo,hi: object size in px at patch scale (non-coins images).")
-F.integer("min_speck", 0, "Ignore mask components smaller than this many px (0: strict).")
-F.integer("seed", 0, "Seed of the sampled codes.")
+# Every flag but --labels and --instances is a field of HocEvalConfig, its default and help written
+# there once.
+knobs.define_config_flags(F, HocEvalConfig)
 F.string("labels", None, "True instances: a 16-bit label PNG, or skimage:coins; scores --instances.")
 F.string("instances", None, "Found instances, a label PNG of experiments.hoc_instances (default: "
          "the one in <logdir>/instances).")

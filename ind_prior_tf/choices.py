@@ -8,7 +8,8 @@ STRATEGIES = ("default", "mirrored", "multi_worker")         # training.make_str
 UPSAMPLES = ("deconv", "resize")                             # networks.unet, instance_generator
 SPLITS = ("all", "train", "test")                            # prepared sets
 DIFFAUG_OPS = ("color", "translation", "cutout")              # diffaug.augment
-POSTPROCESS = ("run", "none", "chain")                       # apply_config.resolve_post
+POSTPROCESS = ("run", "none", "chain")                       # apply.config.resolve_post
+POLARITIES = ("auto", "bright", "dark")                      # hoc.instances.baseline.side_mask
 MAX_SHIFT = 32  # --shift_average's largest shift (segmenter.masks_of): a quarter of 128 px inputs
 MAX_CONTEXT = 2  # --crf_context's widest window around the box, in box sizes on each side
 

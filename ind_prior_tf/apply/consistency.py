@@ -18,19 +18,25 @@ from typing import Optional
 
 from ind_prior_tf import choices
 from ind_prior_tf.errors import FlagError
+from ind_prior_tf.knobs import knob
 
 REPORT = "consistency.json"
 
 
 @dataclasses.dataclass
 class ConsistencyConfig:
-  """What experiments.consistency checks (see its flags for each field)."""
-  run_dir: Optional[str] = None
-  prepared: Optional[str] = None
-  split: str = "all"
-  baseline: Optional[str] = None
-  max_drop: Optional[float] = None
-  all_checkpoints: bool = False
+  """What experiments.consistency checks; each field made with `knob` is its flag."""
+  run_dir: Optional[str] = knob(None, "Run directory (flags.json + ckpt/) of a teacher or a student.")
+  prepared: Optional[str] = knob(None, "Prepared set (meta.json + TFRecord shards); masks not needed.")
+  split: str = knob("all", "Images to use.", choices.SPLITS)
+  baseline: Optional[str] = knob(None,
+      "Another run to compare with (e.g. the one --run_dir started from).")
+  max_drop: Optional[float] = knob(None,
+      "With --baseline: exit with status 3 when the run's mean flip consistency is below the "
+      "baseline's by more than this.")
+  all_checkpoints: bool = knob(False,
+      "Score every checkpoint kept in <run_dir>/ckpt and pick the most consistent (default: the "
+      "latest only).")
 
   def validate(self):
     """The values alone (no file is read); FlagError naming the flag."""

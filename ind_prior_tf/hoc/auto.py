@@ -15,35 +15,38 @@ import platform
 import time
 from typing import Optional
 
-from ind_prior_tf import cli
+from ind_prior_tf import choices, cli
 from ind_prior_tf.errors import FlagError
+from ind_prior_tf.knobs import knob
 
 MAX_POSITIONS = 2500  # window positions of the HOC run's patches (x4 with both flips): memory, time
 
 
 @dataclasses.dataclass
 class AutoConfig:
-  """One count of a photo (see experiments.hoc_auto's flags for each field)."""
-  image: Optional[str] = None
-  logdir: Optional[str] = None      # None: $RUNS/hoc_auto_<photo's name>
-  labels: Optional[str] = None      # true instances, to score the counts
-  polarity: str = "auto"
-  steps: int = 1000                 # HOC steps
-  count_steps: int = 1000           # instance student steps
-  samples: int = 4096               # labelled composites for the student
-  seed: int = 0
-  progress: bool = True
+  """One count of a photo; each field made with `knob` is experiments.hoc_auto's flag."""
+  image: Optional[str] = knob(None, "The photo: a path, or skimage:<name>.")
+  logdir: Optional[str] = knob(None, "Run directory (default $RUNS/hoc_auto_<photo's name>).")
+  labels: Optional[str] = knob(None,
+      "True instances (a 16-bit label PNG, or skimage:coins), to score counts.")
+  polarity: str = knob("auto",
+      "Objects brighter (bright) or darker (dark) than the ground; auto reads it from the photo.",
+      choices.POLARITIES)
+  steps: int = knob(1000, "HOC training steps.")
+  count_steps: int = knob(1000, "Instance student steps.")
+  samples: int = knob(4096, "Labelled composites the student learns from.")
+  seed: int = knob(0, "Seed of the HOC run, the composites and the student.")
+  progress: bool = knob(True, "Show progress bars.")
   # Not flags: smaller models for the tests (HocConfig fields; CountConfig fields).
   hoc_overrides: dict = dataclasses.field(default_factory=dict)
   count_overrides: dict = dataclasses.field(default_factory=dict)
 
   def validate(self):
-    from ind_prior_tf.hoc.instances import estimate as cluster_estimate  # pylint: disable=g-import-not-at-top
     if not self.image:
       raise FlagError("--image: required (a path, or skimage:<name>)")
-    if self.polarity not in cluster_estimate.POLARITIES:
+    if self.polarity not in choices.POLARITIES:
       raise FlagError(f"--polarity={self.polarity}: expected one of "
-                      f"{', '.join(cluster_estimate.POLARITIES)}")
+                      f"{', '.join(choices.POLARITIES)}")
     for name in ("steps", "count_steps", "samples"):
       if getattr(self, name) < 1:
         raise FlagError(f"--{name}={getattr(self, name)}: must be >= 1")

@@ -230,14 +230,14 @@ class HocRun:
 
 @dataclasses.dataclass
 class HocEvalConfig:
-  """One blob score of a HOC run (see experiments.hoc_eval's flags for each field)."""
-  logdir: Optional[str] = None
-  samples: int = 1024
-  threshold: float = 0.5
-  tolerance: float = 0.25
-  area_range: Optional[str] = None
-  min_speck: int = 0
-  seed: int = 0
+  """One blob score of a HOC run; each field made with `knob` is experiments.hoc_eval's flag."""
+  logdir: Optional[str] = knob(None, "Run directory of experiments/hoc.py.")
+  samples: int = knob(1024, "Layers sampled.")
+  threshold: float = knob(0.5, "Mask threshold.")
+  tolerance: float = knob(0.25, "Relative widening of the coin-size range on both ends.")
+  area_range: Optional[str] = knob(None, "lo,hi: object size in px at patch scale (non-coins images).")
+  min_speck: int = knob(0, "Ignore mask components smaller than this many px (0: strict).")
+  seed: int = knob(0, "Seed of the sampled codes.")
 
   def validate(self):
     """The flags' values alone (no file is read)."""

@@ -13,6 +13,7 @@ from typing import Optional
 
 from ind_prior_tf.errors import FlagError
 from ind_prior_tf.hoc import config as hoc_config
+from ind_prior_tf.knobs import knob
 
 
 def _need(ok, message):
@@ -22,27 +23,37 @@ def _need(ok, message):
 
 @dataclasses.dataclass
 class CountConfig:
-  """One count (see experiments.hoc_instances' flags for each field)."""
-  hoc_run: Optional[str] = None
-  image: Optional[str] = None        # None: the run's own training image
-  window: Optional[int] = None       # None: the run's --window
-  stride: Optional[int] = None       # None: window // 4
-  out: Optional[str] = None          # None: <hoc_run>/instances
-  student_dir: Optional[str] = None  # None: <hoc_run>/instance_student
-  samples: int = 4096
-  steps: int = 1000
-  batch_size: int = 16
-  width: float = 0.5
-  lr: float = 1e-3
-  min_visible: float = 0.5
-  max_cut: float = 0.1
-  prominence: float = 0.3
-  smooth: float = 0.03
-  min_area: float = 0.01
-  seed: int = 0
-  jit: bool = True
-  overwrite: bool = False
-  progress: bool = True
+  """One count; each field made with `knob` is experiments.hoc_instances' flag."""
+  hoc_run: Optional[str] = knob(None, "Run directory of experiments/hoc.py (its generator and --window).")
+  image: Optional[str] = knob(None,
+      "The photo: a path, or skimage:<name> (default: the run's own image).")
+  window: Optional[int] = knob(None,
+      "Window in px of the photo (default: the run's --window, ~1.5x the largest instance).")
+  stride: Optional[int] = knob(None,
+      "Window stride in px (default window // 4: every instance lies whole inside some window, "
+      "away from its edges).")
+  out: Optional[str] = knob(None, "Output directory (default <hoc_run>/instances).")
+  student_dir: Optional[str] = knob(None,
+      "The instance student's run directory (default <hoc_run>/instance_student).")
+  samples: int = knob(4096, "Labelled composites the student learns from.")
+  steps: int = knob(1000, "Student training steps (a trained student is reused; more resumes it).")
+  batch_size: int = knob(16, "Student batch.")
+  width: float = knob(0.5, "Student width multiplier (1: 32-256 channels).")
+  lr: float = knob(1e-3, "Student Adam learning rate.")
+  min_visible: float = knob(0.5,
+      "An instance less visible than this share of its mask is not labelled (its pixels ignored).")
+  max_cut: float = knob(0.1,
+      "An instance with more than this share of its mask outside the window is not labelled (its "
+      "pixels ignored).")
+  prominence: float = knob(0.3,
+      "A maximum of the centreness seeds an instance when it rises this much above the saddle to "
+      "a higher one.")
+  smooth: float = knob(0.03, "Gaussian smoothing of the centreness before the seeds, in windows.")
+  min_area: float = knob(0.01, "Instances smaller than this share of the window's area are dropped.")
+  seed: int = knob(0, "Seed of the composites and the student.")
+  jit: bool = knob(True, "XLA-compile the student's train step.")
+  overwrite: bool = knob(False, "Retrain the student from scratch.")
+  progress: bool = knob(True, "Show a progress bar.")
 
   def validate(self):
     """The flags' values and the run's flags.json; no image is read. Returns self."""

@@ -23,9 +23,10 @@ import dataclasses
 
 import numpy as np
 
+from ind_prior_tf import choices
 from ind_prior_tf.hoc.instances.baseline import side_mask, split_mask, to_gray  # pylint: disable=unused-import
 
-POLARITIES = ("auto", "bright", "dark")
+POLARITIES = choices.POLARITIES
 MIN_WINDOW = 16
 
 

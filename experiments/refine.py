@@ -17,14 +17,15 @@ import sys
 from absl import flags
 
 from ind_prior_tf import cli
+from ind_prior_tf.refine import config as refine_config
 from ind_prior_tf.refine import inputs as refine_inputs
 from ind_prior_tf.refine import plan as refine
 from ind_prior_tf.refine import run as refine_run
 
 F = cli.Flags(__doc__)
-D = refine.RefineConfig()  # the defaults; a flag given on the command line overrides its field
+D = refine_config.RefineConfig()  # the defaults; a flag given on the command line overrides its field
 
-F.enum("dataset", "horse", refine.DATASETS, "Where the paths default to: the sets of make "
+F.enum("dataset", "horse", refine_config.DATASETS, "Where the paths default to: the sets of make "
        "<dataset>-prep in --prep_dir, <runs>/<dataset>-refine. Not given with --prepared: the "
        "paths follow from that set instead.")
 F.string("prep_dir", "prepared", "Folder of the prepared sets of --dataset.")
@@ -100,27 +101,27 @@ def config_from_flags(F):
     try:
       given["refine_steps"] = tuple(int(s) for s in given["refine_steps"])
     except ValueError:
-      raise refine.ConfigError(f"--refine_steps={F['refine_steps'].serialize()[15:]}: expected "
+      raise refine_config.ConfigError(f"--refine_steps={F['refine_steps'].serialize()[15:]}: expected "
                                "whole numbers separated by commas") from None
   if "max_drop" in given:
     try:
       given["max_drop"] = None if given["max_drop"].lower() in ("", "none") else float(
           given["max_drop"])
     except ValueError:
-      raise refine.ConfigError(f"--max_drop={given['max_drop']}: expected a number, or none for "
+      raise refine_config.ConfigError(f"--max_drop={given['max_drop']}: expected a number, or none for "
                                "no check") from None
   for name in ("hard_args", "fgseg_args", "distill_args", "gan_args", "eval_args"):
     if name in given:
       try:
         given[name] = tuple(shlex.split(given[name]))
       except ValueError as e:
-        raise refine.ConfigError(f"--{name}={given[name]}: {e}") from None
+        raise refine_config.ConfigError(f"--{name}={given[name]}: {e}") from None
   if F.given("prepared") and not F.given("dataset"):
     if F.given("prep_dir"):
-      raise refine.ConfigError("--prep_dir: only with --dataset (--prepared names the set itself)")
-    return refine.for_prepared(given.pop("prepared"), F.runs, **given).validate()
-  config = refine.for_dataset(F.dataset, F.prep_dir, F.runs, **given).validate()
-  refine.prepared_meta(config.prepared)  # a dry run too: not a plan for a set that is not there
+      raise refine_config.ConfigError("--prep_dir: only with --dataset (--prepared names the set itself)")
+    return refine_config.for_prepared(given.pop("prepared"), F.runs, **given).validate()
+  config = refine_config.for_dataset(F.dataset, F.prep_dir, F.runs, **given).validate()
+  refine_config.prepared_meta(config.prepared)  # a dry run too: not a plan for a set that is not there
   return config
 
 

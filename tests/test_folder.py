@@ -177,7 +177,7 @@ def test_the_refinement_chain_on_a_folder_set(tmp_path):
   """data_prep.folder, then experiments.refine --prepared=<set> alone: every stage's set, pool and
   run folder follow from the set, its raw photos are found through its meta.json (no --raw_root);
   the executor (stages faked) names the chain's result for make folder-segment."""
-  from ind_prior_tf.refine import plan as refine  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.refine import config as refine_config
   from ind_prior_tf.refine import run as refine_run
   photos = make_photo_folder(tmp_path)
   mine, runs = str(tmp_path / "prep" / "mine"), str(tmp_path / "runs")
@@ -200,7 +200,7 @@ def test_the_refinement_chain_on_a_folder_set(tmp_path):
   # What the students' and the score's GrabCut will read: the photos, by the set's own ids.
   ids = prepared.load_prepared_arrays(mine)["ids"]
   assert [r.id for r in prepared.raw_records(mine, ids)] == list(ids)
-  config = refine.for_prepared(mine, runs)
+  config = refine_config.for_prepared(mine, runs)
   result = refine_run.run(config, FakeRunner(), log=lambda line: None)
   assert result["result"] == f"{chain}/ensemble" and result["scores"] == dict(fg_iou=0.5, miou=0.6)
   assert open(f"{chain}/result.txt").read() == "ensemble\n"

@@ -17,7 +17,7 @@ from ind_prior_tf.hoc import auto as hoc_auto
 from ind_prior_tf.hoc import config as hoc_config
 from ind_prior_tf.hoc.instances import count as hoc_count
 from ind_prior_tf.postprocess import stage as postprocess
-from ind_prior_tf.refine import plan as refine
+from ind_prior_tf.refine import config as refine_config
 
 # Each entry point and the configs its flags fill.
 CONFIGS = {
@@ -30,7 +30,7 @@ CONFIGS = {
     "evaluate": [apply_config.EvalConfig, postprocess.PostConfig],
     "segment": [apply_config.SegmentConfig, postprocess.PostConfig],
     "consistency": [consistency.ConsistencyConfig],
-    "refine": [refine.RefineConfig],
+    "refine": [refine_config.RefineConfig],
 }
 # Flags whose default None (or name) means "found elsewhere", not the field's value.
 RESOLVED_ELSEWHERE = {
@@ -39,7 +39,7 @@ RESOLVED_ELSEWHERE = {
     ("distill", "image_size"): "None: the teacher's",
     ("distill", "width"): "None: the teacher's",
     ("distill", "upsample"): "None: the teacher's",
-    **{("refine", n): "None: from --dataset (refine.DATASETS) or --prepared"
+    **{("refine", n): "None: from --dataset (refine_config.DATASETS) or --prepared"
        for n in ("prepared", "backgrounds", "student_backgrounds", "chain", "teacher_preset",
                  "student_preset", "score_split")},
 }

@@ -14,6 +14,7 @@ from ind_prior_tf import cli
 from ind_prior_tf.apply import config as apply_config
 from ind_prior_tf.postprocess import floor
 from ind_prior_tf.postprocess.stage import PostConfig
+from ind_prior_tf.refine import config as refine_config
 from ind_prior_tf.refine import plan as refine
 from ind_prior_tf.refine import run as refine_run
 from tests import entry
@@ -79,7 +80,7 @@ def argvs(stages):
 
 
 def test_default_plan_is_the_best_recipe():
-  stages = refine.plan(refine.for_dataset("horse").validate())
+  stages = refine.plan(refine_config.for_dataset("horse").validate())
   assert argvs(stages) == BEST
   assert [s.name for s in stages] == [
       "teacher", "student1", "refine1-gan", "refine1-gan-check", "refine1", "refine2-gan",
@@ -90,23 +91,23 @@ def test_default_plan_is_the_best_recipe():
   assert stages[-2].after == ("refine1", "refine2", "refine3")
   assert refine_run.scores_path(stages[-1]) == f"{C}/score/scores.json"
   assert stages[-1].recipe == BEST_RECIPE and all(s.recipe is None for s in stages[:-1])
-  assert refine.RefineConfig() == refine.for_dataset("horse")
+  assert refine_config.RefineConfig() == refine_config.for_dataset("horse")
 
 
 def test_teacher_size_sets_only_the_teachers_crops():
-  stages = refine.plan(refine.for_dataset("horse", teacher_size=64).validate())
+  stages = refine.plan(refine_config.for_dataset("horse", teacher_size=64).validate())
   teacher = [s for s in stages if s.name == "teacher"][0]
   assert teacher.flag("image_size") == "64" and teacher.argv.count("--image_size=64") == 1
   assert all(s.flag("image_size") == "128" for s in stages if s.name.endswith("-gan"))
   # The students, which would take their teacher's size, are told the chain's.
   assert all(s.flag("image_size") == "128" for s in stages if s.module == refine.DISTILL)
-  assert refine.plan(refine.for_dataset("horse", teacher_size=128))[1].flag("image_size") is None
+  assert refine.plan(refine_config.for_dataset("horse", teacher_size=128))[1].flag("image_size") is None
 
 
 def test_old_bash_defaults_with_pick_retries_and_extra_args():
   """The bash chain's old defaults (2 rounds of 2500 steps, hard labels from cycle 2, no GrabCut, no
   floor, no flip averaging) with PICK_EVERY=50 and per-stage extra flags, every check passing."""
-  config = refine.for_dataset(
+  config = refine_config.for_dataset(
       "horse", teacher_size=0, teacher_steps=2000, rounds=2, student_steps=2500, refine_steps=(125,),
       hard_from=2,
       grabcut=0, ensemble=1, guided_radius=0, crf_weight=0, shift_average_score=0,
@@ -141,7 +142,7 @@ def test_old_bash_defaults_with_pick_retries_and_extra_args():
 
 
 def test_retries_take_the_next_seed_and_a_cycle_without_a_passing_run_ends_the_chain():
-  config = refine.for_dataset("horse", retries=2, cycles=2)
+  config = refine_config.for_dataset("horse", retries=2, cycles=2)
   failed = refine.Check(False, "x")
   stages = refine.plan(config, {"refine1-gan-check": failed})
   names = [s.name for s in stages]
@@ -175,7 +176,7 @@ def test_retries_take_the_next_seed_and_a_cycle_without_a_passing_run_ends_the_c
 
 
 def test_crf_context_reaches_the_score_with_the_raw_photos():
-  config = refine.RefineConfig(crf_context=0.5, raw_root="/raw")
+  config = refine_config.RefineConfig(crf_context=0.5, raw_root="/raw")
   score = refine.plan(config)[-1]
   assert score.recipe.crf_context == 0.5 and score.flag("raw_root") == config.raw_root
   assert all(s.flag("crf_context") is None for s in refine.plan(config)[:-1])
@@ -188,24 +189,24 @@ def test_crf_context_reaches_the_score_with_the_raw_photos():
   found = refine.plan(dataclasses.replace(config, raw_root=None).validate())
   assert all(s.flag("raw_root") is None for s in found) and found[-1].recipe.crf_context == 0.5
   assert found[1].flag("grabcut_iters") == "3" and found[-1].recipe.grabcut_iters == 3
-  with pytest.raises(refine.ConfigError, match="--crf_context=3"):
+  with pytest.raises(refine_config.ConfigError, match="--crf_context=3"):
     dataclasses.replace(config, crf_context=3).validate()
 
 
 def test_shift_averaging_reaches_the_score_alone():
-  stages = refine.plan(refine.RefineConfig(shift_average_score=8))
+  stages = refine.plan(refine_config.RefineConfig(shift_average_score=8))
   assert stages[-1].recipe.shift_average == 8 and stages[-1].recipe.flip_average
   assert all(s.flag("shift_average") is None for s in stages[:-1])
-  assert refine.plan(refine.RefineConfig(shift_average_score=0))[-1].recipe.shift_average == 0
-  with pytest.raises(refine.ConfigError, match="--shift_average_score=-1"):
-    refine.RefineConfig(shift_average_score=-1).validate()
-  with pytest.raises(refine.ConfigError, match="--shift_average_score=33"):  # before any stage runs
-    refine.RefineConfig(shift_average_score=33).validate()
+  assert refine.plan(refine_config.RefineConfig(shift_average_score=0))[-1].recipe.shift_average == 0
+  with pytest.raises(refine_config.ConfigError, match="--shift_average_score=-1"):
+    refine_config.RefineConfig(shift_average_score=-1).validate()
+  with pytest.raises(refine_config.ConfigError, match="--shift_average_score=33"):  # before any stage runs
+    refine_config.RefineConfig(shift_average_score=33).validate()
 
 
 def test_gan_seeds_follow_the_chains_seed_and_seed_0_keeps_1_2_3():
   def gan_seeds(seed):  # every GAN run of cycle 1 fails its check: the first run and two retries
-    config, failed = refine.RefineConfig(seed=seed, retries=2), {}
+    config, failed = refine_config.RefineConfig(seed=seed, retries=2), {}
     for _ in range(3):
       failed.update({s.name: refine.Check(False) for s in refine.plan(config, failed)
                      if s.is_check and s.name.startswith("refine1-")})
@@ -215,62 +216,62 @@ def test_gan_seeds_follow_the_chains_seed_and_seed_0_keeps_1_2_3():
   assert gan_seeds(1) == ["1001", "1002", "1003"] and gan_seeds(21) == ["21001", "21002", "21003"]
   assert not set(gan_seeds(0)) & set(gan_seeds(1))
   # Seed 0's plan, every stage, is the recipe's of the recorded chains (BEST: GAN seeds 1).
-  assert argvs(refine.plan(refine.RefineConfig(seed=0))) == argvs(refine.plan(refine.RefineConfig()))
-  assert [s.flag("seed") for s in refine.plan(refine.RefineConfig()) if s.name.endswith("-gan")] \
+  assert argvs(refine.plan(refine_config.RefineConfig(seed=0))) == argvs(refine.plan(refine_config.RefineConfig()))
+  assert [s.flag("seed") for s in refine.plan(refine_config.RefineConfig()) if s.name.endswith("-gan")] \
       == ["1", "1", "1"]
-  with pytest.raises(refine.ConfigError, match="^--retries=1000"):
-    refine.RefineConfig(retries=1000).validate()
+  with pytest.raises(refine_config.ConfigError, match="^--retries=1000"):
+    refine_config.RefineConfig(retries=1000).validate()
 
 
 def test_checks_hard_labels_steps_and_grabcut():
   names = lambda config: [s.name for s in refine.plan(config)]
   # No check and no pick: no consistency stage at all.
-  assert "refine1-gan-check" not in names(refine.RefineConfig(max_drop=None))
+  assert "refine1-gan-check" not in names(refine_config.RefineConfig(max_drop=None))
   # A pick without a check: consistency picks, with no baseline; a check without a result passes.
-  stages = refine.plan(refine.RefineConfig(max_drop=None, pick_every=25))
+  stages = refine.plan(refine_config.RefineConfig(max_drop=None, pick_every=25))
   assert argvs(stages)[3] == check("refine1-gan", None, "--all_checkpoints")
   assert stages[4].flag("teacher_checkpoint") == "<picked by refine1-gan-check>"
   assert stages[2].flag("save_every") == "25" and stages[2].flag("max_to_keep") == "5"
   assert stages[5].flag("max_to_keep") == "1"  # 25 steps, saved every 25
   # Steps per cycle: the last count for the cycles after the list; hard labels from cycle 2.
-  stages = refine.plan(refine.RefineConfig(refine_steps=(7, 5, 3), cycles=4, hard_from=2))
+  stages = refine.plan(refine_config.RefineConfig(refine_steps=(7, 5, 3), cycles=4, hard_from=2))
   gans = [s for s in stages if s.name.endswith("-gan")]
   assert [s.flag("steps") for s in gans] == ["7", "5", "3", "3"]
   hard = {s.name: s.flag("label_threshold") for s in stages if s.module == refine.DISTILL}
   assert hard == dict(student1=None, refine1=None, refine2="0.5", refine3="0.5", refine4="0.5")
   # No rounds: the first GAN run starts from the teacher; no cycles: the round's student is scored.
-  stages = refine.plan(refine.RefineConfig(rounds=0))
+  stages = refine.plan(refine_config.RefineConfig(rounds=0))
   assert stages[1].flag("init_from") == f"{C}/teacher"
-  assert [s.name for s in refine.plan(refine.RefineConfig(cycles=0))] == [
+  assert [s.name for s in refine.plan(refine_config.RefineConfig(cycles=0))] == [
       "teacher", "student1", "score"]
   # GrabCut 0 (and the CRF on the crop alone): neither students nor the score get its flags.
-  flat = " ".join(a for s in refine.plan(refine.RefineConfig(grabcut=0, crf_context=0))
+  flat = " ".join(a for s in refine.plan(refine_config.RefineConfig(grabcut=0, crf_context=0))
                   for a in s.argv)
   assert "grabcut" not in flat and "raw_root" not in flat
 
 
 def test_student_ema_decay_goes_to_every_student_and_only_to_them():
-  stages = refine.plan(refine.RefineConfig(student_ema_decay=0.99, distill_args=("--x=1",)))
+  stages = refine.plan(refine_config.RefineConfig(student_ema_decay=0.99, distill_args=("--x=1",)))
   students = [s for s in stages if s.module == refine.DISTILL]
   assert [s.name for s in students] == ["student1", "refine1", "refine2", "refine3"]
   for s in students:  # before distill_args, so that they can override it
     assert s.flag("ema_decay") == "0.99"
     assert s.argv.index("--ema_decay=0.99") < s.argv.index("--x=1")
   assert all(s.flag("ema_decay") is None for s in stages if s.module != refine.DISTILL)
-  off = refine.plan(refine.RefineConfig(student_ema_decay=0))
+  off = refine.plan(refine_config.RefineConfig(student_ema_decay=0))
   assert all(s.flag("ema_decay") is None for s in off)
 
 
 def test_cub_and_paths():
-  config = refine.for_dataset("cub", prep_dir="/p", runs="/r", seed=3).validate()
+  config = refine_config.for_dataset("cub", prep_dir="/p", runs="/r", seed=3).validate()
   stages = refine.plan(config)
   assert stages[0].flag("preset") == "cpu" and stages[0].flag("backgrounds") == "/p/cub_bg.npz"
   assert stages[0].flag("logdir") == "/r/cub-refine/teacher" and stages[0].flag("seed") == "3"
   assert stages[1].flag("backgrounds") == "/p/cub_bg.npz" and stages[1].flag("seed") == "3"
   assert stages[2].flag("seed") == "3001"  # the GAN runs' seeds: 1000 x --seed + 1, ...
   assert stages[-1].flag("split") == "all" and stages[-1].flag("raw_root") == "data/CUB_200_2011"
-  with pytest.raises(refine.ConfigError, match="--dataset=celeba"):
-    refine.for_dataset("celeba")
+  with pytest.raises(refine_config.ConfigError, match="--dataset=celeba"):
+    refine_config.for_dataset("celeba")
 
 
 @pytest.mark.parametrize("change, flag", [
@@ -282,13 +283,13 @@ def test_cub_and_paths():
     (dict(student_ema_decay=1.0), "--student_ema_decay=1.0"),
     (dict(student_ema_decay=-0.5), "--student_ema_decay=-0.5")])
 def test_validate_names_the_flag(change, flag):
-  with pytest.raises(refine.ConfigError) as e:
-    dataclasses.replace(refine.RefineConfig(), **change).validate()
+  with pytest.raises(refine_config.ConfigError) as e:
+    dataclasses.replace(refine_config.RefineConfig(), **change).validate()
   assert str(e.value).startswith(flag)
 
 
 def test_executor_decides_retries_from_consistency_json(tmp_path):
-  config = refine.RefineConfig(chain=str(tmp_path / "chain"), retries=1, cycles=2, pick_every=25)
+  config = refine_config.RefineConfig(chain=str(tmp_path / "chain"), retries=1, cycles=2, pick_every=25)
   runner, lines = FakeRunner(drops={"refine1-gan-check": 0.2, "refine2-gan-check": 0.3,
                                     "refine2-gan-seed2-check": 0.14}), []
   result = refine_run.run(config, runner, python="py", log=lines.append)
@@ -322,12 +323,12 @@ def test_executor_refuses_a_chain_whose_teacher_had_another_length(tmp_path):
   """A chain of the old 4000-step default, rerun with 6000: nothing runs, the teacher's
   checkpoints are left as they are, one error names the flag; with the old count, or a teacher
   alone, it runs."""
-  config = refine.RefineConfig(chain=str(tmp_path), teacher_steps=6000)
+  config = refine_config.RefineConfig(chain=str(tmp_path), teacher_steps=6000)
   for stage, flags in (("teacher", dict(steps=4000)), ("student1", dict(steps=1000))):
     os.makedirs(tmp_path / stage)
     (tmp_path / stage / "flags.json").write_text(json.dumps(flags))
   runner = FakeRunner()
-  with pytest.raises(refine.ConfigError, match=r"^--teacher_steps=6000: .* teacher was set to "
+  with pytest.raises(refine_config.ConfigError, match=r"^--teacher_steps=6000: .* teacher was set to "
                      r"4000 steps and whose student1 learned from it; give --teacher_steps=4000"):
     refine_run.run(config, runner, log=lambda line: None)
   assert runner.ran == []
@@ -340,7 +341,7 @@ def test_executor_refuses_a_chain_whose_teacher_had_another_length(tmp_path):
 
 
 def test_executor_stops_at_a_failed_stage(tmp_path):
-  config = refine.RefineConfig(chain=str(tmp_path))
+  config = refine_config.RefineConfig(chain=str(tmp_path))
   runner = FakeRunner(fail="refine1-gan")
   with pytest.raises(refine_run.StageError) as e:
     refine_run.run(config, runner, log=lambda line: None)
@@ -373,9 +374,9 @@ def test_entry_point_flags_and_dry_run(capsys, sets):
   assert refine_main.main(["refine", "--dry_run"]) == 0
   lines = capsys.readouterr().out.splitlines()
   assert lines.pop(-2) == (f"# writes {C}/ensemble/postprocess.json: "
-                           f"{refine.score_recipe(refine.RefineConfig()).describe()}")
+                           f"{refine.score_recipe(refine_config.RefineConfig()).describe()}")
   assert [l.split()[2:] for l in lines] == [[m, *a] for m, *a in argvs(refine.plan(
-      refine.RefineConfig()))]
+      refine_config.RefineConfig()))]
   args = ["refine", "--dataset=cub", f"--prep_dir={sets}/prepared", "--runs=/r", "--seed=2", "--max_drop=none",
           "--refine_steps=9,8", "--cycles=2", "--gan_args=--recolor=0.5 --jit=false",
           "--hard_args=", "--noflip_average_score", "--ensemble=2",
@@ -454,7 +455,7 @@ def _config(module, cls, argv):
 
 def test_postprocess_chain_and_a_runs_recipe_refine_masks_as_the_chains_score_does(tmp_path):
   from experiments import evaluate, segment  # pylint: disable=g-import-not-at-top
-  config = refine.for_dataset("horse", prep_dir=P, runs="runs")
+  config = refine_config.for_dataset("horse", prep_dir=P, runs="runs")
   score = refine.plan(config)[-1]
   run = str(tmp_path / "result")
   refine_run.postprocess.write_recipe(run, score.recipe)  # as the executor does before the score
@@ -494,7 +495,7 @@ def test_a_prepared_set_alone_gives_every_path(tmp_path):
   the chain named after it, the raw images from its meta.json, scored only when it has masks."""
   mine = fake_set(tmp_path / "p" / "mine", has_masks=False)
   runs = str(tmp_path / "r")
-  config = refine.for_prepared(mine, runs).validate()
+  config = refine_config.for_prepared(mine, runs).validate()
   assert (config.backgrounds, config.student_backgrounds) == (mine + "_bg.npz", mine + "_bg.npz")
   assert config.chain == f"{runs}/mine-refine" and config.raw_root is None
   assert (config.teacher_preset, config.score_split, config.score) == ("horse-cpu", "all", False)
@@ -505,20 +506,20 @@ def test_a_prepared_set_alone_gives_every_path(tmp_path):
   assert stages[0].flag("logdir") == f"{runs}/mine-refine/teacher"
   assert stages[1].flag("grabcut_iters") == "3"  # the students' GrabCut reads meta.json's photos
   # The same steps as the horses' chain, the paths apart.
-  horse = refine.plan(refine.RefineConfig(score_split="all"))
+  horse = refine.plan(refine_config.RefineConfig(score_split="all"))
   assert [s.name for s in stages] == [s.name for s in horse][:-1]
   # A sharp pool beside it goes to the students; masks: the score of every crop that has one.
   masked = fake_set(tmp_path / "p" / "masked", pools=("_bg.npz", "_bg_sharp.npz"))
-  config = refine.for_prepared(masked + "/", runs, seed=2, chain="c")
+  config = refine_config.for_prepared(masked + "/", runs, seed=2, chain="c")
   assert config.student_backgrounds == masked + "_bg_sharp.npz" and config.chain == "c"
   score = refine.plan(config)[-1]
   assert score.name == "score" and score.flag("split") == "all" and score.flag("prepared") == \
       masked + "/"
-  with pytest.raises(refine.ConfigError, match=r"^--backgrounds: .*nopool_bg\.npz is missing"):
-    refine.for_prepared(fake_set(tmp_path / "nopool", pools=()))
-  assert refine.for_prepared(str(tmp_path / "nopool"), backgrounds="b.npz").backgrounds == "b.npz"
-  with pytest.raises(refine.ConfigError, match=r"^--prepared=.*gone: no prepared set there"):
-    refine.for_prepared(str(tmp_path / "gone"))
+  with pytest.raises(refine_config.ConfigError, match=r"^--backgrounds: .*nopool_bg\.npz is missing"):
+    refine_config.for_prepared(fake_set(tmp_path / "nopool", pools=()))
+  assert refine_config.for_prepared(str(tmp_path / "nopool"), backgrounds="b.npz").backgrounds == "b.npz"
+  with pytest.raises(refine_config.ConfigError, match=r"^--prepared=.*gone: no prepared set there"):
+    refine_config.for_prepared(str(tmp_path / "gone"))
 
 
 def test_entry_point_on_a_prepared_set(tmp_path, capsys):
@@ -526,7 +527,7 @@ def test_entry_point_on_a_prepared_set(tmp_path, capsys):
   assert refine_main.main(["refine", f"--prepared={mine}", f"--runs={tmp_path}/r", "--seed=1",
                            "--dry_run"]) == 0
   lines = [l.split()[2:] for l in capsys.readouterr().out.splitlines() if not l.startswith("#")]
-  assert lines == argvs(refine.plan(refine.for_prepared(mine, f"{tmp_path}/r", seed=1)))
+  assert lines == argvs(refine.plan(refine_config.for_prepared(mine, f"{tmp_path}/r", seed=1)))
   assert lines[0][:4] == ["experiments.fgseg", f"--prepared={mine}", "--split=all",
                           f"--backgrounds={mine}_bg.npz"]
   assert lines[-1][:4] == ["experiments.evaluate", f"--run_dir={tmp_path}/r/mine-refine/ensemble",
@@ -546,7 +547,7 @@ def test_entry_point_on_a_prepared_set(tmp_path, capsys):
 def test_executor_on_a_set_without_masks_names_its_result(tmp_path):
   """No score stage: the result is the ensemble, named in <chain>/result.txt for make
   folder-segment; with every GAN run failing and no ensemble, the last student before them."""
-  config = refine.for_prepared(fake_set(tmp_path / "mine", has_masks=False), str(tmp_path / "r"))
+  config = refine_config.for_prepared(fake_set(tmp_path / "mine", has_masks=False), str(tmp_path / "r"))
   runner = FakeRunner()
   result = refine_run.run(config, runner, log=lambda line: None)
   chain = tmp_path / "r" / "mine-refine"
@@ -571,8 +572,8 @@ def test_executor_on_a_set_without_masks_names_its_result(tmp_path):
 
 def test_no_default_path_points_outside_the_repository():
   """A default such as ../shared/data/... works only in the checkout it was written in."""
-  paths = [v for v in dataclasses.asdict(refine.RefineConfig()).values() if isinstance(v, str)]
-  paths += [v for d in refine.DATASETS.values() for v in dataclasses.asdict(d).values()
+  paths = [v for v in dataclasses.asdict(refine_config.RefineConfig()).values() if isinstance(v, str)]
+  paths += [v for d in refine_config.DATASETS.values() for v in dataclasses.asdict(d).values()
             if isinstance(v, str)]
   paths += [refine_main.F[n].default for n in refine_main.F.values
             if isinstance(refine_main.F[n].default, str)]

@@ -14,6 +14,7 @@ from ind_prior_tf.apply import ensemble, segment_outputs
 from ind_prior_tf.errors import FlagError
 from ind_prior_tf.postprocess import stage as postprocess
 from ind_prior_tf.postprocess.stage import PostConfig
+from ind_prior_tf.refine import config as refine_config
 from ind_prior_tf.refine import plan as refine
 from ind_prior_tf.runtime import rundir, runinfo
 
@@ -84,7 +85,7 @@ def resolve_post(choice, run_dir, overrides=None):
   elif choice == "none":
     post, source = postprocess.PostConfig(), "--postprocess=none"
   elif choice == "chain":
-    post, source = refine.score_recipe(refine.RefineConfig()), "the default chain's recipe"
+    post, source = refine.score_recipe(refine_config.RefineConfig()), "the default chain's recipe"
   elif choice and os.path.isfile(choice):
     post, source = postprocess.read_file(choice), choice
   else:

@@ -3,7 +3,7 @@ set, the two pools and, for GrabCut or the CRF on the photo, the raw images wher
 (else the stages find them through the set's meta.json); and its folder apart from them. TensorFlow-free."""
 import os
 
-from ind_prior_tf.refine.plan import ConfigError, prepared_meta
+from ind_prior_tf.refine.config import ConfigError, prepared_meta
 from ind_prior_tf.runtime import owned
 
 

@@ -11,7 +11,8 @@ import subprocess
 import sys
 
 from ind_prior_tf.postprocess import stage as postprocess
-from ind_prior_tf.refine.plan import Check, ConfigError, plan, result_of, score_recipe
+from ind_prior_tf.refine.config import ConfigError
+from ind_prior_tf.refine.plan import Check, plan, result_of, score_recipe
 from ind_prior_tf.runtime import runinfo
 
 DROPPED = 3  # experiments.consistency's exit status for a run below its baseline by over --max_drop

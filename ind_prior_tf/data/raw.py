@@ -8,7 +8,6 @@ problems it skipped attached.
 from __future__ import annotations
 
 import collections
-import csv
 import dataclasses
 import hashlib
 import math
@@ -19,6 +18,7 @@ from absl import logging
 
 from ind_prior_tf.data import box_names
 from ind_prior_tf.data import images as images_lib
+from ind_prior_tf.data.box_names import BoxTable, read_box_file  # noqa: F401 (offered here too)
 from ind_prior_tf.data.skips import SkipLog
 from ind_prior_tf.errors import DataError
 
@@ -164,25 +164,9 @@ def read_cub(root: str, require_masks: bool = False) -> RecordList:
   return RecordList(records, skipped)
 
 
-def read_celeba(root: str) -> RecordList:
-  """Reads a CelebA directory: list_bbox_celeba.txt + img_celeba/.
-
-  list_bbox_celeba.txt: line 1 = count, line 2 = header
-  `image_id x_1 y_1 width height`, then `000001.jpg 95 71 226 313`.
-  Optional list_eval_partition.txt (`000001.jpg 0`; 0 train, 1 val,
-  2 test): is_train = (partition == 0); absent -> all train.  The record id
-  is the numeric file stem (000001.jpg -> 1).  No masks.
-  """
-  root = os.fspath(root)
-  layout = "expected CelebA layout: list_bbox_celeba.txt, img_celeba/"
-  if not os.path.isdir(root):
-    raise DataError(f"{root}: missing directory ({layout})")
-  bbox_path = os.path.join(root, "list_bbox_celeba.txt")
-  img_dir = os.path.join(root, "img_celeba")
-  if not os.path.isfile(bbox_path):
-    raise DataError(f"{bbox_path}: missing ({layout})")
-  if not os.path.isdir(img_dir):
-    raise DataError(f"{img_dir}: missing directory ({layout})")
+def _read_celeba_boxes(bbox_path: str) -> list:
+  """[(file name, box)] of list_bbox_celeba.txt: a count line, a header line, then one line per
+  image; DataError naming the line for anything else."""
   with open(bbox_path, "r", encoding="utf-8", errors="replace") as f:
     lines = f.read().splitlines()
   if len(lines) < 2:
@@ -215,21 +199,47 @@ def read_celeba(root: str) -> RecordList:
   if declared != len(entries):
     logging.warning("%s: header says %d images, found %d lines", bbox_path,
                     declared, len(entries))
+  return entries
 
-  part_path = os.path.join(root, "list_eval_partition.txt")
-  partition = None
-  if os.path.isfile(part_path):
-    partition = {}
-    with open(part_path, "r", encoding="utf-8", errors="replace") as f:
-      for lineno, line in enumerate(f, 1):
-        parts = line.split()
-        if not parts:
-          continue
-        if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
-          raise DataError(f"{part_path}:{lineno}: expected `<file> <0|1|2>`, "
-                          f"got {line.strip()[:80]!r}")
-        partition[parts[0]] = int(parts[1])
 
+def _read_celeba_partition(part_path: str) -> Optional[dict]:
+  """{file name: 0 train, 1 val, 2 test} of list_eval_partition.txt, or None when it is absent."""
+  if not os.path.isfile(part_path):
+    return None
+  partition = {}
+  with open(part_path, "r", encoding="utf-8", errors="replace") as f:
+    for lineno, line in enumerate(f, 1):
+      parts = line.split()
+      if not parts:
+        continue
+      if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
+        raise DataError(f"{part_path}:{lineno}: expected `<file> <0|1|2>`, "
+                        f"got {line.strip()[:80]!r}")
+      partition[parts[0]] = int(parts[1])
+  return partition
+
+
+def read_celeba(root: str) -> RecordList:
+  """Reads a CelebA directory: list_bbox_celeba.txt + img_celeba/.
+
+  list_bbox_celeba.txt: line 1 = count, line 2 = header
+  `image_id x_1 y_1 width height`, then `000001.jpg 95 71 226 313`.
+  Optional list_eval_partition.txt (`000001.jpg 0`; 0 train, 1 val,
+  2 test): is_train = (partition == 0); absent -> all train.  The record id
+  is the numeric file stem (000001.jpg -> 1).  No masks.
+  """
+  root = os.fspath(root)
+  layout = "expected CelebA layout: list_bbox_celeba.txt, img_celeba/"
+  if not os.path.isdir(root):
+    raise DataError(f"{root}: missing directory ({layout})")
+  bbox_path = os.path.join(root, "list_bbox_celeba.txt")
+  img_dir = os.path.join(root, "img_celeba")
+  if not os.path.isfile(bbox_path):
+    raise DataError(f"{bbox_path}: missing ({layout})")
+  if not os.path.isdir(img_dir):
+    raise DataError(f"{img_dir}: missing directory ({layout})")
+  entries = _read_celeba_boxes(bbox_path)
+  partition = _read_celeba_partition(os.path.join(root, "list_eval_partition.txt"))
   skipped = SkipLog(total=len(entries))
   records = []
   for index, (name, box) in enumerate(entries, 1):
@@ -253,66 +263,6 @@ def read_celeba(root: str) -> RecordList:
 
 
 # A folder of photos of one category.
-
-
-def _box_numbers(path, lineno, values):
-  try:
-    return tuple(float(v) for v in values)
-  except ValueError:
-    raise DataError(f"{path}:{lineno}: bad numbers {list(values)}") from None
-
-
-class BoxTable(dict):
-  """{key: (x, y, w, h)} of a boxes file, with `lines`: {key: its line number}."""
-
-  def __init__(self):
-    super().__init__()
-    self.lines = {}
-
-
-def _add_box(boxes, path, lineno, name, box):
-  name = name.strip()
-  key = int(name) if name.isdigit() else name
-  if key in boxes:
-    raise DataError(f"{path}:{lineno}: duplicate key {name!r}")
-  boxes[key] = box
-  boxes.lines[key] = lineno
-
-
-# The headers a boxes CSV may start with (the columns after the name), lower-cased.
-CSV_HEADERS = (["x", "y", "w", "h"], ["x", "y", "width", "height"])
-
-
-def read_box_file(path: str) -> dict:
-  """A boxes file -> {key: (x, y, w, h)} (pixels, CUB convention; integer keys as ints).
-
-  Two forms: CUB's bounding_boxes.txt style, lines `<key> <x> <y> <w> <h>` (the key an image id, or an
-  image's path or file name, which may hold spaces: the last four fields are the numbers); or CSV,
-  `name,x,y,w,h` per row after an optional header row of that form (or `name,x,y,width,height`,
-  any first column's name; told apart by a comma on the first line). Blank lines and lines starting with # are comments.
-  """
-  path = os.fspath(path)
-  if not os.path.isfile(path):
-    raise DataError(f"{path}: missing boxes file")
-  with open(path, encoding="utf-8-sig", errors="replace") as f:
-    lines = [(n, line.strip()) for n, line in enumerate(f, 1)]
-  lines = [(n, line) for n, line in lines if line and not line.startswith("#")]
-  boxes = BoxTable()
-  if lines and "," in lines[0][1]:
-    rows = list(csv.reader([line for _, line in lines]))
-    for (lineno, line), row in zip(lines, rows):
-      if len(row) != 5:
-        raise DataError(f"{path}:{lineno}: expected `name,x,y,w,h`, got {line[:80]!r}")
-      if lineno == lines[0][0] and [c.strip().lower() for c in row[1:]] in CSV_HEADERS:
-        continue  # the header
-      _add_box(boxes, path, lineno, row[0], _box_numbers(path, lineno, row[1:]))
-    return boxes
-  for lineno, line in lines:
-    parts = line.rsplit(maxsplit=4)
-    if len(parts) != 5:
-      raise DataError(f"{path}:{lineno}: expected `<key> x y w h`, got {line[:80]!r}")
-    _add_box(boxes, path, lineno, parts[0], _box_numbers(path, lineno, parts[1:]))
-  return boxes
 
 
 def _mask_index(masks_dir: str, exclude=()) -> dict:

@@ -38,7 +38,7 @@ def _run_time(run_dir, flags):
   ckpt/checkpoint, or a HOC run)."""
   if flags is None or not runinfo.is_segmenter(flags):
     return None
-  saved = "flags.json" if ensemble.is_ensemble(flags) else os.path.join("ckpt", "checkpoint")
+  saved = runinfo.FLAGS if ensemble.is_ensemble(flags) else os.path.join("ckpt", "checkpoint")
   try:
     return os.path.getmtime(os.path.join(run_dir, saved))
   except OSError:
@@ -54,7 +54,7 @@ def newest_segmenter_run(root, flag="--runs"):
   best = None
   for dirpath, dirnames, filenames in os.walk(root):
     dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-    if "flags.json" not in filenames:
+    if runinfo.FLAGS not in filenames:
       continue
     flags = runinfo.try_read_flags(dirpath)
     if "ckpt" in dirnames or ensemble.is_ensemble(flags):

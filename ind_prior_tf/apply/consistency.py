@@ -19,6 +19,7 @@ from typing import Optional
 from ind_prior_tf import choices
 from ind_prior_tf.errors import FlagError
 from ind_prior_tf.knobs import knob
+from ind_prior_tf.runtime import runinfo
 
 REPORT = "consistency.json"
 
@@ -52,7 +53,7 @@ class ConsistencyConfig:
   def check_files(self):
     for name in ("run_dir", "baseline"):
       run = getattr(self, name)
-      if run and not os.path.isfile(os.path.join(run, "flags.json")):
+      if run and not runinfo.has_flags(run):
         raise FlagError(f"--{name}={run}: no flags.json; is it a training run directory?")
     return self
 

@@ -69,7 +69,7 @@ def write(run_dir, members, overwrite=False):
   same ensemble is there already). A run_dir holding a training run, or another ensemble without
   overwrite, is a FlagError naming --logdir, and nothing is written."""
   config = describe(run_dir, members)
-  path = os.path.join(run_dir, "flags.json")
+  path = runinfo.flags_path(run_dir)
   if os.path.exists(path):
     old = _read_flags(run_dir, f"--logdir={run_dir}")
     if not is_ensemble(old):

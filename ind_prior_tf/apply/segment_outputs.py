@@ -6,7 +6,7 @@ for older outputs folders of PNGs alone). TensorFlow-free.
 import os
 
 from ind_prior_tf.errors import FlagError
-from ind_prior_tf.runtime import owned
+from ind_prior_tf.runtime import owned, runinfo
 
 TOOL = "experiments.segment"
 WRITES = ("masks", "cutouts", "skipped.txt", "floor.txt")
@@ -21,7 +21,7 @@ def check_apart(config):
   the --boxes file or the run; before any image is listed (the images of a list or a pattern:
   check_items)."""
   # A --run_dir that is no run is reported by the run's own check (segmenter.load_run_segmenter).
-  run = config.run_dir if os.path.isfile(os.path.join(config.run_dir, "flags.json")) else None
+  run = config.run_dir if runinfo.has_flags(config.run_dir) else None
   reads = [("--boxes", config.boxes), ("--run_dir", run)]
   if config.images and os.path.exists(config.images):
     reads.insert(0, ("--images", config.images))

@@ -29,7 +29,7 @@ F.enum("mixed_precision", "float32", ["float32", "mixed_bfloat16", "mixed_float1
 F.integer("repeats", 3, "Timed blocks per variant (the minimum is reported).")
 F.integer("block", 2, "Steps per timed block (one host sync per block).")
 F.boolean("pipeline", True, "Measure the input pipeline's overhead (fgseg).")
-F.boolean("peer_torch", False, "Also time the PyTorch peer step (experiments/peer_torch.py) against "
+F.boolean("peer_torch", False, "Also time the PyTorch peer step (ind_prior_tf/bench/peer_torch.py) against "
           "ours, each side in its own process, alternating; needs torch.")
 F.boolean("layers", False, "Also time every conv layer of the fgseg UNet and discriminator alone "
           "(forward + both gradients): which shapes run slowly.")

@@ -6,8 +6,8 @@ work on the same machine. This is a direct, eager PyTorch translation of FgSegGA
 channels, kernels, strides, padding, bias choices and hyper-parameters, so that both sides do the same
 FLOPs. It never imports TensorFlow or absl, and torch is never a project dependency.
 
-  python experiments/peer_torch.py --steps=2 --repeats=2 --size=128 --width=1.0 --batch=16
-  python experiments/peer_torch.py --steps=5 --size=64 --width=0.25 --batch=32 --autocast=bfloat16
+  python ind_prior_tf/bench/peer_torch.py --steps=2 --repeats=2 --size=128 --width=1.0 --batch=16
+  python ind_prior_tf/bench/peer_torch.py --steps=5 --size=64 --width=0.25 --batch=32 --autocast=bfloat16
 
 It runs one step to warm up, then `--repeats` blocks of `--steps` steps, and prints the minimum
 seconds per step first on its last line (bench.py's harness reads that; ind_prior_tf/bench/peer.py), then

@@ -215,12 +215,13 @@ def test_refine_chain_wires_teacher_students_and_refinement(cub, tmp_path, monke
   assert flags("ensemble")["members"] == ["../student1", "../refine1", "../refine2"]
   assert (f"{chain / 'ensemble'} (the mean of 3 runs; flip-averaged, shift-averaged (4 px), colour "
           "CRF w=5 on the photo (context 0.5), guided filter r=4, 1 GrabCut iterations holding the "
-          "pixels within 0.05 of 0 or 1) on 8 masked crops") in p.stdout
+          "pixels within 0.05 of 0 or 1, the floor: GrabCut from the box alone unless the mask fits "
+          "the colours better by 0.02 and agrees with it (IoU >= 0.4)) on 8 masked crops") in p.stdout
   scores = json.load(open(chain / "score" / "scores.json"))
   recipe = json.load(open(chain / "ensemble" / "postprocess.json"))
   assert scores["postprocess"] == recipe and scores["flip_average"] is True
   assert recipe["grabcut_sure"] == 0.05 and recipe["guided_radius"] == 4
-  assert recipe["crf_weight"] == 5 and recipe["grabcut_iters"] == 1
+  assert recipe["crf_weight"] == 5 and recipe["grabcut_iters"] == 1 and recipe["grabcut_floor"]
   assert scores["postprocess_source"].startswith("the run's recipe")
   assert scores["checkpoint"].endswith(str(chain / "refine2" / "ckpt" / "ckpt-2"))
   assert p.stdout.strip().splitlines()[-1] == (
@@ -245,6 +246,7 @@ def test_refine_chain_wires_teacher_students_and_refinement(cub, tmp_path, monke
   assert flags("refine1")["teacher"] == str(chain / "refine1-gan")  # no student from a failed run
   assert (f"{chain / 'student1'} (ckpt-2; shift-averaged (4 px), colour CRF w=5 on the photo "
           "(context 0.5), guided filter r=4, 1 GrabCut iterations holding the pixels within 0.05 "
-          "of 0 or 1) on 8 masked crops") in p.stdout
+          "of 0 or 1, the floor: GrabCut from the box alone unless the mask fits the colours better "
+          "by 0.02 and agrees with it (IoU >= 0.4)) on 8 masked crops") in p.stdout
   # The score's recipe went into the result it scored, and only there.
   assert json.load(open(chain / "student1" / "postprocess.json"))["flip_average"] is False

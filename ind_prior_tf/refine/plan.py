@@ -111,6 +111,40 @@ def picked_placeholder(check_name):
   return f"<picked by {check_name}>"
 
 
+def _cycle_gan(c, checks, cycle, last, gan_common, stages):
+  """Appends to `stages` the GAN runs of refinement cycle `cycle` from the student `last` (each
+  followed by its check, if any), retried with the next seed while a check failed; returns (the run
+  that passed or None, the checkpoint its check picked or None)."""
+  chain = lambda run: os.path.join(c.chain, run)
+  checking = c.max_drop is not None or c.pick_every > 0
+  steps = c.refine_steps[min(cycle, len(c.refine_steps)) - 1]
+  save = (f"--save_every={steps}",)
+  if c.pick_every:
+    save = (f"--save_every={c.pick_every}", f"--max_to_keep={-(-steps // c.pick_every)}")
+  for attempt in range(c.retries + 1):
+    seed = 1000 * c.seed + attempt + 1
+    name = f"refine{cycle}-gan" + (f"-seed{seed}" if attempt else "")
+    gan = Stage(name, FGSEG, (*gan_common, *c.fgseg_args, f"--steps={steps}", *save,
+                              f"--seed={seed}", f"--init_from={last.run_dir}",
+                              f"--logdir={chain(name)}", *c.gan_args), chain(name), (last.name,))
+    stages.append(gan)
+    if not checking:
+      return gan, None
+    baseline = (f"--baseline={last.run_dir}", f"--max_drop={c.max_drop}") \
+        if c.max_drop is not None else ()
+    check = Stage(f"{name}-check", CONSISTENCY,
+                  (f"--run_dir={gan.run_dir}", f"--prepared={c.prepared}",
+                   *(("--all_checkpoints",) if c.pick_every else ()), *baseline),
+                  gan.run_dir, (gan.name, last.name))
+    stages.append(check)
+    outcome = checks.get(check.name)
+    if outcome is None or outcome.passed:
+      if c.pick_every:
+        return gan, outcome.checkpoint if outcome else picked_placeholder(check.name)
+      return gan, None
+  return None, None
+
+
 def plan(config, checks=None):
   """The stages of the chain, in order, given the outcomes of the checks run so far ({stage name:
   Check}); a check without an outcome yet counts as passed."""
@@ -147,36 +181,8 @@ def plan(config, checks=None):
     last = student(f"student{r}", last, 0)
     stages.append(last)
     students.append(last)
-  checking = c.max_drop is not None or c.pick_every > 0
   for cycle in range(1, c.cycles + 1):
-    steps = c.refine_steps[min(cycle, len(c.refine_steps)) - 1]
-    save = (f"--save_every={steps}",)
-    if c.pick_every:
-      save = (f"--save_every={c.pick_every}", f"--max_to_keep={-(-steps // c.pick_every)}")
-    teacher = checkpoint = None
-    for attempt in range(c.retries + 1):
-      seed = 1000 * c.seed + attempt + 1
-      name = f"refine{cycle}-gan" + (f"-seed{seed}" if attempt else "")
-      gan = Stage(name, FGSEG, (*gan_common, *c.fgseg_args, f"--steps={steps}", *save,
-                                f"--seed={seed}", f"--init_from={last.run_dir}",
-                                f"--logdir={chain(name)}", *c.gan_args), chain(name), (last.name,))
-      stages.append(gan)
-      if not checking:
-        teacher = gan
-        break
-      baseline = (f"--baseline={last.run_dir}", f"--max_drop={c.max_drop}") \
-          if c.max_drop is not None else ()
-      check = Stage(f"{name}-check", CONSISTENCY,
-                    (f"--run_dir={gan.run_dir}", f"--prepared={c.prepared}",
-                     *(("--all_checkpoints",) if c.pick_every else ()), *baseline),
-                    gan.run_dir, (gan.name, last.name))
-      stages.append(check)
-      outcome = checks.get(check.name)
-      if outcome is None or outcome.passed:
-        teacher = gan
-        if c.pick_every:
-          checkpoint = outcome.checkpoint if outcome else picked_placeholder(check.name)
-        break
+    teacher, checkpoint = _cycle_gan(c, checks, cycle, last, gan_common, stages)
     if teacher is None:  # no GAN run of this cycle passed: the cycles end with the last student
       break
     last = student(f"refine{cycle}", teacher, cycle, checkpoint)

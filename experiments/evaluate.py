@@ -14,23 +14,15 @@ the network's masks), and the first line says which. The work is ind_prior_tf/ap
 import dataclasses
 import sys
 
-from ind_prior_tf import choices, cli
+from ind_prior_tf import cli, knobs
 from ind_prior_tf.apply import config as apply_config
 from ind_prior_tf.apply.config import EvalConfig
 from ind_prior_tf.postprocess.stage import PostConfig
 
 F = cli.Flags(__doc__)
-F.string("run_dir", None, "Run directory (flags.json + ckpt/) of a teacher or a student.")
-F.string("checkpoint", None, "A checkpoint prefix of the run (default: the latest).")
-F.string("prepared", None, "Prepared set with masks (meta.json + TFRecord shards).")
-F.enum("split", "all", choices.SPLITS, "Images to score (only those with a mask count).")
-F.string("out_dir", None, "Where scores.json, per_image.csv and cases.png go "
-         "(default <run_dir>/eval-<split>, with -<the post-processing's settings> when any runs).")
-F.integer("cases", 8, "Best and worst cases shown in cases.png.")
-F.integer("batch_size", 64, "Images per inference batch.")
-F.string("raw_root", None,
-         "The raw set the prepared one was made from, for GrabCut and the CRF on the photo; "
-         "default: the one its meta.json records.")
+# Every flag is a field of EvalConfig or (cli.define_postprocess_flags) of PostConfig, its default and
+# help written there once.
+knobs.define_config_flags(F, EvalConfig)
 cli.define_postprocess_flags(F, PostConfig)
 
 

@@ -21,33 +21,16 @@ import dataclasses
 import os
 import sys
 
-from ind_prior_tf import cli
+from ind_prior_tf import cli, knobs
 from ind_prior_tf.apply import config as apply_config
 from ind_prior_tf.apply.config import SegmentConfig
 from ind_prior_tf.postprocess.stage import PostConfig
 
 F = cli.Flags(__doc__)
-F.string("run_dir", None, "Run directory of a segmenter (flags.json + ckpt/).")
-F.string("runs", None,
-         "Without --run_dir: use the newest segmenter run (by its last checkpoint) in this "
-         "folder of runs (`make segment` passes $RUNS).")
-F.string("checkpoint", None, "A checkpoint of the run (default: its latest).")
-F.string("images", None,
-         "One image, a folder of images (subfolders included), a quoted glob pattern, or a "
-         "list file of image paths.")
-F.string("image_root", None,
-         "Folder that relative paths of a list file start from (default: the list's "
-         "folder, or its images/ subfolder for a CUB images.txt).")
-F.string("boxes", None, "Optional boxes file: `<image_id or name> x y w h` per line, or CSV "
-         "`name,x,y,w,h`.")
-F.string("out_dir", None, "Where masks/ and cutouts/ are written.")
-F.float("threshold", None, "Write binary masks (mask > threshold) instead of soft ones.")
-F.integer("batch_size", 16, "Images per forward pass.")
+# Every flag is a field of SegmentConfig or (cli.define_postprocess_flags) of PostConfig, its default
+# and help written there once.
+knobs.define_config_flags(F, SegmentConfig)
 cli.define_postprocess_flags(F, PostConfig)
-F.boolean("progress", True, "Show a progress bar.")
-F.boolean("overwrite", False,
-          "Replace the masks/, cutouts/ and skipped.txt an earlier segmentation wrote in "
-          "--out_dir (never files it did not write).")
 
 
 def _main(F):

@@ -28,7 +28,7 @@ from absl import flags
 # user; TF_CPP_MIN_LOG_LEVEL=0 in the environment shows them again (and the start-up lines below).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from ind_prior_tf import choices
+from ind_prior_tf import choices, knobs
 from ind_prior_tf.errors import DataError, FlagError, NonFiniteLossError, RunError
 from ind_prior_tf.runtime import runlock
 
@@ -97,61 +97,18 @@ def define_run_flags(F, *, save_every, overwrite_removes, networks="networks"):
 
 
 def define_postprocess_flags(F, defaults):
-  """The flags of the post-processing stage (ind_prior_tf/postprocess/stage.py) that experiments.evaluate
-  and experiments.segment share: --postprocess and one flag per field of `defaults` (the
-  postprocess.PostConfig class, passed in so that this module stays free of its imports), which
-  post_flags reads back."""
-  d = defaults()
+  """The flags of the post-processing stage (ind_prior_tf/postprocess/stage.py) that
+  experiments.evaluate and experiments.segment share: --postprocess and one flag per field of
+  `defaults` (the postprocess.stage.PostConfig class, passed in so that this module stays free of its
+  imports), made from the fields (knobs), which post_flags reads back."""
   F.string("postprocess", "run",
            "What is done to the network's masks: run (the run's own postprocess.json, which the "
            "refinement chain writes into its result; nothing when it has none), none (the "
            "network's masks as they are), chain (the default chain's recipe), or a "
            "postprocess.json file. Any flag below given on the command line overrides its value "
            "(docs/use.md).")
-  F.boolean("flip_average", d.flip_average,
-            "Not in the paper: the mean of the network's masks of each crop and of its mirror "
-            "image.")
-  F.integer("shift_average", d.shift_average,
-            "Not in the paper: > 0 takes the mean of the network's masks of each crop and of the "
-            "crop moved by this many pixels (at the network's input) left, right, up and down, "
-            "each moved back; with --flip_average each of the five flip-averaged.")
-  F.float("crf_weight", d.crf_weight,
-          "Not in the paper: > 0 runs a dense CRF over the colours on each mask, this the strength "
-          "of its pairwise term: pixels of like colour are pulled to one label, the network's mask "
-          "is the unary (ind_prior_tf/postprocess/colour_crf.py; 0: off).")
-  F.float("crf_sigma", d.crf_sigma,
-          "With --crf_weight: the CRF's colour bandwidth on the 0-255 scale.")
-  F.integer("crf_iters", d.crf_iters, "With --crf_weight: the CRF's mean-field steps.")
-  F.float("crf_context", d.crf_context,
-          "With --crf_weight: > 0 runs the CRF on the photo around the box, widened by this times "
-          "the box's size on each side, its pixels outside the box as background (evaluate reads "
-          "the raw photos); 0: on the crop alone.")
-  F.integer("guided_radius", d.guided_radius,
-            "Not in the paper: > 0 smooths each mask with a colour guided filter of this radius "
-            "(pixels of the crop at the network's size), the crop as guide, before GrabCut "
-            "(ind_prior_tf/postprocess/guided_filter.py; 0: off).")
-  F.float("guided_eps", d.guided_eps,
-          "With --guided_radius: the filter's ridge (colours in [0, 1]); larger smooths more "
-          "across weak edges.")
-  F.integer("grabcut_iters", d.grabcut_iters,
-            "Not in the paper: > 0 refines each mask with this many iterations of GrabCut on the "
-            "photo around its box, seeded by the mask (binary masks; needs OpenCV; evaluate reads "
-            "the raw photos).")
-  F.float("grabcut_sure", d.grabcut_sure,
-          "With --grabcut_iters: > 0 holds the pixels where the mask is above 1 - this (sure "
-          "foreground) or below it (sure background); GrabCut moves only the rest (0: all of the "
-          "box is GrabCut's).")
-  F.boolean("grabcut_floor", d.grabcut_floor,
-            "Not in the paper: the floor under the steps above. Per crop, GrabCut from the box "
-            "alone (the baseline) replaces the mask unless the mask fits the crop's colours better "
-            "and overlaps the cut (ind_prior_tf/postprocess/floor.py; needs OpenCV and the raw photos); "
-            "evaluate's per_image.csv and segment's floor.txt say where.")
-  F.float("floor_margin", d.floor_margin,
-          "With --grabcut_floor: by how much the mask's colour fit (the IoU of the mask with its "
-          "redrawing by its own colour histograms) must beat the cut's; larger trusts the mask "
-          "less.")
-  F.float("floor_agreement", d.floor_agreement,
-          "With --grabcut_floor: the least IoU of the mask with the cut for the mask to stay.")
+  knobs.define_config_flags(F, defaults)
+
 
 def post_flags(F, defaults):
   """{field: value} of the post-processing flags given on the command line."""

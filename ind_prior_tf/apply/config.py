@@ -12,6 +12,7 @@ from typing import Optional
 from ind_prior_tf import choices
 from ind_prior_tf.apply import ensemble, segment_outputs
 from ind_prior_tf.errors import FlagError
+from ind_prior_tf.knobs import knob
 from ind_prior_tf.postprocess import stage as postprocess
 from ind_prior_tf.postprocess.stage import PostConfig
 from ind_prior_tf.refine import config as refine_config
@@ -127,15 +128,19 @@ def _require(config, *names):
 
 @dataclasses.dataclass
 class EvalConfig:
-  """What experiments.evaluate scores (see its flags for each field)."""
-  run_dir: Optional[str] = None
-  prepared: Optional[str] = None
-  checkpoint: Optional[str] = None
-  split: str = "all"
-  out_dir: Optional[str] = None
-  cases: int = 8
-  batch_size: int = 64
-  raw_root: Optional[str] = None
+  """What experiments.evaluate scores; each field made with `knob` is its flag."""
+  run_dir: Optional[str] = knob(None, "Run directory (flags.json + ckpt/) of a teacher or a student.")
+  prepared: Optional[str] = knob(None, "Prepared set with masks (meta.json + TFRecord shards).")
+  checkpoint: Optional[str] = knob(None, "A checkpoint prefix of the run (default: the latest).")
+  split: str = knob("all", "Images to score (only those with a mask count).", choices.SPLITS)
+  out_dir: Optional[str] = knob(None,
+      "Where scores.json, per_image.csv and cases.png go (default <run_dir>/eval-<split>, with "
+      "-<the post-processing's settings> when any runs).")
+  cases: int = knob(8, "Best and worst cases shown in cases.png.")
+  batch_size: int = knob(64, "Images per inference batch.")
+  raw_root: Optional[str] = knob(None,
+      "The raw set the prepared one was made from, for GrabCut and the CRF on the photo; default: "
+      "the one its meta.json records.")
   postprocess: str = "run"
   # The post-processing flags given on the command line ({field of postprocess.PostConfig: value});
   # check_files resolves them with --postprocess into `post` (and says where it came from).
@@ -176,19 +181,28 @@ class EvalConfig:
 
 @dataclasses.dataclass
 class SegmentConfig:
-  """What experiments.segment segments (see its flags for each field). Without run_dir, `runs` names
-  a folder whose newest segmenter run is used (check_files picks it)."""
-  run_dir: Optional[str] = None
-  runs: Optional[str] = None
-  images: Optional[str] = None
-  out_dir: Optional[str] = None
-  checkpoint: Optional[str] = None
-  image_root: Optional[str] = None
-  boxes: Optional[str] = None
-  threshold: Optional[float] = None
-  batch_size: int = 16
-  progress: bool = True
-  overwrite: bool = False
+  """What experiments.segment segments; each field made with `knob` is its flag. Without run_dir,
+  `runs` names a folder whose newest segmenter run is used (check_files picks it)."""
+  run_dir: Optional[str] = knob(None, "Run directory of a segmenter (flags.json + ckpt/).")
+  runs: Optional[str] = knob(None,
+      "Without --run_dir: use the newest segmenter run (by its last checkpoint) in this folder of "
+      "runs (`make segment` passes $RUNS).")
+  images: Optional[str] = knob(None,
+      "One image, a folder of images (subfolders included), a quoted glob pattern, or a list file "
+      "of image paths.")
+  out_dir: Optional[str] = knob(None, "Where masks/ and cutouts/ are written.")
+  checkpoint: Optional[str] = knob(None, "A checkpoint of the run (default: its latest).")
+  image_root: Optional[str] = knob(None,
+      "Folder that relative paths of a list file start from (default: the list's folder, or its "
+      "images/ subfolder for a CUB images.txt).")
+  boxes: Optional[str] = knob(None,
+      "Optional boxes file: `<image_id or name> x y w h` per line, or CSV `name,x,y,w,h`.")
+  threshold: Optional[float] = knob(None, "Write binary masks (mask > threshold) instead of soft ones.")
+  batch_size: int = knob(16, "Images per forward pass.")
+  progress: bool = knob(True, "Show a progress bar.")
+  overwrite: bool = knob(False,
+      "Replace the masks/, cutouts/ and skipped.txt an earlier segmentation wrote in --out_dir "
+      "(never files it did not write).")
   postprocess: str = "run"
   post_flags: dict = dataclasses.field(default_factory=dict)  # as EvalConfig's
   post: Optional[PostConfig] = None

@@ -73,7 +73,8 @@ def mask_total_variation(masks):
 
   For a binary mask this is its boundary length over the image area: a smoothness prior (the Potts term
   of graph-cut segmentation) that makes holes, stray specks and thin lines along image edges cost
-  (a teacher's hollow bodies and fence lines score above the true masks). It halves when the image size doubles for the same shapes, so its weight is per resolution.
+  (a teacher's hollow bodies and fence lines score above the true masks). It halves when the image
+  size doubles for the same shapes, so its weight is per resolution.
   """
   masks = _f32(masks)
   rows = tf.reduce_mean(tf.abs(masks[:, 1:] - masks[:, :-1]))

@@ -114,7 +114,8 @@ class DistillConfig:
   backgrounds: Optional[str] = knob(None, "Background patch pool (.npz from data_prep.backgrounds).")
   logdir: Optional[str] = knob(None, "Run directory of the student (checkpoints, TensorBoard, flags).")
   # Not in the paper: > 0 refines each teacher label by this many GrabCut iterations on the raw image
-  # (ind_prior_tf/postprocess/grabcut.py) from raw_root (default: the one the prepared set's meta.json records).
+  # (ind_prior_tf/postprocess/grabcut.py) from raw_root (default: the one the prepared set's meta.json
+  # records).
   grabcut_iters: int = knob(0,
       "Not in the paper: > 0 refines every teacher label with this many iterations of OpenCV's "
       "GrabCut on the raw image around its box, seeded by the label "

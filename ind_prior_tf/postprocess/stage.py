@@ -28,6 +28,7 @@ import numpy as np
 
 from ind_prior_tf import choices
 from ind_prior_tf.errors import FlagError
+from ind_prior_tf.knobs import knob
 from ind_prior_tf.postprocess import colour_crf, floor, grabcut
 from ind_prior_tf.postprocess import guided_filter as guided
 from ind_prior_tf.runtime import rundir, runinfo
@@ -37,21 +38,50 @@ RECIPE_FILE = runinfo.RECIPE
 
 @dataclasses.dataclass(frozen=True)
 class PostConfig:
-  """What is done to a network's masks (each field is the flag of the same name). The defaults do
-  nothing: the network's masks as they are."""
-  flip_average: bool = False
-  shift_average: int = 0
-  crf_weight: float = 0.0
-  crf_sigma: float = colour_crf.SIGMA
-  crf_iters: int = colour_crf.ITERS
-  crf_context: float = 0.0
-  guided_radius: int = 0
-  guided_eps: float = guided.EPS
-  grabcut_iters: int = 0
-  grabcut_sure: float = 0.0
-  grabcut_floor: bool = False
-  floor_margin: float = floor.MARGIN
-  floor_agreement: float = floor.AGREEMENT
+  """What is done to a network's masks; each field made with `knob` is the flag of the same name
+  (cli.define_postprocess_flags). The defaults do nothing: the network's masks as they are."""
+  flip_average: bool = knob(False,
+      "Not in the paper: the mean of the network's masks of each crop and of its mirror image.")
+  shift_average: int = knob(0,
+      "Not in the paper: > 0 takes the mean of the network's masks of each crop and of the crop "
+      "moved by this many pixels (at the network's input) left, right, up and down, each moved "
+      "back; with --flip_average each of the five flip-averaged.")
+  crf_weight: float = knob(0.0,
+      "Not in the paper: > 0 runs a dense CRF over the colours on each mask, this the strength of "
+      "its pairwise term: pixels of like colour are pulled to one label, the network's mask is "
+      "the unary (ind_prior_tf/postprocess/colour_crf.py; 0: off).")
+  crf_sigma: float = knob(colour_crf.SIGMA,
+      "With --crf_weight: the CRF's colour bandwidth on the 0-255 scale.")
+  crf_iters: int = knob(colour_crf.ITERS, "With --crf_weight: the CRF's mean-field steps.")
+  crf_context: float = knob(0.0,
+      "With --crf_weight: > 0 runs the CRF on the photo around the box, widened by this times the "
+      "box's size on each side, its pixels outside the box as background (evaluate reads the raw "
+      "photos); 0: on the crop alone.")
+  guided_radius: int = knob(0,
+      "Not in the paper: > 0 smooths each mask with a colour guided filter of this radius (pixels "
+      "of the crop at the network's size), the crop as guide, before GrabCut "
+      "(ind_prior_tf/postprocess/guided_filter.py; 0: off).")
+  guided_eps: float = knob(guided.EPS,
+      "With --guided_radius: the filter's ridge (colours in [0, 1]); larger smooths more across "
+      "weak edges.")
+  grabcut_iters: int = knob(0,
+      "Not in the paper: > 0 refines each mask with this many iterations of GrabCut on the photo "
+      "around its box, seeded by the mask (binary masks; needs OpenCV; evaluate reads the raw "
+      "photos).")
+  grabcut_sure: float = knob(0.0,
+      "With --grabcut_iters: > 0 holds the pixels where the mask is above 1 - this (sure "
+      "foreground) or below it (sure background); GrabCut moves only the rest (0: all of the box "
+      "is GrabCut's).")
+  grabcut_floor: bool = knob(False,
+      "Not in the paper: the floor under the steps above. Per crop, GrabCut from the box alone "
+      "(the baseline) replaces the mask unless the mask fits the crop's colours better and "
+      "overlaps the cut (ind_prior_tf/postprocess/floor.py; needs OpenCV and the raw photos); "
+      "evaluate's per_image.csv and segment's floor.txt say where.")
+  floor_margin: float = knob(floor.MARGIN,
+      "With --grabcut_floor: by how much the mask's colour fit (the IoU of the mask with its "
+      "redrawing by its own colour histograms) must beat the cut's; larger trusts the mask less.")
+  floor_agreement: float = knob(floor.AGREEMENT,
+      "With --grabcut_floor: the least IoU of the mask with the cut for the mask to stay.")
 
   def validate(self):
     """FlagError naming the first bad field's flag; returns self."""

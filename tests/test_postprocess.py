@@ -183,6 +183,15 @@ def test_export_runs_the_averaging_inside_and_writes_the_rest_beside(recipe_run)
   served = tf.saved_model.load(saved).signatures["serving_default"](images=tf.constant(x))["mask"]
   seg = api.load(recipe_run["run"], postprocess="none", flip_average=True, shift_average=2)
   np.testing.assert_allclose(served.numpy(), seg._predict(x), atol=1e-5)
-  # An export with its recipe is ours to replace, recipe included.
-  entry.call("experiments.export", f"--run_dir={recipe_run['run']}", f"--out_dir={out}",
-             "--overwrite").ok()
+  # An export with its recipe is ours to replace, recipe included. The replacement is another run's,
+  # whose recipe averages nothing: the recipe and export.json are then the new run's, and its
+  # SavedModel traces one pass of the network rather than the ten views of each averaged function.
+  plain = str(recipe_run["tmp"] / "plain")
+  make_teacher_run(plain, seed=4)
+  after_network = dataclasses.replace(RECIPE, flip_average=False, shift_average=0)
+  postprocess.write_recipe(plain, after_network)
+  entry.call("experiments.export", f"--run_dir={plain}", f"--out_dir={out}", "--overwrite").ok()
+  assert postprocess.run_recipe(out) == after_network
+  info = json.load(open(os.path.join(out, "export.json")))
+  assert info["run_dir"] == plain and info["postprocess"]["inside_saved_model"] == (
+      "nothing (one pass of the network)")

@@ -35,6 +35,12 @@ def pools():
   return real, hoc_lib.make_backgrounds(real, tiny_config())
 
 
+@pytest.fixture(scope="module")
+def plain_step(pools):
+  """One step's losses of the paper's model (tiny_config): the optional terms' tests' baseline."""
+  return hoc_lib.HocGAN(tiny_config()).train_step(*(tf.constant(p) for p in pools))
+
+
 def test_layers_share_the_generator_but_not_the_codes():
   gan = hoc_lib.HocGAN(tiny_config(pad=0))
   codes = hoc_lib.providers.sample_codes(gan.rng, 2, 3, 4)
@@ -79,10 +85,9 @@ def test_disk_backgrounds_are_black_inside_the_radius(pools):
   assert (drawn[:, r2 <= 8 ** 2] == 0).all() and drawn[:, r2 > 8 ** 2].max() > 0
 
 
-def test_our_mask_priors_and_grey_q_only_when_asked(pools):
+def test_our_mask_priors_and_grey_q_only_when_asked(pools, plain_step):
   real, bg = (tf.constant(p) for p in pools)
-  plain = hoc_lib.HocGAN(tiny_config()).train_step(real, bg)
-  assert "support_loss" not in plain and "binary_loss" not in plain  # the paper's step, unchanged
+  assert "support_loss" not in plain_step and "binary_loss" not in plain_step  # the paper's step
   gan = hoc_lib.HocGAN(tiny_config(q_input="carved_gray", support_lambda=5.0, binary_lambda=5.0))
   out = gan.train_step(real, bg)
   assert 0 < float(out["support_loss"]) < 1 and 0 < float(out["binary_loss"]) <= 0.25
@@ -96,9 +101,9 @@ def test_our_mask_priors_and_grey_q_only_when_asked(pools):
   assert float(priors["binary_loss"]) == 0.0
 
 
-def test_hist_loss_only_when_asked_and_only_inside_the_disk(pools):
+def test_hist_loss_only_when_asked_and_only_inside_the_disk(pools, plain_step):
   real, bg = (tf.constant(p) for p in pools)
-  assert "hist_loss" not in hoc_lib.HocGAN(tiny_config()).train_step(real, bg)
+  assert "hist_loss" not in plain_step
   gan = hoc_lib.HocGAN(tiny_config(background="median_disk", hist_lambda=10.0))
   assert float(gan.train_step(real, bg)["hist_loss"]) > 0
   x = tf.cast(real[:4], tf.float32) / 255.0

@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from tests import entry
+from tests import entry, run_fixtures
 
 RUN = textwrap.dedent("""
     import hashlib, json, sys
@@ -30,7 +30,7 @@ RUN = textwrap.dedent("""
       h.update(v.numpy().tobytes())
     digests = {sys.argv[1]: h.hexdigest()}
     print("RESULT " + json.dumps(digests))
-""")
+""") + run_fixtures.EXIT_AT_ONCE
 
 
 def run_once(path):

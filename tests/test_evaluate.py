@@ -124,3 +124,25 @@ def test_bad_inputs_are_one_line_errors_and_write_nothing(setup):
     assert not os.path.exists(out), extra
   entry.call("experiments.evaluate", f"--prepared={setup['prep']}").failed(2, "--run_dir: required")
   assert not os.path.exists(os.path.join(hoc, "eval-all"))
+
+
+@pytest.mark.parametrize("batch", [1, 2, 3, 10])
+def test_cases_kept_while_streaming_are_those_a_sort_of_every_iou_picks(batch, tmp_path):
+  """The best and worst crops, ties included (the later crop ranks first among the best, the
+  earlier among the worst), whatever the batches, with each crop's own picture."""
+  ious = np.array([0.5, 0.9, 0.1, 0.9, 0.5, 0.1, 0.7, 0.3, 0.9, 0.2])
+  images = np.arange(10, dtype=np.float32)[:, None, None, None] * np.ones((10, 2, 2, 3), np.float32)
+  masks = np.ones((10, 2, 2, 1), np.float32)
+  cases = evaluation._Cases(3)
+  for s in range(0, 10, batch):
+    cases.add(images[s:s + batch], masks[s:s + batch], masks[s:s + batch], ious[s:s + batch])
+  assert len(cases.rows) <= 6 + batch  # only the candidates are held
+  assert cases.save(str(tmp_path / "c.png")) == str(tmp_path / "c.png")
+  grid = np.asarray(Image.open(tmp_path / "c.png"))
+  assert grid.shape[:2] == (3 * 6, 8 * 6)  # 3 rows of best | worst x 4 panels of 2 px + 4 px pad
+  # The best are 8, 3, 1 (0.9 thrice, the latest first), the worst 2, 5 (0.1 twice, the earliest
+  # first), then 9 (0.2); each kept row is its own crop's (its input holds the crop's index).
+  assert evaluation._chosen(ious, 3).tolist() == [8, 3, 1, 2, 5, 9]
+  for i in (8, 3, 1, 2, 5, 9):
+    assert cases.rows[i][0, 0, 0, 0] == i
+  assert evaluation._Cases(3).save(str(tmp_path / "none.png")) is None

@@ -16,7 +16,6 @@ import os
 from typing import Optional
 
 import numpy as np
-import tensorflow as tf
 
 from ind_prior_tf.apply import load as segmenter
 from ind_prior_tf.apply import metrics
@@ -80,11 +79,46 @@ def _photos(config, ids, raw_index):
                                                                   index=raw_index)]
 
 
+def _chosen(ious, k):
+  """Indices of the k best crops, then of the k worst (ties ranked as a stable sort ranks them)."""
+  order = np.argsort(ious, kind="stable")
+  return np.concatenate([order[::-1][:k], order[:k]])
+
+
+class _Cases:
+  """cases.png's rows, gathered while the crops stream by (no second pass over the set, no second
+  prediction): a crop that ends among the k best (or worst) was among the `keep` >= k best (worst)
+  when it came, since the crops after it can only push it down, so only those are kept."""
+
+  def __init__(self, keep):
+    self.keep, self.ious, self.rows = keep, [], {}
+
+  def add(self, images, truth, masks, ious):
+    start = len(self.ious)
+    self.ious.extend(ious)
+    wanted = set(_chosen(np.asarray(self.ious), self.keep).tolist())
+    self.rows = {i: r for i, r in self.rows.items() if i in wanted}
+    for j in range(len(ious)):
+      if start + j in wanted:
+        self.rows[start + j] = cases_grid([images[j]], [truth[j]], [masks[j]])[0]
+
+  def save(self, path):
+    """Writes the best left, the worst right; returns path, or None when there is no case."""
+    n = len(self.ious)
+    k = min(self.keep, n // 2 if n > 1 else n)
+    if not k:
+      return None
+    chosen = _chosen(np.asarray(self.ious), k)
+    pictures.save_png(path, pictures.image_grid(
+        [np.concatenate([self.rows[b], self.rows[w]]) for b, w in zip(chosen[:k], chosen[k:])]))
+    return path
+
+
 def _score(config, unet, ds, raw_index):
   """One pass over the masked crops: (counts, whole-box counts, the network's counts, ids, ious,
-  where the floor took GrabCut's cut)."""
+  where the floor took GrabCut's cut, the best and worst cases)."""
   counts, box, ids, ious, took = metrics.SegCounts(), metrics.SegCounts(), [], [], []
-  network = metrics.SegCounts()
+  network, cases = metrics.SegCounts(), _Cases(config.cases)
   predict = _predict(config, unet)
   for batch in ds.batch(config.batch_size).prefetch(2):
     photos = _photos(config, batch["id"].numpy(), raw_index)
@@ -97,34 +131,11 @@ def _score(config, unet, ds, raw_index):
     ious.append(metrics.per_image_fg_iou(masks, truth))
     ids.append(batch["id"].numpy())
     took.append(floor)
+    cases.add(batch["image"].numpy(), truth, masks, ious[-1])
   if not counts.images:
     raise DataError(f"{config.prepared}: split {config.split!r} has no masked crops")
   return (counts, box, network, np.concatenate(ids), np.concatenate(ious),
-          np.concatenate(took))
-
-
-def _draw_cases(config, unet, ds, ids, ious, path, raw_index):
-  """cases.png: the best `config.cases` crops left, the worst right (their final masks); None when
-  there are none. A second pass fetches and post-processes only the crops shown."""
-  k = min(config.cases, len(ids) // 2 if len(ids) > 1 else len(ids))
-  if not k:
-    return None
-  order = np.argsort(ious, kind="stable")
-  chosen = np.concatenate([order[::-1][:k], order[:k]])
-  wanted = tf.constant(ids[chosen], tf.int64)
-  found = {}
-  sel = ds.filter(lambda e: tf.reduce_any(tf.equal(e["id"], wanted))).batch(len(chosen))
-  predict = _predict(config, unet)
-  for batch in sel:
-    photos = _photos(config, batch["id"].numpy(), raw_index)
-    masks = postprocess.run_batch(config.post, predict, batch["image"], photos)[1]
-    for i, x, g, m in zip(batch["id"].numpy(), batch["image"].numpy(), batch["mask"].numpy(),
-                          masks):
-      found[int(i)] = cases_grid([x], [g], [m])[0]
-  rows = [np.concatenate([found[int(ids[b])], found[int(ids[w])]])
-          for b, w in zip(chosen[:k], chosen[k:])]
-  pictures.save_png(path, pictures.image_grid(rows))
-  return path
+          np.concatenate(took), cases)
 
 
 def evaluate(config):
@@ -135,7 +146,7 @@ def evaluate(config):
   unet, run_config, ckpt = segmenter.load_run_segmenter(config.run_dir, config.checkpoint)
   size = segmenter.unet_spec(run_config)[0]
   ds = prepared.prepared_dataset(config.prepared, config.split, only_with_masks=True)
-  counts, box, network, ids, ious, took = _score(config, unet, ds, raw_index)
+  counts, box, network, ids, ious, took, cases = _score(config, unet, ds, raw_index)
   scores = counts.scores()
   out_dir = config.output_dir()
   os.makedirs(out_dir, exist_ok=True)
@@ -158,8 +169,7 @@ def evaluate(config):
       "id,fg_iou,floor\n" if floor else "id,fg_iou\n") + "".join(
           f"{i},{v:.4f}" + ((",grabcut" if t else ",recipe") if floor else "") + "\n"
           for i, v, t in zip(ids, ious, took)))
-  picture = _draw_cases(config, unet, ds, ids, ious, os.path.join(out_dir, "cases.png"),
-                        raw_index)
+  picture = cases.save(os.path.join(out_dir, "cases.png"))
   return Evaluation(report, ids, ious, out_dir, scores_path, picture, took if floor else None)
 
 

@@ -23,10 +23,12 @@ STAMP := .installed.stamp
 install: $(STAMP)
 # TensorFlow first, the build tools/tf_requirement.py names: tensorflow[and-cuda] where an NVIDIA
 # driver answers (or GPU=1), tensorflow-cpu elsewhere (or GPU=0); then the package and its tools.
+# Both checks look packages up without importing them (importing TensorFlow twice cost seconds).
 $(STAMP): setup.py tools/tf_requirement.py
 	@GPU=$(GPU) $(PYTHON) tools/tf_requirement.py --check \
 	  || $(PYTHON) -m pip install -q "$$(GPU=$(GPU) $(PYTHON) tools/tf_requirement.py)"
-	@$(PYTHON) -c "import keras, tensorboard, numpy, PIL, absl, skimage, cv2, pytest, xdist, ruff" 2>/dev/null \
+	@$(PYTHON) -c "import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in \
+	  'keras tensorboard numpy PIL absl skimage cv2 pytest xdist ruff'.split()))" 2>/dev/null \
 	  || $(PYTHON) -m pip install -q -e ".[test]"
 	@$(PYTHON) -m pip install -q --no-deps -e .  # the package and its ind-prior-* console scripts
 	@touch $(STAMP)

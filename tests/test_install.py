@@ -60,3 +60,20 @@ def test_the_script_prints_the_requirement_with_a_fake_driver_on_path(tmp_path):
   out = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "tf_requirement.py")], env=env,
                        capture_output=True, text=True, check=True).stdout.strip()
   assert out in (tr.CPU_REQUIREMENT, tr.GENERIC_REQUIREMENT)
+
+
+def test_the_cpu_build_is_checked_by_its_metadata_without_importing_tensorflow():
+  def version(installed):
+    def get(dist):
+      if dist not in installed:
+        raise tr.importlib.metadata.PackageNotFoundError(dist)
+      return installed[dist]
+    return get
+  found = lambda name: object()
+  assert tr.installed_matches(tr.CPU_REQUIREMENT, version({"tensorflow-cpu": tr.VERSION}), found)
+  assert tr.installed_matches(tr.GENERIC_REQUIREMENT, version({"tensorflow": tr.VERSION}), found)
+  assert not tr.installed_matches(tr.CPU_REQUIREMENT, version({"tensorflow-cpu": "2.20.0"}), found)
+  assert not tr.installed_matches(tr.CPU_REQUIREMENT, version({}), found)
+  # Metadata left behind by a package whose files are gone is not an installed TensorFlow.
+  assert not tr.installed_matches(tr.CPU_REQUIREMENT, version({"tensorflow-cpu": tr.VERSION}),
+                                  lambda name: None)

@@ -27,7 +27,9 @@ def test_gradient_reaches_unet_through_composition_and_area_penalty():
 
 
 def test_one_gan_step_changes_both_networks():
-  cfg = fgseg_lib.FgSegConfig(image_size=64, width=0.125, d_width=0.125, batch_size=4)
+  # Without XLA: the step is the point (test_cub_prep_train_resume_evaluate and the recolouring
+  # test compile it with XLA), and XLA's compilation was most of this test's time.
+  cfg = fgseg_lib.FgSegConfig(image_size=64, width=0.125, d_width=0.125, batch_size=4, jit=False)
   gan = fgseg_lib.FgSegGAN(cfg)
   assert gan.opt_d.learning_rate.numpy() == np.float32(2e-4)
   assert gan.opt_g.learning_rate.numpy() == np.float32(4e-4)

@@ -176,22 +176,28 @@ PRELUDE = textwrap.dedent("""
 """)
 
 
-# What a script run by run_script ends with, once it has printed its RESULT line: an exit that skips
+# What every script run_python runs ends with, once it has printed its RESULT line: an exit that skips
 # the interpreter's tear-down, in which TensorFlow took seconds more (a distributed dataset's endless
 # iterator, the strategy's devices) that no check looks at. A script that fails never gets here.
 EXIT_AT_ONCE = "\nsys.stdout.flush()\nsys.stderr.flush()\nimport os\nos._exit(0)\n"
 
 
-def run_script(body, *args):
-  proc = subprocess.run([sys.executable, "-c", PRELUDE + body + EXIT_AT_ONCE, *args],
-                        capture_output=True, text=True, timeout=300, env=entry.env(), cwd=entry.ROOT)
+def run_python(code, *args):
+  """Runs code (which imports sys) in a fresh Python process with entry.spawn's environment and
+  returns the JSON of its last `RESULT ` line; fails with its stderr when it fails."""
+  proc = subprocess.run([sys.executable, "-c", code + EXIT_AT_ONCE, *args], capture_output=True,
+                        text=True, timeout=300, env=entry.env(), cwd=entry.ROOT)
   lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
   assert proc.returncode == 0 and lines, proc.stderr[-3000:]
   return json.loads(lines[-1][len("RESULT "):])
+
+
+def run_script(body, *args):
+  """run_python of PRELUDE (two logical CPUs, a mirrored strategy, its helpers), then body."""
+  return run_python(PRELUDE + body, *args)
 
 
 def check_losses(result):
   for step in result["outs"]:
     for name, (single, replicated) in step.items():
       assert single == pytest.approx(replicated, rel=1e-4, abs=1e-5), (name, step)
-

@@ -1,13 +1,10 @@
 """--deterministic semantics: two runs with the same seed give bit-identical weights, with and without
 XLA. Thread settings must be made before TensorFlow initialises, so each run is a fresh process."""
-import json
-import subprocess
-import sys
 import textwrap
 
 import pytest
 
-from tests import entry, run_fixtures
+from tests import run_fixtures
 
 RUN = textwrap.dedent("""
     import hashlib, json, sys
@@ -30,17 +27,13 @@ RUN = textwrap.dedent("""
       h.update(v.numpy().tobytes())
     digests = {sys.argv[1]: h.hexdigest()}
     print("RESULT " + json.dumps(digests))
-""") + run_fixtures.EXIT_AT_ONCE
+""")
 
 
 def run_once(path):
   """The script for `path` (xla or no_xla) in a fresh process (the point: TensorFlow initialised
   anew), with entry.spawn's environment."""
-  proc = subprocess.run([sys.executable, "-c", RUN, path], capture_output=True, text=True,
-                        timeout=300, env=entry.env(), cwd=entry.ROOT)
-  lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
-  assert proc.returncode == 0 and lines, proc.stderr[-3000:]
-  return json.loads(lines[-1][len("RESULT "):])
+  return run_fixtures.run_python(RUN, path)
 
 
 # CI runs the TF-kernel path, where parallel scheduling could reorder reductions (set_determinism);

@@ -74,6 +74,8 @@ F.float("floor_margin", D.floor_margin, "Ours: with --grabcut_floor, by how much
         "(experiments.evaluate --floor_margin).")
 F.float("floor_agreement", D.floor_agreement, "Ours: with --grabcut_floor, the least IoU of the "
         "mask with the cut for the mask to stay (experiments.evaluate --floor_agreement).")
+F.float("floor_trust", D.floor_trust, "Ours: with --grabcut_floor, the least median fit gap for "
+        "the set to count as known to the network (experiments.evaluate --floor_trust).")
 F.float("student_ema_decay", D.student_ema_decay, "Ours: each student delivers a moving average "
         "of its weights with this decay (experiments.distill --ema_decay; 0: its last weights).")
 F.string("max_drop", str(D.max_drop), "Largest fall in flip consistency a GAN run may show ('none': "

@@ -70,6 +70,39 @@ def test_choose_keeps_the_mask_only_where_it_fits_better_and_agrees():
   assert took.tolist() == [False, True]
 
 
+def test_the_set_trust_is_the_running_median_gap_of_crops_whose_cut_draws_a_line():
+  seen = floor.SetTrust()
+  assert seen.median_gap is None and not seen.known(-1.0)
+  seen.add([0.9, 0.5, 0.7], [0.8, 0.0, 0.9])  # the second cut drew no line: not counted
+  assert seen.median_gap == pytest.approx(-0.05)  # gaps 0.1 and -0.2
+  assert seen.known(-0.06) and not seen.known(-0.04)
+  seen.add([0.8, 0.95], [0.7, 0.9])  # gaps 0.1, 0.05 join: -0.2, 0.05, 0.1, 0.1
+  assert seen.median_gap == pytest.approx(0.075) and seen.known(0.0)
+
+
+def test_on_a_known_set_the_cut_takes_only_a_mask_that_disagrees_and_fits_worse():
+  crop, disk = disk_scene()
+  ring = disk.copy()
+  ring[12:20, 12:20] = 0.0  # agrees with the disk (IoU 190/254) but fits worse than it
+  half = disk.copy()
+  half[:, 16:] = 0.0  # half the disk: IoU under 0.6 with it, and fits worse
+  crops, recipe, cut = np.stack([crop] * 2), np.stack([ring, half]), np.stack([disk, disk])
+  assert (floor.colour_fit(crops, recipe) < floor.colour_fit(crops, cut)).all()
+  # These crops alone: the masks fit worse than the cuts, the set is not known, both are replaced.
+  seen = floor.SetTrust()
+  took = floor.choose(crops, recipe, cut, min_agreement=0.6, seen=seen)[1]
+  assert took.tolist() == [True, True] and seen.median_gap < 0
+  # In a set whose earlier crops the network's masks fitted better: only the half disk is replaced.
+  seen = floor.SetTrust()
+  seen.add([0.9] * 5, [0.8] * 5)
+  masks, took = floor.choose(crops, recipe, cut, min_agreement=0.6, seen=seen)
+  assert took.tolist() == [False, True] and seen.known()
+  np.testing.assert_array_equal(masks[0], ring)
+  np.testing.assert_array_equal(masks[1], disk)
+  # --floor_trust=1 never trusts a set: the per-crop rule alone.
+  assert floor.choose(crops, recipe, cut, min_agreement=0.6, trust=1.0, seen=seen)[1].all()
+
+
 def photo_scene():
   """A 96 x 128 photo: a red disk on a green ground (noisy), the box around the disk with room to
   spare, and the disk's mask within the box at 32 px."""
@@ -124,4 +157,4 @@ def test_a_recipe_without_the_floor_reads_and_writes_as_before_it():
   assert postprocess.from_dict(old, "old.json") == plain and not plain.grabcut_floor
   on = dataclasses.replace(plain, grabcut_floor=True, floor_margin=0.05, floor_agreement=0.3)
   assert postprocess.from_dict(on.to_dict(), "new.json") == on
-  assert on.tag().endswith("-floor0.05a0.3") and plain.tag() == "gc3"
+  assert on.tag().endswith("-floor0.05a0.3t0") and plain.tag() == "gc3"

@@ -29,16 +29,18 @@ def test_the_config_checks_names_and_describes_every_setting():
   assert PostConfig().is_identity() and PostConfig().tag() == ""
   assert not PostConfig().after_network and not PostConfig().needs_photos
   assert RECIPE.needs_photos and RECIPE.after_network and RECIPE.needs_opencv
-  assert RECIPE.tag() == "flip-shift2-crf5c0.5i3-gf2-gc1s0.05-floor0a0.3"
+  assert RECIPE.tag() == "flip-shift2-crf5c0.5i3-gf2-gc1s0.05-floor0a0.3t0"
   assert RECIPE.describe() == (
       "flip-averaged, shift-averaged (2 px), colour CRF w=5 on the photo (context 0.5), guided "
       "filter r=2, 1 GrabCut iterations holding the pixels within 0.05 of 0 or 1, the floor: "
       "GrabCut from the box alone unless the mask fits the colours better by 0 and agrees with it "
-      "(IoU >= 0.3)")
+      "(IoU >= 0.3), on a set the network knows (median fit gap >= 0) only where they disagree "
+      "and the cut fits better")
   # Every field that changes the numbers changes the folder's name.
   changed = dict(flip_average=False, shift_average=3, crf_weight=4.0, crf_sigma=6.0, crf_iters=4,
                  crf_context=0.25, guided_radius=3, guided_eps=1e-3, grabcut_iters=2,
-                 grabcut_sure=0.1, grabcut_floor=False, floor_margin=0.02, floor_agreement=0.5)
+                 grabcut_sure=0.1, grabcut_floor=False, floor_margin=0.02, floor_agreement=0.5,
+                 floor_trust=0.1)
   assert set(changed) == set(postprocess.FIELDS)
   tags = {dataclasses.replace(RECIPE, **{k: v}).tag() for k, v in changed.items()}
   assert len(tags) == len(changed) and RECIPE.tag() not in tags
@@ -48,7 +50,8 @@ def test_the_config_checks_names_and_describes_every_setting():
                     (dict(flip_average="yes"), "--flip_average=yes"),
                     (dict(grabcut_floor=1), "--grabcut_floor=1"),
                     (dict(floor_margin=1.5), "--floor_margin=1.5"),
-                    (dict(floor_agreement=-0.1), "--floor_agreement=-0.1")):
+                    (dict(floor_agreement=-0.1), "--floor_agreement=-0.1"),
+                    (dict(floor_trust=1.5), "--floor_trust=1.5")):
     with pytest.raises(FlagError, match=f"^{flag}"):
       dataclasses.replace(RECIPE, **bad).validate()
 
@@ -107,8 +110,8 @@ def test_the_score_and_segment_refine_the_same_crops_into_the_same_masks(recipe_
   seen = {"score": [], "segment": [], "alone": []}
   stage, who = postprocess.stage, ["score"]
 
-  def recording(post, predict, crops, photos=None):
-    network, final, took = stage(post, predict, crops, photos)
+  def recording(post, predict, crops, photos=None, trust=None):
+    network, final, took = stage(post, predict, crops, photos, trust)
     seen[who[0]].extend(zip(np.asarray(crops, np.float32), final, took))
     return network, final, took
   monkeypatch.setattr(postprocess, "stage", recording)

@@ -72,7 +72,7 @@ BEST = [
 BEST_RECIPE = PostConfig(flip_average=True, shift_average=4, crf_weight=5.0, crf_context=0.5,
                          guided_radius=4, grabcut_iters=3, grabcut_sure=0.05,
                          grabcut_floor=True, floor_margin=floor.MARGIN,
-                         floor_agreement=floor.AGREEMENT)
+                         floor_agreement=floor.AGREEMENT, floor_trust=floor.TRUST)
 
 
 def argvs(stages):
@@ -381,7 +381,7 @@ def test_entry_point_flags_and_dry_run(capsys, sets):
           "--refine_steps=9,8", "--cycles=2", "--gan_args=--recolor=0.5 --jit=false",
           "--hard_args=", "--noflip_average_score", "--ensemble=2",
           "--student_ema_decay=0.9", "--grabcut_sure=0.1", "--guided_radius=3", "--crf_weight=2.5",
-          "--floor_margin=0.05", "--dry_run"]
+          "--floor_margin=0.05", "--floor_trust=-0.05", "--dry_run"]
   assert refine_main.main(args) == 0
   lines = capsys.readouterr().out.splitlines()
   assert len(lines) == 9 and "consistency" not in " ".join(lines)
@@ -391,7 +391,8 @@ def test_entry_point_flags_and_dry_run(capsys, sets):
                        "colour CRF w=2.5 on the photo (context 0.5), guided filter r=3, 3 GrabCut "
                        "iterations holding the pixels within 0.1 of 0 or 1, the floor: GrabCut from "
                        "the box alone unless the mask fits the colours better by 0.05 and agrees "
-                       f"with it (IoU >= {floor.AGREEMENT:g})")
+                       f"with it (IoU >= {floor.AGREEMENT:g}), on a set the network knows (median "
+                       "fit gap >= -0.05) only where they disagree and the cut fits better")
   assert lines[2].endswith("--steps=9 --save_every=9 --seed=2001 --init_from=/r/cub-refine/student1 "
                            "--logdir=/r/cub-refine/refine1-gan --recolor=0.5 --jit=false")
   assert "label_threshold" not in lines[1] and "--flip_average" not in lines[-1].split()

@@ -21,6 +21,7 @@ from ind_prior_tf.apply import load as segmenter
 from ind_prior_tf.apply import metrics
 from ind_prior_tf.data import prepared
 from ind_prior_tf.errors import DataError, FlagError
+from ind_prior_tf.postprocess import floor as floor_lib
 from ind_prior_tf.postprocess import grabcut
 from ind_prior_tf.postprocess import stage as postprocess
 from ind_prior_tf.runtime import pictures, rundir
@@ -114,15 +115,15 @@ class _Cases:
     return path
 
 
-def _score(config, unet, ds, raw_index):
+def _score(config, unet, ds, raw_index, seen=None):
   """One pass over the masked crops: (counts, whole-box counts, the network's counts, ids, ious,
-  where the floor took GrabCut's cut, the best and worst cases)."""
+  where the floor took GrabCut's cut, the best and worst cases). seen: the floor's SetTrust."""
   counts, box, ids, ious, took = metrics.SegCounts(), metrics.SegCounts(), [], [], []
   network, cases = metrics.SegCounts(), _Cases(config.cases)
   predict = _predict(config, unet)
   for batch in ds.batch(config.batch_size).prefetch(2):
     photos = _photos(config, batch["id"].numpy(), raw_index)
-    net, masks, floor = postprocess.stage(config.post, predict, batch["image"], photos)
+    net, masks, floor = postprocess.stage(config.post, predict, batch["image"], photos, seen)
     truth = batch["mask"].numpy()
     if config.post.after_network:  # else the network's masks are the scored ones
       network.update(net, truth)
@@ -146,7 +147,8 @@ def evaluate(config):
   unet, run_config, ckpt = segmenter.load_run_segmenter(config.run_dir, config.checkpoint)
   size = segmenter.unet_spec(run_config)[0]
   ds = prepared.prepared_dataset(config.prepared, config.split, only_with_masks=True)
-  counts, box, network, ids, ious, took, cases = _score(config, unet, ds, raw_index)
+  seen = floor_lib.SetTrust()
+  counts, box, network, ids, ious, took, cases = _score(config, unet, ds, raw_index, seen)
   scores = counts.scores()
   out_dir = config.output_dir()
   os.makedirs(out_dir, exist_ok=True)
@@ -161,7 +163,8 @@ def evaluate(config):
   if config.post.after_network:
     report.update(network={k: v for k, v in network.scores().items() if k != "images"})
   if config.post.grabcut_floor:
-    report.update(floor_took_grabcut=int(took.sum()))
+    report.update(floor_took_grabcut=int(took.sum()), floor_median_gap=seen.median_gap,
+                  floor_set_known=seen.known(config.post.floor_trust))
   scores_path = os.path.join(out_dir, "scores.json")
   rundir.atomic_write_text(scores_path, json.dumps(report, indent=2) + "\n")
   floor = config.post.grabcut_floor
@@ -192,8 +195,13 @@ def summary_lines(config, result):
                  f"it: fg IoU {net['fg_iou']:.3f}  mIoU {net['miou']:.3f}  pixel acc "
                  f"{net['pixel_acc']:.3f}")
   if post.grabcut_floor:
+    gap = report["floor_median_gap"]
+    known = ("the network knows these photos" if report["floor_set_known"] else
+             "the network does not know these photos")
     lines.append(f"  the floor took GrabCut from the box for {report['floor_took_grabcut']} of "
-                 f"{report['images']} crops (per_image.csv says which)")
+                 f"{report['images']} crops (per_image.csv says which); "
+                 + (f"{known} (median colour-fit gap {gap:+.3f}, trust from "
+                    f"{post.floor_trust:g})" if gap is not None else "no cut drew a line"))
   lines.append(f"wrote {result.scores_path}")
   if result.picture:
     lines.append(f"best (left) and worst (right) cases: {result.picture}")

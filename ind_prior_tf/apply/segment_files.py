@@ -21,6 +21,7 @@ from ind_prior_tf.data import boxes as boxes_lib
 from ind_prior_tf.data import images as images_lib
 from ind_prior_tf.data.skips import SkipLog
 from ind_prior_tf.errors import DataError, EmptyBoxError
+from ind_prior_tf.postprocess import floor as floor_lib
 from ind_prior_tf.postprocess import stage as postprocess
 from ind_prior_tf.runtime import rundir
 from ind_prior_tf.runtime.progress import ProgressBar
@@ -56,7 +57,8 @@ def cutout(image, mask):
   return np.concatenate([image, alpha[..., None]], axis=-1)
 
 
-def segment_batch(post, predict, images, regions, crops, threshold=None, with_floor=False):
+def segment_batch(post, predict, images, regions, crops, threshold=None, with_floor=False,
+                  seen=None):
   """Full-size masks of photos from their box crops: the post-processing stage (postprocess.run_batch)
   on the crops, each mask pasted back onto its photo's box (0 outside), optionally thresholded.
 
@@ -64,9 +66,10 @@ def segment_batch(post, predict, images, regions, crops, threshold=None, with_fl
   the boxes resized to the network's input (crop_for_segmenter); predict: crops -> the network's
   masks (segmenter.predictor with post's averaging). -> [float32 [H, W] in [0, 1]], one per photo:
   what experiments.segment writes (times 255, rounded) and the Python API returns; with_floor:
-  (those, bool [N] where the floor took GrabCut from the box)."""
+  (those, bool [N] where the floor took GrabCut from the box). seen: the floor's SetTrust of the set
+  these photos belong to (None: these photos alone)."""
   crops = np.stack(crops) / np.float32(255.0)
-  _, masks, took = postprocess.stage(post, predict, crops, list(zip(images, regions)))
+  _, masks, took = postprocess.stage(post, predict, crops, list(zip(images, regions)), seen)
   out = []
   for image, region, mask in zip(images, regions, masks):
     full = paste_mask(mask, region, image.shape)
@@ -252,12 +255,14 @@ def segment_files(model, items, out_dir, post=None, boxes=None, threshold=None, 
   bar = ProgressBar(len(items), every=max(1, len(items) // 20), enabled=progress)
   pending = []  # (output name, image, crop, region)
   took_grabcut = []
+  seen = floor_lib.SetTrust()  # the floor judges the whole folder, not each batch alone
 
   def flush():
     if not pending:
       return
     names_, images, crops, regions = zip(*pending)
-    fulls, took = segment_batch(post, predict, images, regions, crops, threshold, with_floor=True)
+    fulls, took = segment_batch(post, predict, images, regions, crops, threshold, with_floor=True,
+                                seen=seen)
     took_grabcut.extend(n for n, t in zip(names_, took) if t)
     for name, image, full in zip(names_, images, fulls):
       _write_png(os.path.join(out_dir, "masks", name), to_png_values(full), "L")

@@ -13,7 +13,8 @@ score and the Python API (ind_prior_tf.api) call that function and nothing else.
      within grabcut_sure of 0 or 1 (grabcut; grabcut_iters > 0);
   5. the floor (floor; grabcut_floor): per crop, GrabCut from the box alone replaces the mask unless
      the mask fits the crop's colours better than the cut by more than floor_margin and overlaps
-     it by at least floor_agreement.
+     it by at least floor_agreement; over a set the network knows (the median fit gap so far at
+     least floor_trust), only where the two overlap by less and the cut fits better.
 Steps 2-5 are NumPy / OpenCV. Every step is ours, not the paper's (docs/paper.md).
 
 A run carries the post-processing it was scored with: <run_dir>/postprocess.json (the refinement
@@ -82,6 +83,11 @@ class PostConfig:
       "redrawing by its own colour histograms) must beat the cut's; larger trusts the mask less.")
   floor_agreement: float = knob(floor.AGREEMENT,
       "With --grabcut_floor: the least IoU of the mask with the cut for the mask to stay.")
+  floor_trust: float = knob(floor.TRUST,
+      "With --grabcut_floor: the least median, over the crops of the set seen so far, of the "
+      "mask's colour fit minus the cut's for the set to count as known to the network; then the "
+      "cut replaces a mask only where they overlap by less than --floor_agreement and the cut fits "
+      "better (1: never known, the per-crop rule alone).")
 
   def validate(self):
     """FlagError naming the first bad field's flag; returns self."""
@@ -94,7 +100,7 @@ class PostConfig:
       if not isinstance(getattr(self, name), bool):
         raise FlagError(f"--{name}={getattr(self, name)}: must be true or false")
     for name in ("crf_weight", "crf_sigma", "crf_context", "guided_eps", "grabcut_sure",
-                 "floor_margin", "floor_agreement"):
+                 "floor_margin", "floor_agreement", "floor_trust"):
       if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), (int, float)):
         raise FlagError(f"--{name}={getattr(self, name)}: must be a number")
     if self.shift_average > choices.MAX_SHIFT:
@@ -114,6 +120,8 @@ class PostConfig:
       raise FlagError(f"--floor_margin={self.floor_margin}: must be in [-1, 1]")
     if not 0 <= self.floor_agreement <= 1:
       raise FlagError(f"--floor_agreement={self.floor_agreement}: must be in [0, 1]")
+    if not -1 <= self.floor_trust <= 1:  # a median of differences of two IoUs
+      raise FlagError(f"--floor_trust={self.floor_trust}: must be in [-1, 1]")
     return self
 
   @property
@@ -160,7 +168,8 @@ class PostConfig:
     if self.grabcut_floor:
       steps.append(f"the floor: GrabCut from the box alone unless the mask fits the colours "
                    f"better by {self.floor_margin:g} and agrees with it (IoU >= "
-                   f"{self.floor_agreement:g})")
+                   f"{self.floor_agreement:g}), on a set the network knows (median fit gap >= "
+                   f"{self.floor_trust:g}) only where they disagree and the cut fits better")
     return ", ".join(steps) if steps else "none (the network's masks as they are)"
 
   def tag(self):
@@ -184,7 +193,7 @@ class PostConfig:
       parts.append(f"gc{self.grabcut_iters}" + (f"s{self.grabcut_sure:g}" if self.grabcut_sure
                                                 else ""))
     if self.grabcut_floor:
-      parts.append(f"floor{self.floor_margin:g}a{self.floor_agreement:g}")
+      parts.append(f"floor{self.floor_margin:g}a{self.floor_agreement:g}t{self.floor_trust:g}")
     return "-".join(parts)
 
   def to_dict(self):
@@ -193,6 +202,7 @@ class PostConfig:
     values = dataclasses.asdict(self)
     if not self.grabcut_floor:
       del values["grabcut_floor"], values["floor_margin"], values["floor_agreement"]
+      del values["floor_trust"]
     return values
 
 
@@ -254,9 +264,10 @@ def run_batch(post, predict, crops, photos=None):
   return stage(post, predict, crops, photos)[:2]
 
 
-def stage(post, predict, crops, photos=None):
+def stage(post, predict, crops, photos=None, seen=None):
   """run_batch's (network, final), and bool [N]: where the floor replaced the mask by GrabCut from
-  the box (all False without post.grabcut_floor)."""
+  the box (all False without post.grabcut_floor). seen: the floor's floor.SetTrust for the set these
+  crops belong to (a caller that runs a set batch by batch passes one; None: the batch alone)."""
   network = np.asarray(predict(crops), np.float32)
   crops = np.asarray(crops, np.float32)
   if post.needs_photos:
@@ -270,5 +281,5 @@ def stage(post, predict, crops, photos=None):
   took = np.zeros(len(masks), bool)
   if post.grabcut_floor:
     masks, took = floor.choose(crops, masks, floor.box_cuts(photos, masks.shape[1]),
-                               post.floor_margin, post.floor_agreement)
+                               post.floor_margin, post.floor_agreement, post.floor_trust, seen)
   return network, masks, took

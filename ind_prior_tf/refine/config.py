@@ -77,10 +77,12 @@ class RefineConfig:
   guided_radius: int = 4
   grabcut_sure: float = 0.05
   # Ours: the score's floor, GrabCut from the box alone unless the mask fits the colours better by
-  # floor_margin and overlaps the cut by floor_agreement (postprocess.PostConfig, floor.py).
+  # floor_margin and overlaps the cut by floor_agreement; on a set the network knows (floor_trust),
+  # only where they disagree (postprocess.PostConfig, floor.py).
   grabcut_floor: bool = True
   floor_margin: float = floor.MARGIN
   floor_agreement: float = floor.AGREEMENT
+  floor_trust: float = floor.TRUST
   pick_every: int = 0                       # 0: each student learns from its GAN run's last step
   max_drop: Optional[float] = 0.13          # None: no check
   retries: int = 0
@@ -128,7 +130,8 @@ class RefineConfig:
                   student_ema_decay=(0, 1, False), crf_weight=(0, math.inf, False),
                   crf_context=(0, choices.MAX_CONTEXT, True),
                   shift_average_score=(0, choices.MAX_SHIFT, True),
-                  floor_margin=(-1, 1, True), floor_agreement=(0, 1, True))
+                  floor_margin=(-1, 1, True), floor_agreement=(0, 1, True),
+                  floor_trust=(-1, 1, True))
     for name, (low, high, closed) in ranges.items():
       value = getattr(self, name)
       if not (isinstance(value, (int, float)) and low <= value

@@ -95,7 +95,8 @@ def score_recipe(config):
       crf_weight=c.crf_weight, crf_context=c.crf_context if c.crf_weight else 0.0,
       guided_radius=c.guided_radius, grabcut_iters=c.grabcut,
       grabcut_sure=c.grabcut_sure if c.grabcut else 0.0, grabcut_floor=c.grabcut_floor,
-      floor_margin=c.floor_margin, floor_agreement=c.floor_agreement)
+      floor_margin=c.floor_margin, floor_agreement=c.floor_agreement,
+      floor_trust=c.floor_trust)
 
 
 def result_of(stages):

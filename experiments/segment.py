@@ -55,8 +55,11 @@ def _main(F):
         f"{result.skipped.summary()}"
         + (f" (listed in {os.path.join(out, 'skipped.txt')})" if len(result.skipped) else ""))
   if result.floor is not None:
+    judged = ("" if result.floor_gap is None else
+              f"; the network {'knows' if result.floor_known else 'does not know'} these photos "
+              f"(median colour-fit gap {result.floor_gap:+.3f})")
     print(f"the floor took GrabCut from the box for {len(result.floor)} of {result.done} images "
-          f"(listed in {os.path.join(out, 'floor.txt')})")
+          f"(listed in {os.path.join(out, 'floor.txt')}){judged}")
   return 1 if result.done == 0 else None
 
 

@@ -152,6 +152,11 @@ def test_the_score_and_segment_refine_the_same_crops_into_the_same_masks(recipe_
   assert result.report["floor_took_grabcut"] == int(result.floor.sum())
   listed = (out / "floor.txt").read_text().split()
   assert len(listed) == int(result.floor.sum()) and "the floor took GrabCut" in r.out
+  # Both judged the same set by the same median colour-fit gap, and say so.
+  gap, known = result.report["floor_median_gap"], result.report["floor_set_known"]
+  assert known == (gap >= RECIPE.floor_trust)
+  words = "knows" if known else "does not know"
+  assert f"the network {words} these photos (median colour-fit gap {gap:+.3f})" in r.out
 
 
 def test_the_api_gives_the_mask_the_cli_writes(recipe_run):

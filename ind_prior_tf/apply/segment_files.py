@@ -235,7 +235,7 @@ def _write_png(path, array, mode):
 
 
 def segment_files(model, items, out_dir, post=None, boxes=None, threshold=None, batch_size=16,
-                  progress=True):
+                  progress=True, seen=None):
   """Segments every (key, rel, path) of items; writes <out_dir>/masks/<rel>.png (8-bit masks) and
   <out_dir>/cutouts/<rel>.png (RGBA, alpha = mask) at each image's original size.
 
@@ -245,7 +245,8 @@ def segment_files(model, items, out_dir, post=None, boxes=None, threshold=None, 
   postprocess.PostConfig; None: none), applied to each batch by segment_batch. threshold: None
   writes soft masks, a value in (0, 1) binary ones. Returns a SkipLog (also written to
   <out_dir>/skipped.txt) and, with post's floor, the names of the masks where it took GrabCut from
-  the box (also written to <out_dir>/floor.txt), else None.
+  the box (also written to <out_dir>/floor.txt), else None. seen: the floor's SetTrust, which
+  judges all the images together (None: a new one).
   """
   post = post or postprocess.PostConfig()
   size = model.input_shape[1]
@@ -255,7 +256,7 @@ def segment_files(model, items, out_dir, post=None, boxes=None, threshold=None, 
   bar = ProgressBar(len(items), every=max(1, len(items) // 20), enabled=progress)
   pending = []  # (output name, image, crop, region)
   took_grabcut = []
-  seen = floor_lib.SetTrust()  # the floor judges the whole folder, not each batch alone
+  seen = floor_lib.SetTrust() if seen is None else seen  # the whole folder, not each batch alone
 
   def flush():
     if not pending:
@@ -322,6 +323,8 @@ class Segmented:
   checkpoint: str
   renamed: list
   floor: Optional[list] = None  # with the floor: the masks where it took GrabCut from the box
+  floor_known: Optional[bool] = None  # with the floor: whether it judged the set known (SetTrust)
+  floor_gap: Optional[float] = None  # and the median colour-fit gap it judged by
 
 
 def segment_run(config, log=print):
@@ -342,9 +345,12 @@ def segment_run(config, log=print):
   if earlier:
     log(f"--overwrite: replacing the earlier segmentation in {config.out_dir} ({removed} files "
         f"removed from {', '.join(earlier)})")
+  seen = floor_lib.SetTrust()
   skipped, floor = segment_files(model, items, config.out_dir, post=config.post, boxes=boxes,
-                          threshold=config.threshold, batch_size=config.batch_size,
-                          progress=config.progress)
+                                 threshold=config.threshold, batch_size=config.batch_size,
+                                 progress=config.progress, seen=seen)
   names = output_names([rel for _, rel, _ in items])
   renamed = [(rel, name) for (_, rel, _), name in zip(items, names) if name != output_name(rel)]
-  return Segmented(len(items), len(items) - len(skipped), skipped, ckpt, renamed, floor)
+  known = seen.known(config.post.floor_trust) if floor is not None else None
+  return Segmented(len(items), len(items) - len(skipped), skipped, ckpt, renamed, floor, known,
+                   seen.median_gap if floor is not None else None)

@@ -157,4 +157,7 @@ def test_a_recipe_without_the_floor_reads_and_writes_as_before_it():
   assert postprocess.from_dict(old, "old.json") == plain and not plain.grabcut_floor
   on = dataclasses.replace(plain, grabcut_floor=True, floor_margin=0.05, floor_agreement=0.3)
   assert postprocess.from_dict(on.to_dict(), "new.json") == on
+  # A floor written before the set's trust existed runs as it was scored: the per-crop rule alone.
+  before_trust = {k: v for k, v in on.to_dict().items() if k != "floor_trust"}
+  assert postprocess.from_dict(before_trust, "old.json") == dataclasses.replace(on, floor_trust=1.0)
   assert on.tag().endswith("-floor0.05a0.3t0") and plain.tag() == "gc3"

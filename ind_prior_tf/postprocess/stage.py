@@ -212,13 +212,16 @@ FIELDS = tuple(f.name for f in dataclasses.fields(PostConfig))
 def from_dict(values, where):
   """A validated PostConfig from a dict (a postprocess.json); unknown keys or bad values are a
   FlagError naming `where`. A key left out takes the field's default, which is off for every step:
-  a recipe written before a step existed runs as it was scored."""
+  a recipe written before a step existed runs as it was scored. So does a floor written before
+  floor_trust existed: it reads as floor_trust=1 (the per-crop rule alone)."""
   if not isinstance(values, dict):
     raise FlagError(f"{where}: expected a JSON object of post-processing settings")
   unknown = sorted(set(values) - set(FIELDS))
   if unknown:
     raise FlagError(f"{where}: unknown setting {unknown[0]!r}; expected some of {', '.join(FIELDS)}")
   d = PostConfig()
+  if values.get("grabcut_floor") and "floor_trust" not in values:
+    values = dict(values, floor_trust=1.0)
   # JSON has one number type: a whole float where an int is due (3.0) is read as the int.
   values = {k: (int(v) if isinstance(getattr(d, k), int) and not isinstance(getattr(d, k), bool)
                 and isinstance(v, float) and v.is_integer() else v) for k, v in values.items()}

@@ -74,6 +74,8 @@ F.float("floor_margin", D.floor_margin, "Ours: with --grabcut_floor, by how much
         "(experiments.evaluate --floor_margin).")
 F.float("floor_agreement", D.floor_agreement, "Ours: with --grabcut_floor, the least IoU of the "
         "mask with the cut for the mask to stay (experiments.evaluate --floor_agreement).")
+F.boolean("grey_network", D.grey_network, "Ours: on a grey photo the score keeps the network's "
+          "mask (experiments.evaluate --grey_network).")
 F.float("floor_trust", D.floor_trust, "Ours: with --grabcut_floor, the least median fit gap for "
         "the set to count as known to the network (experiments.evaluate --floor_trust).")
 F.float("student_ema_decay", D.student_ema_decay, "Ours: each student delivers a moving average "

@@ -150,9 +150,30 @@ def test_the_stage_with_the_floor_replaces_a_lost_mask_and_keeps_a_good_one():
   assert plain[0].max() == 0 and not took.any()
 
 
+def test_on_a_grey_photo_the_stage_keeps_the_networks_mask():
+  photo, region, crop, truth = photo_scene()
+  grey_photo = np.repeat(photo.mean(-1, keepdims=True).round().astype(np.uint8), 3, axis=-1)
+  grey_crop = np.repeat(crop.mean(-1, keepdims=True), 3, axis=-1) / np.float32(255.0)
+  crops = np.stack([crop / np.float32(255.0), grey_crop])
+  assert postprocess.is_grey(crops).tolist() == [False, True]
+  # A little chroma noise, as a JPEG leaves in a grey photo, is still grey.
+  assert postprocess.is_grey(np.clip(grey_crop + 2 / 255, 0, 1)[None] * [1, 1, 0.995]).all()
+  lost = np.zeros((2,) + truth.shape, np.float32)  # the floor replaces a lost mask ...
+  photos = [(photo, region), (grey_photo, region)]
+  post = postprocess.PostConfig(grabcut_floor=True, grey_network=True)
+  _, final, took = postprocess.stage(post, lambda x: lost, crops, photos)
+  assert took.tolist() == [True, False]  # ... but not on the grey photo
+  assert final[0].max() == 1 and final[1].max() == 0
+  _, final, took = postprocess.stage(dataclasses.replace(post, grey_network=False),
+                                     lambda x: lost, crops, photos)
+  assert took.tolist() == [True, True]
+  assert "on grey photos the network's mask" in post.describe() and post.tag().endswith("-grey")
+  assert "grey" not in postprocess.PostConfig(grey_network=True).tag()  # no colour step to skip
+
+
 def test_a_recipe_without_the_floor_reads_and_writes_as_before_it():
   plain = postprocess.PostConfig(grabcut_iters=3)
-  assert not [k for k in plain.to_dict() if "floor" in k]
+  assert not [k for k in plain.to_dict() if "floor" in k or "grey" in k]
   old = dict(plain.to_dict())  # a postprocess.json written before the floor existed
   assert postprocess.from_dict(old, "old.json") == plain and not plain.grabcut_floor
   on = dataclasses.replace(plain, grabcut_floor=True, floor_margin=0.05, floor_agreement=0.3)

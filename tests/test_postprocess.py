@@ -40,7 +40,7 @@ def test_the_config_checks_names_and_describes_every_setting():
   changed = dict(flip_average=False, shift_average=3, crf_weight=4.0, crf_sigma=6.0, crf_iters=4,
                  crf_context=0.25, guided_radius=3, guided_eps=1e-3, grabcut_iters=2,
                  grabcut_sure=0.1, grabcut_floor=False, floor_margin=0.02, floor_agreement=0.5,
-                 floor_trust=0.1)
+                 floor_trust=0.1, grey_network=True)
   assert set(changed) == set(postprocess.FIELDS)
   tags = {dataclasses.replace(RECIPE, **{k: v}).tag() for k, v in changed.items()}
   assert len(tags) == len(changed) and RECIPE.tag() not in tags
@@ -51,7 +51,8 @@ def test_the_config_checks_names_and_describes_every_setting():
                     (dict(grabcut_floor=1), "--grabcut_floor=1"),
                     (dict(floor_margin=1.5), "--floor_margin=1.5"),
                     (dict(floor_agreement=-0.1), "--floor_agreement=-0.1"),
-                    (dict(floor_trust=1.5), "--floor_trust=1.5")):
+                    (dict(floor_trust=1.5), "--floor_trust=1.5"),
+                    (dict(grey_network=0), "--grey_network=0")):
     with pytest.raises(FlagError, match=f"^{flag}"):
       dataclasses.replace(RECIPE, **bad).validate()
 

@@ -72,7 +72,8 @@ BEST = [
 BEST_RECIPE = PostConfig(flip_average=True, shift_average=4, crf_weight=5.0, crf_context=0.5,
                          guided_radius=4, grabcut_iters=3, grabcut_sure=0.05,
                          grabcut_floor=True, floor_margin=floor.MARGIN,
-                         floor_agreement=floor.AGREEMENT, floor_trust=floor.TRUST)
+                         floor_agreement=floor.AGREEMENT, floor_trust=floor.TRUST,
+                         grey_network=True)
 
 
 def argvs(stages):
@@ -392,7 +393,8 @@ def test_entry_point_flags_and_dry_run(capsys, sets):
                        "iterations holding the pixels within 0.1 of 0 or 1, the floor: GrabCut from "
                        "the box alone unless the mask fits the colours better by 0.05 and agrees "
                        f"with it (IoU >= {floor.AGREEMENT:g}), on a set the network knows (median "
-                       "fit gap >= -0.05) only where they disagree and the cut fits better")
+                       "fit gap >= -0.05) only where they disagree and the cut fits better, on grey "
+                       "photos the network's mask")
   assert lines[2].endswith("--steps=9 --save_every=9 --seed=2001 --init_from=/r/cub-refine/student1 "
                            "--logdir=/r/cub-refine/refine1-gan --recolor=0.5 --jit=false")
   assert "label_threshold" not in lines[1] and "--flip_average" not in lines[-1].split()

@@ -14,7 +14,9 @@ score and the Python API (ind_prior_tf.api) call that function and nothing else.
   5. the floor (floor; grabcut_floor): per crop, GrabCut from the box alone replaces the mask unless
      the mask fits the crop's colours better than the cut by more than floor_margin and overlaps
      it by at least floor_agreement; over a set the network knows (the median fit gap so far at
-     least floor_trust), only where the two overlap by less and the cut fits better.
+     least floor_trust), only where the two overlap by less and the cut fits better;
+  6. on a grey photo (grey_network), the network's mask: steps 2, 4 and 5 part colours, and a grey
+     photo has none to part (GrabCut from the box falls below the whole box there).
 Steps 2-5 are NumPy / OpenCV. Every step is ours, not the paper's (docs/paper.md).
 
 A run carries the post-processing it was scored with: <run_dir>/postprocess.json (the refinement
@@ -89,6 +91,10 @@ class PostConfig:
       "cut replaces a mask only where they overlap by less than --floor_agreement and the cut fits "
       "better (1: never known, the per-crop rule alone).")
 
+  grey_network: bool = knob(False,
+      "Not in the paper: on a grey photo (its crop's channels equal, GREY_SPREAD) the mask is the "
+      "network's: the colour CRF, GrabCut and the floor model colours, which a grey photo lacks.")
+
   def validate(self):
     """FlagError naming the first bad field's flag; returns self."""
     ints = dict(shift_average=0, crf_iters=1, guided_radius=0, grabcut_iters=0)
@@ -96,7 +102,7 @@ class PostConfig:
       value = getattr(self, name)
       if not isinstance(value, int) or isinstance(value, bool) or value < low:
         raise FlagError(f"--{name}={value}: must be a whole number >= {low}")
-    for name in ("flip_average", "grabcut_floor"):
+    for name in ("flip_average", "grabcut_floor", "grey_network"):
       if not isinstance(getattr(self, name), bool):
         raise FlagError(f"--{name}={getattr(self, name)}: must be true or false")
     for name in ("crf_weight", "crf_sigma", "crf_context", "guided_eps", "grabcut_sure",
@@ -170,6 +176,8 @@ class PostConfig:
                    f"better by {self.floor_margin:g} and agrees with it (IoU >= "
                    f"{self.floor_agreement:g}), on a set the network knows (median fit gap >= "
                    f"{self.floor_trust:g}) only where they disagree and the cut fits better")
+    if self.grey_network and self.after_network:
+      steps.append("on grey photos the network's mask")
     return ", ".join(steps) if steps else "none (the network's masks as they are)"
 
   def tag(self):
@@ -194,15 +202,19 @@ class PostConfig:
                                                 else ""))
     if self.grabcut_floor:
       parts.append(f"floor{self.floor_margin:g}a{self.floor_agreement:g}t{self.floor_trust:g}")
+    if self.grey_network and self.after_network:
+      parts.append("grey")
     return "-".join(parts)
 
   def to_dict(self):
-    """The fields, but the floor's only where it is on: a recipe without it is written (and reported
-    by evaluate) exactly as before the floor existed."""
+    """The fields, but the floor's and grey_network only where they are on: a recipe without them is
+    written (and reported by evaluate) exactly as before they existed."""
     values = dataclasses.asdict(self)
     if not self.grabcut_floor:
       del values["grabcut_floor"], values["floor_margin"], values["floor_agreement"]
       del values["floor_trust"]
+    if not self.grey_network:
+      del values["grey_network"]
     return values
 
 
@@ -285,4 +297,20 @@ def stage(post, predict, crops, photos=None, seen=None):
   if post.grabcut_floor:
     masks, took = floor.choose(crops, masks, floor.box_cuts(photos, masks.shape[1]),
                                post.floor_margin, post.floor_agreement, post.floor_trust, seen)
+  if post.grey_network and post.after_network:
+    grey = is_grey(crops)
+    masks = np.where(grey[:, None, None, None], network, masks)
+    took &= ~grey
   return network, masks, took
+
+
+# Channels that differ by at most this (colours in [0, 1]) at the 99th percentile of a crop's pixels:
+# a grey photo, its JPEG's chroma noise allowed.
+GREY_SPREAD = 4 / 255
+
+
+def is_grey(crops):
+  """bool [N]: whether each crop (float [N, S, S, 3] in [0, 1]) is grey (GREY_SPREAD)."""
+  crops = np.asarray(crops, np.float32)
+  spread = crops.max(-1) - crops.min(-1)
+  return np.percentile(spread.reshape(len(crops), -1), 99, axis=1) <= GREY_SPREAD

@@ -83,6 +83,8 @@ class RefineConfig:
   floor_margin: float = floor.MARGIN
   floor_agreement: float = floor.AGREEMENT
   floor_trust: float = floor.TRUST
+  # Ours: on a grey photo the network's mask (the colour steps and the floor have no colour to part).
+  grey_network: bool = True
   pick_every: int = 0                       # 0: each student learns from its GAN run's last step
   max_drop: Optional[float] = 0.13          # None: no check
   retries: int = 0
@@ -138,8 +140,9 @@ class RefineConfig:
               and (value <= high if closed else value < high)):
         raise ConfigError(f"--{name}={value}: expected a number in [{low:g}, {high:g}"
                           f"{']' if closed else ')'}")
-    if not isinstance(self.grabcut_floor, bool):
-      raise ConfigError(f"--grabcut_floor={self.grabcut_floor}: expected true or false")
+    for name in ("grabcut_floor", "grey_network"):
+      if not isinstance(getattr(self, name), bool):
+        raise ConfigError(f"--{name}={getattr(self, name)}: expected true or false")
     if self.max_drop is not None and not math.isfinite(self.max_drop):
       raise ConfigError(f"--max_drop={self.max_drop}: expected a number, or none for no check")
     for name in ("hard_args", "fgseg_args", "distill_args", "gan_args", "eval_args"):

@@ -90,13 +90,15 @@ class Check:
 def score_recipe(config):
   """The post-processing the chain scores its result with (a postprocess.PostConfig)."""
   c = config
-  return postprocess.PostConfig(
+  post = postprocess.PostConfig(
       flip_average=c.flip_average_score, shift_average=c.shift_average_score,
       crf_weight=c.crf_weight, crf_context=c.crf_context if c.crf_weight else 0.0,
       guided_radius=c.guided_radius, grabcut_iters=c.grabcut,
       grabcut_sure=c.grabcut_sure if c.grabcut else 0.0, grabcut_floor=c.grabcut_floor,
       floor_margin=c.floor_margin, floor_agreement=c.floor_agreement,
-      floor_trust=c.floor_trust)
+      floor_trust=c.floor_trust, grey_network=c.grey_network)
+  # Without a colour step there is nothing for a grey photo to skip: the recipe is the plain one.
+  return post if post.after_network else dataclasses.replace(post, grey_network=False)
 
 
 def result_of(stages):

@@ -77,7 +77,8 @@ def test_the_set_trust_is_the_running_median_gap_of_crops_whose_cut_draws_a_line
   assert seen.median_gap == pytest.approx(-0.05)  # gaps 0.1 and -0.2
   assert seen.known(-0.06) and not seen.known(-0.04)
   seen.add([0.8, 0.95], [0.7, 0.9])  # gaps 0.1, 0.05 join: -0.2, 0.05, 0.1, 0.1
-  assert seen.median_gap == pytest.approx(0.075) and seen.known(0.0)
+  assert seen.median_gap == pytest.approx(0.075) and seen.known(0.0) and seen.known()
+  assert floor.TRUST == floor.MARGIN  # known: the typical crop passes the per-crop test
 
 
 def test_on_a_known_set_the_cut_takes_only_a_mask_that_disagrees_and_fits_worse():
@@ -181,4 +182,4 @@ def test_a_recipe_without_the_floor_reads_and_writes_as_before_it():
   # A floor written before the set's trust existed runs as it was scored: the per-crop rule alone.
   before_trust = {k: v for k, v in on.to_dict().items() if k != "floor_trust"}
   assert postprocess.from_dict(before_trust, "old.json") == dataclasses.replace(on, floor_trust=1.0)
-  assert on.tag().endswith("-floor0.05a0.3t0") and plain.tag() == "gc3"
+  assert on.tag().endswith("-floor0.05a0.3t0.02") and plain.tag() == "gc3"

@@ -29,12 +29,12 @@ def test_the_config_checks_names_and_describes_every_setting():
   assert PostConfig().is_identity() and PostConfig().tag() == ""
   assert not PostConfig().after_network and not PostConfig().needs_photos
   assert RECIPE.needs_photos and RECIPE.after_network and RECIPE.needs_opencv
-  assert RECIPE.tag() == "flip-shift2-crf5c0.5i3-gf2-gc1s0.05-floor0a0.3t0"
+  assert RECIPE.tag() == "flip-shift2-crf5c0.5i3-gf2-gc1s0.05-floor0a0.3t0.02"
   assert RECIPE.describe() == (
       "flip-averaged, shift-averaged (2 px), colour CRF w=5 on the photo (context 0.5), guided "
       "filter r=2, 1 GrabCut iterations holding the pixels within 0.05 of 0 or 1, the floor: "
       "GrabCut from the box alone unless the mask fits the colours better by 0 and agrees with it "
-      "(IoU >= 0.3), on a set the network knows (median fit gap >= 0) only where they disagree "
+      "(IoU >= 0.3), on a set the network knows (median fit gap >= 0.02) only where they disagree "
       "and the cut fits better")
   # Every field that changes the numbers changes the folder's name.
   changed = dict(flip_average=False, shift_average=3, crf_weight=4.0, crf_sigma=6.0, crf_iters=4,

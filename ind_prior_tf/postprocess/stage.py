@@ -87,7 +87,8 @@ class PostConfig:
       "With --grabcut_floor: the least IoU of the mask with the cut for the mask to stay.")
   floor_trust: float = knob(floor.TRUST,
       "With --grabcut_floor: the least median, over the crops of the set seen so far, of the "
-      "mask's colour fit minus the cut's for the set to count as known to the network; then the "
+      "mask's colour fit minus the cut's for the set to count as known to the network (default: "
+      "the margin, the typical crop passes the per-crop test); then the "
       "cut replaces a mask only where they overlap by less than --floor_agreement and the cut fits "
       "better (1: never known, the per-crop rule alone).")
 

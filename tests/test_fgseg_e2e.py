@@ -216,7 +216,9 @@ def test_refine_chain_wires_teacher_students_and_refinement(cub, tmp_path, monke
   assert (f"{chain / 'ensemble'} (the mean of 3 runs; flip-averaged, shift-averaged (4 px), colour "
           "CRF w=5 on the photo (context 0.5), guided filter r=4, 1 GrabCut iterations holding the "
           "pixels within 0.05 of 0 or 1, the floor: GrabCut from the box alone unless the mask fits "
-          "the colours better by 0.02 and agrees with it (IoU >= 0.4)) on 8 masked crops") in p.stdout
+          "the colours better by 0.02 and agrees with it (IoU >= 0.4), on a set the network knows "
+          "(median fit gap >= 0.02) only where they disagree and the cut fits better, on grey photos "
+          "the network's mask) on 8 masked crops") in p.stdout
   scores = json.load(open(chain / "score" / "scores.json"))
   recipe = json.load(open(chain / "ensemble" / "postprocess.json"))
   assert scores["postprocess"] == recipe and scores["flip_average"] is True
@@ -247,6 +249,8 @@ def test_refine_chain_wires_teacher_students_and_refinement(cub, tmp_path, monke
   assert (f"{chain / 'student1'} (ckpt-2; shift-averaged (4 px), colour CRF w=5 on the photo "
           "(context 0.5), guided filter r=4, 1 GrabCut iterations holding the pixels within 0.05 "
           "of 0 or 1, the floor: GrabCut from the box alone unless the mask fits the colours better "
-          "by 0.02 and agrees with it (IoU >= 0.4)) on 8 masked crops") in p.stdout
+          "by 0.02 and agrees with it (IoU >= 0.4), on a set the network knows (median fit gap >= "
+          "0.02) only where they disagree and the cut fits better, on grey photos the network's "
+          "mask) on 8 masked crops") in p.stdout
   # The score's recipe went into the result it scored, and only there.
   assert json.load(open(chain / "student1" / "postprocess.json"))["flip_average"] is False

@@ -165,6 +165,10 @@ def test_on_a_grey_photo_the_stage_keeps_the_networks_mask():
   _, final, took = postprocess.stage(post, lambda x: lost, crops, photos)
   assert took.tolist() == [True, False]  # ... but not on the grey photo
   assert final[0].max() == 1 and final[1].max() == 0
+  assert lost.max() == 0  # the network's masks are not written into
+  seen = floor.SetTrust()  # a grey photo does not count in the floor's judgement of the set
+  postprocess.stage(post, lambda x: lost[1:], crops[1:], photos[1:], seen)
+  assert seen.median_gap is None
   _, final, took = postprocess.stage(dataclasses.replace(post, grey_network=False),
                                      lambda x: lost, crops, photos)
   assert took.tolist() == [True, True]

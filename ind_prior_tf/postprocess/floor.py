@@ -21,8 +21,9 @@ and often fits them as well as a better mask, so a per-crop comparison hands goo
 What tells the two networks apart is the set, not the crop: over the photos of one set (`SetTrust`,
 the running median of the recipe's fit minus the cut's over every crop seen so far), a network that
 knows them fits the typical photo better than the cut by the margin (median >= `trust`); one that
-does not, no better or clearly worse. Over a known set the cut replaces the mask only where the two disagree grossly
-(IoU < `agreement`) and the cut fits better; elsewhere the per-crop rule above holds.
+does not, no better or clearly worse. Over a known set the cut replaces the mask only where the two
+disagree grossly (IoU < `agreement`) and the cut fits better; elsewhere the per-crop rule above
+holds.
 """
 import numpy as np
 

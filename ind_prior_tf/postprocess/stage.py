@@ -17,7 +17,7 @@ score and the Python API (ind_prior_tf.api) call that function and nothing else.
      least floor_trust), only where the two overlap by less and the cut fits better;
   6. on a grey photo (grey_network), the network's mask: steps 2, 4 and 5 part colours, and a grey
      photo has none to part (GrabCut from the box falls below the whole box there).
-Steps 2-5 are NumPy / OpenCV. Every step is ours, not the paper's (docs/paper.md).
+Steps 2-6 are NumPy / OpenCV. Every step is ours, not the paper's (docs/paper.md).
 
 A run carries the post-processing it was scored with: <run_dir>/postprocess.json (the refinement
 chain writes it into its result), which evaluate, segment and the API apply by default
@@ -88,10 +88,9 @@ class PostConfig:
   floor_trust: float = knob(floor.TRUST,
       "With --grabcut_floor: the least median, over the crops of the set seen so far, of the "
       "mask's colour fit minus the cut's for the set to count as known to the network (default: "
-      "the margin, the typical crop passes the per-crop test); then the "
-      "cut replaces a mask only where they overlap by less than --floor_agreement and the cut fits "
-      "better (1: never known, the per-crop rule alone).")
-
+      "the margin, the typical crop passes the per-crop test); then the cut replaces a mask only "
+      "where they overlap by less than --floor_agreement and the cut fits better (1: never known, "
+      "the per-crop rule alone).")
   grey_network: bool = knob(False,
       "Not in the paper: on a grey photo (its crop's channels equal, GREY_SPREAD) the mask is the "
       "network's: the colour CRF, GrabCut and the floor model colours, which a grey photo lacks.")
@@ -293,15 +292,16 @@ def stage(post, predict, crops, photos=None, seen=None):
   masks = guided.guided_filter_batch(crops, masks, post.guided_radius, post.guided_eps)
   if post.grabcut_iters:
     masks = grabcut.refine_masks(photos, masks, post.grabcut_iters, sure=post.grabcut_sure)
-  masks = np.asarray(masks, np.float32)
+  masks = np.array(masks, np.float32)  # a copy: the floor and grey photos write into it
   took = np.zeros(len(masks), bool)
-  if post.grabcut_floor:
-    masks, took = floor.choose(crops, masks, floor.box_cuts(photos, masks.shape[1]),
-                               post.floor_margin, post.floor_agreement, post.floor_trust, seen)
-  if post.grey_network and post.after_network:
-    grey = is_grey(crops)
-    masks = np.where(grey[:, None, None, None], network, masks)
-    took &= ~grey
+  grey = (is_grey(crops) if post.grey_network and post.after_network
+          else np.zeros(len(masks), bool))
+  colour = np.flatnonzero(~grey)  # grey photos neither get the floor nor count in its set
+  if post.grabcut_floor and len(colour):
+    masks[colour], took[colour] = floor.choose(
+        crops[colour], masks[colour], floor.box_cuts([photos[i] for i in colour], masks.shape[1]),
+        post.floor_margin, post.floor_agreement, post.floor_trust, seen)
+  masks[grey] = network[grey]
   return network, masks, took
 
 

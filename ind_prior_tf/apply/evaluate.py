@@ -201,7 +201,8 @@ def summary_lines(config, result):
     lines.append(f"  the floor took GrabCut from the box for {report['floor_took_grabcut']} of "
                  f"{report['images']} crops (per_image.csv says which); "
                  + (f"{known} (median colour-fit gap {gap:+.3f}, trust from "
-                    f"{post.floor_trust:g})" if gap is not None else "no cut drew a line"))
+                    f"{post.floor_trust:g})" if gap is not None else
+                    "no photo to judge the set by (grey, or no cut drew a line)"))
   lines.append(f"wrote {result.scores_path}")
   if result.picture:
     lines.append(f"best (left) and worst (right) cases: {result.picture}")

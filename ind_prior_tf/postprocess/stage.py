@@ -287,21 +287,25 @@ def stage(post, predict, crops, photos=None, seen=None):
   crops = np.asarray(crops, np.float32)
   if post.needs_photos:
     photos = list(photos)
-  masks = colour_crf.colour_crf_crops(crops, network, post.crf_weight, post.crf_sigma,
-                                      post.crf_iters, post.crf_context, photos)
-  masks = guided.guided_filter_batch(crops, masks, post.guided_radius, post.guided_eps)
-  if post.grabcut_iters:
-    masks = grabcut.refine_masks(photos, masks, post.grabcut_iters, sure=post.grabcut_sure)
-  masks = np.array(masks, np.float32)  # a copy: the floor and grey photos write into it
-  took = np.zeros(len(masks), bool)
+  masks, took = network.copy(), np.zeros(len(network), bool)
   grey = (is_grey(crops) if post.grey_network and post.after_network
-          else np.zeros(len(masks), bool))
-  colour = np.flatnonzero(~grey)  # grey photos neither get the floor nor count in its set
-  if post.grabcut_floor and len(colour):
-    masks[colour], took[colour] = floor.choose(
-        crops[colour], masks[colour], floor.box_cuts([photos[i] for i in colour], masks.shape[1]),
-        post.floor_margin, post.floor_agreement, post.floor_trust, seen)
-  masks[grey] = network[grey]
+          else np.zeros(len(network), bool))
+  # Every step after the network runs on the colour photos alone (each crop is its own): a grey one
+  # keeps the network's mask, costs no CRF or GrabCut and does not count in the floor's set.
+  colour = np.flatnonzero(~grey)
+  if not len(colour):
+    return network, masks, took
+  crops, own = crops[colour], [photos[i] for i in colour] if photos is not None else None
+  m = colour_crf.colour_crf_crops(crops, network[colour], post.crf_weight, post.crf_sigma,
+                                  post.crf_iters, post.crf_context, own)
+  m = guided.guided_filter_batch(crops, m, post.guided_radius, post.guided_eps)
+  if post.grabcut_iters:
+    m = grabcut.refine_masks(own, m, post.grabcut_iters, sure=post.grabcut_sure)
+  m = np.asarray(m, np.float32)
+  if post.grabcut_floor:
+    m, took[colour] = floor.choose(crops, m, floor.box_cuts(own, m.shape[1]), post.floor_margin,
+                                   post.floor_agreement, post.floor_trust, seen)
+  masks[colour] = m
   return network, masks, took
 
 

@@ -70,6 +70,61 @@ def test_baseline_counts_touching_and_separate_discs_exactly(gap):
     assert s["count_error"] == 0 and s["ap"] == 1.0, s
 
 
+def test_baseline_keeps_a_pale_object_under_otsus_threshold_of_the_photo():
+  """Otsu's threshold between the ground and the bright objects lies above a pale object; the
+  lenient threshold, where the object stands out from its own neighbourhood, keeps it."""
+  image, labels = disc_grid(10, rows=3, cols=4, gap=8, noise=4, ground=30, bright=210)
+  pale = labels == labels.max()
+  image[pale] = 100
+  gray = cluster_baseline.to_gray(image)
+  assert not cluster_estimate.side_mask(gray, "bright")[0][pale].any()  # under Otsu's threshold
+  est = cluster_estimate.estimate(image)
+  assert (est.polarity, est.context) == ("bright", 0.0)
+  assert cluster_baseline.object_side(gray, "bright", est.radius)[pale].mean() > 0.9
+  found = cluster_baseline.baseline_labels(image, est.polarity, est.radius)
+  s = instance_metrics.instance_scores(found, labels)
+  assert s["count_error"] == 0 and s["ap"] == 1.0, s
+
+
+def cells_with_nuclei(cell=28, nucleus=(8, 5), rows=3, cols=4, seed=0):
+  """(uint8 [H, W, 3], int32 nucleus labels): grey cells on a bright slide, each with one dark
+  oval nucleus (semi-axes `nucleus`) off its centre (a brightfield slide)."""
+  from scipy import ndimage
+  rng = np.random.default_rng(seed)
+  step = 2 * cell + 24
+  h, w = rows * step + 10, cols * step + 10
+  yy, xx = np.mgrid[0:h, 0:w]
+  cells, labels = np.zeros((h, w)), np.zeros((h, w), np.int32)
+  for k, (i, j) in enumerate(np.ndindex(rows, cols), 1):
+    cy, cx = 5 + cell + i * step, 5 + cell + j * step
+    # A lobed outline, as real cells have: a perfectly round one would be the more solid object.
+    theta, p1, p2 = np.arctan2(yy - cy, xx - cx), *rng.uniform(0, 2 * np.pi, 2)
+    edge = cell * (1 + 0.2 * np.sin(3 * theta + p1) + 0.12 * np.sin(5 * theta + p2))
+    cells[np.hypot(yy - cy, xx - cx) <= edge] = 1
+    ny, nx = cy + rng.integers(-8, 9), cx + rng.integers(-8, 9)
+    labels[np.hypot((yy - ny) / nucleus[1], (xx - nx) / nucleus[0]) <= 1] = k
+  grey = 225 - 75 * ndimage.gaussian_filter(cells, 3)  # a cell's edge is soft
+  grey[labels > 0] = 60
+  grey += 4 * rng.standard_normal((h, w))
+  return np.repeat(np.clip(np.round(grey), 0, 255).astype(np.uint8)[..., None], 3, -1), labels
+
+
+def test_estimate_counts_the_nuclei_inside_cells_not_the_cells():
+  image, labels = cells_with_nuclei()
+  est = cluster_estimate.estimate(image)
+  assert est.polarity == "dark" and est.context > 0, est
+  assert est.radius == pytest.approx(5, abs=1.5) and est.objects == labels.max()
+  assert "inside larger dark regions" in est.summary()
+  side = cluster_estimate.object_side(image, est)
+  assert side[labels > 0].mean() > 0.9 and side[labels == 0].mean() < 0.02  # the nuclei alone
+  found = cluster_baseline.baseline_labels(image, est.polarity, est.radius, est.context)
+  s = instance_metrics.instance_scores(found, labels)
+  assert s["count_error"] == 0 and s["ap"] == 1.0, s
+  # Plain discs are no containers: the nested candidate covers the discs' texture at most.
+  plain, _ = disc_grid(10, gap=3, noise=8)
+  assert cluster_estimate.estimate(255 - plain).context == 0.0
+
+
 def test_split_mask_keeps_a_seedless_part_and_drops_specks():
   mask = np.zeros((40, 60), bool)
   mask[10:30, 5:25] = True   # a square: one object

@@ -136,12 +136,12 @@ def count(config, log=print):
   student_seconds = time.time() - t0
   student_labels = instance_metrics.read_labels(student.paths["labels"], "--instances")
   t0 = time.time()
-  baseline = cluster_baseline.baseline_labels(image, est.polarity, est.radius)
+  baseline = cluster_baseline.baseline_labels(image, est.polarity, est.radius, est.context)
   baseline_seconds = time.time() - t0
   instance_infer.write_outputs(os.path.join(out, "baseline"), config.stem(), image, baseline)
   gray = cluster_estimate.to_gray(image)
   reference = count_trust.gan_reference(gan_instances(run.run_dir(), seed=config.seed), est.window)
-  trust = count_trust.check(gray, student_labels, cluster_estimate.side_mask(gray, est.polarity)[0],
+  trust = count_trust.check(gray, student_labels, cluster_estimate.object_side(image, est),
                             reference)
   final = student_labels if trust.trusted else baseline
   paths = instance_infer.write_outputs(out, config.stem(), image, final)

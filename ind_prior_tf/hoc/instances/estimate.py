@@ -7,6 +7,13 @@ they are, how densely they lie, and what the ground between them looks like.
   regions; real objects come out as compact, solid regions of similar size, while the ground between
   objects comes out as irregular, concave pieces. The side whose regions are the more solid (area
   weighted median solidity) is the objects.
+- Objects inside larger ones (nuclei inside cells on a bright slide). Within each side, the pixels
+  that stand out from their surroundings (baseline.nested_side, a neighbourhood of half the side's
+  first radius) are candidates too, when they are at least as many regions as the side's and cover
+  under a third of it (a nucleus is a small part of its cell; the texture inside touching objects
+  splits them about evenly). Whichever candidate's regions are the most solid is the objects. (The
+  rule was chosen on the dev half of the DSB nuclei, docs/results.md; before it, on brightfield
+  slides, the cells were counted.)
 - Size. The object side's distance transform: the largest inscribed radius of each region of the
   split, their median (`radius`, the scale of the classical split), and the regions' areas: their
   median and the 90th percentile of their equivalent radius sqrt(area / pi) (`radius_hi`).
@@ -24,10 +31,12 @@ import dataclasses
 import numpy as np
 
 from ind_prior_tf import choices
-from ind_prior_tf.hoc.instances.baseline import side_mask, split_mask, to_gray  # pylint: disable=unused-import
+from ind_prior_tf.hoc.instances.baseline import nested_side, side_mask, split_mask, to_gray  # pylint: disable=unused-import
 
 POLARITIES = choices.POLARITIES
 MIN_WINDOW = 16
+NESTED_SHARE = 1 / 3    # most of a container a nested candidate may cover
+NESTED_CONTEXT = 0.5    # the nested candidate's neighbourhood, in first radii of its container
 
 
 def first_radius(mask):
@@ -67,35 +76,52 @@ class Estimate:
   n_layers: int          # objects a window holds on average, 2-4
   solidity: dict         # polarity -> the area-weighted median solidity of its regions
   threshold: float       # Otsu's threshold of the smoothed grey photo, in [0, 1]
+  context: float = 0.0   # objects inside larger ones: their neighbourhood's scale (px); 0 if not
 
   def summary(self):
-    return (f"objects {self.polarity} on {'dark' if self.polarity == 'bright' else 'bright'}, "
+    inside = f" inside larger {self.polarity} regions" if self.context else ""
+    return (f"objects {self.polarity}{inside} on "
+            f"{'dark' if self.polarity == 'bright' else 'bright'}, "
             f"radius {self.radius:.1f} px (90th percentile {self.radius_hi:.1f}), about "
             f"{self.objects} of them covering {self.object_share:.2f} of the photo -> window "
             f"{self.window} px, a {self.area_target:.3f}, {self.n_layers} layers")
 
 
-def _regions_of(gray, polarity):
-  """(object mask, labels of the classical split, solidity, first radius) for one polarity."""
+def _solidity(labels):
   from skimage import measure  # pylint: disable=g-import-not-at-top
+  props = measure.regionprops(labels)
+  return weighted_median([p.solidity for p in props], [p.area for p in props]) if props else 0.0
+
+
+def _regions_of(gray, polarity):
+  """The candidates of one polarity, as (context, object mask, labels of the classical split,
+  solidity, first radius, threshold): the side itself, and the objects inside its regions when
+  they qualify (module doc)."""
   mask, t = side_mask(gray, polarity)
   r0 = max(first_radius(mask), 1.0)
   labels = split_mask(mask, r0)
-  props = measure.regionprops(labels)
-  solidity = weighted_median([p.solidity for p in props], [p.area for p in props]) if props else 0.0
-  return mask, labels, solidity, r0, t
+  out = [(0.0, mask, labels, _solidity(labels), r0, t)]
+  context = NESTED_CONTEXT * r0
+  inner = nested_side(gray, polarity, context)
+  if inner.any() and inner.sum() < NESTED_SHARE * mask.sum():
+    r1 = max(first_radius(inner), 1.0)
+    # Specks under a disc of the inner radius (the containers' texture) do not count here.
+    inner_labels = split_mask(inner, r1, min_area=1.0)
+    if inner_labels.max() >= labels.max():
+      out.append((context, inner, inner_labels, _solidity(inner_labels), r1, t))
+  return out
 
 
 def estimate(image, polarity="auto"):
-  """An Estimate of the photo (uint8 [H, W, 3] or grey [H, W]); polarity "auto" picks the side
-  whose split regions are the more solid (see the module doc)."""
+  """An Estimate of the photo (uint8 [H, W, 3] or grey [H, W]); polarity "auto" picks the
+  candidate whose split regions are the most solid (see the module doc)."""
   from scipy import ndimage  # pylint: disable=g-import-not-at-top
   gray = to_gray(image)
-  sides = {p: _regions_of(gray, p) for p in (("bright", "dark") if polarity == "auto"
+  cands = {p: _regions_of(gray, p) for p in (("bright", "dark") if polarity == "auto"
                                               else (polarity,))}
-  solidity = {p: round(float(v[2]), 3) for p, v in sides.items()}
-  chosen = max(sides, key=lambda p: sides[p][2]) if polarity == "auto" else polarity
-  mask, labels, _, r0, threshold = sides[chosen]
+  solidity = {p: round(float(v[0][3]), 3) for p, v in cands.items()}
+  chosen, best = max(((p, c) for p, v in cands.items() for c in v), key=lambda pc: pc[1][3])
+  context, mask, labels, _, r0, threshold = best
   n = int(labels.max())
   if n:
     # Inscribed radius of each region, measured inside the region (its neighbours are outside).
@@ -115,7 +141,7 @@ def estimate(image, polarity="auto"):
   area_target = float(np.clip(object_area / window ** 2, 0.02, 0.5))
   n_layers = int(np.clip(round(share * window ** 2 / max(object_area, 1.0)), 2, 4))
   return Estimate(chosen, radius, radius_hi, object_area, share, n, window, area_target, n_layers,
-                  solidity, threshold)
+                  solidity, threshold, round(float(context), 2))
 
 
 def _region_distance(labels):
@@ -126,11 +152,20 @@ def _region_distance(labels):
   return ndimage.distance_transform_edt((labels > 0) & ~edges) + (labels > 0)
 
 
+def object_side(image, est):
+  """bool [H, W]: the photo's object side under est (the threshold's side, or the objects inside
+  larger regions when est.context is set), before any dilation."""
+  gray = to_gray(image)
+  if est.context:
+    return nested_side(gray, est.polarity, est.context)
+  return side_mask(gray, est.polarity)[0]
+
+
 def object_mask(image, est, grow=None):
-  """bool [H, W]: the object side of the photo under est's polarity, dilated by `grow` px (default
-  a quarter radius, at least 1), so that the objects' soft rims count as objects."""
+  """bool [H, W]: object_side dilated by `grow` px (default a quarter radius, at least 1), so that
+  the objects' soft rims count as objects."""
   from scipy import ndimage  # pylint: disable=g-import-not-at-top
-  mask, _ = side_mask(to_gray(image), est.polarity)
+  mask = object_side(image, est)
   grow = max(1, int(round(est.radius / 4))) if grow is None else grow
   return ndimage.binary_dilation(mask, iterations=grow) if grow else mask
 

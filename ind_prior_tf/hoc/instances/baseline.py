@@ -65,6 +65,13 @@ def drop_small(labels, min_px):
   return lut[labels]
 
 
+def _toward_objects(gray, polarity):
+  """float64 [H, W]: the photo smoothed by 1 px, signed so that the objects are the high side."""
+  from scipy import ndimage  # pylint: disable=g-import-not-at-top
+  g = ndimage.gaussian_filter(np.asarray(gray, np.float64), 1.0)
+  return g if polarity == "bright" else -g
+
+
 def object_side(gray, polarity, radius, lenience=0.5, local=1.0):
   """bool [H, W]: the photo's objects for the classical count. Otsu's threshold of the photo
   (smoothed by 1 px) on the objects' side, plus the pixels past a lenient threshold (`lenience` of
@@ -75,8 +82,7 @@ def object_side(gray, polarity, radius, lenience=0.5, local=1.0):
   the DSB nuclei, docs/results.md: an undercount of touching and pale objects before.)"""
   from scipy import ndimage  # pylint: disable=g-import-not-at-top
   from skimage import filters  # pylint: disable=g-import-not-at-top
-  g = ndimage.gaussian_filter(np.asarray(gray, np.float64), 1.0)
-  o = g if polarity == "bright" else -g
+  o = _toward_objects(gray, polarity)
   if o.max() <= o.min():
     return np.zeros(o.shape, bool)
   t = float(filters.threshold_otsu(o))
@@ -96,8 +102,7 @@ def nested_side(gray, polarity, context):
   object side. cluster_estimate decides when a photo's objects are of this kind."""
   from scipy import ndimage  # pylint: disable=g-import-not-at-top
   from skimage import filters  # pylint: disable=g-import-not-at-top
-  g = ndimage.gaussian_filter(np.asarray(gray, np.float64), 1.0)
-  o = g if polarity == "bright" else -g
+  o = _toward_objects(gray, polarity)
   if o.max() <= o.min():
     return np.zeros(o.shape, bool)
   outer = o > float(filters.threshold_otsu(o))

@@ -86,6 +86,24 @@ def test_baseline_keeps_a_pale_object_under_otsus_threshold_of_the_photo():
   assert s["count_error"] == 0 and s["ap"] == 1.0, s
 
 
+def test_baseline_recuts_ground_lit_along_an_edge():
+  """A bright margin along the top edge, touching the first row of discs, is on the objects' side of
+  Otsu's threshold; recut at its own threshold it leaves the discs alone (skimage's coins)."""
+  image, labels = disc_grid(10, rows=3, cols=6, gap=8, noise=4, ground=30, bright=210)
+  image[:13] = np.where(labels[:13, :, None] > 0, image[:13], 150)
+  gray = cluster_baseline.to_gray(image)
+  est = cluster_estimate.estimate(image)
+  assert est.polarity == "bright" and est.radius == pytest.approx(10, abs=1.5)
+  margin = np.zeros(labels.shape, bool)
+  margin[:13] = labels[:13] == 0
+  assert cluster_baseline.object_side(gray, "bright", est.radius, edge_reach=0)[margin].mean() > 0.9
+  side = cluster_baseline.object_side(gray, "bright", est.radius)
+  assert side[margin].mean() < 0.05 and side[labels > 0].mean() > 0.95
+  found = cluster_baseline.baseline_labels(image, est.polarity, est.radius)
+  s = instance_metrics.instance_scores(found, labels)
+  assert s["count_error"] == 0 and s["ap"] == 1.0, s
+
+
 def cells_with_nuclei(cell=28, nucleus=(8, 5), rows=3, cols=4, seed=0):
   """(uint8 [H, W, 3], int32 nucleus labels): grey cells on a bright slide, each with one dark
   oval nucleus (semi-axes `nucleus`) off its centre (a brightfield slide)."""

@@ -66,6 +66,28 @@ def test_a_sloppy_label_snaps_to_the_object():
   np.testing.assert_array_equal(grabcut.refine_mask(image, region, sloppy, iterations=3), refined)
 
 
+def test_refine_masks_in_threads_gives_each_crop_its_own_serial_cut(monkeypatch):
+  """Crops are cut side by side in threads; each result is the one refine_mask gives alone (OpenCV's
+  generator is seeded per cut and per thread), in order, with the progress told for every crop."""
+  rng = np.random.default_rng(3)
+  photos, labels = [], []
+  for k in range(21):  # more than one chunk of a worker pool
+    image, mask, box = object_image(rng, 120, 100)
+    region, _, _ = crop_of(image, mask, box)
+    sloppy = np.zeros((S, S, 1), np.float32)
+    sloppy[4 + k % 5:-6, 6:-4 - k % 3] = 1.0
+    photos.append((image, region))
+    labels.append(sloppy)
+  alone = np.stack([grabcut.refine_mask(p, r, m, 2)[..., None] for (p, r), m in zip(photos, labels)])
+  told = []
+  monkeypatch.setattr(grabcut, "THREADS", 4)
+  together = grabcut.refine_masks(iter(photos), np.stack(labels), 2,
+                                  progress=lambda done, total: told.append((done, total)))
+  np.testing.assert_array_equal(together, alone)
+  assert told == [(k, 21) for k in range(1, 22)]
+  assert len({float(iou(a[..., 0], m[..., 0])) for a, m in zip(alone, labels)}) > 1  # cuts differ
+
+
 def test_sure_pixels_of_the_mask_stay_and_the_rest_is_cut():
   image, mask, box = object_image(np.random.default_rng(0), 120, 100)
   region, _, truth = crop_of(image, mask, box)

@@ -7,11 +7,16 @@ probable background elsewhere in the box, sure background outside it), it keeps 
 colours agree with it and moves its edges onto the image's. The method itself needs only the boxes,
 and so does this step. What it scores on the horses is in docs/results.md.
 """
+from concurrent import futures
+import os
+
 import numpy as np
 from PIL import Image
 
 from ind_prior_tf.apply import metrics
 from ind_prior_tf.data import boxes, images
+
+THREADS = 4  # at most so many crops cut at once (at most one per core)
 
 
 def require_opencv():
@@ -107,11 +112,24 @@ def refine_masks(photos, masks, iterations=3, threshold=0.5, progress=None, sure
   """
   masks = np.asarray(masks, np.float32)
   out = np.empty_like(masks)
-  for i, ((image, region), mask) in enumerate(zip(photos, masks)):
-    out[i] = refine_mask(image, region, mask, iterations, threshold,
-                         sure=sure).reshape(mask.shape)
-    if progress:
-      progress(i + 1, len(masks))
+  photos = iter(photos)
+
+  def one(i, photo):
+    image, region = photo
+    out[i] = refine_mask(image, region, masks[i], iterations, threshold,
+                         sure=sure).reshape(masks[i].shape)
+    return i
+
+  # OpenCV's GrabCut and PIL's resizing let go of the GIL, so threads run crops side by side; each
+  # cut seeds OpenCV's generator, which is per thread, so the result does not depend on them. Photos
+  # are read a chunk at a time, not all at once.
+  workers = max(1, min(THREADS, os.cpu_count() or 1))
+  with futures.ThreadPoolExecutor(workers) as pool:
+    for start in range(0, len(masks), 8 * workers):
+      chunk = range(start, min(start + 8 * workers, len(masks)))
+      for i in pool.map(one, chunk, [next(photos) for _ in chunk]):
+        if progress:
+          progress(i + 1, len(masks))
   return out
 
 

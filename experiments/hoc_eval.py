@@ -15,9 +15,11 @@ The work is ind_prior_tf/hoc/evaluate.py's.
 
 With --labels (a 16-bit label PNG of the true instances, or skimage:coins for the coins' region-based
 segmentation) it also scores the instances experiments.hoc_instances found (--instances): count
-error, AP at IoU 0.5 and the mean IoU of matched pairs (ind_prior_tf/hoc/instances/metrics.py).
+error, AP at IoU 0.5 and the mean IoU of matched pairs (ind_prior_tf/hoc/instances/metrics.py), and
+the same for the classical count it wrote beside them (baseline/<the same name>), when there is one.
 """
 import dataclasses
+import os
 import sys
 
 from ind_prior_tf import cli, knobs
@@ -35,15 +37,22 @@ F.string("instances", None, "Found instances, a label PNG of experiments.hoc_ins
 def _main(F):
   config = HocEvalConfig(**{f.name: F[f.name].value for f in dataclasses.fields(HocEvalConfig)})
   config.validate()  # before the seconds-long TensorFlow import
-  scores = None
+  scores = classical = None
   if F.labels:  # read and scored before the blob score writes anything
     from ind_prior_tf.hoc.instances import metrics as instance_metrics  # pylint: disable=g-import-not-at-top
-    scores = instance_metrics.score_files(
-        instance_metrics.predicted_path(F.instances, config.logdir), F.labels)
+    found = instance_metrics.predicted_path(F.instances, config.logdir)
+    scores = instance_metrics.score_files(found, F.labels)
+    # The classical count experiments.hoc_instances wrote beside the instances, scored beside them.
+    beside = os.path.join(os.path.dirname(found), "baseline", os.path.basename(found))
+    if os.path.isfile(beside):
+      classical = instance_metrics.score_files(beside, F.labels)
   from ind_prior_tf.hoc import evaluate as hoc_eval_lib  # pylint: disable=g-import-not-at-top
   score = hoc_eval_lib.evaluate(config)
   print(score.summary(), flush=True)
   print(score.looks_summary(), flush=True)
+  if classical:
+    print("classical baseline (Otsu + distance-transform watershed, no training): "
+          + instance_metrics.summary(classical), flush=True)
   if scores:
     print(instance_metrics.summary(scores), flush=True)
 

@@ -10,7 +10,9 @@ and each instance's centreness, with the run's flips. Later calls reuse it. The 
 --window px windows (default: the run's) every --stride px, the maps stitched, and a seeded watershed
 splits the foreground into instances. Writes to --out (default <hoc_run>/instances):
 <name>_labels.png (16-bit, one id per instance, at the photo's resolution), <name>_overlay.png and
-<name>_instances.csv (id, area, centroid, box), and prints the count. Score against hand-made labels
+<name>_instances.csv (id, area, centroid, box), and prints the count, with the classical count of the
+photo beside it and whether the student's instances pass the check against the GAN's and the ground
+(experiments.hoc_auto gives the classical count when they do not). Score against hand-made labels
 with experiments/hoc_eval.py --labels. The work is ind_prior_tf/hoc/instances/count.py's.
 """
 import dataclasses
@@ -30,7 +32,8 @@ def _main(F):
   from ind_prior_tf.hoc.instances import count as hoc_count  # pylint: disable=g-import-not-at-top
   result = hoc_count.count(config, log=lambda line: print(line, flush=True))
   print(result.summary(), flush=True)
-  print(f"count: {result.count}", flush=True)
+  for line in result.check_lines():  # the count last
+    print(line, flush=True)
 
 
 def main(argv=None):

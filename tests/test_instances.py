@@ -213,7 +213,13 @@ def test_hoc_instances_writes_labels_overlay_csv_and_the_count(hoc_run, tmp_path
   args = (f"--hoc_run={hoc_run}", f"--out={out}", f"--student_dir={tmp_path / 'student'}",
           "--samples=8", "--steps=2", "--batch_size=4", "--width=0.125", "--nojit", "--noprogress")
   r = entry.call("experiments.hoc_instances", *args).ok()
-  count = int(r.out.rstrip().splitlines()[-1].split("count: ")[1])
+  last = r.out.rstrip().splitlines()[-1]
+  count = int(last.split("count: ")[1].split()[0])
+  assert "the GAN's instance student" in last and "classical baseline" in r.out
+  assert "check of the instances: " in r.out
+  classical = instance_metrics.read_labels(str(out / "baseline" / "coins_labels.png"))
+  assert f"no training): {classical.max()} instances" in r.out  # the coins' classical count
+  assert classical.shape == (303, 384) and classical.max() >= 20
   labels = instance_metrics.read_labels(str(out / "coins_labels.png"))
   assert labels.shape == (303, 384) and labels.max() == count  # the photo's resolution
   assert len(open(out / "coins_instances.csv").read().splitlines()) == count + 1
@@ -221,11 +227,13 @@ def test_hoc_instances_writes_labels_overlay_csv_and_the_count(hoc_run, tmp_path
   assert "8 labelled composites" in r.out
   # A second call reuses the trained student: no composites made.
   again = entry.call("experiments.hoc_instances", *args).ok()
-  assert "labelled composites" not in again.out and again.out.rstrip().endswith(f"count: {count}")
+  assert "labelled composites" not in again.out
+  assert again.out.rstrip().splitlines()[-1] == last
   # hoc_eval scores a label image against true labels: here the found ones themselves.
   e = entry.call("experiments.hoc_eval", f"--logdir={hoc_run}", "--samples=4",
                  f"--labels={out / 'coins_labels.png'}", f"--instances={out / 'coins_labels.png'}")
   assert e.ok().out.rstrip().splitlines()[-1].startswith(f"instances: {count} found, {count} true")
+  assert f"no training): instances: {classical.max()} found, {count} true" in e.out
 
 
 def test_hoc_instances_bad_input_is_one_line(hoc_run, tmp_path):

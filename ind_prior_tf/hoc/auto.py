@@ -88,31 +88,15 @@ def hoc_run(config, est, shape):
                            progress=config.progress, logdir=config.run_dir()).validate()
 
 
-def gan_instances(run_dir, count=512, seed=0):
-  """`count` RGBA instances [count, S, S, 4] of the run's last checkpoint (inference mode)."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-
-  from ind_prior_tf.hoc import config as hoc_config  # pylint: disable=g-import-not-at-top
-  from ind_prior_tf.hoc import gan as hoc_lib
-  run = hoc_config.read_hoc_run(run_dir, "--logdir")
-  model = hoc_lib.HocConfig(**{k: run[k] for k in hoc_lib.config_fields() if k in run})
-  gan = hoc_lib.HocGAN(model)
-  tf.train.Checkpoint(generator=gan.generator).restore(
-      tf.train.latest_checkpoint(os.path.join(run_dir, "ckpt"))).expect_partial()
-  return gan.sample_instances(count, seed=seed)
-
-
 def count(config, log=print):
   """The whole path for config (a validated AutoConfig); returns the report (count.json's)."""
   # pylint: disable=g-import-not-at-top
   from ind_prior_tf.data import images
   from ind_prior_tf.hoc import gan as hoc_lib
-  from ind_prior_tf.hoc.instances import baseline as cluster_baseline
   from ind_prior_tf.hoc.instances import count as hoc_count
   from ind_prior_tf.hoc.instances import estimate as cluster_estimate
   from ind_prior_tf.hoc.instances import infer as instance_infer
   from ind_prior_tf.hoc.instances import metrics as instance_metrics
-  from ind_prior_tf.hoc.instances import trust as count_trust
   t_start = time.time()
   image = images.load_image_spec(config.image)
   truth = instance_metrics.truth_labels(config.labels) if config.labels else None
@@ -132,17 +116,11 @@ def count(config, log=print):
   student = hoc_count.count(hoc_count.CountConfig(
       hoc_run=run.run_dir(), image=config.image, out=os.path.join(out, "student"),
       steps=config.count_steps, samples=config.samples, seed=config.seed,
-      progress=config.progress, **config.count_overrides).validate(), log=log)
-  student_seconds = time.time() - t0
+      polarity=config.polarity, progress=config.progress, **config.count_overrides).validate(),
+      log=log, baseline_out=os.path.join(out, "baseline"))
+  student_seconds = time.time() - t0 - student.check_seconds
   student_labels = instance_metrics.read_labels(student.paths["labels"], "--instances")
-  t0 = time.time()
-  baseline = cluster_baseline.baseline_labels(image, est.polarity, est.radius, est.context)
-  baseline_seconds = time.time() - t0
-  instance_infer.write_outputs(os.path.join(out, "baseline"), config.stem(), image, baseline)
-  gray = cluster_estimate.to_gray(image)
-  reference = count_trust.gan_reference(gan_instances(run.run_dir(), seed=config.seed), est.window)
-  trust = count_trust.check(gray, student_labels, cluster_estimate.object_side(image, est),
-                            reference)
+  baseline, trust = student.baseline, student.trust
   final = student_labels if trust.trusted else baseline
   paths = instance_infer.write_outputs(out, config.stem(), image, final)
   report = dict(image=config.image, cpu=cpu_name(), estimate=dataclasses.asdict(est),
@@ -150,7 +128,7 @@ def count(config, log=print):
                 baseline_count=int(baseline.max()), trust=trust.as_dict(),
                 source="student" if trust.trusted else "baseline", count=int(final.max()),
                 seconds=dict(hoc=round(hoc_seconds, 1), student=round(student_seconds, 1),
-                             baseline=round(baseline_seconds, 1),
+                             check=round(student.check_seconds, 1),
                              total=round(time.time() - t_start, 1)), paths=paths)
   if truth is not None:
     report["scores"] = {name: instance_metrics.instance_scores(labels, truth)

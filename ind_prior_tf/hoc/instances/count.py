@@ -1,7 +1,8 @@
 """Every instance of a cluster photo found, masked and counted, from a trained HOC GAN alone
 (experiments.hoc_instances): the GAN's composites labelled (instances_data), an instance student
 trained on them once per run (instances), then sliding-window inference on the photo
-(instance_infer).
+(instance_infer). Beside the count: the classical count of the photo (baseline) and the check of
+the student's instances against the GAN's (trust), which experiments.hoc_auto acts on.
 
 `CountConfig` is TensorFlow-free, so that the entry point reports a bad flag before TensorFlow's
 import; `count` does the work and returns a `CountResult`.
@@ -11,6 +12,7 @@ import os
 import time
 from typing import Optional
 
+from ind_prior_tf import choices
 from ind_prior_tf.errors import FlagError
 from ind_prior_tf.hoc import config as hoc_config
 from ind_prior_tf.knobs import knob
@@ -51,6 +53,10 @@ class CountConfig:
   smooth: float = knob(0.03, "Gaussian smoothing of the centreness before the seeds, in windows.")
   min_area: float = knob(0.01, "Instances smaller than this share of the window's area are dropped.")
   seed: int = knob(0, "Seed of the composites and the student.")
+  polarity: str = knob("auto",
+      "Objects brighter (bright) or darker (dark) than the ground, for the classical count beside "
+      "the student's and the check of its instances; auto reads it from the photo.",
+      choices.POLARITIES)
   jit: bool = knob(True, "XLA-compile the student's train step.")
   overwrite: bool = knob(False, "Retrain the student from scratch.")
   progress: bool = knob(True, "Show a progress bar.")
@@ -65,6 +71,8 @@ class CountConfig:
     for name in ("min_visible", "max_cut", "prominence", "smooth", "min_area"):
       value = getattr(self, name)
       _need(0 <= value < 1, f"--{name}={value}: must be a fraction in [0, 1)")
+    _need(self.polarity in choices.POLARITIES,
+          f"--polarity={self.polarity}: expected one of {', '.join(choices.POLARITIES)}")
     _need(self.window is None or self.window >= 4, f"--window={self.window}: must be at least 4 px")
     _need(self.stride is None or self.stride >= 1, f"--stride={self.stride}: must be at least 1 px")
     run = self.read_run()
@@ -98,10 +106,22 @@ class CountResult:
   seconds: float          # from the photo to the count (windows, stitching, watershed, files)
   student: dict           # the student's training result (step, status, checkpoint, seconds)
   data_seconds: float     # labelled composites, 0 when the student was already trained
+  baseline: object = None  # int32 labels [H, W] of the classical count (baseline.baseline_labels)
+  trust: object = None     # trust.Trust of the student's instances
+  check_seconds: float = 0.0  # the classical count and the check
 
   def summary(self):
     return (f"{self.count} instances in {self.image} ({self.seconds:.1f} s): {self.paths['labels']}, "
             f"{self.paths['overlay']}, {self.paths['csv']}")
+
+  def check_lines(self):
+    """The check of the student's instances, the classical count beside it, and the count."""
+    verdict = "trusted" if self.trust.trusted else (
+        f"NOT trusted, the classical count is {int(self.baseline.max())}")
+    return [f"check of the instances: {self.trust.summary()}",
+            f"classical baseline (Otsu + distance-transform watershed, no training): "
+            f"{int(self.baseline.max())} instances",
+            f"count: {self.count} (the GAN's instance student, {verdict})"]
 
 
 def train_student(config, run, log=print):
@@ -154,6 +174,36 @@ def train_student(config, run, log=print):
                                   log=log), data_seconds
 
 
+def gan_instances(run_dir, count=512, seed=0):
+  """`count` RGBA instances [count, S, S, 4] of the HOC run's last checkpoint (inference mode)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  from ind_prior_tf.hoc import gan as hoc_lib  # pylint: disable=g-import-not-at-top
+  run = hoc_config.read_hoc_run(run_dir, "--hoc_run")
+  model = hoc_lib.HocConfig(**{k: run[k] for k in hoc_lib.config_fields() if k in run})
+  gan = hoc_lib.HocGAN(model)
+  tf.train.Checkpoint(generator=gan.generator).restore(
+      tf.train.latest_checkpoint(os.path.join(run_dir, "ckpt"))).expect_partial()
+  return gan.sample_instances(count, seed=seed)
+
+
+def check(image, labels, config):
+  """(classical labels int32 [H, W], trust.Trust): the photo's classical count (its objects' side
+  and size read from it, config.polarity) and the check of the student's `labels` against the
+  instances of config.hoc_run's GAN, read in config.window px windows."""
+  # pylint: disable=g-import-not-at-top
+  from ind_prior_tf.hoc.instances import baseline as cluster_baseline
+  from ind_prior_tf.hoc.instances import estimate as cluster_estimate
+  from ind_prior_tf.hoc.instances import trust as count_trust
+  est = cluster_estimate.estimate(image, config.polarity)
+  baseline = cluster_baseline.baseline_labels(image, est.polarity, est.radius, est.context)
+  reference = count_trust.gan_reference(gan_instances(config.hoc_run, seed=config.seed),
+                                        config.window)
+  trust = count_trust.check(cluster_estimate.to_gray(image), labels,
+                            cluster_estimate.object_side(image, est), reference)
+  return baseline, trust
+
+
 def count_image(network, image, config, model_size):
   """(labels int32 [H, W], seconds): the instances of uint8 image [H, W, 3]."""
   from ind_prior_tf.hoc.instances import infer as instance_infer  # pylint: disable=g-import-not-at-top
@@ -166,9 +216,11 @@ def count_image(network, image, config, model_size):
   return labels, time.time() - t0
 
 
-def count(config, log=print):
+def count(config, log=print, baseline_out=None):
   """experiments.hoc_instances' work (config: a validated CountConfig): trains the student if needed,
-  counts the instances of config.image and writes the label PNG, the overlay and the CSV."""
+  counts the instances of config.image and writes the label PNG, the overlay and the CSV; the same
+  files of the classical count go to `baseline_out` (default <out>/baseline), where
+  experiments.hoc_eval --labels finds them to score them beside."""
   from ind_prior_tf.data import images  # pylint: disable=g-import-not-at-top
   from ind_prior_tf.hoc.instances import infer as instance_infer  # pylint: disable=g-import-not-at-top
   run = config.read_run()
@@ -180,4 +232,10 @@ def count(config, log=print):
   labels, _ = count_image(student.network, image, config, int(run.get("image_size", 64)))
   stem = os.path.splitext(os.path.basename(config.image.replace("skimage:", "")))[0]
   paths = instance_infer.write_outputs(config.out_dir(), stem, image, labels)
-  return CountResult(int(labels.max()), config.image, paths, time.time() - t0, result, data_seconds)
+  seconds = time.time() - t0
+  t0 = time.time()
+  baseline, trust = check(image, labels, config)
+  instance_infer.write_outputs(baseline_out or os.path.join(config.out_dir(), "baseline"), stem,
+                               image, baseline)
+  return CountResult(int(labels.max()), config.image, paths, seconds, result, data_seconds,
+                     baseline, trust, time.time() - t0)

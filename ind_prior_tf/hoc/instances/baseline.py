@@ -1,9 +1,9 @@
 """The classical count that needs no training, beside which the GAN's count is judged: the photo
 cut at Otsu's threshold on the objects' side (cluster_estimate's polarity), with the pale objects
-that stand out from their neighbourhood and without the ground lit along an edge, split at the peaks of its distance transform by a
-watershed (scikit-image), as a user would write it. Every size is a fraction of the objects'
-radius, which cluster_estimate reads from the photo (with the same threshold split and watershed,
-which live here).
+that stand out from their neighbourhood and without the ground lit along an edge, split at the
+peaks of its distance transform by a watershed (scikit-image), as a user would write it. Every size
+is a fraction of the objects' radius, which cluster_estimate reads from the photo (with the same
+threshold split and watershed, which live here).
 """
 import numpy as np
 

@@ -86,6 +86,8 @@ def test_refine_masks_in_threads_gives_each_crop_its_own_serial_cut(monkeypatch)
   np.testing.assert_array_equal(together, alone)
   assert told == [(k, 21) for k in range(1, 22)]
   assert len({float(iou(a[..., 0], m[..., 0])) for a, m in zip(alone, labels)}) > 1  # cuts differ
+  with pytest.raises(ValueError, match="21 masks but fewer photos"):
+    grabcut.refine_masks(iter(photos[:20]), np.stack(labels), 2)
 
 
 def test_sure_pixels_of_the_mask_stay_and_the_rest_is_cut():

@@ -127,7 +127,10 @@ def refine_masks(photos, masks, iterations=3, threshold=0.5, progress=None, sure
   with futures.ThreadPoolExecutor(workers) as pool:
     for start in range(0, len(masks), 8 * workers):
       chunk = range(start, min(start + 8 * workers, len(masks)))
-      for i in pool.map(one, chunk, [next(photos) for _ in chunk]):
+      given = [next(photos, None) for _ in chunk]
+      if given[-1] is None:
+        raise ValueError(f"{len(masks)} masks but fewer photos")
+      for i in pool.map(one, chunk, given):
         if progress:
           progress(i + 1, len(masks))
   return out

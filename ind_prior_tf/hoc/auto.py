@@ -117,10 +117,9 @@ def count(config, log=print):
       hoc_run=run.run_dir(), image=config.image, out=os.path.join(out, "student"),
       steps=config.count_steps, samples=config.samples, seed=config.seed,
       polarity=config.polarity, progress=config.progress, **config.count_overrides).validate(),
-      log=log, baseline_out=os.path.join(out, "baseline"))
+      log=log, baseline_out=os.path.join(out, "baseline"), est=est)
   student_seconds = time.time() - t0 - student.check_seconds
-  student_labels = instance_metrics.read_labels(student.paths["labels"], "--instances")
-  baseline, trust = student.baseline, student.trust
+  student_labels, baseline, trust = student.labels, student.baseline, student.trust
   final = student_labels if trust.trusted else baseline
   paths = instance_infer.write_outputs(out, config.stem(), image, final)
   report = dict(image=config.image, cpu=cpu_name(), estimate=dataclasses.asdict(est),

@@ -106,6 +106,7 @@ class CountResult:
   seconds: float          # from the photo to the count (windows, stitching, watershed, files)
   student: dict           # the student's training result (step, status, checkpoint, seconds)
   data_seconds: float     # labelled composites, 0 when the student was already trained
+  labels: object = None    # int32 labels [H, W] of the student's instances (paths['labels'])
   baseline: object = None  # int32 labels [H, W] of the classical count (baseline.baseline_labels)
   trust: object = None     # trust.Trust of the student's instances
   check_seconds: float = 0.0  # the classical count and the check
@@ -187,15 +188,16 @@ def gan_instances(run_dir, count=512, seed=0):
   return gan.sample_instances(count, seed=seed)
 
 
-def check(image, labels, config):
+def check(image, labels, config, est=None):
   """(classical labels int32 [H, W], trust.Trust): the photo's classical count (its objects' side
-  and size read from it, config.polarity) and the check of the student's `labels` against the
-  instances of config.hoc_run's GAN, read in config.window px windows."""
+  and size read from it, config.polarity, unless the caller read them already: `est`) and the check
+  of the student's `labels` against the instances of config.hoc_run's GAN, read in config.window px
+  windows."""
   # pylint: disable=g-import-not-at-top
   from ind_prior_tf.hoc.instances import baseline as cluster_baseline
   from ind_prior_tf.hoc.instances import estimate as cluster_estimate
   from ind_prior_tf.hoc.instances import trust as count_trust
-  est = cluster_estimate.estimate(image, config.polarity)
+  est = est or cluster_estimate.estimate(image, config.polarity)
   baseline = cluster_baseline.baseline_labels(image, est.polarity, est.radius, est.context)
   reference = count_trust.gan_reference(gan_instances(config.hoc_run, seed=config.seed),
                                         config.window)
@@ -216,11 +218,12 @@ def count_image(network, image, config, model_size):
   return labels, time.time() - t0
 
 
-def count(config, log=print, baseline_out=None):
+def count(config, log=print, baseline_out=None, est=None):
   """experiments.hoc_instances' work (config: a validated CountConfig): trains the student if needed,
   counts the instances of config.image and writes the label PNG, the overlay and the CSV; the same
   files of the classical count go to `baseline_out` (default <out>/baseline), where
-  experiments.hoc_eval --labels finds them to score them beside."""
+  experiments.hoc_eval --labels finds them to score them beside. `est`: the photo's
+  cluster_estimate.Estimate when the caller has it (else read here, for the check)."""
   from ind_prior_tf.data import images  # pylint: disable=g-import-not-at-top
   from ind_prior_tf.hoc.instances import infer as instance_infer  # pylint: disable=g-import-not-at-top
   run = config.read_run()
@@ -234,8 +237,8 @@ def count(config, log=print, baseline_out=None):
   paths = instance_infer.write_outputs(config.out_dir(), stem, image, labels)
   seconds = time.time() - t0
   t0 = time.time()
-  baseline, trust = check(image, labels, config)
+  baseline, trust = check(image, labels, config, est)
   instance_infer.write_outputs(baseline_out or os.path.join(config.out_dir(), "baseline"), stem,
                                image, baseline)
   return CountResult(int(labels.max()), config.image, paths, seconds, result, data_seconds,
-                     baseline, trust, time.time() - t0)
+                     labels, baseline, trust, time.time() - t0)

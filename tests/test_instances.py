@@ -219,7 +219,9 @@ def test_hoc_instances_writes_labels_overlay_csv_and_the_count(hoc_run, tmp_path
   assert "check of the instances: " in r.out
   classical = instance_metrics.read_labels(str(out / "baseline" / "coins_labels.png"))
   assert f"no training): {classical.max()} instances" in r.out  # the coins' classical count
-  assert classical.shape == (303, 384) and classical.max() == 24  # every coin once
+  assert classical.shape == (303, 384)
+  coins = instance_metrics.instance_scores(classical, instance_metrics.coins_reference_labels())
+  assert abs(coins["count_error"]) <= 1 and coins["tp"] == 24, coins  # every coin, at most one more
   labels = instance_metrics.read_labels(str(out / "coins_labels.png"))
   assert labels.shape == (303, 384) and labels.max() == count  # the photo's resolution
   assert len(open(out / "coins_instances.csv").read().splitlines()) == count + 1

@@ -1,9 +1,9 @@
 """The classical count that needs no training, beside which the GAN's count is judged: the photo
-cut at Otsu's threshold on the objects' side (cluster_estimate's polarity), with the pale objects
-that stand out from their neighbourhood and without the ground lit along an edge, split at the
-peaks of its distance transform by a watershed (scikit-image), as a user would write it. Every size
-is a fraction of the objects' radius, which cluster_estimate reads from the photo (with the same
-threshold split and watershed, which live here).
+cut at Otsu's threshold on the objects' side (cluster_estimate's polarity), where it stands out
+from its neighbourhood (with the pale objects that do, without the ground lit along an edge),
+split at the peaks of its distance transform by a watershed (scikit-image), as a user would write
+it. Every size is a fraction of the objects' radius, which cluster_estimate reads from the photo
+(with the same threshold split and watershed, which live here).
 """
 import numpy as np
 
@@ -75,12 +75,15 @@ def _toward_objects(gray, polarity):
 def object_side(gray, polarity, radius, lenience=0.5, local=1.0, edge_reach=8.0):
   """bool [H, W]: the photo's objects for the classical count. Otsu's threshold of the photo
   (smoothed by 1 px) on the objects' side, plus the pixels past a lenient threshold (`lenience` of
-  the way from Otsu's to the ground's median) that are also brighter (for dark objects: darker) than
-  their surroundings (a Gaussian mean of `local` radii): a pale object beside dark ones, under
-  Otsu's threshold of the whole photo, stands out from its own neighbourhood, and the thin pale gaps
-  between touching objects, which a wider blur closes, stay open. (Both chosen on the dev half of
-  the DSB nuclei, docs/results.md: an undercount of touching and pale objects before.) Then
-  recut_edge_ground with `edge_reach` (0: not)."""
+  the way from Otsu's to the ground's median); of both, only the pixels brighter (for dark objects:
+  darker) than their surroundings (a Gaussian mean of `local` radii), unless they are past the
+  median of Otsu's side (the flat inside of an object larger than the radius). A pale object beside
+  dark ones, under Otsu's threshold of the whole photo, stands out from its own neighbourhood; the
+  thin gaps between touching objects, and the paler matter between dense objects (the cytoplasm
+  between stained nuclei) that Otsu's threshold of the whole photo takes in, do not. (Chosen on
+  the dev half of the DSB nuclei and on synthetic clusters, docs/results.md: an undercount of
+  touching and pale objects before, then merges in dense clusters.) recut_edge_ground with
+  `edge_reach` (0: not) comes before the comparison of the strict side."""
   from scipy import ndimage  # pylint: disable=g-import-not-at-top
   from skimage import filters  # pylint: disable=g-import-not-at-top
   o = _toward_objects(gray, polarity)
@@ -88,13 +91,17 @@ def object_side(gray, polarity, radius, lenience=0.5, local=1.0, edge_reach=8.0)
     return np.zeros(o.shape, bool)
   t = float(filters.threshold_otsu(o))
   strict = o > t
+  if not strict.any():
+    return strict
+  # Compared with the surroundings after the recut: the recut needs a lit margin in one piece.
+  above = ((o > ndimage.gaussian_filter(o, max(local * float(radius), 1.0))) if local else
+           np.ones(o.shape, bool))
   side = strict
   if lenience and not strict.all():
-    lenient = o > t - lenience * (t - float(np.median(o[~strict])))
-    if local:
-      lenient &= o > ndimage.gaussian_filter(o, max(local * float(radius), 1.0))
-    side = strict | lenient
-  return recut_edge_ground(side, o, edge_reach * float(radius)) if edge_reach else side
+    side = strict | (above & (o > t - lenience * (t - float(np.median(o[~strict])))))
+  if edge_reach:
+    side = recut_edge_ground(side, o, edge_reach * float(radius))
+  return side & (above | (o > float(np.median(o[strict])))) if local else side
 
 
 def recut_edge_ground(side, o, reach):

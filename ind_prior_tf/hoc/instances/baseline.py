@@ -72,12 +72,14 @@ def _toward_objects(gray, polarity):
   return g if polarity == "bright" else -g
 
 
-def object_side(gray, polarity, radius, lenience=0.5, local=1.0, edge_reach=8.0):
+def object_side(gray, polarity, radius, lenience=0.5, local=1.0, edge_reach=8.0,
+                core_share=0.75):
   """bool [H, W]: the photo's objects for the classical count. Otsu's threshold of the photo
   (smoothed by 1 px) on the objects' side, plus the pixels past a lenient threshold (`lenience` of
   the way from Otsu's to the ground's median); of both, only the pixels brighter (for dark objects:
-  darker) than their surroundings (a Gaussian mean of `local` radii), unless they are past the
-  median of Otsu's side (the flat inside of an object larger than the radius). A pale object beside
+  darker) than their surroundings (a Gaussian mean of `local` radii), unless they are `core_share`
+  of the way from Otsu's threshold to the median of its side (the flat, noisy inside of an object
+  larger than the radius, which the comparison would riddle with holes). A pale object beside
   dark ones, under Otsu's threshold of the whole photo, stands out from its own neighbourhood; the
   thin gaps between touching objects, and the paler matter between dense objects (the cytoplasm
   between stained nuclei) that Otsu's threshold of the whole photo takes in, do not. (Chosen on
@@ -101,7 +103,8 @@ def object_side(gray, polarity, radius, lenience=0.5, local=1.0, edge_reach=8.0)
     side = strict | (above & (o > t - lenience * (t - float(np.median(o[~strict])))))
   if edge_reach:
     side = recut_edge_ground(side, o, edge_reach * float(radius))
-  return side & (above | (o > float(np.median(o[strict])))) if local else side
+  core = o > t + core_share * (float(np.median(o[strict])) - t)
+  return side & (above | core) if local else side
 
 
 def recut_edge_ground(side, o, reach):

@@ -101,7 +101,7 @@ class FgSegGAN:
       self.rng = tf.random.Generator.from_seed(c.seed)
     self.diffaug = choices.parse_diffaug(c.diffaug)
     # The pairwise term is some thirty element-wise ops over every pixel pair: compiled on their own
-    # they run in a third of the time, also inside a step that runs without XLA (a resize-conv UNet
+    # they run in under half the time, also inside a step that runs without XLA (a resize-conv UNet
     # on CPU). Wherever --jit and the strategy allow XLA at all (training.use_jit).
     self._pairwise = losses.pairwise_affinity_loss
     if c.pairwise_lambda and training.use_jit(c.jit, self.strategy):

@@ -51,8 +51,8 @@ def _main(F):
   print(score.summary(), flush=True)
   print(score.looks_summary(), flush=True)
   if classical:
-    print("classical baseline (Otsu + distance-transform watershed, no training): "
-          + instance_metrics.summary(classical), flush=True)
+    from ind_prior_tf.hoc.instances import baseline  # pylint: disable=g-import-not-at-top
+    print(f"{baseline.TITLE}: {instance_metrics.summary(classical)}", flush=True)
   if scores:
     print(instance_metrics.summary(scores), flush=True)
 

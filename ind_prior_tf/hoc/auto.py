@@ -17,6 +17,7 @@ from typing import Optional
 
 from ind_prior_tf import choices, cli
 from ind_prior_tf.errors import FlagError
+from ind_prior_tf.hoc.instances import baseline as cluster_baseline
 from ind_prior_tf.knobs import knob
 
 MAX_POSITIONS = 2500  # window positions of the HOC run's patches (x4 with both flips): memory, time
@@ -141,8 +142,7 @@ def count(config, log=print):
 def summary_lines(report, trust):
   """What experiments.hoc_auto prints at the end, the count last."""
   lines = [f"GAN instance student: {report['student_count']} instances, {trust.summary()}",
-           f"classical baseline (Otsu + distance-transform watershed, no training): "
-           f"{report['baseline_count']} instances"]
+           f"{cluster_baseline.TITLE}: {report['baseline_count']} instances"]
   for name, s in report.get("scores", {}).items():
     lines.append(f"{name}: {instance_metrics_summary(s)}")
   source = ("the GAN's instance student" if report["source"] == "student" else

@@ -7,6 +7,9 @@ it. Every size is a fraction of the objects' radius, which cluster_estimate read
 """
 import numpy as np
 
+# How every output names this count beside the GAN's.
+TITLE = "classical baseline (Otsu + distance-transform watershed, no training)"
+
 
 def to_gray(image):
   """float64 [H, W] in [0, 1] from uint8 [H, W, 3] (or [H, W])."""
@@ -103,8 +106,9 @@ def object_side(gray, polarity, radius, lenience=0.5, local=1.0, edge_reach=8.0,
     side = strict | (above & (o > t - lenience * (t - float(np.median(o[~strict])))))
   if edge_reach:
     side = recut_edge_ground(side, o, edge_reach * float(radius))
-  core = o > t + core_share * (float(np.median(o[strict])) - t)
-  return side & (above | core) if local else side
+  if not local:
+    return side
+  return side & (above | (o > t + core_share * (float(np.median(o[strict])) - t)))
 
 
 def recut_edge_ground(side, o, reach):

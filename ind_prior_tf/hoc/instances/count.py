@@ -15,6 +15,7 @@ from typing import Optional
 from ind_prior_tf import choices
 from ind_prior_tf.errors import FlagError
 from ind_prior_tf.hoc import config as hoc_config
+from ind_prior_tf.hoc.instances import baseline as cluster_baseline
 from ind_prior_tf.knobs import knob
 
 
@@ -120,8 +121,7 @@ class CountResult:
     verdict = "trusted" if self.trust.trusted else (
         f"NOT trusted, the classical count is {int(self.baseline.max())}")
     return [f"check of the instances: {self.trust.summary()}",
-            f"classical baseline (Otsu + distance-transform watershed, no training): "
-            f"{int(self.baseline.max())} instances",
+            f"{cluster_baseline.TITLE}: {int(self.baseline.max())} instances",
             f"count: {self.count} (the GAN's instance student, {verdict})"]
 
 
@@ -135,7 +135,7 @@ def train_student(config, run, log=print):
   from ind_prior_tf.hoc.instances import data as instances_data
   from ind_prior_tf.hoc.instances import student as instances
   from ind_prior_tf.runtime import rundir, training
-  model = hoc_lib.HocConfig(**{k: run[k] for k in hoc_lib.config_fields() if k in run})
+  model = run_model(run)
   checkpoint = tf.train.latest_checkpoint(os.path.join(config.hoc_run, "ckpt"))
   if not checkpoint:
     raise FlagError(f"--hoc_run={config.hoc_run}: no checkpoint under ckpt/ yet")
@@ -151,8 +151,7 @@ def train_student(config, run, log=print):
   if rundir.saved_step(logdir)[0] >= config.steps:  # trained already: no composites needed
     return student, instances.train(student, None, None, logdir, config.steps, log=lambda _: None), 0.0
   t0 = time.time()
-  gan = hoc_lib.HocGAN(model)
-  tf.train.Checkpoint(generator=gan.generator).restore(checkpoint).expect_partial()
+  gan = restored_gan(model, checkpoint)
   _, backgrounds = hoc_lib.training_pools(
       images.load_image_spec(run["image"]), run["window"], run["stride"], model,
       run.get("hflip", False), run.get("vflip", False))
@@ -175,17 +174,20 @@ def train_student(config, run, log=print):
                                   log=log), data_seconds
 
 
-def gan_instances(run_dir, count=512, seed=0):
-  """`count` RGBA instances [count, S, S, 4] of the HOC run's last checkpoint (inference mode)."""
+def run_model(run):
+  """The HocConfig of a HOC run from its flags.json (`run`)."""
+  from ind_prior_tf.hoc import gan as hoc_lib  # pylint: disable=g-import-not-at-top
+  return hoc_lib.HocConfig(**{k: run[k] for k in hoc_lib.config_fields() if k in run})
+
+
+def restored_gan(model, checkpoint):
+  """A HocGAN of `model` (run_model) with the generator of `checkpoint` restored."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
   from ind_prior_tf.hoc import gan as hoc_lib  # pylint: disable=g-import-not-at-top
-  run = hoc_config.read_hoc_run(run_dir, "--hoc_run")
-  model = hoc_lib.HocConfig(**{k: run[k] for k in hoc_lib.config_fields() if k in run})
   gan = hoc_lib.HocGAN(model)
-  tf.train.Checkpoint(generator=gan.generator).restore(
-      tf.train.latest_checkpoint(os.path.join(run_dir, "ckpt"))).expect_partial()
-  return gan.sample_instances(count, seed=seed)
+  tf.train.Checkpoint(generator=gan.generator).restore(checkpoint).expect_partial()
+  return gan
 
 
 def check(image, labels, config, est=None):
@@ -194,13 +196,15 @@ def check(image, labels, config, est=None):
   of the student's `labels` against the instances of config.hoc_run's GAN, read in config.window px
   windows."""
   # pylint: disable=g-import-not-at-top
-  from ind_prior_tf.hoc.instances import baseline as cluster_baseline
+  import tensorflow as tf
+
   from ind_prior_tf.hoc.instances import estimate as cluster_estimate
   from ind_prior_tf.hoc.instances import trust as count_trust
   est = est or cluster_estimate.estimate(image, config.polarity)
   baseline = cluster_baseline.baseline_labels(image, est.polarity, est.radius, est.context)
-  reference = count_trust.gan_reference(gan_instances(config.hoc_run, seed=config.seed),
-                                        config.window)
+  gan = restored_gan(run_model(config.read_run()),
+                     tf.train.latest_checkpoint(os.path.join(config.hoc_run, "ckpt")))
+  reference = count_trust.gan_reference(gan.sample_instances(512, seed=config.seed), config.window)
   trust = count_trust.check(cluster_estimate.to_gray(image), labels,
                             cluster_estimate.object_side(image, est), reference)
   return baseline, trust

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from ind_prior_tf.core import networks, providers
@@ -29,6 +30,29 @@ def test_patch_provider_alpha_one_and_crops_from_pool():
   np.testing.assert_array_equal(out[..., 3], 1.0)
   values = {round(float(v), 4) for v in out[..., 0].reshape(16, -1).mean(1)}
   assert values <= {0.0, round(80 / 255, 4), round(160 / 255, 4)} and len(values) > 1
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_patch_provider_windows_are_whole_pool_windows_spread_over_offsets(dtype):
+  # Every pixel of a patch distinct, every patch distinct: each output must be exactly one window of one patch (or its mirror), and
+  # the windows must reach every corner of the patches.
+  y, x = np.mgrid[:12, :12]
+  values = np.stack([np.stack([12 * y + x, np.full_like(y, 60 * i), 20 * (x % 10)], -1)
+                     for i in range(4)])
+  pool = values.astype(dtype) if dtype == np.uint8 else (values / 255.0).astype(dtype)
+  rng = tf.random.Generator.from_seed(3)
+  out = providers.patch_provider(pool, rng, 64, size=5, flip=True).numpy()[..., :3]
+  scale = 255.0 if dtype == np.uint8 else 1.0
+  floats = pool.astype(np.float32) / scale
+  seen_y, seen_x, mirrored = set(), set(), 0
+  for o in out:
+    found = [(y, x, f) for p in floats for y in range(8) for x in range(8) for f in (0, 1)
+             if np.array_equal(o, p[y:y + 5, x:x + 5][:, ::-1] if f else p[y:y + 5, x:x + 5])]
+    assert len(found) == 1
+    seen_y.add(found[0][0])
+    seen_x.add(found[0][1])
+    mirrored += found[0][2]
+  assert {0, 7} <= seen_y and {0, 7} <= seen_x and 0 < mirrored < 64
 
 
 def test_segmentation_provider_concatenates_mask():

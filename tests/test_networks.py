@@ -1,4 +1,5 @@
 """The builders against the appendix tables (kernel sizes, strides, channels) and their scaling."""
+import keras
 from keras import layers
 import numpy as np
 import pytest
@@ -76,6 +77,29 @@ def test_resize_upsampling_has_no_transposed_convs():
   u = networks.unet(64, width=0.25, upsample="resize")
   assert not any(c[0] == "deconv" for c in _convs(u))
   assert u.output_shape == (None, 64, 64, 1)
+
+
+def test_resize_unets_one_channel_conv_is_the_plain_conv_and_saves_as_one():
+  # The last conv runs as a depthwise conv summed over channels (faster on CPU); it must compute the
+  # conv of its kernel, with its gradients, and a model rebuilt from the config (what a saved .keras
+  # file loads, without this package) must hold a plain Conv2D giving the same masks.
+  u = networks.unet(64, width=0.25, upsample="resize")
+  conv = u.get_layer("mask_logits")
+  conv.kernel.assign(tf.random.normal(conv.kernel.shape, seed=1))
+  conv.bias.assign([0.3])
+  x = tf.random.uniform([3, 64, 64, conv.kernel.shape[2]], seed=2)
+  with tf.GradientTape(persistent=True) as tape:
+    tape.watch(x)
+    got = conv(x)
+    want = tf.nn.conv2d(x, conv.kernel, 1, "SAME") + conv.bias
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+  for g, w in zip(tape.gradient(got, [x, conv.kernel]), tape.gradient(want, [x, conv.kernel])):
+    np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4)
+  rebuilt = keras.models.model_from_json(u.to_json())
+  rebuilt.set_weights(u.get_weights())
+  assert type(rebuilt.get_layer("mask_logits")) is layers.Conv2D
+  images = tf.random.uniform([2, 64, 64, 3], seed=3)
+  np.testing.assert_allclose(rebuilt(images, training=False), u(images, training=False), atol=1e-5)
 
 
 @pytest.mark.parametrize("builder,size", [(networks.unet, 96), (networks.sn_discriminator, 40)])

@@ -4,7 +4,7 @@ Every builder takes an image size and a width multiplier: the defaults reproduce
 smaller values give the CPU presets. Images enter every network as float32 in [0, 1].
 """
 import keras
-from keras import layers
+from keras import layers, ops
 
 LEAK = 0.2  # the tables say "lReLU" without a slope; 0.2 is the SN-GAN / DCGAN value.
 
@@ -52,6 +52,19 @@ def _bn(sync_bn, name):
   return layers.BatchNormalization(synchronized=sync_bn, name=name)
 
 
+def _summed_depthwise(conv):
+  """A stride-1 Conv2D to one channel computed as a depthwise conv summed over its channels: the same
+  function of the same kernel (float round-off apart). CPU conv kernels do little with one output
+  channel; the resize UNet's last conv, at full resolution, took a sixth of a student's step, the
+  depthwise form half of that (docs/performance.md). The layer stays a Conv2D, so a saved .keras file
+  loads without this package."""
+  def convolution_op(inputs, kernel):
+    return ops.sum(ops.depthwise_conv(inputs, kernel, strides=1, padding=conv.padding,
+                                      data_format=conv.data_format), axis=-1, keepdims=True)
+  conv.convolution_op = convolution_op
+  return conv
+
+
 def _up(x, channels, kernel, upsample, name, use_bias=True):
   """Stride-2 upsampling: the table's transposed conv, or resize-conv (no checkerboard artifacts)."""
   if upsample == "deconv":
@@ -59,7 +72,8 @@ def _up(x, channels, kernel, upsample, name, use_bias=True):
                                   name=name)(x)
   if upsample == "resize":
     x = layers.UpSampling2D(2, interpolation="bilinear", name=name + "_resize")(x)
-    return layers.Conv2D(channels, 3, padding="same", use_bias=use_bias, name=name)(x)
+    conv = layers.Conv2D(channels, 3, padding="same", use_bias=use_bias, name=name)
+    return (_summed_depthwise(conv) if channels == 1 else conv)(x)
   raise ValueError(f"upsample={upsample!r}: expected 'deconv' or 'resize'")
 
 

@@ -26,6 +26,25 @@ def test_gradient_reaches_unet_through_composition_and_area_penalty():
     assert sum(float(tf.reduce_sum(tf.abs(g))) for g in grads) > 0
 
 
+def test_fake_images_are_the_two_layer_alpha_composite_of_the_paper():
+  # fake_images blends directly; it must equal eq. 5 over the patch (alpha 1) and the segmentation
+  # provider's RGBA layer, values to the bit and gradients to round-off.
+  gan = fgseg_lib.FgSegGAN(fgseg_lib.FgSegConfig(image_size=64, width=0.125, d_width=0.125,
+                                                  upsample="resize", jit=False))
+  x, bg = tf.random.uniform([3, 64, 64, 3], seed=5), tf.random.uniform([3, 64, 64, 3], seed=6)
+  weights = tf.random.uniform([3, 64, 64, 3], seed=7)
+  with tf.GradientTape(persistent=True) as tape:
+    fake, masks = gan.fake_images(x, bg, training=True)
+    fg = providers.segmentation_provider(gan.unet, x, training=True)
+    want = composition.alpha_composite([tf.concat([bg, tf.ones_like(masks)], -1), fg])
+    got_loss, want_loss = tf.reduce_sum(fake * weights), tf.reduce_sum(want * weights)
+  np.testing.assert_array_equal(fake, want)
+  np.testing.assert_array_equal(masks, fg[..., 3:])
+  variables = gan.unet.trainable_variables
+  for g, w in zip(tape.gradient(got_loss, variables), tape.gradient(want_loss, variables)):
+    np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-6)
+
+
 def test_one_gan_step_changes_both_networks():
   # Without XLA: the step is the point (test_cub_prep_train_resume_evaluate and the recolouring
   # test compile it with XLA), and XLA's compilation was most of this test's time.

@@ -9,14 +9,19 @@ def alpha_composite(layers, background=None):
   background: x_0, [B, H, W, 3]; None means the paper's pure black canvas.
   Returns the composite [B, H, W, 3].
   """
-  if isinstance(layers, (list, tuple)):
-    layers = tf.stack(layers, axis=1)
-  canvas = tf.zeros_like(layers[:, 0, ..., :3]) if background is None else tf.cast(
-      background, layers.dtype)
-  for i in range(layers.shape[1]):
-    rgb, alpha = layers[:, i, ..., :3], layers[:, i, ..., 3:]
-    canvas = rgb * alpha + canvas * (1.0 - alpha)
+  # A list is blended as it is: stacked, then sliced, its gradient would go through a zero-filled
+  # slice gradient of the whole stack per slice, a tenth of a small GAN step on CPU.
+  layers = list(layers) if isinstance(layers, (list, tuple)) else tf.unstack(layers, axis=1)
+  canvas = tf.zeros_like(layers[0][..., :3]) if background is None else tf.cast(
+      background, layers[0].dtype)
+  for layer in layers:
+    canvas = over(layer[..., :3], layer[..., 3:], canvas)
   return canvas
+
+
+def over(rgb, alpha, canvas):
+  """One step of eq. 5: rgb [B, H, W, 3] with alpha [B, H, W, 1] blended onto canvas [B, H, W, 3]."""
+  return rgb * alpha + canvas * (1.0 - alpha)
 
 
 def carve(rgba):

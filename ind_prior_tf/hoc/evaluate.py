@@ -217,13 +217,12 @@ def evaluate(config):
   from ind_prior_tf.hoc import gan as hoc_lib
   from ind_prior_tf.runtime import pictures
   run = config.read_run()
-  model = hoc_lib.HocConfig(**{k: run[k] for k in hoc_lib.config_fields() if k in run})
+  model = hoc_lib.run_model(run)
   lo, hi, source = object_area_range(config, run)
-  gan = hoc_lib.HocGAN(model)
   latest = tf.train.latest_checkpoint(os.path.join(config.logdir, "ckpt"))
   if not latest:
     raise FlagError(f"{config.logdir}/ckpt: no checkpoint yet")
-  tf.train.Checkpoint(generator=gan.generator).restore(latest).expect_partial()
+  gan = hoc_lib.restored_gan(model, latest)
   step = int(latest.rsplit("-", 1)[1])
   pixels, colour_source = object_pixels(run, model)
   rgba = gan.sample_instances(config.samples, seed=config.seed)

@@ -277,6 +277,18 @@ class HocGAN:
     return self.sample_instances(count, seed, batch)[..., 3:]
 
 
+def run_model(run):
+  """The HocConfig of a HOC run from its flags.json (a dict)."""
+  return HocConfig(**{k: run[k] for k in config_fields() if k in run})
+
+
+def restored_gan(model, checkpoint):
+  """A HocGAN of `model` (run_model) with the generator of `checkpoint` restored."""
+  gan = HocGAN(model)
+  tf.train.Checkpoint(generator=gan.generator).restore(checkpoint).expect_partial()
+  return gan
+
+
 def train(config, real_pool, bg_pool, logdir, steps, *, strategy=None, log_every=50,
           save_every=1000, image_every=500, max_to_keep=3, progress=True, stream=None):
   """Trains (or resumes) a HocGAN in `logdir` up to global step `steps`.

@@ -135,7 +135,7 @@ def train_student(config, run, log=print):
   from ind_prior_tf.hoc.instances import data as instances_data
   from ind_prior_tf.hoc.instances import student as instances
   from ind_prior_tf.runtime import rundir, training
-  model = run_model(run)
+  model = hoc_lib.run_model(run)
   checkpoint = tf.train.latest_checkpoint(os.path.join(config.hoc_run, "ckpt"))
   if not checkpoint:
     raise FlagError(f"--hoc_run={config.hoc_run}: no checkpoint under ckpt/ yet")
@@ -151,7 +151,7 @@ def train_student(config, run, log=print):
   if rundir.saved_step(logdir)[0] >= config.steps:  # trained already: no composites needed
     return student, instances.train(student, None, None, logdir, config.steps, log=lambda _: None), 0.0
   t0 = time.time()
-  gan = restored_gan(model, checkpoint)
+  gan = hoc_lib.restored_gan(model, checkpoint)
   _, backgrounds = hoc_lib.training_pools(
       images.load_image_spec(run["image"]), run["window"], run["stride"], model,
       run.get("hflip", False), run.get("vflip", False))
@@ -174,22 +174,6 @@ def train_student(config, run, log=print):
                                   log=log), data_seconds
 
 
-def run_model(run):
-  """The HocConfig of a HOC run from its flags.json (`run`)."""
-  from ind_prior_tf.hoc import gan as hoc_lib  # pylint: disable=g-import-not-at-top
-  return hoc_lib.HocConfig(**{k: run[k] for k in hoc_lib.config_fields() if k in run})
-
-
-def restored_gan(model, checkpoint):
-  """A HocGAN of `model` (run_model) with the generator of `checkpoint` restored."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-
-  from ind_prior_tf.hoc import gan as hoc_lib  # pylint: disable=g-import-not-at-top
-  gan = hoc_lib.HocGAN(model)
-  tf.train.Checkpoint(generator=gan.generator).restore(checkpoint).expect_partial()
-  return gan
-
-
 def check(image, labels, config, est=None):
   """(classical labels int32 [H, W], trust.Trust): the photo's classical count (its objects' side
   and size read from it, config.polarity, unless the caller read them already: `est`) and the check
@@ -198,12 +182,13 @@ def check(image, labels, config, est=None):
   # pylint: disable=g-import-not-at-top
   import tensorflow as tf
 
+  from ind_prior_tf.hoc import gan as hoc_lib
   from ind_prior_tf.hoc.instances import estimate as cluster_estimate
   from ind_prior_tf.hoc.instances import trust as count_trust
   est = est or cluster_estimate.estimate(image, config.polarity)
   baseline = cluster_baseline.baseline_labels(image, est.polarity, est.radius, est.context)
-  gan = restored_gan(run_model(config.read_run()),
-                     tf.train.latest_checkpoint(os.path.join(config.hoc_run, "ckpt")))
+  gan = hoc_lib.restored_gan(hoc_lib.run_model(config.read_run()),
+                             tf.train.latest_checkpoint(os.path.join(config.hoc_run, "ckpt")))
   reference = count_trust.gan_reference(gan.sample_instances(512, seed=config.seed), config.window)
   trust = count_trust.check(cluster_estimate.to_gray(image), labels,
                             cluster_estimate.object_side(image, est), reference)

@@ -34,8 +34,8 @@ def test_patch_provider_alpha_one_and_crops_from_pool():
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.float32])
 def test_patch_provider_windows_are_whole_pool_windows_spread_over_offsets(dtype):
-  # Every pixel of a patch distinct, every patch distinct: each output must be exactly one window of one patch (or its mirror), and
-  # the windows must reach every corner of the patches.
+  # Every pixel of a patch distinct, every patch distinct: each output must be exactly one window
+  # of one patch (or its mirror), and the windows must reach every corner of the patches.
   y, x = np.mgrid[:12, :12]
   values = np.stack([np.stack([12 * y + x, np.full_like(y, 60 * i), 20 * (x % 10)], -1)
                      for i in range(4)])

@@ -9,8 +9,8 @@ def alpha_composite(layers, background=None):
   background: x_0, [B, H, W, 3]; None means the paper's pure black canvas.
   Returns the composite [B, H, W, 3].
   """
-  # A list is blended as it is: stacked, then sliced, its gradient would go through a zero-filled
-  # slice gradient of the whole stack per slice, a tenth of a small GAN step on CPU.
+  # Layers blended one by one as given: stacked and then sliced, every slice's gradient would be a
+  # zero-filled tensor of the whole stack (a tenth of a small GAN step on CPU).
   layers = list(layers) if isinstance(layers, (list, tuple)) else tf.unstack(layers, axis=1)
   canvas = tf.zeros_like(layers[0][..., :3]) if background is None else tf.cast(
       background, layers[0].dtype)

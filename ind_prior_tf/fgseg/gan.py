@@ -213,7 +213,8 @@ class FgSegGAN:
       # A term weighted 0 is still computed and logged, outside the gradient: its backward pass
       # would only add zeros, at a cost (the total variation's slices: milliseconds a step on CPU).
       held = lambda weight: masks if weight else tf.stop_gradient(masks)
-      binary = tf.reduce_mean(held(c.binarize_lambda) * (1.0 - held(c.binarize_lambda)))
+      binarized = held(c.binarize_lambda)
+      binary = tf.reduce_mean(binarized * (1.0 - binarized))
       tight = tightness_loss(held(c.tight_lambda))
       border = border_loss(held(c.border_lambda))
       smooth = losses.mask_total_variation(held(c.smooth_lambda))

@@ -1,5 +1,6 @@
 import json
 import os
+import types
 
 import keras
 import numpy as np
@@ -163,7 +164,6 @@ def test_tensorboard_gets_losses_speed_learning_rates_and_hparams(tmp_path):
 
 
 def test_use_jit_keeps_xla_except_resize_networks_and_replicas_on_cpu():
-  import types
   cpu = tf.distribute.get_strategy()  # no GPU in the test environment: the default device is a CPU
   assert training.use_jit(True, cpu, "deconv") is True
   assert training.use_jit(True, cpu, "resize") is False  # XLA's CPU resize gradient is slow
@@ -186,6 +186,21 @@ def test_use_jit_keeps_xla_except_resize_networks_and_replicas_on_cpu():
     student as instances,  # bilinear resize in its decoder: no XLA on CPU either
   )
   assert instances.InstanceStudent(instances.StudentConfig(width=0.125))._step.jit is False
+
+
+def test_compiled_alone_compiles_where_xla_may_run_and_computes_the_same():
+  def f(x):
+    return tf.exp(-tf.abs(x[:, 1:] - x[:, :-1])) * 2.0
+  x = tf.random.uniform([4, 9], seed=1)
+  cpu = tf.distribute.get_strategy()
+  assert training.compiled_alone(f, False, cpu) is f
+  compiled = training.compiled_alone(f, True, cpu)
+  assert compiled is not f
+  np.testing.assert_allclose(compiled(x), f(x), rtol=1e-6)
+  two_cpus = types.SimpleNamespace(
+      extended=types.SimpleNamespace(worker_devices=("/device:CPU:0", "/device:CPU:1")),
+      num_replicas_in_sync=2)
+  assert training.compiled_alone(f, True, two_cpus) is f  # one XLA device for two CPU replicas
 
 
 def test_copy_weights_and_moving_average_known_values():

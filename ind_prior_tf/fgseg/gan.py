@@ -101,11 +101,8 @@ class FgSegGAN:
       self.rng = tf.random.Generator.from_seed(c.seed)
     self.diffaug = choices.parse_diffaug(c.diffaug)
     # The pairwise term is some thirty element-wise ops over every pixel pair: compiled on their own
-    # they run in under half the time, also inside a step that runs without XLA (a resize-conv UNet
-    # on CPU). Wherever --jit and the strategy allow XLA at all (training.use_jit).
-    self._pairwise = losses.pairwise_affinity_loss
-    if c.pairwise_lambda and training.use_jit(c.jit, self.strategy):
-      self._pairwise = tf.function(losses.pairwise_affinity_loss, jit_compile=True)
+    # they run in under half the time.
+    self._pairwise = training.compiled_alone(losses.pairwise_affinity_loss, c.jit, self.strategy)
     # The moving average is updated in cross-replica context: every replica's copy gets the same one.
     self._step = training.ReplicatedStep(
         self.strategy, self._replica_step, self.draw, jit=c.jit, upsample=c.upsample,
